@@ -1,0 +1,188 @@
+"""Read catalog directories into a :class:`Catalog`, collecting every problem before failing.
+
+A directory holds ``*.toml`` files; each file may contain any of the ``[[accelerator]]``,
+``[[memory]]``, ``[[interconnect]]``, ``[[system]]``, ``[[model]]``, ``[[workload]]`` and
+``[[economics]]`` tables. User directories load on top of the bundled catalog: a user entry
+with a bundled id replaces it (an *override*).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from optimizer.catalog.base import Entry
+from optimizer.catalog.catalog import Catalog, Origin, Record
+from optimizer.catalog.checks import check_catalog
+from optimizer.catalog.kinds import KIND_BY_TABLE, Kind
+from optimizer.errors import CatalogError, Problem
+
+
+def bundled_catalog_dir() -> Path:
+    """The catalog shipped with hetplan: inside the wheel, or ``catalogs/`` of a checkout."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "_bundled" / "catalogs"
+    return installed if installed.is_dir() else package.parent / "catalogs"
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    kind: Kind
+    entry: Entry
+    file: str
+
+
+def load_catalog(*user_dirs: str | Path, include_bundled: bool = True) -> Catalog:
+    """Load the bundled catalog and any user directories on top of it.
+
+    Args:
+        *user_dirs: directories of ``*.toml`` files, applied in order after the bundled one.
+        include_bundled: start from the bundled catalog (default) or from nothing.
+
+    Returns:
+        The merged, cross-checked catalog.
+
+    Raises:
+        CatalogError: with one ``FILE: ENTRY: FIELD: message`` problem per line.
+    """
+    dirs = ([bundled_catalog_dir()] if include_bundled else []) + [Path(d) for d in user_dirs]
+    problems: list[Problem] = []
+    records: dict[tuple[str, str], Record] = {}
+    digest = hashlib.sha256()
+    for index, directory in enumerate(dirs):
+        is_user = include_bundled is False or index > 0
+        parsed = _read_directory(directory, problems, digest)
+        _merge(parsed, records, is_user, problems)
+    if not problems:
+        problems.extend(check_catalog(records))
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(records=records, fingerprint=digest.hexdigest()[:16])
+
+
+def _read_directory(directory: Path, problems: list[Problem], digest) -> list[_Parsed]:
+    if not directory.is_dir():
+        problems.append(Problem(str(directory), "", "", "not a readable directory"))
+        return []
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        problems.append(Problem(str(directory), "", "", "holds no *.toml catalog files"))
+    parsed: list[_Parsed] = []
+    for path in files:
+        parsed.extend(_read_file(path, problems, digest))
+    _check_duplicates(parsed, problems)
+    return parsed
+
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
+
+
+def _read_file(path: Path, problems: list[Problem], digest) -> list[_Parsed]:
+    name = str(path)
+    try:
+        raw_bytes = path.read_bytes()
+        data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except OSError as exc:
+        problems.append(Problem(name, "", "", f"cannot read: {exc.strerror or exc}"))
+        return []
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(name, "", "", f"not UTF-8 text (byte {exc.start})"))
+        return []
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        where = _TOML_POSITION.search(message)
+        if where:
+            line, column = where.groups()
+            text = _TOML_POSITION.sub("", message)
+            problems.append(Problem(name, f"line {line}", "", f"{text} (column {column})"))
+        else:
+            problems.append(Problem(name, "", "", message))
+        return []
+    digest.update(path.name.encode() + b"\0" + raw_bytes)
+    parsed: list[_Parsed] = []
+    for table, items in data.items():
+        kind = KIND_BY_TABLE.get(table)
+        if kind is None:
+            known = ", ".join(f"[[{t}]]" for t in KIND_BY_TABLE)
+            problems.append(Problem(name, "", table, f"unknown section; expected one of {known}"))
+            continue
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            problems.append(Problem(name, "", table, f"must be an array of tables ([[{table}]])"))
+            continue
+        for position, raw in enumerate(items):
+            entry = _validate(kind, raw, name, f"{table}[{position}]", problems)
+            if entry is not None:
+                parsed.append(_Parsed(kind, entry, name))
+    return parsed
+
+
+def _validate(kind: Kind, raw: dict, file: str, fallback_id: str, problems: list[Problem]):
+    entry_id = raw.get("id") if isinstance(raw.get("id"), str) else fallback_id
+    try:
+        return kind.schema.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(Problem(file, entry_id, *_explain(e)) for e in exc.errors())
+        return None
+
+
+_FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*): (.*)$", re.DOTALL)
+_NO_GOT = {"missing", "extra_forbidden", "value_error", "assertion_error"}
+
+
+def _explain(error: dict) -> tuple[str, str]:
+    """Turn one pydantic error into (dotted field path, message with what was given)."""
+    loc = [str(part) for part in error["loc"]]
+    message = error["msg"]
+    if error["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+        match = _FIELD_PREFIX.match(message)
+        if match:
+            loc.append(match.group(1))
+            message = match.group(2)
+    elif error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required field missing"
+    if error["type"] not in _NO_GOT:
+        given = repr(error.get("input"))
+        message += f", got {given if len(given) <= 60 else given[:57] + '...'}"
+    return ".".join(loc), message
+
+
+def _check_duplicates(parsed: Iterable[_Parsed], problems: list[Problem]) -> None:
+    seen: dict[str, _Parsed] = {}
+    for item in parsed:
+        first = seen.setdefault(item.entry.id, item)
+        if first is item:
+            continue
+        if first.kind is item.kind:
+            why = f"duplicate id, first defined in {first.file}"
+        else:
+            why = f"id already used by a {first.kind.table} entry in {first.file}"
+        problems.append(Problem(item.file, item.entry.id, "id", why))
+
+
+def _merge(parsed, records, is_user: bool, problems: list[Problem]) -> None:
+    for item in parsed:
+        key = (item.kind.name, item.entry.id)
+        clash = next(
+            (r for (k, i), r in records.items() if i == item.entry.id and k != item.kind.name),
+            None,
+        )
+        if clash is not None:
+            why = f"id already used by a {clash.kind} entry in {clash.file}"
+            problems.append(Problem(item.file, item.entry.id, "id", why))
+            continue
+        if not is_user:
+            origin = Origin.BUNDLED
+        elif key in records:
+            origin = Origin.OVERRIDE
+        else:
+            origin = Origin.USER
+        records[key] = Record(item.kind.name, item.entry, item.file, origin)

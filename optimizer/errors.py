@@ -1,0 +1,45 @@
+"""The one exception tree of hetplan: expected errors the CLI turns into a sentence and an exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class HetplanError(Exception):
+    """Base of every error hetplan expects and can explain to a user."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in an input file: where it is and what is wrong.
+
+    ``entry`` is the entry id (or ``line N`` for unreadable files), ``field`` the dotted field path;
+    either may be empty when the problem concerns the whole file or entry.
+    """
+
+    file: str
+    entry: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        parts = [self.file, self.entry, self.field, self.message]
+        return ": ".join(p for p in parts if p)
+
+
+class CatalogError(HetplanError, ValueError):
+    """A catalog directory or file is invalid; carries every problem found, one line each."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ProblemError(HetplanError, ValueError):
+    """A provisioning problem file is invalid."""
+
+
+class SolverError(HetplanError, RuntimeError):
+    """A solver backend failed in a way that is not an infeasibility verdict."""
