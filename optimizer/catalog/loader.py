@@ -66,13 +66,21 @@ def load_catalog(*user_dirs: str | Path, include_bundled: bool = True) -> Catalo
     return Catalog(records=records, fingerprint=digest.hexdigest()[:16])
 
 
+def _display(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _read_directory(directory: Path, problems: list[Problem], digest) -> list[_Parsed]:
     if not directory.is_dir():
-        problems.append(Problem(str(directory), "", "", "not a readable directory"))
+        problems.append(Problem(_display(directory), "", "", "not a readable directory"))
         return []
     files = sorted(directory.glob("*.toml"))
     if not files:
-        problems.append(Problem(str(directory), "", "", "holds no *.toml catalog files"))
+        problems.append(Problem(_display(directory), "", "", "holds no *.toml catalog files"))
     parsed: list[_Parsed] = []
     for path in files:
         parsed.extend(_read_file(path, problems, digest))
@@ -84,7 +92,7 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
 
 
 def _read_file(path: Path, problems: list[Problem], digest) -> list[_Parsed]:
-    name = str(path)
+    name = _display(path)
     try:
         raw_bytes = path.read_bytes()
         data = tomllib.loads(raw_bytes.decode("utf-8"))
@@ -164,7 +172,7 @@ def _check_duplicates(parsed: Iterable[_Parsed], problems: list[Problem]) -> Non
         if first.kind is item.kind:
             why = f"duplicate id, first defined in {first.file}"
         else:
-            why = f"id already used by a {first.kind.table} entry in {first.file}"
+            why = f"id already used by another kind ({first.kind.name}) in {first.file}"
         problems.append(Problem(item.file, item.entry.id, "id", why))
 
 
@@ -176,7 +184,7 @@ def _merge(parsed, records, is_user: bool, problems: list[Problem]) -> None:
             None,
         )
         if clash is not None:
-            why = f"id already used by a {clash.kind} entry in {clash.file}"
+            why = f"id already used by another kind ({clash.kind}) in {clash.file}"
             problems.append(Problem(item.file, item.entry.id, "id", why))
             continue
         if not is_user:

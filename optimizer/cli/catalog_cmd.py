@@ -1,0 +1,98 @@
+"""``hetplan catalog list|show|validate``: browse and check the catalog."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from optimizer.errors import HetplanError
+
+app = typer.Typer(help="Browse and check the catalog.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class UnknownKindError(HetplanError):
+    """A KIND argument that names no catalog kind."""
+
+
+def _load(ctx: typer.Context, *extra: Path):
+    import optimizer
+
+    return optimizer.load_catalog(*ctx.obj["catalog_dirs"], *extra)
+
+
+def _echo_json(data) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+@app.command("list")
+def list_entries(
+    ctx: typer.Context,
+    kind: Annotated[
+        str | None,
+        typer.Argument(
+            help="accelerators, memory, interconnects, systems, models, workloads or economics."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List catalog entries, all kinds or one KIND."""
+    from optimizer.catalog import KIND_BY_NAME
+    from optimizer.report import catalog_table_rows, render_rows
+
+    if kind is not None and kind not in KIND_BY_NAME:
+        raise UnknownKindError(f"unknown kind {kind!r}; expected one of {', '.join(KIND_BY_NAME)}")
+    rows = catalog_table_rows(_load(ctx), kind)
+    if as_json:
+        _echo_json(rows)
+        return
+    from rich.console import Console
+
+    Console().print(render_rows(rows, title=f"hetplan catalog: {kind or 'all kinds'}"))
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    entry_id: Annotated[str, typer.Argument(metavar="ID", help="Id of any catalog entry.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one entry with its sources (models also show derived parameters and KV bytes)."""
+    from optimizer.report import entry_to_dict
+
+    data = entry_to_dict(_load(ctx).find(entry_id))
+    if as_json:
+        _echo_json(data)
+        return
+    from rich.console import Console
+    from rich.pretty import Pretty
+
+    Console().print(Pretty(data, expand_all=False))
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(metavar="DIR", help="A user catalog directory, checked on top of the bundled one."),
+    ] = None,
+) -> None:
+    """Check the bundled catalog, plus DIR as it would be used; exit 2 listing every problem."""
+    catalog = _load(ctx, *([directory] if directory else []))
+    counts: dict[str, int] = {}
+    for record in catalog.records.values():
+        counts[record.kind] = counts.get(record.kind, 0) + 1
+    user = [r for r in catalog.records.values() if r.origin.value != "bundled"]
+    overrides = [r.entry.id for r in user if r.origin.value == "override"]
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    typer.echo(f"catalog OK ({catalog.fingerprint}): {summary}")
+    if user:
+        line = f"{len(user)} user entries"
+        if overrides:
+            line += f", overriding {', '.join(overrides)}"
+        typer.echo(line)

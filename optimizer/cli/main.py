@@ -1,0 +1,77 @@
+"""Entry point of the ``hetplan`` console script."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from optimizer import __version__
+from optimizer.cli import catalog_cmd
+from optimizer.errors import CatalogError, HetplanError
+
+app = typer.Typer(
+    name="hetplan",
+    help="Plan heterogeneous AI-inference fleets with the OI/CF model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(catalog_cmd.app, name="catalog")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hetplan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    catalog: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--catalog",
+            metavar="DIR",
+            help="A catalog directory loaded on top of the bundled one (repeatable).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    ctx.obj = {"catalog_dirs": list(catalog or [])}
+
+
+def _report_error(error: HetplanError) -> None:
+    if isinstance(error, CatalogError):
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        n = len(error.problems)
+        print(f"error: the catalog has {n} problem{'s' * (n != 1)}", file=sys.stderr)
+    else:
+        print(f"error: {error}", file=sys.stderr)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit status: 0 ok, 1 infeasible/unmet, 2 invalid input."""
+    try:
+        result = app(args=argv, prog_name="hetplan", standalone_mode=False)
+    except HetplanError as error:
+        _report_error(error)
+        return error.exit_code
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def entry_point() -> None:
+    sys.exit(run())

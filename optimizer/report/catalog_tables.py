@@ -1,0 +1,122 @@
+"""Catalog listings: the columns shown per kind, as data first and rich tables second."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from optimizer.catalog import Catalog, Precision, Record, model_facts
+
+Column = tuple[str, Callable[[object], object]]
+
+
+def _tflops(dtype: str) -> Callable[[object], object]:
+    return lambda a: a.dense_tflops.supported().get(dtype)
+
+
+_COMMON_TAIL: list[Column] = [("confidence", lambda e: e.confidence.value)]
+
+COLUMNS: dict[str, list[Column]] = {
+    "accelerators": [
+        ("bf16_tflops", _tflops("bf16")),
+        ("fp8_tflops", _tflops("fp8")),
+        ("fp4_tflops", _tflops("fp4")),
+        ("memory_gb", lambda a: a.memory_capacity_gb),
+        ("memory_tb_per_s", lambda a: a.memory_bandwidth_tb_per_s),
+        ("memory_type", lambda a: a.memory_type),
+        ("scale_up_domain", lambda a: a.scale_up_domain),
+        ("tdp_w", lambda a: a.tdp_w),
+        ("price_usd", lambda a: a.price_usd),
+        ("cloud_usd_per_hour", lambda a: a.cloud_usd_per_hour),
+    ],
+    "memory": [
+        ("attach", lambda m: m.attach.value),
+        ("unit", lambda m: m.unit),
+        ("capacity_gb_per_unit", lambda m: m.capacity_gb_per_unit),
+        ("bandwidth_gb_per_s_per_unit", lambda m: m.bandwidth_gb_per_s_per_unit),
+        ("latency_ns", lambda m: m.latency_ns),
+        ("energy_pj_per_bit", lambda m: m.energy_pj_per_bit),
+        ("price_usd_per_gb", lambda m: m.price_usd_per_gb),
+    ],
+    "interconnects": [
+        ("scope", lambda i: i.scope.value),
+        ("bandwidth_gb_per_s_per_direction", lambda i: i.bandwidth_gb_per_s_per_direction),
+        ("latency_us", lambda i: i.latency_us),
+        ("energy_pj_per_bit", lambda i: i.energy_pj_per_bit),
+        ("max_domain", lambda i: i.max_domain),
+    ],
+    "systems": [
+        ("kind", lambda s: s.kind.value),
+        ("accelerator", lambda s: s.accelerator),
+        ("n_accelerators", lambda s: s.n_accelerators),
+        ("overhead_power_w", lambda s: s.overhead_power_w),
+        ("price_usd", lambda s: s.price_usd),
+    ],
+    "models": [
+        ("attention", lambda m: m.attention.value),
+        ("n_layers", lambda m: m.n_layers),
+        ("params_total_published", lambda m: m.params_total_published),
+        ("params_active_published", lambda m: m.params_active_published),
+        ("kv_bytes_per_token_bf16", lambda m: model_facts(m, Precision.BF16).kv_bytes_per_token),
+        ("max_context_tokens", lambda m: m.max_context_tokens),
+    ],
+    "workloads": [
+        ("kind", lambda w: w.kind),
+        ("turns_mean", lambda w: w.turns_per_session.mean),
+        ("new_tokens_mean", lambda w: w.new_tokens_per_turn.mean),
+        ("output_tokens_mean", lambda w: w.output_tokens_per_turn.mean),
+        ("prefix_cache_hit_frac", lambda w: w.prefix_cache_hit_frac),
+    ],
+    "economics": [
+        ("electricity_usd_per_kwh", lambda e: e.electricity_usd_per_kwh),
+        ("pue", lambda e: e.pue),
+        ("depreciation_years", lambda e: e.depreciation_years),
+    ],
+}
+
+
+def catalog_table_rows(catalog: Catalog, kind: str | None = None) -> list[dict]:
+    """One dict per entry: id, kind, origin, then the kind's columns (all kinds: name only)."""
+    rows = []
+    for (entry_kind, entry_id), record in catalog.records.items():
+        if kind is not None and entry_kind != kind:
+            continue
+        row = {"id": entry_id, "kind": entry_kind, "name": record.entry.name}
+        columns = COLUMNS[entry_kind] if kind is not None else []
+        for header, get in columns + _COMMON_TAIL:
+            row[header] = get(record.entry)
+        row["origin"] = record.origin.value
+        rows.append(row)
+    return rows
+
+
+def entry_to_dict(record: Record) -> dict:
+    """JSON-ready view of one entry with its kind, origin and file; models add ``derived``."""
+    data = {"kind": record.kind, "origin": record.origin.value, "file": record.file}
+    data.update(record.entry.model_dump(mode="json", exclude_none=True))
+    if record.kind == "models":
+        data["derived"] = model_facts(record.entry, Precision.BF16).to_dict()
+    return data
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if value >= 1e6:
+            return f"{value:.4g}"
+        return f"{value:g}"
+    return str(value)
+
+
+def render_rows(rows: list[dict], title: str):
+    """A rich Table of rows (all rows share the first row's keys)."""
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold")
+    if not rows:
+        return table
+    for header in rows[0]:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row.values()))
+    return table

@@ -1,0 +1,33 @@
+"""Imports point down the layers, and light entry points stay light (STYLE.md §1)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pulp", "optuna", "matplotlib", "pandas", "scipy", "typer", "rich")
+
+
+def _loaded_after(statement: str) -> set[str]:
+    code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout))
+
+
+def test_import_optimizer_is_light():
+    loaded = _loaded_after("import optimizer")
+    assert not loaded & {*HEAVY, "pydantic", "numpy"}
+
+
+@pytest.mark.parametrize("module", ["optimizer.catalog"])
+def test_lower_layers_load_no_heavy_library(module):
+    assert not _loaded_after(f"import {module}") & set(HEAVY)
+
+
+def test_public_api_names_resolve_lazily():
+    loaded = _loaded_after("import optimizer; optimizer.load_catalog")
+    assert "optimizer.catalog.loader" in loaded
+    assert "optimizer.cli.main" not in loaded
