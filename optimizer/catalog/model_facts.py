@@ -193,8 +193,8 @@ def params_mismatches(m: ModelArch, tolerance_frac: float) -> list[tuple[str, st
             problems.append(
                 (
                     field,
-                    f"derived {restated / 1e9:.3f}B ({counts.value}) differs from published"
-                    f" {published / 1e9:.3f}B by {gap:.1%} (> {tolerance_frac:.0%});"
+                    f"derived {restated / 1e9:.4g}B ({counts.value}) differs from published"
+                    f" {published / 1e9:.4g}B by {gap:.1%} (> {tolerance_frac:.0%});"
                     " fix the architecture or explain the gap in params_note",
                 )
             )

@@ -124,3 +124,47 @@ def test_estimated_must_name_a_set_data_field(write_catalog, minimal_files):
         f"{problems[0].split(': ')[0]}: acc-x: estimated: 'price_usd' is marked estimated"
         " but has no value"
     ]
+
+
+TINY_MODEL = """
+[[model]]
+id = "tiny"
+name = "Tiny"
+hf_repo = "test/tiny"
+n_layers = 2
+hidden_size = 64
+n_heads = 4
+n_kv_heads = 2
+head_dim = 16
+vocab_size = 1000
+intermediate_size = 256
+ffn_kind = "gated"
+attention = "gqa"
+max_context_tokens = 4096
+params_total_published = {published}
+params_active_published = {published}
+sources = ["test fixture"]
+confidence = "solid"
+"""
+# 2 layers x (64*64 + 2*64*32 + 64*64 + 3*64*256 + 2*64) + 2*1000*64 + 64 = 251,200
+TINY_PARAMS = 251_200
+
+
+def test_model_params_within_tolerance_pass(write_catalog, minimal_files):
+    files = {**minimal_files, "m.toml": TINY_MODEL.format(published=TINY_PARAMS * 1.02)}
+    catalog = load_catalog(write_catalog(files), include_bundled=False)
+    assert "tiny" in catalog.models
+
+
+def test_model_params_mismatch_names_field_and_gap(write_catalog, minimal_files):
+    files = {**minimal_files, "m.toml": TINY_MODEL.format(published=TINY_PARAMS * 1.1)}
+    problems = _problems(write_catalog(files))
+    assert len(problems) == 2
+    assert "tiny: params_total_published: derived" in problems[0]
+    assert "derived 0.0002512B (all) differs from published 0.0002763B by 9.1% (> 3%)" in problems[0]
+
+
+def test_model_params_note_explains_a_gap(write_catalog, minimal_files):
+    text = TINY_MODEL.format(published=TINY_PARAMS * 1.1) + 'params_note = "vision tower"\n'
+    catalog = load_catalog(write_catalog({**minimal_files, "m.toml": text}), include_bundled=False)
+    assert catalog.models["tiny"].params_note == "vision tower"
