@@ -25,6 +25,15 @@ def _load(ctx: typer.Context, *extra: Path):
     return optimizer.load_catalog(*ctx.obj["catalog_dirs"], *extra)
 
 
+def _console():
+    """A rich console; wide when piped, so tables are not folded to 80 columns."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 240)
+
+
 def _echo_json(data) -> None:
     typer.echo(json.dumps(data, indent=2))
 
@@ -50,9 +59,8 @@ def list_entries(
     if as_json:
         _echo_json(rows)
         return
-    from rich.console import Console
-
-    Console().print(render_rows(rows, title=f"hetplan catalog: {kind or 'all kinds'}"))
+    skip = ("kind", "name") if kind else ()
+    _console().print(render_rows(rows, title=f"hetplan catalog: {kind or 'all kinds'}", skip=skip))
 
 
 @app.command()
@@ -68,10 +76,9 @@ def show(
     if as_json:
         _echo_json(data)
         return
-    from rich.console import Console
     from rich.pretty import Pretty
 
-    Console().print(Pretty(data, expand_all=False))
+    _console().print(Pretty(data, expand_all=False))
 
 
 @app.command()

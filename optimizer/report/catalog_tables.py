@@ -45,7 +45,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("max_domain", lambda i: i.max_domain),
     ],
     "systems": [
-        ("kind", lambda s: s.kind.value),
+        ("system_kind", lambda s: s.kind.value),
         ("accelerator", lambda s: s.accelerator),
         ("n_accelerators", lambda s: s.n_accelerators),
         ("overhead_power_w", lambda s: s.overhead_power_w),
@@ -60,7 +60,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("max_context_tokens", lambda m: m.max_context_tokens),
     ],
     "workloads": [
-        ("kind", lambda w: w.kind),
+        ("workload_kind", lambda w: w.kind),
         ("turns_mean", lambda w: w.turns_per_session.mean),
         ("new_tokens_mean", lambda w: w.new_tokens_per_turn.mean),
         ("output_tokens_mean", lambda w: w.output_tokens_per_turn.mean),
@@ -91,11 +91,18 @@ def catalog_table_rows(catalog: Catalog, kind: str | None = None) -> list[dict]:
 
 def entry_to_dict(record: Record) -> dict:
     """JSON-ready view of one entry with its kind, origin and file; models add ``derived``."""
-    data = {"kind": record.kind, "origin": record.origin.value, "file": record.file}
-    data.update(record.entry.model_dump(mode="json", exclude_none=True))
+    fields = record.entry.model_dump(mode="json", exclude_none=True)
+    data = {"id": fields.pop("id"), "name": fields.pop("name"), "kind": record.kind}
+    data.update(origin=record.origin.value, file=record.file)
+    provenance = {k: fields.pop(k) for k in _PROVENANCE if k in fields}
+    data.update(fields)
     if record.kind == "models":
         data["derived"] = model_facts(record.entry, Precision.BF16).to_dict()
+    data.update(provenance)
     return data
+
+
+_PROVENANCE = ("confidence", "estimated", "notes", "sources")
 
 
 def _cell(value: object) -> str:
@@ -108,15 +115,43 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def render_rows(rows: list[dict], title: str):
-    """A rich Table of rows (all rows share the first row's keys)."""
+def _label(key: str) -> str:
+    """A short column header for people: units as symbols, underscores as spaces."""
+    for suffix, unit in _UNIT_LABELS:
+        if key.endswith(suffix):
+            return f"{key.removesuffix(suffix).replace('_', ' ')} {unit}".strip()
+    return key.replace("_", " ")
+
+
+_UNIT_LABELS = (
+    ("_gb_per_s_per_direction", "GB/s/dir"),
+    ("_gb_per_s_per_unit", "GB/s"),
+    ("_tb_per_s", "TB/s"),
+    ("_gb_per_unit", "GB"),
+    ("_tflops", "TF"),
+    ("_gb", "GB"),
+    ("_usd_per_hour", "$/h"),
+    ("_usd_per_kwh", "$/kWh"),
+    ("_usd_per_gb", "$/GB"),
+    ("_usd", "$"),
+    ("_pj_per_bit", "pJ/b"),
+    ("_w", "W"),
+    ("_ns", "ns"),
+    ("_us", "µs"),
+    ("_frac", "frac"),
+)
+
+
+def render_rows(rows: list[dict], title: str, skip: tuple[str, ...] = ()):
+    """A rich Table of rows (all rows share the first row's keys), leaving out ``skip``."""
     from rich.table import Table
 
     table = Table(title=title, header_style="bold")
     if not rows:
         return table
-    for header in rows[0]:
-        table.add_column(header, overflow="fold")
+    keys = [k for k in rows[0] if k not in skip]
+    for key in keys:
+        table.add_column(_label(key), no_wrap=key == "id")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row.values()))
+        table.add_row(*(_cell(row[k]) for k in keys))
     return table
