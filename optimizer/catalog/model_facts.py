@@ -161,7 +161,12 @@ class ModelFacts:
     n_moe_layers: int
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__slots__}
+        """JSON-ready fields; whole byte counts print as integers."""
+        return {
+            name: int(v) if isinstance(v, float) and v.is_integer() else v
+            for name in self.__slots__
+            for v in [getattr(self, name)]
+        }
 
 
 def model_facts(m: ModelArch, kv: Precision = Precision.BF16) -> ModelFacts:

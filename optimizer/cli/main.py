@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from optimizer import __version__
@@ -60,17 +59,16 @@ def _report_error(error: HetplanError) -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status: 0 ok, 1 infeasible/unmet, 2 invalid input."""
     try:
-        result = app(args=argv, prog_name="hetplan", standalone_mode=False)
+        app(args=argv, prog_name="hetplan")  # standalone: usage errors exit 2 on their own
     except HetplanError as error:
         _report_error(error)
         return error.exit_code
-    except click.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.exceptions.Abort:
-        print("error: aborted", file=sys.stderr)
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(done.code, file=sys.stderr)
         return 1
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 def entry_point() -> None:

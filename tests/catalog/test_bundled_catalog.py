@@ -1,0 +1,89 @@
+"""The bundled catalog: required coverage and physical invariants every entry must satisfy."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from optimizer.catalog import Precision, load_catalog, model_facts
+from optimizer.catalog.units import GIB, GIGA
+
+CATALOG = load_catalog()
+
+REQUIRED = {
+    "accelerators": """a10g a100-sxm-80gb h100-sxm h100-pcie h100-nvl h800-sxm h200-sxm h200-nvl
+        gh200 b200 b300 gb200 gb300 rubin rubin-cpx l40s l4 rtx-pro-6000 mi300x mi325x mi355x
+        gaudi2 gaudi3 tpu-v5e tpu-v5p tpu-v6e tpu-v7 trainium2 inferentia2""",
+    "memory": """hbm2 hbm2e hbm3 hbm3e hbm4 gddr6 gddr7 lpddr5x ddr5 cxl-expander
+        optical-memory-pool""",
+    "interconnects": """nvlink3 nvlink4 nvlink5 nvlink6 nvlink-c2c pcie4 pcie5 pcie6 cxl ib-ndr
+        ib-xdr ethernet-800g ualink optical-io infinity-fabric tpu-ici neuronlink gaudi-roce""",
+    "models": """llama-2-7b llama-2-13b llama-2-70b llama-3.1-8b llama-3.1-70b llama-3.3-70b
+        llama-3.1-405b qwen2.5-7b qwen2.5-72b qwen3-32b qwen3-30b-a3b qwen3-235b-a22b
+        qwen3-coder-480b-a35b deepseek-v3 deepseek-r1 kimi-k2 gpt-oss-20b gpt-oss-120b
+        mixtral-8x7b mixtral-8x22b gemma-3-27b glm-4.5 llama-4-scout llama-4-maverick
+        bloom-176b opt-13b""",
+    "workloads": "chat coding-agent web-agent computer-use-agent",
+    "economics": "default",
+}
+MINIMUM = {"accelerators": 27, "memory": 11, "interconnects": 18, "systems": 8, "models": 20,
+           "workloads": 4, "economics": 1}
+
+
+@pytest.mark.parametrize("kind", list(MINIMUM))
+def test_bundled_catalog_covers_required_ids(kind):
+    have = set(CATALOG.entries(kind))
+    assert set(REQUIRED.get(kind, "").split()) <= have
+    assert len(have) >= MINIMUM[kind]
+
+
+def test_bundled_catalog_covers_published_calibration_cases():
+    cases = Path(__file__).parents[2] / "catalogs" / "measurements" / "published.csv"
+    if not cases.exists():
+        pytest.skip("calibration cases not bundled yet")
+    with cases.open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["model"] for r in rows} - {"none"} <= set(CATALOG.models)
+    assert {r["accelerator"] for r in rows} <= set(CATALOG.accelerators)
+
+
+@pytest.mark.parametrize("acc", CATALOG.accelerators.values(), ids=lambda a: a.id)
+def test_accelerator_narrower_dtypes_are_never_slower(acc):
+    peaks = acc.dense_tflops.supported()
+    order = [d for d in ("fp32", "bf16", "fp8", "fp4") if d in peaks]
+    assert [peaks[d] for d in order] == sorted(peaks[d] for d in order)
+
+
+@pytest.mark.parametrize("acc", CATALOG.accelerators.values(), ids=lambda a: a.id)
+def test_accelerator_figures_are_plausible(acc):
+    # Ridge points of real parts, at their widest tensor dtype, lie between ~50 and ~2,500
+    # FLOP/byte; a figure 10x off (sparse peak, bits for bytes, TB vs GB) falls outside.
+    peaks = acc.dense_tflops.supported()
+    peak = next(peaks[d] for d in ("bf16", "fp8", "int8", "fp4", "fp32") if d in peaks) * 1e12
+    ridge = peak / (acc.memory_bandwidth_tb_per_s * 1e12)
+    assert 20 < ridge < 5000, ridge
+    if acc.memory_usable_gb:
+        assert acc.memory_usable_gb <= acc.memory_capacity_gb * GIB / GIGA
+
+
+@pytest.mark.parametrize("system", CATALOG.systems.values(), ids=lambda s: s.id)
+def test_rack_power_covers_its_accelerators(system):
+    acc = CATALOG.accelerators[system.accelerator]
+    if system.rack_power_w and system.kind.value == "rack":
+        assert system.rack_power_w >= system.n_accelerators * acc.tdp_w
+
+
+@pytest.mark.parametrize("model", CATALOG.models.values(), ids=lambda m: m.id)
+def test_model_kv_bytes_scale_with_precision(model):
+    bf16 = model_facts(model, Precision.BF16).kv_bytes_per_token
+    assert model_facts(model, Precision.FP8).kv_bytes_per_token == bf16 / 2
+    assert model_facts(model, Precision.FP32).kv_bytes_per_token == bf16 * 2
+
+
+def test_dgx_h100_overhead_matches_published_system_power():
+    # DGX H100: about 10.2 kW for 8 x 700 W of GPU TDP (catalog_specs §5).
+    dgx = CATALOG.systems["dgx-h100"]
+    acc = CATALOG.accelerators[dgx.accelerator]
+    assert dgx.n_accelerators * acc.tdp_w + dgx.overhead_power_w == pytest.approx(10_200, rel=0.02)
