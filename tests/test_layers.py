@@ -22,7 +22,7 @@ def test_import_optimizer_is_light():
     assert not loaded & {*HEAVY, "pydantic", "numpy"}
 
 
-@pytest.mark.parametrize("module", ["optimizer.catalog"])
+@pytest.mark.parametrize("module", ["optimizer.catalog", "optimizer.perf"])
 def test_lower_layers_load_no_heavy_library(module):
     assert not _loaded_after(f"import {module}") & set(HEAVY)
 
