@@ -1,4 +1,4 @@
-"""The one exception tree of hetplan: expected errors the CLI turns into a sentence and an exit code."""
+"""The one exception tree of hetplan: errors the CLI turns into a sentence and an exit code."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ class HetplanError(Exception):
 class Problem:
     """One thing wrong in an input file: where it is and what is wrong.
 
-    ``entry`` is the entry id (or ``line N`` for unreadable files), ``field`` the dotted field path;
-    either may be empty when the problem concerns the whole file or entry.
+    ``entry`` is the entry id (or ``line N`` for unreadable files), ``field`` the dotted field
+    path; either may be empty when the problem concerns the whole file or entry.
     """
 
     file: str

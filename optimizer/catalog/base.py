@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -17,7 +17,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
 
-class Confidence(str, Enum):
+class Confidence(StrEnum):
     """How far a catalog figure can be trusted."""
 
     SOLID = "solid"  # vendor datasheet or exact config file, cross-checked

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 
 from optimizer.catalog.base import Entry
@@ -15,7 +15,7 @@ from optimizer.catalog.workload_spec import Workload
 from optimizer.errors import HetplanError
 
 
-class Origin(str, Enum):
+class Origin(StrEnum):
     """Where an entry comes from."""
 
     BUNDLED = "bundled"  # the catalog shipped with hetplan
@@ -69,9 +69,7 @@ class Catalog:
             return self.records[(kind, entry_id)].entry
         except KeyError:
             known = ", ".join(sorted(self.entries(kind))) or "none"
-            raise UnknownIdError(
-                f"no {kind} entry with id {entry_id!r}; known: {known}"
-            ) from None
+            raise UnknownIdError(f"no {kind} entry with id {entry_id!r}; known: {known}") from None
 
     @property
     def accelerators(self) -> dict[str, Accelerator]:

@@ -8,7 +8,7 @@ from optimizer.catalog.base import Entry, PositiveFloat
 
 
 class Economics(Entry):
-    """Electricity price, facility overhead and hardware life for one setting (region, operator)."""
+    """Electricity price, facility overhead and hardware life for one setting."""
 
     electricity_usd_per_kwh: PositiveFloat
     pue: float = Field(ge=1.0, le=3.0)  # facility power / IT power

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import model_validator
 
@@ -32,7 +32,9 @@ class DenseTflops(StrictModel):
     @model_validator(mode="after")
     def _at_least_one(self) -> DenseTflops:
         if not self.supported():
-            raise ValueError("no compute dtype given; name at least one of fp32, bf16, fp8, fp4, int8")
+            raise ValueError(
+                "no compute dtype given; name at least one of fp32, bf16, fp8, fp4, int8"
+            )
         return self
 
     def supported(self) -> dict[str, float]:
@@ -93,7 +95,7 @@ class Accelerator(Entry):
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
-class Attachment(str, Enum):
+class Attachment(StrEnum):
     """Where a memory tier sits relative to the accelerator."""
 
     ON_PACKAGE = "on-package"  # HBM beside the die
@@ -122,7 +124,7 @@ class MemoryTier(Entry):
         return self
 
 
-class LinkScope(str, Enum):
+class LinkScope(StrEnum):
     """What a link connects."""
 
     SCALE_UP = "scale-up"  # accelerator to accelerator inside a domain
@@ -143,7 +145,7 @@ class Interconnect(Entry):
     cost_usd_per_port: PositiveFloat | None = None
 
 
-class SystemKind(str, Enum):
+class SystemKind(StrEnum):
     NODE = "node"
     RACK = "rack"
     SLICE = "slice"

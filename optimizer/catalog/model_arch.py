@@ -1,8 +1,8 @@
-"""Model architecture entries: attention layout, FFN / MoE shape, and published parameter counts."""
+"""Model architecture entries: attention layout, FFN / MoE shape, published parameter counts."""
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import model_validator
@@ -13,13 +13,13 @@ PARAMS_TOLERANCE_FRAC = 0.03
 """Largest relative gap allowed between derived and published parameter counts (issue 2)."""
 
 
-class AttentionKind(str, Enum):
+class AttentionKind(StrEnum):
     MHA = "mha"  # one KV head per query head
     GQA = "gqa"  # query heads share fewer KV heads
     MLA = "mla"  # multi-head latent attention: a compressed latent is cached
 
 
-class ParamsCounts(str, Enum):
+class ParamsCounts(StrEnum):
     """What a published parameter count includes."""
 
     ALL = "all"  # every weight, input embedding and lm_head included

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Precision(str, Enum):
+class Precision(StrEnum):
     """A storage or compute format.
 
     ``bytes_per_element`` is the storage cost without block-scale overhead; ``compute_key`` names

@@ -86,7 +86,9 @@ def validate(
     ctx: typer.Context,
     directory: Annotated[
         Path | None,
-        typer.Argument(metavar="DIR", help="A user catalog directory, checked on top of the bundled one."),
+        typer.Argument(
+            metavar="DIR", help="A user catalog directory, checked on top of the bundled one."
+        ),
     ] = None,
 ) -> None:
     """Check the bundled catalog, plus DIR as it would be used; exit 2 listing every problem."""

@@ -28,8 +28,15 @@ REQUIRED = {
     "workloads": "chat coding-agent web-agent computer-use-agent",
     "economics": "default",
 }
-MINIMUM = {"accelerators": 27, "memory": 11, "interconnects": 18, "systems": 8, "models": 20,
-           "workloads": 4, "economics": 1}
+MINIMUM = {
+    "accelerators": 27,
+    "memory": 11,
+    "interconnects": 18,
+    "systems": 8,
+    "models": 20,
+    "workloads": 4,
+    "economics": 1,
+}
 
 
 @pytest.mark.parametrize("kind", list(MINIMUM))

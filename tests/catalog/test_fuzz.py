@@ -26,10 +26,14 @@ values = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     table=st.sampled_from(TABLES),
-    key=st.one_of(st.sampled_from(sorted({k for t in TABLES for k in BASE[t][0]})), st.text(max_size=8)),
+    key=st.one_of(
+        st.sampled_from(sorted({k for t in TABLES for k in BASE[t][0]})), st.text(max_size=8)
+    ),
     value=values,
 )
 def test_mutated_catalog_loads_or_reports_problems(tmp_path_factory, table, key, value):

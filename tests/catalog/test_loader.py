@@ -32,24 +32,55 @@ def test_load_catalog_fingerprint_changes_with_content(write_catalog, minimal_fi
 @pytest.mark.parametrize(
     ("old", "new", "entry", "field", "says"),
     [
-        ('tdp_w = 700.0', 'tdp_w = 700.0\nturbo = true', "acc-x", "turbo", "unknown key"),
-        ("memory_bandwidth_tb_per_s = 4.0", "memory_bandwidth_tb_per_s = -4.0", "acc-x",
-         "memory_bandwidth_tb_per_s", "greater than 0, got -4.0"),
-        ('memory_type = "hbm-x"', 'memory_type = "hbm-y"', "acc-x", "memory_type",
-         "unknown memory id 'hbm-y'"),
-        ('accelerator = "acc-x"', 'accelerator = "acc-z"', "node-x", "accelerator",
-         "unknown accelerators id 'acc-z'"),
-        ("n_accelerators = 8", 'n_accelerators = "eight"', "node-x", "n_accelerators",
-         "valid integer"),
-        ("dense_tflops = { bf16 = 1000.0, fp8 = 2000.0 }", "dense_tflops = { bf16 = 0.0 }",
-         "acc-x", "dense_tflops.bf16", "greater than 0"),
-        ('sources = ["test fixture"]\nconfidence = "solid"\n\n[[system]]',
-         'sources = []\nconfidence = "solid"\n\n[[system]]', "acc-x", "sources", "at least 1"),
+        ("tdp_w = 700.0", "tdp_w = 700.0\nturbo = true", "acc-x", "turbo", "unknown key"),
+        (
+            "memory_bandwidth_tb_per_s = 4.0",
+            "memory_bandwidth_tb_per_s = -4.0",
+            "acc-x",
+            "memory_bandwidth_tb_per_s",
+            "greater than 0, got -4.0",
+        ),
+        (
+            'memory_type = "hbm-x"',
+            'memory_type = "hbm-y"',
+            "acc-x",
+            "memory_type",
+            "unknown memory id 'hbm-y'",
+        ),
+        (
+            'accelerator = "acc-x"',
+            'accelerator = "acc-z"',
+            "node-x",
+            "accelerator",
+            "unknown accelerators id 'acc-z'",
+        ),
+        (
+            "n_accelerators = 8",
+            'n_accelerators = "eight"',
+            "node-x",
+            "n_accelerators",
+            "valid integer",
+        ),
+        (
+            "dense_tflops = { bf16 = 1000.0, fp8 = 2000.0 }",
+            "dense_tflops = { bf16 = 0.0 }",
+            "acc-x",
+            "dense_tflops.bf16",
+            "greater than 0",
+        ),
+        (
+            'sources = ["test fixture"]\nconfidence = "solid"\n\n[[system]]',
+            'sources = []\nconfidence = "solid"\n\n[[system]]',
+            "acc-x",
+            "sources",
+            "at least 1",
+        ),
         ('id = "acc-x"', 'id = "Acc X"', "Acc X", "id", "should match pattern"),
     ],
 )
-def test_load_catalog_reports_file_entry_field(write_catalog, minimal_files, old, new, entry,
-                                               field, says):
+def test_load_catalog_reports_file_entry_field(
+    write_catalog, minimal_files, old, new, entry, field, says
+):
     text = minimal_files["hardware.toml"]
     assert old in text
     directory = write_catalog({"hardware.toml": text.replace(old, new, 1)})
@@ -70,7 +101,7 @@ def test_load_catalog_reports_every_problem_not_just_the_first(write_catalog, mi
 
 
 def test_load_catalog_unreadable_toml_names_the_line(write_catalog, minimal_files):
-    broken = minimal_files["hardware.toml"].replace("unit = \"stack\"", "unit = stack")
+    broken = minimal_files["hardware.toml"].replace('unit = "stack"', "unit = stack")
     problems = _problems(write_catalog({"hardware.toml": broken}))
     assert len(problems) == 1
     assert problems[0].split(": ")[1] == "line 6"
@@ -104,9 +135,13 @@ def test_load_catalog_missing_directory(tmp_path):
 def test_load_catalog_user_entry_overrides_bundled(write_catalog, minimal_files):
     base = write_catalog(minimal_files, "base")
     user = write_catalog(
-        {"mine.toml": minimal_files["hardware.toml"].split("[[accelerator]]")[1]
-         .split("[[system]]")[0].replace("tdp_w = 700.0", "tdp_w = 650.0")
-         .join(["[[accelerator]]", ""])},
+        {
+            "mine.toml": minimal_files["hardware.toml"]
+            .split("[[accelerator]]")[1]
+            .split("[[system]]")[0]
+            .replace("tdp_w = 700.0", "tdp_w = 650.0")
+            .join(["[[accelerator]]", ""])
+        },
         "user",
     )
     catalog = load_catalog(base, user, include_bundled=False)
@@ -117,7 +152,7 @@ def test_load_catalog_user_entry_overrides_bundled(write_catalog, minimal_files)
 
 def test_estimated_must_name_a_set_data_field(write_catalog, minimal_files):
     text = minimal_files["hardware.toml"].replace(
-        'tdp_w = 700.0', 'tdp_w = 700.0\nestimated = ["price_usd"]'
+        "tdp_w = 700.0", 'tdp_w = 700.0\nestimated = ["price_usd"]'
     )
     problems = _problems(write_catalog({"hardware.toml": text}))
     assert problems == [
@@ -161,7 +196,9 @@ def test_model_params_mismatch_names_field_and_gap(write_catalog, minimal_files)
     problems = _problems(write_catalog(files))
     assert len(problems) == 2
     assert "tiny: params_total_published: derived" in problems[0]
-    assert "derived 0.0002512B (all) differs from published 0.0002763B by 9.1% (> 3%)" in problems[0]
+    assert (
+        "derived 0.0002512B (all) differs from published 0.0002763B by 9.1% (> 3%)" in problems[0]
+    )
 
 
 def test_model_params_note_explains_a_gap(write_catalog, minimal_files):

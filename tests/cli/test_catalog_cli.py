@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from optimizer.cli.main import run
 from optimizer.catalog import KINDS
+from optimizer.cli.main import run
 
 
 def _json(capsys, argv) -> object:
@@ -91,11 +91,21 @@ def test_user_catalog_adds_and_overrides(capsys, write_catalog):
 
 
 BROKEN = {
-    "unknown key": ('tdp_w = 700.0', 'tdp_w = 700.0\nboost_clock = 2.0', "bad: boost_clock: unknown key"),
-    "negative bandwidth": ("memory_bandwidth_tb_per_s = 3.0", "memory_bandwidth_tb_per_s = -3.0",
-                           "bad: memory_bandwidth_tb_per_s: Input should be greater than 0, got -3.0"),
-    "dangling reference": ('memory_type = "hbm3"', 'memory_type = "hbm9"',
-                           "bad: memory_type: unknown memory id 'hbm9'"),
+    "unknown key": (
+        "tdp_w = 700.0",
+        "tdp_w = 700.0\nboost_clock = 2.0",
+        "bad: boost_clock: unknown key",
+    ),
+    "negative bandwidth": (
+        "memory_bandwidth_tb_per_s = 3.0",
+        "memory_bandwidth_tb_per_s = -3.0",
+        "bad: memory_bandwidth_tb_per_s: Input should be greater than 0, got -3.0",
+    ),
+    "dangling reference": (
+        'memory_type = "hbm3"',
+        'memory_type = "hbm9"',
+        "bad: memory_type: unknown memory id 'hbm9'",
+    ),
     "wrong type": ("year = 2027", 'year = "soon"', "bad: year: Input should be a valid integer"),
     "unreadable TOML": ('name = "Broken"', 'name = "Broken', ": line 4: "),
 }
@@ -123,7 +133,8 @@ def test_catalog_validate_broken_user_catalog_exits_2_without_traceback(case, wr
     user = write_catalog({"bad.toml": entry.replace(old, new)})
     result = subprocess.run(
         [sys.executable, "-m", "optimizer.cli", "catalog", "validate", str(user)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
