@@ -56,7 +56,7 @@ def load_catalog(*user_dirs: str | Path, include_bundled: bool = True) -> Catalo
     records: dict[tuple[str, str], Record] = {}
     digest = hashlib.sha256()
     for index, directory in enumerate(dirs):
-        is_user = include_bundled is False or index > 0
+        is_user = not include_bundled or index > 0
         parsed = _read_directory(directory, problems, digest)
         _merge(parsed, records, is_user, problems)
     if not problems:

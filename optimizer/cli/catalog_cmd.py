@@ -92,12 +92,14 @@ def validate(
     ] = None,
 ) -> None:
     """Check the bundled catalog, plus DIR as it would be used; exit 2 listing every problem."""
+    from optimizer.catalog import Origin
+
     catalog = _load(ctx, *([directory] if directory else []))
     counts: dict[str, int] = {}
     for record in catalog.records.values():
         counts[record.kind] = counts.get(record.kind, 0) + 1
-    user = [r for r in catalog.records.values() if r.origin.value != "bundled"]
-    overrides = [r.entry.id for r in user if r.origin.value == "override"]
+    user = [r for r in catalog.records.values() if r.origin is not Origin.BUNDLED]
+    overrides = [r.entry.id for r in user if r.origin is Origin.OVERRIDE]
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     typer.echo(f"catalog OK ({catalog.fingerprint}): {summary}")
     if user:
