@@ -1,0 +1,79 @@
+"""Device memory per parallel split, and the capacity wall: the largest batch that fits (§5).
+
+Arrays broadcast: ``tp``, ``pp``, ``ep``, ``dp``, ``context_tokens`` may be scalars or matching
+arrays over a configuration grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizer.catalog.model_arch import AttentionKind, ModelArch
+from optimizer.catalog.model_facts import (
+    ffn_params,
+    kv_bytes_per_token,
+    local_kv_cap_bytes_per_sequence,
+    n_moe_layers,
+    params_total,
+)
+from optimizer.catalog.precision import Precision
+
+
+def valid_split(m: ModelArch, tp, pp, ep) -> np.ndarray:
+    """Whether a parallel split is allowed: TP divides the query heads and divides or is a
+    multiple of the KV heads; EP divides the routed experts (EP 1 without MoE); PP ≤ layers."""
+    tp, pp, ep = (np.asarray(x, dtype=np.int64) for x in (tp, pp, ep))
+    ok = (tp >= 1) & (pp >= 1) & (ep >= 1) & (m.n_heads % tp == 0) & (pp <= m.n_layers)
+    if m.attention is not AttentionKind.MLA:
+        ok &= (m.n_kv_heads % tp == 0) | (tp % m.n_kv_heads == 0)
+    experts = m.moe.n_routed_experts if m.moe else 1
+    return ok & (experts % ep == 0)
+
+
+def _routed_expert_params(m: ModelArch) -> int:
+    if m.moe is None:
+        return 0
+    return n_moe_layers(m) * m.moe.n_routed_experts * ffn_params(m, m.moe.expert_intermediate)
+
+
+def weight_bytes_per_device(m: ModelArch, weights: Precision, tp, pp, ep) -> np.ndarray:
+    """Weight bytes one device holds: routed experts split over EP (over TP when EP is 1),
+    everything else over TP; both over PP stages."""
+    tp, pp, ep = (np.asarray(x, dtype=np.float64) for x in (tp, pp, ep))
+    routed = _routed_expert_params(m)
+    shared = params_total(m) - routed
+    expert_shards = np.where(ep > 1, ep, tp)
+    return (shared / tp + routed / expert_shards) / pp * weights.bytes_per_element
+
+
+def kv_shards(m: ModelArch, tp) -> np.ndarray:
+    """Ways the KV cache of one sequence splits across TP ranks: the KV heads split up to their
+    number (replicated beyond it); MLA's latent is replicated on every rank."""
+    tp = np.asarray(tp, dtype=np.float64)
+    if m.attention is AttentionKind.MLA:
+        return np.ones_like(tp)
+    return np.minimum(tp, m.n_kv_heads)
+
+
+def kv_bytes_per_sequence_per_device(
+    m: ModelArch, kv: Precision, context_tokens, tp, pp
+) -> np.ndarray:
+    """KV bytes one sequence of ``context_tokens`` occupies on each device that holds it."""
+    context = np.asarray(context_tokens, dtype=np.float64)
+    full = kv_bytes_per_token(m, kv) * context
+    if m.local_attention is not None:
+        cap = local_kv_cap_bytes_per_sequence(m, kv)
+        full = full + cap * np.minimum(context, m.local_attention.window_tokens) / (
+            m.local_attention.window_tokens
+        )
+    return full / kv_shards(m, tp) / np.asarray(pp, dtype=np.float64)
+
+
+def max_batch(free_bytes_per_device, kv_bytes_per_sequence_per_device, dp=1) -> np.ndarray:
+    """The capacity wall: most sequences an instance holds, ``dp · ⌊free / kv_per_seq⌋``
+    (attention-data-parallel ranks each hold their own sequences); 0 where nothing fits."""
+    free = np.asarray(free_bytes_per_device, dtype=np.float64)
+    per_seq = np.asarray(kv_bytes_per_sequence_per_device, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_rank = np.floor(np.where(free > 0, free / per_seq, 0.0))
+    return np.asarray(dp, dtype=np.float64) * per_rank
