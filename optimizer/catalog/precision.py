@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from optimizer.errors import HetplanError
+
+
+class UnknownPrecisionError(HetplanError, ValueError):
+    """A precision name hetplan does not know."""
+
 
 class Precision(StrEnum):
     """A storage or compute format.
@@ -19,6 +25,17 @@ class Precision(StrEnum):
     INT8 = "int8"
     FP4 = "fp4"
     INT4 = "int4"
+
+    @classmethod
+    def parse(cls, name: str, what: str = "precision") -> Precision:
+        """The precision called ``name``; a clear error naming ``what`` otherwise."""
+        try:
+            return cls(name.lower())
+        except ValueError:
+            known = ", ".join(p.value for p in cls)
+            raise UnknownPrecisionError(
+                f"{what}: unknown precision {name!r}; use one of {known}"
+            ) from None
 
     @property
     def bytes_per_element(self) -> float:

@@ -14,9 +14,13 @@ from optimizer.perf.capacity import (
     valid_split,
     weight_bytes_per_device,
 )
+from optimizer.perf.compute_dtype import ComputePeak, UnsupportedPrecisionError, compute_peak
 from optimizer.perf.roofline import RooflineTime, roofline_time
 
 __all__ = [
+    "ComputePeak",
+    "UnsupportedPrecisionError",
+    "compute_peak",
     "RooflineTime",
     "attention_flops",
     "decode_weight_bytes",
