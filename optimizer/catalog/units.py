@@ -1,7 +1,8 @@
-"""Unit suffixes and the one place where human-scale catalog units become SI base units.
+"""Unit suffixes and the prefix constants that convert them: the project's one units module.
 
-Catalog files use human-scale units with the unit in the key name; the loader converts once, and
-every quantity inside the package keeps an SI suffix:
+Catalog entries keep the human-scale units of their files, named in each key; code that computes
+converts with the constants below (``memory_bandwidth_tb_per_s * TERA`` -> bytes per second) and
+names its results with SI suffixes (``_bytes``, ``_flop_per_s``, ``_s``). Suffixes:
 
 ===================  ==========================================================
 suffix               meaning
@@ -38,47 +39,3 @@ BITS_PER_BYTE = 8
 SECONDS_PER_HOUR = 3600.0
 HOURS_PER_YEAR = 8760.0
 WH_PER_KWH = 1e3
-
-
-def gb_to_bytes(gb: float) -> float:
-    """10^9-byte gigabytes to bytes."""
-    return gb * GIGA
-
-
-def mb_to_bytes(mb: float) -> float:
-    """10^6-byte megabytes to bytes."""
-    return mb * MEGA
-
-
-def gib_to_gb(gib: float) -> float:
-    """Binary GiB (as Google and AWS quote HBM) to decimal GB."""
-    return gib * GIB / GIGA
-
-
-def gb_per_s_to_bytes_per_s(gb_per_s: float) -> float:
-    return gb_per_s * GIGA
-
-
-def tb_per_s_to_bytes_per_s(tb_per_s: float) -> float:
-    return tb_per_s * TERA
-
-
-def gbit_per_s_to_gb_per_s(gbit_per_s: float) -> float:
-    """A line rate in Gb/s (as NICs are sold) to GB/s of payload bandwidth."""
-    return gbit_per_s / BITS_PER_BYTE
-
-
-def tflops_to_flop_per_s(tflops: float) -> float:
-    return tflops * TERA
-
-
-def pj_per_bit_to_j_per_byte(pj_per_bit: float) -> float:
-    return pj_per_bit * PICO * BITS_PER_BYTE
-
-
-def us_to_s(us: float) -> float:
-    return us * MICRO
-
-
-def ns_to_s(ns: float) -> float:
-    return ns * NANO

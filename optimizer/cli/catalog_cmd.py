@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -27,8 +28,6 @@ def _load(ctx: typer.Context, *extra: Path):
 
 def _console():
     """A rich console; wide when piped, so tables are not folded to 80 columns."""
-    import sys
-
     from rich.console import Console
 
     return Console(width=None if sys.stdout.isatty() else 240)

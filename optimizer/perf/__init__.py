@@ -4,6 +4,7 @@ from optimizer.perf.arithmetic import (
     attention_flops,
     decode_weight_bytes,
     expected_experts_touched,
+    kv_bytes_per_sequence,
     kv_bytes_read,
     linear_flops,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "attention_flops",
     "decode_weight_bytes",
     "expected_experts_touched",
+    "kv_bytes_per_sequence",
     "kv_bytes_per_sequence_per_device",
     "kv_bytes_read",
     "kv_shards",

@@ -13,6 +13,7 @@ from optimizer.catalog.model_facts import (
     ffn_params,
     input_embedding_params,
     kv_bytes_per_token,
+    local_kv_cap_bytes_per_sequence,
     n_global_layers,
     n_moe_layers,
     params_active,
@@ -76,13 +77,17 @@ def attention_flops(m: ModelArch, new_tokens, cached_tokens) -> np.ndarray:
     return flops
 
 
-def kv_bytes_read(m: ModelArch, kv: Precision, batch, context_tokens) -> np.ndarray:
-    """KV-cache bytes one decode step reads for ``batch`` sequences of ``context_tokens``."""
-    batch = np.asarray(batch, dtype=np.float64)
+def kv_bytes_per_sequence(m: ModelArch, kv: Precision, context_tokens) -> np.ndarray:
+    """KV-cache bytes of one sequence of ``context_tokens``: every token in the full-attention
+    layers, at most the window in the local ones."""
     context = np.asarray(context_tokens, dtype=np.float64)
     full = kv_bytes_per_token(m, kv) * context
-    if m.local_attention is not None:
-        per_token_layer = 2 * m.n_kv_heads * m.head_dim * kv.bytes_per_element
-        window = np.minimum(context, m.local_attention.window_tokens)
-        full = full + per_token_layer * m.local_attention.n_layers * window
-    return batch * full
+    if m.local_attention is None:
+        return full
+    window = m.local_attention.window_tokens
+    return full + local_kv_cap_bytes_per_sequence(m, kv) * np.minimum(context, window) / window
+
+
+def kv_bytes_read(m: ModelArch, kv: Precision, batch, context_tokens) -> np.ndarray:
+    """KV-cache bytes one decode step reads for ``batch`` sequences of ``context_tokens``."""
+    return np.asarray(batch, dtype=np.float64) * kv_bytes_per_sequence(m, kv, context_tokens)

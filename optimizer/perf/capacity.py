@@ -9,14 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from optimizer.catalog.model_arch import AttentionKind, ModelArch
-from optimizer.catalog.model_facts import (
-    ffn_params,
-    kv_bytes_per_token,
-    local_kv_cap_bytes_per_sequence,
-    n_moe_layers,
-    params_total,
-)
+from optimizer.catalog.model_facts import ffn_params, n_moe_layers, params_total
 from optimizer.catalog.precision import Precision
+from optimizer.perf.arithmetic import kv_bytes_per_sequence
 
 
 def valid_split(m: ModelArch, tp, pp, ep) -> np.ndarray:
@@ -59,14 +54,8 @@ def kv_bytes_per_sequence_per_device(
     m: ModelArch, kv: Precision, context_tokens, tp, pp
 ) -> np.ndarray:
     """KV bytes one sequence of ``context_tokens`` occupies on each device that holds it."""
-    context = np.asarray(context_tokens, dtype=np.float64)
-    full = kv_bytes_per_token(m, kv) * context
-    if m.local_attention is not None:
-        cap = local_kv_cap_bytes_per_sequence(m, kv)
-        full = full + cap * np.minimum(context, m.local_attention.window_tokens) / (
-            m.local_attention.window_tokens
-        )
-    return full / kv_shards(m, tp) / np.asarray(pp, dtype=np.float64)
+    per_sequence = kv_bytes_per_sequence(m, kv, context_tokens)
+    return per_sequence / kv_shards(m, tp) / np.asarray(pp, dtype=np.float64)
 
 
 def max_batch(free_bytes_per_device, kv_bytes_per_sequence_per_device, dp=1) -> np.ndarray:
