@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 from optimizer.catalog.base import Entry
 from optimizer.catalog.economics import Economics
+from optimizer.catalog.efficiency_spec import EfficiencyFactors
 from optimizer.catalog.hardware import Accelerator, Interconnect, MemoryTier, System
 from optimizer.catalog.model_arch import ModelArch
 from optimizer.catalog.workload_spec import Workload
@@ -98,3 +99,7 @@ class Catalog:
     @property
     def economics(self) -> dict[str, Economics]:
         return self.entries("economics")
+
+    @property
+    def efficiency(self) -> dict[str, EfficiencyFactors]:
+        return self.entries("efficiency")

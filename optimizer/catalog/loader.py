@@ -66,6 +66,32 @@ def load_catalog(*user_dirs: str | Path, include_bundled: bool = True) -> Catalo
     return Catalog(records=records, fingerprint=digest.hexdigest()[:16])
 
 
+def load_efficiency_file(path: str | Path) -> list:
+    """The ``[[efficiency]]`` entries of one TOML file (as ``--efficiency FILE`` gives them).
+
+    Raises:
+        CatalogError: unreadable file, invalid entries, other sections, or no entries at all.
+    """
+    path = Path(path)
+    problems: list[Problem] = []
+    if not path.is_file():
+        raise CatalogError([Problem(_display(path), "", "", "no such file")])
+    parsed = _read_file(path, problems, hashlib.sha256())
+    _check_duplicates(parsed, problems)
+    for item in parsed:
+        if item.kind.name != "efficiency":
+            problems.append(
+                Problem(
+                    item.file, item.entry.id, "", "an efficiency file holds only [[efficiency]]"
+                )
+            )
+    if not parsed and not problems:
+        problems.append(Problem(_display(path), "", "", "holds no [[efficiency]] entries"))
+    if problems:
+        raise CatalogError(problems)
+    return [item.entry for item in parsed]
+
+
 def _display(path: Path) -> str:
     """A path as the user would type it: relative to the working directory when inside it."""
     try:

@@ -32,6 +32,7 @@ TERA = 1e12
 PICO = 1e-12
 NANO = 1e-9
 MICRO = 1e-6
+MILLI = 1e-3
 KIB = 1024
 MIB = 1024**2
 GIB = 1024**3

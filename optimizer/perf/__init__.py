@@ -16,14 +16,35 @@ from optimizer.perf.capacity import (
     weight_bytes_per_device,
 )
 from optimizer.perf.compute_dtype import ComputePeak, UnsupportedPrecisionError, compute_peak
+from optimizer.perf.config import Config, TierChoice, build_config, stack_configs
+from optimizer.perf.efficiency import SOL, Efficiency, EfficiencyTable, Mode, PhaseEfficiency
 from optimizer.perf.roofline import RooflineTime, roofline_time
+from optimizer.perf.serving import BOUNDS, Request, ServePhase, ServingPoint, Slo, TierUse, serve
+from optimizer.perf.shape import ModelShape, model_shape
+from optimizer.perf.step import StepCost, step_cost
 
 __all__ = [
+    "BOUNDS",
+    "SOL",
     "ComputePeak",
-    "UnsupportedPrecisionError",
-    "compute_peak",
+    "Config",
+    "Efficiency",
+    "EfficiencyTable",
+    "Mode",
+    "ModelShape",
+    "PhaseEfficiency",
+    "Request",
     "RooflineTime",
+    "ServePhase",
+    "ServingPoint",
+    "Slo",
+    "StepCost",
+    "TierChoice",
+    "TierUse",
+    "UnsupportedPrecisionError",
     "attention_flops",
+    "build_config",
+    "compute_peak",
     "decode_weight_bytes",
     "expected_experts_touched",
     "kv_bytes_per_sequence",
@@ -32,7 +53,11 @@ __all__ = [
     "kv_shards",
     "linear_flops",
     "max_batch",
+    "model_shape",
     "roofline_time",
+    "serve",
+    "stack_configs",
+    "step_cost",
     "valid_split",
     "weight_bytes_per_device",
 ]

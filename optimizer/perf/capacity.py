@@ -1,7 +1,7 @@
 """Device memory per parallel split, and the capacity wall: the largest batch that fits (§5).
 
-Arrays broadcast: ``tp``, ``pp``, ``ep``, ``dp``, ``context_tokens`` may be scalars or matching
-arrays over a configuration grid.
+Arrays broadcast: ``tp``, ``pp``, ``ep``, ``dp``, ``context_tokens`` and bytes per element may
+be scalars or matching arrays over a configuration grid.
 """
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from optimizer.catalog.model_arch import AttentionKind, ModelArch
-from optimizer.catalog.model_facts import ffn_params, n_moe_layers, params_total
-from optimizer.catalog.precision import Precision
-from optimizer.perf.arithmetic import kv_bytes_per_sequence
+from optimizer.perf.arithmetic import (
+    ModelLike,
+    bytes_per_element,
+    kv_bytes_per_sequence,
+    shape_of,
+)
 
 
 def valid_split(m: ModelArch, tp, pp, ep) -> np.ndarray:
@@ -25,34 +28,32 @@ def valid_split(m: ModelArch, tp, pp, ep) -> np.ndarray:
     return ok & (experts % ep == 0)
 
 
-def _routed_expert_params(m: ModelArch) -> int:
-    if m.moe is None:
-        return 0
-    return n_moe_layers(m) * m.moe.n_routed_experts * ffn_params(m, m.moe.expert_intermediate)
+def expert_shards(tp, ep) -> np.ndarray:
+    """Ways the routed experts split: over EP ranks, or across TP (each expert cut) when EP = 1."""
+    return np.where(np.asarray(ep) > 1, ep, tp).astype(np.float64)
 
 
-def weight_bytes_per_device(m: ModelArch, weights: Precision, tp, pp, ep) -> np.ndarray:
+def weight_bytes_per_device(m: ModelLike, weights, tp, pp, ep) -> np.ndarray:
     """Weight bytes one device holds: routed experts split over EP (over TP when EP is 1),
     everything else over TP; both over PP stages."""
-    tp, pp, ep = (np.asarray(x, dtype=np.float64) for x in (tp, pp, ep))
-    routed = _routed_expert_params(m)
-    shared = params_total(m) - routed
-    expert_shards = np.where(ep > 1, ep, tp)
-    return (shared / tp + routed / expert_shards) / pp * weights.bytes_per_element
+    s = shape_of(m)
+    tp, pp = (np.asarray(x, dtype=np.float64) for x in (tp, pp))
+    shared = s.params_total - s.routed_params
+    held = shared / tp + s.routed_params / expert_shards(tp, ep)
+    return held / pp * bytes_per_element(weights)
 
 
-def kv_shards(m: ModelArch, tp) -> np.ndarray:
+def kv_shards(m: ModelLike, tp) -> np.ndarray:
     """Ways the KV cache of one sequence splits across TP ranks: the KV heads split up to their
     number (replicated beyond it); MLA's latent is replicated on every rank."""
+    s = shape_of(m)
     tp = np.asarray(tp, dtype=np.float64)
-    if m.attention is AttentionKind.MLA:
+    if s.is_mla:
         return np.ones_like(tp)
-    return np.minimum(tp, m.n_kv_heads)
+    return np.minimum(tp, s.n_kv_heads)
 
 
-def kv_bytes_per_sequence_per_device(
-    m: ModelArch, kv: Precision, context_tokens, tp, pp
-) -> np.ndarray:
+def kv_bytes_per_sequence_per_device(m: ModelLike, kv, context_tokens, tp, pp) -> np.ndarray:
     """KV bytes one sequence of ``context_tokens`` occupies on each device that holds it."""
     per_sequence = kv_bytes_per_sequence(m, kv, context_tokens)
     return per_sequence / kv_shards(m, tp) / np.asarray(pp, dtype=np.float64)

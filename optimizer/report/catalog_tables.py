@@ -71,6 +71,14 @@ COLUMNS: dict[str, list[Column]] = {
         ("pue", lambda e: e.pue),
         ("depreciation_years", lambda e: e.depreciation_years),
     ],
+    "efficiency": [
+        ("family", lambda e: e.family),
+        ("phase", lambda e: e.phase),
+        ("compute", lambda e: e.compute),
+        ("memory", lambda e: e.memory),
+        ("overhead_us_per_layer", lambda e: e.overhead_us_per_layer),
+        ("fit_rows", lambda e: e.fit_rows),
+    ],
 }
 
 

@@ -1,0 +1,128 @@
+"""Calibration cases: published (or a user's own) measurements in the calibration CSV format.
+
+Columns are those of ``catalogs/measurements/published.csv`` (see its README). Read with the
+standard library so that ``hetplan calibrate`` starts fast; every bad cell is reported as
+``FILE: CASE_ID: COLUMN: message``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from optimizer.errors import CatalogError, Problem
+
+COLUMNS = (
+    "case_id", "source", "grade", "model", "accelerator", "accelerators", "precision_weights",
+    "precision_kv", "tp", "pp", "ep", "instances", "scenario", "input_tokens", "output_tokens",
+    "batch", "ttft_slo_ms", "tpot_slo_ms", "metric", "value", "unit", "notes",
+)  # fmt: skip
+SCENARIOS = ("offline", "server", "interactive", "single-request", "microbench")
+_INTS = ("accelerators", "tp", "pp", "ep", "instances", "batch")
+_FLOATS = ("input_tokens", "output_tokens", "ttft_slo_ms", "tpot_slo_ms")
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One measurement; ``None`` where the source does not state a field."""
+
+    case_id: str
+    source: str
+    model: str
+    accelerator: str
+    accelerators: int | None
+    precision_weights: str | None
+    precision_kv: str | None
+    tp: int | None
+    pp: int | None
+    ep: int | None
+    instances: int | None
+    scenario: str
+    input_tokens: float | None
+    output_tokens: float | None
+    batch: int | None
+    ttft_slo_ms: float | None
+    tpot_slo_ms: float | None
+    metric: str
+    value: float
+    unit: str
+    notes: str
+
+
+def _number(text: str, kind, column: str, case_id: str, file: str, problems: list[Problem]):
+    if text.strip() == "":
+        return None
+    try:
+        value = kind(float(text)) if kind is int else float(text)
+        if kind is int and float(text) != int(float(text)):
+            raise ValueError
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        problems.append(Problem(file, case_id, column, f"must be {what}, got {text!r}"))
+        return None
+    if value < 0 or (kind is int and value == 0):
+        problems.append(Problem(file, case_id, column, f"must be positive, got {text!r}"))
+        return None
+    return value
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    """Every row of a calibration CSV.
+
+    Raises:
+        CatalogError: one problem per bad cell (or a missing column, or an unreadable file).
+    """
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError([Problem(name, "", "", f"cannot read: {exc}")]) from None
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        raise CatalogError([Problem(name, "", "", f"missing columns: {', '.join(missing)}")])
+    problems: list[Problem] = []
+    cases: list[Case] = []
+    seen: set[str] = set()
+    for line, row in enumerate(reader, start=2):
+        case_id = (row["case_id"] or "").strip() or f"line {line}"
+        if case_id in seen:
+            problems.append(Problem(name, case_id, "case_id", "duplicate case id"))
+        seen.add(case_id)
+        nums = {c: _number(row[c] or "", int, c, case_id, name, problems) for c in _INTS}
+        nums |= {c: _number(row[c] or "", float, c, case_id, name, problems) for c in _FLOATS}
+        value = _number(row["value"] or "", float, "value", case_id, name, problems)
+        if value is None and (row["value"] or "").strip() == "":
+            problems.append(Problem(name, case_id, "value", "required"))
+        scenario = (row["scenario"] or "").strip()
+        if scenario not in SCENARIOS:
+            problems.append(
+                Problem(name, case_id, "scenario", f"must be one of {', '.join(SCENARIOS)}, "
+                        f"got {scenario!r}")
+            )  # fmt: skip
+        for column in ("model", "accelerator", "metric"):
+            if not (row[column] or "").strip():
+                problems.append(Problem(name, case_id, column, "required"))
+        if problems:
+            continue
+        cases.append(
+            Case(
+                case_id=case_id,
+                source=row["source"] or "",
+                model=row["model"].strip(),
+                accelerator=row["accelerator"].strip(),
+                precision_weights=(row["precision_weights"] or "").strip() or None,
+                precision_kv=(row["precision_kv"] or "").strip() or None,
+                scenario=scenario,
+                metric=row["metric"].strip(),
+                value=value,
+                unit=row["unit"] or "",
+                notes=row["notes"] or "",
+                **nums,
+            )
+        )
+    if problems:
+        raise CatalogError(problems)
+    return cases

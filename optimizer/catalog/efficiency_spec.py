@@ -1,0 +1,32 @@
+"""Efficiency factor entries: a serving stack's shortfall from the roofline, per accelerator
+family and phase, each saying what it was fitted on (MODEL.md §4)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from optimizer.catalog.base import Entry, Id, NonNegativeFloat
+
+
+class EfficiencyFactors(Entry):
+    """``id`` is ``FAMILY-PHASE``; ``family`` ``default`` stands in for unlisted families."""
+
+    family: Id
+    phase: Literal["prefill", "decode"]
+    compute: float = Field(gt=0, le=1, allow_inf_nan=False)  # fraction of dense peak FLOP/s
+    memory: float = Field(gt=0, le=1, allow_inf_nan=False)  # fraction of HBM bandwidth
+    overhead_us_per_layer: NonNegativeFloat  # fixed time per layer per step
+    hop_latency_scale: NonNegativeFloat  # × the link's catalog latency per collective ring hop
+    overhead_us_per_sequence: NonNegativeFloat = 0.0  # host time per sequence per step
+    link: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)  # collective bw / link peak
+    fit_rows: int = Field(ge=0)  # measurements the factors were fitted on
+    fit_median_abs_error: NonNegativeFloat | None = None  # on those rows, as a fraction
+
+    @model_validator(mode="after")
+    def _id_names_family_and_phase(self) -> EfficiencyFactors:
+        expected = f"{self.family}-{self.phase}"
+        if self.id != expected:
+            raise ValueError(f"id: must be FAMILY-PHASE ({expected!r}), got {self.id!r}")
+        return self

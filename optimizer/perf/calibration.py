@@ -1,0 +1,363 @@
+"""The model against measurements: predict each calibration case, score the errors, fit
+efficiency factors (MODEL.md §4; ``hetplan calibrate``).
+
+A case is rebuilt as the configuration it describes; blank fields take the serving engines'
+defaults, and each prediction lists the defaults it used. Cases the model cannot represent are
+skipped with the reason. Server and interactive throughputs are predicted as the largest batch
+that meets the run's p99 limits; their TTFT/TPOT rows at that operating point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.catalog.cases import Case
+from optimizer.catalog.catalog import Catalog
+from optimizer.catalog.precision import Precision
+from optimizer.catalog.units import GIB, MILLI
+from optimizer.errors import HetplanError
+from optimizer.perf.capacity import valid_split, weight_bytes_per_device
+from optimizer.perf.config import ENGINE_MEMORY_FRACTION, Config, build_config, stack_configs
+from optimizer.perf.efficiency import SOL, Efficiency, EfficiencyTable, PhaseEfficiency
+from optimizer.perf.phases import decode_step, memory, prefill_step
+from optimizer.perf.serving import Request, ServePhase, Slo, serve
+from optimizer.perf.shape import ModelShape, model_shape
+
+FIT_GROUP = "throughput and fixed-batch latency"
+GROUPS = {
+    "output_tokens_per_s_per_accelerator": FIT_GROUP,
+    "prefill_latency_ms": FIT_GROUP,
+    "decode_step_ms": FIT_GROUP,
+    "ttft_ms": "loaded latency (server runs)",
+    "tpot_ms": "loaded latency (server runs)",
+    "kv_tokens_capacity": "capacity",
+    "weights_gib": "capacity",
+}
+FRACTION_METRICS = ("memory_bandwidth_fraction", "compute_fraction")
+SLO_QUANTILE = 0.99  # MLPerf server limits are p99
+MIN_FAMILY_ROWS = 20
+"""A family gets its own factors only with this many rows (a few per factor); smaller ones use
+the pooled ``default`` fit rather than factors that merely memorize a handful of runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """A case rebuilt as a configuration the model can evaluate."""
+
+    case: Case
+    shape: ModelShape
+    family: str
+    config: Config
+    request: Request
+    batch: float | None
+    accelerators_per_instance: int
+    defaults: tuple[str, ...]  # blank fields filled with engine defaults, and other notes
+
+    @property
+    def kind(self) -> str:
+        """How the case is evaluated: one of the _EVALUATORS keys."""
+        metric, scenario = self.case.metric, self.case.scenario
+        if metric in ("prefill_latency_ms", "decode_step_ms", "weights_gib", "kv_tokens_capacity"):
+            return metric
+        return "loaded" if scenario in ("server", "interactive") else "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    case: Case
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    case: Case
+    predicted: float
+    defaults: tuple[str, ...]
+
+    @property
+    def error(self) -> float:
+        """Relative error |predicted − measured| / measured."""
+        return abs(self.predicted - self.case.value) / self.case.value
+
+    @property
+    def group(self) -> str:
+        return GROUPS[self.case.metric]
+
+
+def _precision(text: str | None, default: Precision, what: str, defaults: list[str]):
+    if text is None:
+        defaults.append(f"{what} blank: {default.value}")
+        return default
+    return Precision.parse(text, what)
+
+
+def _default_tp(case: Case, catalog: Catalog, shape, weights: Precision, per_instance: int):
+    """Smallest power-of-two TP within the instance whose weights fit the engine's share."""
+    acc = catalog.accelerators[case.accelerator]
+    usable = (acc.memory_usable_gb or acc.memory_capacity_gb) * 1e9 * ENGINE_MEMORY_FRACTION
+    tp = 1
+    while tp * 2 <= per_instance and weight_bytes_per_device(shape, weights, tp, 1, 1) > usable:
+        tp *= 2
+    return tp
+
+
+def setup_case(case: Case, catalog: Catalog, table: EfficiencyTable | None) -> Setup | Skip:
+    """Rebuild ``case`` as a configuration, or say why it cannot be."""
+    if case.metric in FRACTION_METRICS:
+        return Skip(
+            case, "microbenchmark fraction: an input that bounds the fit, not a prediction"
+        )
+    if case.metric not in GROUPS:
+        return Skip(case, f"metric {case.metric!r} is not one the model predicts")
+    if case.model not in catalog.models:
+        return Skip(case, f"model {case.model!r} is not in the catalog")
+    if case.accelerator not in catalog.accelerators:
+        return Skip(case, f"accelerator {case.accelerator!r} is not in the catalog")
+    needs_lengths = case.metric not in ("weights_gib", "kv_tokens_capacity")
+    if needs_lengths and (case.input_tokens is None or case.output_tokens is None):
+        return Skip(case, "input or output length not stated")
+    model = catalog.models[case.model]
+    acc = catalog.accelerators[case.accelerator]
+    shape = model_shape(model)
+    defaults: list[str] = []
+    try:
+        weights = _precision(case.precision_weights, Precision.BF16, "weights", defaults)
+        kv_default = weights if weights.bytes_per_element >= 1 else Precision.FP8
+        kv = _precision(case.precision_kv, kv_default, "kv", defaults)
+    except HetplanError as exc:
+        return Skip(case, str(exc))
+    accelerators = case.accelerators or 1
+    pp = case.pp or 1
+    if case.tp is None:
+        per_instance = accelerators // (case.instances or 1)
+        tp = _default_tp(case, catalog, shape, weights, max(per_instance // pp, 1))
+        defaults.append(f"tp blank: {tp} (smallest that fits)")
+    else:
+        tp = case.tp
+    ep = case.ep
+    if ep is None:
+        ep = tp if model.moe and model.moe.n_routed_experts % tp == 0 else 1
+        if model.moe:
+            defaults.append(f"ep blank: {ep} (expert parallel over the TP ranks)")
+    if not bool(valid_split(model, tp, pp, ep)):
+        return Skip(case, f"split tp={tp} pp={pp} ep={ep} is not valid for {case.model}")
+    efficiency, note = table.lookup(acc.family) if table else (SOL, None)
+    if note:
+        defaults.append(note)
+    try:
+        config, notes = build_config(
+            catalog, acc, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, efficiency=efficiency
+        )
+    except HetplanError as exc:
+        return Skip(case, str(exc))
+    defaults.extend(notes)
+    request = Request(case.input_tokens or 0.0, case.output_tokens or 0.0)
+    batch = float(case.batch) if case.batch else None
+    if case.metric in ("prefill_latency_ms", "decode_step_ms") and batch is None:
+        batch = 1.0
+        defaults.append("batch blank: 1")
+    return Setup(case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults))
+
+
+def _stack_requests(setups: list[Setup]) -> Request:
+    return Request(
+        np.array([s.request.input_tokens for s in setups]),
+        np.array([s.request.output_tokens for s in setups]),
+    )
+
+
+def _per_accelerator(setups, per_instance_tokens_s):
+    per = np.array([s.accelerators_per_instance for s in setups], dtype=np.float64)
+    return per_instance_tokens_s / per
+
+
+def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config) -> np.ndarray:
+    """Predictions (in each case's unit) for cases of one model and one kind."""
+    req = _stack_requests(setups)
+    if kind == "prefill_latency_ms":
+        batch = np.array([s.batch for s in setups])
+        return prefill_step(shape, c, batch, req.input_tokens, 0.0, pipelined=False).time_s / MILLI
+    if kind == "decode_step_ms":
+        batch = np.array([s.batch for s in setups])
+        return decode_step(shape, c, batch, req.mean_context).time_s / MILLI
+    if kind == "weights_gib":
+        return np.broadcast_to(weight_bytes_per_device(shape, c.weight_bytes, c.tp, c.pp, c.ep)
+                               / GIB, (len(setups),))  # fmt: skip
+    if kind == "kv_tokens_capacity":
+        mem = memory(shape, c, 1.0)
+        return np.floor(mem.kv_free_per_device / mem.kv_per_sequence_per_device)
+    if kind == "offline":
+        point = serve(shape, c, req, phase=ServePhase.AGGREGATED)
+        return _per_accelerator(setups, point.output_tokens_per_s)
+    # loaded: the largest batch meeting the p99 limits; that point's throughput or latency
+    slo = Slo(
+        ttft_s=np.array([(s.case.ttft_slo_ms or np.inf) * MILLI for s in setups]),
+        tpot_s=np.array([(s.case.tpot_slo_ms or np.inf) * MILLI for s in setups]),
+        quantile=SLO_QUANTILE,
+    )
+    point = serve(shape, c, req, phase=ServePhase.AGGREGATED, slo=slo)
+    metric = np.array([s.case.metric for s in setups])
+    return np.where(
+        metric == "ttft_ms",
+        point.ttft_s / MILLI,
+        np.where(
+            metric == "tpot_ms",
+            point.tpot_s / MILLI,
+            _per_accelerator(setups, point.output_tokens_per_s),
+        ),
+    )
+
+
+class Evaluator:
+    """Predicts many setups at once: grouped by model and kind, each group one NumPy pass.
+    ``with_efficiency`` re-evaluates under other factors without rebuilding anything."""
+
+    def __init__(self, setups: list[Setup]):
+        self.setups = setups
+        groups: dict[tuple, list[int]] = {}
+        for i, s in enumerate(setups):
+            groups.setdefault((s.case.model, s.kind), []).append(i)
+        self.groups = [
+            (kind, setups[idx[0]].shape, np.array(idx), stack_configs([setups[i].config for i in idx]))
+            for (_, kind), idx in groups.items()
+        ]  # fmt: skip
+
+    def predict(self, efficiency: Efficiency | None = None) -> np.ndarray:
+        out = np.empty(len(self.setups))
+        for kind, shape, idx, config in self.groups:
+            c = config if efficiency is None else _with_efficiency(config, efficiency)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[idx] = _evaluate_group(kind, shape, [self.setups[i] for i in idx], c)
+        return out
+
+
+def _with_efficiency(c: Config, e: Efficiency) -> Config:
+    p, d = e.prefill, e.decode
+    return dataclasses.replace(
+        c,
+        prefill_compute_eff=np.float64(p.compute),
+        prefill_memory_eff=np.float64(p.memory),
+        prefill_overhead_s_per_layer=np.float64(p.overhead_us_per_layer * 1e-6),
+        prefill_hop_latency_scale=np.float64(p.hop_latency_scale),
+        prefill_overhead_s_per_sequence=np.float64(p.overhead_us_per_sequence * 1e-6),
+        prefill_link_eff=np.float64(p.link),
+        decode_compute_eff=np.float64(d.compute),
+        decode_memory_eff=np.float64(d.memory),
+        decode_overhead_s_per_layer=np.float64(d.overhead_us_per_layer * 1e-6),
+        decode_hop_latency_scale=np.float64(d.hop_latency_scale),
+        decode_overhead_s_per_sequence=np.float64(d.overhead_us_per_sequence * 1e-6),
+        decode_link_eff=np.float64(d.link),
+    )
+
+
+def predict_cases(cases, catalog: Catalog, table: EfficiencyTable | None):
+    """(predictions, skips) for ``cases`` under ``table`` (None: the pure roofline)."""
+    setups, skips = [], []
+    for case in cases:
+        built = setup_case(case, catalog, table)
+        (skips if isinstance(built, Skip) else setups).append(built)
+    values = Evaluator(setups).predict() if setups else np.empty(0)
+    predictions = [Prediction(s.case, float(v), s.defaults) for s, v in zip(setups, values)]
+    return predictions, skips
+
+
+@dataclass(frozen=True, slots=True)
+class FittedFamily:
+    family: str
+    efficiency: Efficiency
+    rows: int
+    phases: tuple[str, ...]  # phases the rows could identify
+    median_abs_error: float
+
+
+def _fraction_caps(cases, catalog: Catalog) -> dict[tuple[str, str], float]:
+    """Highest measured fraction of peak per (family, 'compute'|'memory'): an efficiency
+    factor may not exceed what a microbenchmark reached."""
+    caps: dict[tuple[str, str], float] = {}
+    for case in cases:
+        if case.metric in FRACTION_METRICS and case.accelerator in catalog.accelerators:
+            family = catalog.accelerators[case.accelerator].family
+            what = "compute" if case.metric == "compute_fraction" else "memory"
+            key = (family, what)
+            caps[key] = max(caps.get(key, 0.0), min(case.value, 1.0))
+            caps[("default", what)] = max(caps.get(("default", what), 0.0), min(case.value, 1.0))
+    return caps
+
+
+_PARAMS = {  # name: (start, lower, upper); compute and memory upper bounds come from microbenchmarks
+    "compute": (0.5, 0.02, 1.0),
+    "memory": (0.7, 0.05, 1.0),
+    "overhead_us_per_layer": (50.0, 0.0, 2000.0),
+    "hop_latency_scale": (0.5, 0.0, 20.0),
+    "overhead_us_per_sequence": (5.0, 0.0, 500.0),
+    "link": (0.5, 0.05, 1.0),
+}
+_PREFILL_ONLY_FROM_PREFILL_ROWS = ("memory", "overhead_us_per_layer", "hop_latency_scale", "link")
+
+
+def _parameters(has_prefill_rows: bool) -> list[tuple[str, str]]:
+    """(phase, factor) pairs the rows can identify: decode factors and the prefill compute
+    efficiency (prompt chunks of aggregated runs) always; the rest of prefill only with
+    prefill-latency rows."""
+    names = [("decode", n) for n in _PARAMS] + [("prefill", "compute")]
+    if has_prefill_rows:
+        names += [("prefill", n) for n in _PREFILL_ONLY_FROM_PREFILL_ROWS]
+    return names
+
+
+def fit_families(cases, catalog: Catalog) -> list[FittedFamily]:
+    """Least-squares efficiency factors per accelerator family (and a pooled ``default``) on the
+    throughput and fixed-batch latency cases, minimizing the log error with a robust loss."""
+    from scipy.optimize import least_squares  # heavy: only the fit needs it
+
+    caps = _fraction_caps(cases, catalog)
+    setups = [
+        s
+        for s in (setup_case(c, catalog, None) for c in cases)
+        if isinstance(s, Setup) and GROUPS[s.case.metric] == FIT_GROUP
+    ]
+    counts: dict[str, int] = {}
+    for s in setups:
+        counts[s.family] = counts.get(s.family, 0) + 1
+    fitted = []
+    for family in ["default", *sorted(f for f, n in counts.items() if n >= MIN_FAMILY_ROWS)]:
+        rows = [s for s in setups if family == "default" or s.family == family]
+        has_prefill = any(s.kind == "prefill_latency_ms" for s in rows)
+        names = _parameters(has_prefill)
+        lower = [_PARAMS[n][1] for _, n in names]
+        upper = [
+            caps.get((family, n), caps.get(("default", n), _PARAMS[n][2]))
+            if n in ("compute", "memory")
+            else _PARAMS[n][2]
+            for _, n in names
+        ]
+        x0 = [min(max(_PARAMS[n][0], lo + 1e-6), hi - 1e-6) for (_, n), lo, hi in
+              zip(names, lower, upper)]  # fmt: skip
+        evaluator = Evaluator(rows)
+        measured = np.array([s.case.value for s in rows])
+
+        def efficiency(x, names=names):
+            given = {"prefill": {}, "decode": {}}
+            for (phase, name), value in zip(names, x):
+                given[phase][name] = float(value)
+            decode = PhaseEfficiency(**given["decode"])
+            prefill = dataclasses.replace(decode, overhead_us_per_sequence=0.0, **given["prefill"])
+            return Efficiency(prefill, decode, "fit")
+
+        def residuals(x, evaluator=evaluator, measured=measured, efficiency=efficiency):
+            predicted = evaluator.predict(efficiency(x))
+            r = np.log(np.where(predicted > 0, predicted, 1e-9) / measured)
+            return np.where(np.isfinite(r), r, 10.0)
+
+        result = least_squares(
+            residuals, x0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1, max_nfev=300
+        )
+        errors = np.abs(np.expm1(residuals(result.x)))
+        phases = ("prefill", "decode") if has_prefill else ("decode",)
+        fitted.append(
+            FittedFamily(family, efficiency(result.x), len(rows), phases, float(np.median(errors)))
+        )
+    return fitted

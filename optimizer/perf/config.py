@@ -1,0 +1,262 @@
+"""One serving instance as arrays: device peaks, links, precisions, tier and efficiency factors.
+
+:class:`Config` holds every per-configuration number the step model needs, each a float64 array
+(or scalar) so that a grid of configurations evaluates in one NumPy pass. :func:`build_config`
+fills one from catalog entries; :func:`stack_configs` joins many into one grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from optimizer.catalog.catalog import Catalog
+from optimizer.catalog.hardware import Accelerator, Interconnect, MemoryTier
+from optimizer.catalog.precision import Precision
+from optimizer.catalog.units import BITS_PER_BYTE, GIGA, MICRO, NANO, PICO, TERA
+from optimizer.errors import HetplanError
+from optimizer.perf.compute_dtype import compute_peak
+from optimizer.perf.efficiency import Efficiency, Phase
+
+ENGINE_MEMORY_FRACTION = 0.9
+"""Share of device memory a serving engine allocates (vLLM ``gpu_memory_utilization`` and
+TensorRT-LLM ``free_gpu_memory_fraction`` both default to 0.9); the rest is the runtime reserve
+(CUDA context, activations, fragmentation), reported as ``other``."""
+
+
+class ConfigError(HetplanError):
+    """A configuration the hardware cannot host (missing link, tier out of reach...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Per-configuration numbers; every field broadcasts against the others."""
+
+    tp: np.ndarray
+    pp: np.ndarray
+    dp: np.ndarray
+    ep: np.ndarray
+    weight_bytes: np.ndarray  # per element
+    kv_bytes: np.ndarray
+    act_bytes: np.ndarray
+    peak_flop_per_s: np.ndarray  # dense peak of the compute dtype
+    mem_bw_bytes_per_s: np.ndarray
+    mem_usable_bytes: np.ndarray
+    tdp_w: np.ndarray
+    idle_w: np.ndarray
+    flop_energy_j: np.ndarray
+    mem_energy_j_per_byte: np.ndarray
+    tp_bw_bytes_per_s: np.ndarray
+    tp_latency_s: np.ndarray
+    ep_bw_bytes_per_s: np.ndarray
+    ep_latency_s: np.ndarray
+    pp_bw_bytes_per_s: np.ndarray
+    pp_latency_s: np.ndarray
+    link_energy_j_per_byte: np.ndarray
+    xfer_bw_bytes_per_s: np.ndarray  # KV hand-off to another instance, all devices' scale-out
+    xfer_latency_s: np.ndarray
+    tier_bytes: np.ndarray  # per instance; 0 without a tier
+    tier_bw_bytes_per_s: np.ndarray  # per instance
+    tier_latency_s: np.ndarray
+    tier_energy_j_per_byte: np.ndarray
+    prefill_compute_eff: np.ndarray
+    prefill_memory_eff: np.ndarray
+    prefill_overhead_s_per_layer: np.ndarray
+    prefill_hop_latency_scale: np.ndarray
+    prefill_overhead_s_per_sequence: np.ndarray
+    prefill_link_eff: np.ndarray
+    decode_compute_eff: np.ndarray
+    decode_memory_eff: np.ndarray
+    decode_overhead_s_per_layer: np.ndarray
+    decode_hop_latency_scale: np.ndarray
+    decode_overhead_s_per_sequence: np.ndarray
+    decode_link_eff: np.ndarray
+
+    @property
+    def devices(self) -> np.ndarray:
+        """Accelerators in one instance: ``tp · pp · dp``."""
+        return self.tp * self.pp * self.dp
+
+    def memory_eff(self, phase: Phase) -> np.ndarray:
+        return self.prefill_memory_eff if phase is Phase.PREFILL else self.decode_memory_eff
+
+    def overhead_s_per_layer(self, phase: Phase) -> np.ndarray:
+        if phase is Phase.PREFILL:
+            return self.prefill_overhead_s_per_layer
+        return self.decode_overhead_s_per_layer
+
+    def overhead_s_per_sequence(self, phase: Phase) -> np.ndarray:
+        if phase is Phase.PREFILL:
+            return self.prefill_overhead_s_per_sequence
+        return self.decode_overhead_s_per_sequence
+
+    def link_eff(self, phase: Phase) -> np.ndarray:
+        return self.prefill_link_eff if phase is Phase.PREFILL else self.decode_link_eff
+
+    def hop_latency_scale(self, phase: Phase) -> np.ndarray:
+        if phase is Phase.PREFILL:
+            return self.prefill_hop_latency_scale
+        return self.decode_hop_latency_scale
+
+    def reshape(self, shape: tuple[int, ...]) -> Config:
+        """Every field as an array of ``shape`` (for broadcasting against batch grids)."""
+        return Config(**{f.name: np.reshape(getattr(self, f.name), shape) for f in fields(self)})
+
+
+def stack_configs(configs: list[Config]) -> Config:
+    """Many single configurations as one grid (1-D arrays, one entry per configuration)."""
+    return Config(
+        **{
+            f.name: np.array([float(np.asarray(getattr(c, f.name))) for c in configs])
+            for f in fields(Config)
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TierChoice:
+    """A memory tier attached to an instance, and how much of it."""
+
+    tier: MemoryTier
+    gb: float
+
+
+def _link(catalog: Catalog, link_id: str | None) -> Interconnect | None:
+    return catalog.interconnects.get(link_id) if link_id else None
+
+
+def group_link(catalog: Catalog, acc: Accelerator, group: int) -> tuple[float, Interconnect]:
+    """(bandwidth bytes/s per direction, link) a collective over ``group`` devices runs on:
+    the scale-up link inside its domain, PCIe inside one server for cards without one, else
+    scale-out."""
+    host = _link(catalog, acc.host_link)
+    if group <= acc.scale_up_domain and acc.scale_up_link:
+        bw = acc.scale_up_bandwidth_gb_per_s_per_direction
+        link = _link(catalog, acc.scale_up_link)
+        return (bw or link.bandwidth_gb_per_s_per_direction) * GIGA, link
+    if acc.scale_up_domain == 1 and host is not None and group <= host.max_domain:
+        return host.bandwidth_gb_per_s_per_direction * GIGA, host
+    out = _link(catalog, acc.scale_out_link)
+    if out is None:
+        raise ConfigError(
+            f"{acc.id}: a group of {group} devices exceeds its scale-up domain "
+            f"({acc.scale_up_domain}) and it lists no scale_out_link"
+        )
+    bw = acc.scale_out_bandwidth_gb_per_s_per_direction or out.bandwidth_gb_per_s_per_direction
+    return bw * GIGA, out
+
+
+def _tier_arrays(catalog: Catalog, acc: Accelerator, tier: TierChoice | None, devices: int):
+    """(bytes, instance bandwidth, latency, energy per byte) of an attached tier: each device
+    reaches it at the smaller of the tier's per-unit bandwidth and its link's."""
+    if tier is None or tier.gb <= 0:
+        return 0.0, 0.0, 0.0, 0.0
+    t = tier.tier
+    link = _link(catalog, t.link)
+    per_device = t.bandwidth_gb_per_s_per_unit
+    energy = t.energy_pj_per_bit
+    latency_s = t.latency_ns * NANO
+    if link is not None:
+        per_device = min(per_device, link.bandwidth_gb_per_s_per_direction)
+        energy += link.energy_pj_per_bit
+        latency_s += link.latency_us * MICRO
+    return (
+        tier.gb * GIGA,
+        per_device * GIGA * devices,
+        latency_s,
+        energy * PICO * BITS_PER_BYTE,
+    )
+
+
+def build_config(
+    catalog: Catalog,
+    acc: Accelerator,
+    *,
+    tp: int = 1,
+    pp: int = 1,
+    dp: int = 1,
+    ep: int = 1,
+    weights: Precision = Precision.BF16,
+    kv: Precision | None = None,
+    activations: Precision | None = None,
+    efficiency: Efficiency,
+    tier: TierChoice | None = None,
+) -> tuple[Config, list[str]]:
+    """One instance of ``acc`` as a :class:`Config`, and notes on what was assumed."""
+    notes: list[str] = []
+    peak = compute_peak(acc, weights)
+    if peak.note:
+        notes.append(peak.note)
+    act = activations or Precision(peak.dtype)
+    kv = kv or weights
+    devices = tp * pp * dp
+    memory = catalog.memory.get(acc.memory_type)
+    mem_energy = (memory.energy_pj_per_bit if memory else 0.0) * PICO * BITS_PER_BYTE
+    bw = acc.memory_bandwidth_tb_per_s * TERA
+    idle = acc.idle_w if acc.idle_w is not None else 0.0
+    if acc.idle_w is None:
+        notes.append(f"{acc.id} lists no idle power: static power taken as 0 W")
+    # a device at its peak FLOP/s while streaming at full bandwidth draws its TDP
+    dynamic_w = max(acc.tdp_w - idle - bw * mem_energy, 0.2 * (acc.tdp_w - idle))
+    tp_bw, tp_link = group_link(catalog, acc, tp) if tp > 1 else (np.inf, None)
+    ep_bw, ep_link = group_link(catalog, acc, ep) if ep > 1 else (np.inf, None)
+    pp_bw, pp_link = group_link(catalog, acc, devices) if pp > 1 else (np.inf, None)
+    xfer_link = _link(catalog, acc.scale_out_link) or _link(catalog, acc.host_link)
+    xfer_bw = (
+        (
+            acc.scale_out_bandwidth_gb_per_s_per_direction
+            or xfer_link.bandwidth_gb_per_s_per_direction
+        )
+        * GIGA
+        * devices
+        if xfer_link
+        else 0.0
+    )
+    used = [link for link in (tp_link, ep_link, pp_link) if link is not None]
+    link_energy = max((link.energy_pj_per_bit for link in used), default=0.0)
+    tier_bytes, tier_bw, tier_latency, tier_energy = _tier_arrays(catalog, acc, tier, devices)
+    usable_gb = acc.memory_usable_gb or acc.memory_capacity_gb
+    pre, dec = efficiency.prefill, efficiency.decode
+    config = Config(
+        tp=np.float64(tp),
+        pp=np.float64(pp),
+        dp=np.float64(dp),
+        ep=np.float64(ep),
+        weight_bytes=np.float64(weights.bytes_per_element),
+        kv_bytes=np.float64(kv.bytes_per_element),
+        act_bytes=np.float64(act.bytes_per_element),
+        peak_flop_per_s=np.float64(peak.flop_per_s),
+        mem_bw_bytes_per_s=np.float64(bw),
+        mem_usable_bytes=np.float64(usable_gb * GIGA),
+        tdp_w=np.float64(acc.tdp_w),
+        idle_w=np.float64(idle),
+        flop_energy_j=np.float64(dynamic_w / peak.flop_per_s),
+        mem_energy_j_per_byte=np.float64(mem_energy),
+        tp_bw_bytes_per_s=np.float64(tp_bw),
+        tp_latency_s=np.float64(tp_link.latency_us * MICRO if tp_link else 0.0),
+        ep_bw_bytes_per_s=np.float64(ep_bw),
+        ep_latency_s=np.float64(ep_link.latency_us * MICRO if ep_link else 0.0),
+        pp_bw_bytes_per_s=np.float64(pp_bw),
+        pp_latency_s=np.float64(pp_link.latency_us * MICRO if pp_link else 0.0),
+        link_energy_j_per_byte=np.float64(link_energy * PICO * BITS_PER_BYTE),
+        xfer_bw_bytes_per_s=np.float64(xfer_bw),
+        xfer_latency_s=np.float64(xfer_link.latency_us * MICRO if xfer_link else 0.0),
+        tier_bytes=np.float64(tier_bytes),
+        tier_bw_bytes_per_s=np.float64(tier_bw),
+        tier_latency_s=np.float64(tier_latency),
+        tier_energy_j_per_byte=np.float64(tier_energy),
+        prefill_compute_eff=np.float64(pre.compute),
+        prefill_memory_eff=np.float64(pre.memory),
+        prefill_overhead_s_per_layer=np.float64(pre.overhead_us_per_layer * MICRO),
+        prefill_hop_latency_scale=np.float64(pre.hop_latency_scale),
+        prefill_overhead_s_per_sequence=np.float64(pre.overhead_us_per_sequence * MICRO),
+        prefill_link_eff=np.float64(pre.link),
+        decode_compute_eff=np.float64(dec.compute),
+        decode_memory_eff=np.float64(dec.memory),
+        decode_overhead_s_per_layer=np.float64(dec.overhead_us_per_layer * MICRO),
+        decode_hop_latency_scale=np.float64(dec.hop_latency_scale),
+        decode_overhead_s_per_sequence=np.float64(dec.overhead_us_per_sequence * MICRO),
+        decode_link_eff=np.float64(dec.link),
+    )
+    return config, notes

@@ -1,0 +1,93 @@
+"""Efficiency factors: how far a real serving stack falls short of the roofline (MODEL.md §4).
+
+A few physically meaningful numbers per accelerator family (vendor and generation) and phase:
+the fraction of peak FLOP/s and of memory bandwidth the kernels reach, a fixed overhead per
+layer per step (kernel launches, synchronization), the latency each ring hop of a collective pays
+as a multiple of the link's catalog latency, the fraction of link bandwidth collectives reach,
+and a host-side overhead per sequence per step (scheduling, sampling, bookkeeping). ``SOL`` is the pure roofline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    PREFILL = "prefill"
+    DECODE = "decode"
+
+
+class Mode(StrEnum):
+    SOL = "sol"  # pure roofline: full peaks, no fixed overhead, no link latency
+    CALIBRATED = "calibrated"  # efficiency factors from catalogs/efficiency.toml
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseEfficiency:
+    """Factors for one phase; 0 < compute, memory ≤ 1; overhead and latency scale ≥ 0."""
+
+    compute: float = 1.0
+    memory: float = 1.0
+    overhead_us_per_layer: float = 0.0
+    hop_latency_scale: float = 0.0
+    overhead_us_per_sequence: float = 0.0
+    link: float = 1.0  # fraction of link bandwidth a collective reaches (bus bandwidth / peak)
+
+
+@dataclass(frozen=True, slots=True)
+class Efficiency:
+    """Factors of one accelerator family; ``origin`` says where they came from."""
+
+    prefill: PhaseEfficiency
+    decode: PhaseEfficiency
+    origin: str
+
+    def phase(self, phase: Phase) -> PhaseEfficiency:
+        return self.prefill if phase is Phase.PREFILL else self.decode
+
+
+SOL = Efficiency(PhaseEfficiency(), PhaseEfficiency(), "sol: pure roofline")
+
+DEFAULT_FAMILY = "default"
+"""The entry used for a family the table does not list (fit on every row)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EfficiencyTable:
+    """Factors by family, with the ``default`` entry as the fallback."""
+
+    by_family: dict[str, Efficiency]
+    source: str  # the file they were read from
+
+    def lookup(self, family: str) -> tuple[Efficiency, str | None]:
+        """Factors for ``family`` and a note when the default had to stand in."""
+        if family in self.by_family:
+            return self.by_family[family], None
+        fallback = self.by_family.get(DEFAULT_FAMILY)
+        if fallback is None:
+            return SOL, f"no efficiency factors for {family} and no default: pure roofline used"
+        return fallback, f"no efficiency factors fitted for {family}: the default entry is used"
+
+
+def table_from_entries(entries, source: str) -> EfficiencyTable:
+    """Group ``[[efficiency]]`` entries by family; a family missing a phase borrows the
+    default's factors for it (or the roofline's when there is no default)."""
+    phases: dict[str, dict[str, PhaseEfficiency]] = {}
+    for e in entries:
+        phases.setdefault(e.family, {})[e.phase] = PhaseEfficiency(
+            e.compute,
+            e.memory,
+            e.overhead_us_per_layer,
+            e.hop_latency_scale,
+            e.overhead_us_per_sequence,
+            e.link,
+        )
+    default = phases.get(DEFAULT_FAMILY, {})
+    by_family = {}
+    for family, given in phases.items():
+        pick = {
+            p: given.get(p) or default.get(p) or PhaseEfficiency() for p in ("prefill", "decode")
+        }
+        by_family[family] = Efficiency(pick["prefill"], pick["decode"], f"{source}: {family}")
+    return EfficiencyTable(by_family, source)

@@ -1,0 +1,161 @@
+"""Prefill, decode and aggregated (chunked-prefill) serving on one instance type (MODEL.md §3,
+§5, §8), vectorized over configurations: capacity, step times, the largest batch that meets an
+SLO, and queueing at a TTFT target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.perf.arithmetic import kv_elements_per_sequence
+from optimizer.perf.capacity import kv_shards, weight_bytes_per_device
+from optimizer.perf.config import ENGINE_MEMORY_FRACTION, Config
+from optimizer.perf.efficiency import Phase
+from optimizer.perf.shape import ModelShape
+from optimizer.perf.step import StepCost, step_cost
+
+ENGINE_MAX_BATCH = 2048
+"""Most sequences an engine schedules at once when a run does not say (TensorRT-LLM's default
+``max_batch_size`` is 2048; vLLM's ``max_num_seqs`` is 256 to 1024 depending on version)."""
+
+ENGINE_MAX_TOKENS_PER_STEP = 8192
+"""Prompt tokens one step may carry (TensorRT-LLM ``max_num_tokens`` default 8192; vLLM's
+``max_num_batched_tokens`` for chunked prefill is of the same order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """Per-device memory of an instance (bytes) and its capacity wall (sequences)."""
+
+    weights_per_device: np.ndarray
+    reserve_per_device: np.ndarray  # runtime, activations: the part the engine does not take
+    kv_free_per_device: np.ndarray  # what the KV cache may use
+    kv_per_sequence_per_device: np.ndarray
+    max_batch_hbm: np.ndarray  # sequences that fit in device memory
+    max_batch: np.ndarray  # with the tier's share added (spill)
+
+    @property
+    def fits(self) -> np.ndarray:
+        return self.max_batch >= 1
+
+
+def memory(s: ModelShape, c: Config, context_tokens, *, spill: bool = False) -> Memory:
+    """Weights, reserve and KV room per device, and the largest batch whose sequences of
+    ``context_tokens`` fit (``dp · ⌊free / kv_per_sequence⌋``); with ``spill`` the tier's bytes,
+    spread over the instance's devices, add to the room."""
+    weights = weight_bytes_per_device(s, c.weight_bytes, c.tp, c.pp, c.ep)
+    reserve = c.mem_usable_bytes * (1.0 - ENGINE_MEMORY_FRACTION)
+    free = c.mem_usable_bytes - reserve - weights
+    per_seq = (
+        kv_elements_per_sequence(s, context_tokens) * c.kv_bytes / (kv_shards(s, c.tp) * c.pp)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hbm = np.where(free > 0, c.dp * np.floor(free / per_seq), 0.0)
+        room = free + (c.tier_bytes / c.devices if spill else 0.0)
+        total = np.where(free > 0, c.dp * np.floor(room / per_seq), 0.0)
+    return Memory(weights, np.broadcast_to(reserve, np.shape(free)), free, per_seq, hbm, total)
+
+
+def spill_fraction(batch, max_batch_hbm) -> np.ndarray:
+    """Share of a batch's KV that lives in the tier once device memory is full."""
+    batch = np.asarray(batch, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(batch > max_batch_hbm, 1.0 - max_batch_hbm / batch, 0.0)
+
+
+def prefill_step(s: ModelShape, c: Config, requests, new_tokens, cached_tokens, *, pipelined):
+    """``requests`` prompts of ``new_tokens`` on top of ``cached_tokens`` in one pass."""
+    new = np.asarray(new_tokens, dtype=np.float64)
+    return step_cost(
+        s,
+        c,
+        prefill_tokens=np.asarray(requests, dtype=np.float64) * new,
+        prefill_span=np.asarray(cached_tokens, dtype=np.float64) + new / 2.0,
+        prefill_requests=requests,
+        phase=Phase.PREFILL,
+        pipelined=pipelined,
+    )
+
+
+def decode_step(s: ModelShape, c: Config, batch, context_tokens, spill_frac=0.0) -> StepCost:
+    """One decode iteration of ``batch`` sequences at ``context_tokens``."""
+    return step_cost(
+        s,
+        c,
+        decode_batch=batch,
+        decode_context=context_tokens,
+        phase=Phase.DECODE,
+        spill_frac=spill_frac,
+    )
+
+
+def mixed_step(
+    s: ModelShape, c: Config, batch, new_tokens, cached_tokens, output_tokens, spill_frac=0.0
+) -> StepCost:
+    """A steady aggregated step: ``batch`` decode tokens plus the prompt chunk that keeps the
+    batch full, ``batch · new / output`` tokens (a request finishes every ``output`` steps)."""
+    new = np.asarray(new_tokens, dtype=np.float64)
+    cached = np.asarray(cached_tokens, dtype=np.float64)
+    out = np.asarray(output_tokens, dtype=np.float64)
+    batch = np.asarray(batch, dtype=np.float64)
+    return step_cost(
+        s,
+        c,
+        decode_batch=batch,
+        decode_context=cached + new + out / 2.0,
+        prefill_tokens=batch * new / out,
+        prefill_span=cached + new / 2.0,
+        prefill_requests=batch / out,
+        phase=Phase.DECODE,
+        spill_frac=spill_frac,
+    )
+
+
+def largest_batch(time_at, upper, target_s) -> np.ndarray:
+    """Largest integer batch in ``[1, upper]`` whose step time ``time_at(batch)`` is within
+    ``target_s`` (0 where even batch 1 misses it). Step time grows with the batch, so a
+    vectorized bisection takes ``log2(upper)`` model evaluations."""
+    upper = np.floor(np.asarray(upper, dtype=np.float64))
+    target = np.asarray(target_s, dtype=np.float64)
+    lo = np.zeros(np.broadcast_shapes(upper.shape, target.shape))  # known good (0 = none)
+    hi = np.broadcast_to(upper, lo.shape).copy()  # candidates above lo
+    ok_hi = (hi >= 1) & (time_at(np.maximum(hi, 1.0)) <= target)
+    lo = np.where(ok_hi, hi, lo)
+    hi = np.where(ok_hi, hi, hi - 1)
+    for _ in range(64):
+        open_ = hi > lo
+        if not open_.any():
+            break
+        mid = np.where(open_, np.ceil((lo + hi) / 2.0), lo)
+        good = time_at(np.maximum(mid, 1.0)) <= target
+        lo = np.where(open_ & good, mid, lo)
+        hi = np.where(open_ & ~good, mid - 1, hi)
+    return lo
+
+
+def md1_wait_quantile_s(utilization, service_s, quantile) -> np.ndarray:
+    """Queueing wait at ``quantile`` for Poisson arrivals to a deterministic server (M/D/1),
+    with the exponential tail ``P(W > t) ≈ ρ · exp(−t / θ)``, ``θ = S / (2(1 − ρ))``, which keeps
+    the exact M/D/1 mean wait ``ρS / (2(1 − ρ))``."""
+    rho = np.asarray(utilization, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        theta = np.asarray(service_s) / (2.0 * (1.0 - rho))
+        wait = theta * np.log(rho / (1.0 - quantile))
+    return np.where(rho > 1.0 - quantile, wait, 0.0)
+
+
+def max_utilization(service_s, target_s, quantile) -> np.ndarray:
+    """Highest utilization whose ``quantile`` TTFT (M/D/1 wait + service) meets ``target_s``;
+    0 where the service alone misses it."""
+    service = np.asarray(service_s, dtype=np.float64)
+    target = np.asarray(target_s, dtype=np.float64)
+    lo = np.zeros(np.broadcast_shapes(service.shape, target.shape))
+    hi = np.full_like(lo, 0.999)
+    for _ in range(40):
+        mid = (lo + hi) / 2.0
+        good = service + md1_wait_quantile_s(mid, service, quantile) <= target
+        lo = np.where(good, mid, lo)
+        hi = np.where(good, hi, mid)
+    return np.where(service <= target, lo, 0.0)

@@ -1,0 +1,212 @@
+"""Time, traffic and energy of one engine step (MODEL.md §3–4, §9), vectorized.
+
+A step carries ``decode_batch`` sequences that each produce one token over a context of
+``decode_context`` tokens, plus ``prefill_tokens`` prompt tokens (a chunk) that each attend over
+``prefill_span`` keys on average. Pure prefill has no decode batch; pure decode no chunk.
+
+    t = max(FLOPs / (N·peak·mfu), HBM bytes / (bw·mbu), tier bytes / tier_bw)
+        + t_comm + layers · overhead_per_layer
+
+Pipeline parallelism: a *pipelined* step keeps every stage busy with its own micro-batch (steady
+decode, batched prefill), so compute and KV traffic divide over all ``tp·pp·dp`` devices; a step
+in *series* (one request's prefill) passes the stages one after another, so only ``tp·dp``
+devices work at a time. Each stage re-reads its weights for every micro-batch, so a device's
+weight traffic per step is ``W / tp`` either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.perf.arithmetic import (
+    attention_flops_over_span,
+    expected_experts_touched,
+    kv_elements_per_sequence,
+)
+from optimizer.perf.capacity import expert_shards, kv_shards
+from optimizer.perf.config import Config
+from optimizer.perf.efficiency import Phase
+from optimizer.perf.shape import ModelShape
+
+ATTENTION_QUERY_TILE = 128
+"""Query rows a FlashAttention block processes per pass over the keys (FlashAttention-2, Dao
+2023, block size 128): a long prefill reads the cached KV once per tile of queries."""
+
+TP_ALL_REDUCES_PER_LAYER = 2  # after attention and after the FFN (Megatron-LM)
+
+
+@dataclass(frozen=True, slots=True)
+class StepCost:
+    """One step's terms (seconds, per instance) and traffic (per instance), arrays."""
+
+    compute_s: np.ndarray
+    memory_s: np.ndarray
+    tier_s: np.ndarray
+    comm_s: np.ndarray
+    fixed_s: np.ndarray
+    flops: np.ndarray
+    hbm_bytes: np.ndarray
+    weight_bytes: np.ndarray  # of hbm_bytes, per device
+    kv_bytes: np.ndarray  # of hbm_bytes, per device
+    link_bytes: np.ndarray
+    tier_bytes: np.ndarray
+    energy_j: np.ndarray
+    tdp_capped: np.ndarray  # the energy model asked for more than the TDP
+    bubble: np.ndarray  # pipeline stretch factor, 1 without PP
+
+    @property
+    def time_s(self) -> np.ndarray:
+        overlapped = np.maximum(np.maximum(self.compute_s, self.memory_s), self.tier_s)
+        return (overlapped + self.comm_s + self.fixed_s) * self.bubble
+
+    @property
+    def power_w(self) -> np.ndarray:
+        return self.energy_j / self.time_s
+
+    def wall(self) -> np.ndarray:
+        """Which term is largest: 0 compute, 1 bandwidth (HBM or tier), 2 interconnect."""
+        bandwidth = np.maximum(self.memory_s, self.tier_s)
+        return np.where(
+            self.comm_s > np.maximum(self.compute_s, bandwidth),
+            2,
+            np.where(self.compute_s >= bandwidth, 0, 1),
+        )
+
+
+def step_cost(
+    s: ModelShape,
+    c: Config,
+    *,
+    decode_batch=0.0,
+    decode_context=0.0,
+    prefill_tokens=0.0,
+    prefill_span=0.0,
+    prefill_requests=0.0,
+    phase: Phase,
+    pipelined: bool = True,
+    spill_frac=0.0,
+) -> StepCost:
+    """Cost of one step on the instances ``c``; ``spill_frac`` of the decode KV lives in the
+    attached tier and is streamed from it. Prompt FLOPs run at the prefill compute efficiency,
+    decode FLOPs at the decode one (different GEMM shapes); ``phase`` picks the memory
+    efficiency and overheads."""
+    batch = np.asarray(decode_batch, dtype=np.float64)
+    context = np.asarray(decode_context, dtype=np.float64)
+    chunk = np.asarray(prefill_tokens, dtype=np.float64)
+    span = np.asarray(prefill_span, dtype=np.float64)
+    tokens = batch + chunk
+    stages_parallel = c.pp if pipelined else 1.0
+    working = c.tp * c.dp * stages_parallel
+
+    decode_flops = s.linear_flops_per_token * batch + attention_flops_over_span(
+        s, batch, context, decode=True
+    )
+    prefill_flops = s.linear_flops_per_token * chunk + attention_flops_over_span(
+        s, chunk, span, decode=False
+    )
+    flops = decode_flops + prefill_flops
+    # weights: dense share over TP; routed experts touched by this step's tokens over their shards
+    expert_tokens = np.where(c.ep > 1, tokens, tokens / c.dp)
+    touched = s.n_moe_layers * expected_experts_touched(s, expert_tokens) * s.expert_params
+    weights_dev = (
+        s.dense_read_params / c.tp + touched / expert_shards(c.tp, c.ep)
+    ) * c.weight_bytes
+    # KV: decode reads each sequence's cache; prefill writes its tokens and reads the cache once
+    # per query tile; split over KV shards, DP ranks and (pipelined) stages
+    kv_split = kv_shards(s, c.tp) * c.dp * stages_parallel
+    decode_kv = batch * kv_elements_per_sequence(s, context) * c.kv_bytes
+    prefill_kv = (
+        chunk * s.kv_elements_per_token
+        + kv_elements_per_sequence(s, span) * chunk / ATTENTION_QUERY_TILE
+    ) * c.kv_bytes
+    spill = np.asarray(spill_frac, dtype=np.float64)
+    kv_dev = (decode_kv * (1.0 - spill) + prefill_kv) / kv_split
+    tier_bytes = decode_kv * spill
+
+    compute_s = (decode_flops / c.decode_compute_eff + prefill_flops / c.prefill_compute_eff) / (
+        working * c.peak_flop_per_s
+    )
+    memory_s = (weights_dev + kv_dev) / (c.mem_bw_bytes_per_s * c.memory_eff(phase))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tier_s = np.where(tier_bytes > 0, tier_bytes / c.tier_bw_bytes_per_s, 0.0)
+
+    comm_s, link_bytes = _communication(s, c, tokens, phase, stages_parallel)
+    sequences = batch + np.asarray(prefill_requests, dtype=np.float64)
+    fixed_s = s.n_layers * c.overhead_s_per_layer(phase) + sequences * c.overhead_s_per_sequence(
+        phase
+    )
+
+    devices = c.devices
+    hbm_bytes = (weights_dev + kv_dev) * devices * stages_parallel / c.pp
+    # a decoding micro-batch's next token waits for its previous one, so the pipeline drains
+    # every step: GPipe's bubble with m = pp micro-batches stretches the step by (m + pp − 1) / m
+    drains = pipelined & (batch > 0)
+    bubble = np.where(drains, (2.0 * c.pp - 1.0) / c.pp, 1.0)
+    time_s = (np.maximum(np.maximum(compute_s, memory_s), tier_s) + comm_s + fixed_s) * bubble
+    dynamic_j = (
+        flops * c.flop_energy_j
+        + hbm_bytes * c.mem_energy_j_per_byte
+        + link_bytes * c.link_energy_j_per_byte
+        + tier_bytes * c.tier_energy_j_per_byte
+    )
+    energy_j = c.idle_w * devices * time_s + dynamic_j
+    cap_j = c.tdp_w * devices * time_s
+    return StepCost(
+        compute_s=compute_s,
+        memory_s=memory_s,
+        tier_s=tier_s,
+        comm_s=comm_s,
+        fixed_s=np.broadcast_to(fixed_s, np.shape(time_s)),
+        flops=flops,
+        hbm_bytes=hbm_bytes,
+        weight_bytes=np.broadcast_to(weights_dev, np.shape(time_s)),
+        kv_bytes=kv_dev,
+        link_bytes=link_bytes,
+        tier_bytes=tier_bytes,
+        energy_j=np.minimum(energy_j, cap_j),
+        tdp_capped=energy_j > cap_j,
+        bubble=np.broadcast_to(bubble, np.shape(time_s)),
+    )
+
+
+def _communication(s: ModelShape, c: Config, tokens, phase: Phase, stages_parallel):
+    """(seconds, bytes over links per instance) of TP all-reduces, EP all-to-alls and PP
+    hand-offs in one step.
+
+    TP: two ring all-reduces per layer of ``tokens/dp · d · b_a`` bytes, each
+    ``2(tp−1)/tp · size / bw`` plus ``2(tp−1)`` hops of latency. EP: a dispatch and a combine per
+    MoE layer, each device exchanging ``(ep−1)/ep`` of its ``tokens · k / ep`` expert inputs.
+    PP: each stage hands its micro-batches' activations to the next.
+    """
+    scale = c.hop_latency_scale(phase)
+    link_eff = c.link_eff(phase)
+    series = c.pp / stages_parallel  # stages one after another multiply the per-device time
+    act = tokens / c.dp * s.hidden * c.act_bytes
+    ring = 2.0 * (c.tp - 1.0) / c.tp
+    tp_layer_bytes = TP_ALL_REDUCES_PER_LAYER * ring * act
+    tp_bytes_dev = tp_layer_bytes * s.n_layers / c.pp
+    tp_s = np.where(
+        c.tp > 1,
+        tp_bytes_dev * series / (c.tp_bw_bytes_per_s * link_eff)
+        + TP_ALL_REDUCES_PER_LAYER * s.n_layers * 2.0 * (c.tp - 1.0) * c.tp_latency_s * scale,
+        0.0,
+    )
+    k = max(s.n_active_experts, 1)
+    a2a_dev = 2.0 * tokens * k * s.hidden * c.act_bytes / c.ep * (c.ep - 1.0) / c.ep
+    a2a_bytes_dev = a2a_dev * s.n_moe_layers / c.pp
+    ep_s = np.where(
+        c.ep > 1,
+        a2a_bytes_dev * series / (c.ep_bw_bytes_per_s * link_eff)
+        + 2.0 * s.n_moe_layers * c.ep_latency_s * scale,
+        0.0,
+    )
+    pp_bytes = act * (c.pp - 1.0)
+    pp_s = np.where(
+        c.pp > 1,
+        pp_bytes / (c.pp_bw_bytes_per_s * link_eff) + c.pp * c.pp_latency_s * scale,
+        0.0,
+    )
+    link_bytes = (tp_bytes_dev + a2a_bytes_dev) * c.devices + pp_bytes * c.dp
+    return tp_s + ep_s + pp_s, link_bytes

@@ -1,0 +1,49 @@
+"""Fitted efficiency factors written as an ``[[efficiency]]`` TOML file (``calibrate --fit``)."""
+
+from __future__ import annotations
+
+import tomli_w
+
+from optimizer.perf.calibration import FittedFamily
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.4g}")
+
+
+def efficiency_toml(fitted: list[FittedFamily], cases_file: str, fitted_on: str) -> str:
+    """TOML text of ``fitted``; each entry names the file and rows it was fitted on."""
+    entries = []
+    for f in fitted:
+        rows = "every family's rows" if f.family == "default" else f"the {f.family} rows"
+        for phase in f.phases:
+            e = f.efficiency.prefill if phase == "prefill" else f.efficiency.decode
+            entries.append(
+                {
+                    "id": f"{f.family}-{phase}",
+                    "name": f"{f.family} {phase} efficiency (fitted)",
+                    "family": f.family,
+                    "phase": phase,
+                    "compute": _round(e.compute),
+                    "memory": _round(e.memory),
+                    "overhead_us_per_layer": _round(e.overhead_us_per_layer),
+                    "hop_latency_scale": _round(e.hop_latency_scale),
+                    "overhead_us_per_sequence": _round(e.overhead_us_per_sequence),
+                    "link": _round(e.link),
+                    "fit_rows": f.rows,
+                    "fit_median_abs_error": _round(f.median_abs_error),
+                    "confidence": "medium" if f.rows >= 100 else "uncertain",
+                    "sources": [
+                        f"hetplan calibrate --fit on {cases_file}: {rows} ({f.rows}) of "
+                        f"{fitted_on}; SciPy least_squares on log(predicted / measured), "
+                        "soft-L1 loss; compute and memory bounded above by the family's "
+                        "microbenchmark fractions in the same file"
+                    ],
+                }
+            )
+    header = (
+        "# Efficiency factors: how far real serving stacks fall short of the roofline, per\n"
+        "# accelerator family and phase (MODEL.md section 4). Written by `hetplan calibrate --fit`;\n"
+        "# each entry says what it was fitted on. Families without enough rows use `default`.\n\n"
+    )
+    return header + tomli_w.dumps({"efficiency": entries})
