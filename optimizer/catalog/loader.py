@@ -80,11 +80,8 @@ def load_efficiency_file(path: str | Path) -> list:
     _check_duplicates(parsed, problems)
     for item in parsed:
         if item.kind.name != "efficiency":
-            problems.append(
-                Problem(
-                    item.file, item.entry.id, "", "an efficiency file holds only [[efficiency]]"
-                )
-            )
+            why = "an efficiency file holds only [[efficiency]] entries"
+            problems.append(Problem(item.file, item.entry.id, "", why))
     if not parsed and not problems:
         problems.append(Problem(_display(path), "", "", "holds no [[efficiency]] entries"))
     if problems:

@@ -220,10 +220,10 @@ class Evaluator:
         groups: dict[tuple, list[int]] = {}
         for i, s in enumerate(setups):
             groups.setdefault((s.case.model, s.kind), []).append(i)
-        self.groups = [
-            (kind, setups[idx[0]].shape, np.array(idx), stack_configs([setups[i].config for i in idx]))
-            for (_, kind), idx in groups.items()
-        ]  # fmt: skip
+        self.groups = []
+        for (_, kind), idx in groups.items():
+            config = stack_configs([setups[i].config for i in idx])
+            self.groups.append((kind, setups[idx[0]].shape, np.array(idx), config))
 
     def predict(self, efficiency: Efficiency | None = None) -> np.ndarray:
         out = np.empty(len(self.setups))
@@ -260,7 +260,9 @@ def predict_cases(cases, catalog: Catalog, table: EfficiencyTable | None):
         built = setup_case(case, catalog, table)
         (skips if isinstance(built, Skip) else setups).append(built)
     values = Evaluator(setups).predict() if setups else np.empty(0)
-    predictions = [Prediction(s.case, float(v), s.defaults) for s, v in zip(setups, values)]
+    predictions = [
+        Prediction(s.case, float(v), s.defaults) for s, v in zip(setups, values, strict=True)
+    ]
     return predictions, skips
 
 
@@ -287,7 +289,7 @@ def _fraction_caps(cases, catalog: Catalog) -> dict[tuple[str, str], float]:
     return caps
 
 
-_PARAMS = {  # name: (start, lower, upper); compute and memory upper bounds come from microbenchmarks
+_PARAMS = {  # name: (start, lower, upper); compute and memory capped by microbenchmarks
     "compute": (0.5, 0.02, 1.0),
     "memory": (0.7, 0.05, 1.0),
     "overhead_us_per_layer": (50.0, 0.0, 2000.0),
@@ -334,14 +336,14 @@ def fit_families(cases, catalog: Catalog) -> list[FittedFamily]:
             else _PARAMS[n][2]
             for _, n in names
         ]
-        x0 = [min(max(_PARAMS[n][0], lo + 1e-6), hi - 1e-6) for (_, n), lo, hi in
-              zip(names, lower, upper)]  # fmt: skip
+        starts = [_PARAMS[n][0] for _, n in names]
+        x0 = np.clip(starts, np.add(lower, 1e-6), np.subtract(upper, 1e-6))
         evaluator = Evaluator(rows)
         measured = np.array([s.case.value for s in rows])
 
         def efficiency(x, names=names):
             given = {"prefill": {}, "decode": {}}
-            for (phase, name), value in zip(names, x):
+            for (phase, name), value in zip(names, x, strict=True):
                 given[phase][name] = float(value)
             decode = PhaseEfficiency(**given["decode"])
             prefill = dataclasses.replace(decode, overhead_us_per_sequence=0.0, **given["prefill"])

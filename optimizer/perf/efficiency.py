@@ -4,7 +4,8 @@ A few physically meaningful numbers per accelerator family (vendor and generatio
 the fraction of peak FLOP/s and of memory bandwidth the kernels reach, a fixed overhead per
 layer per step (kernel launches, synchronization), the latency each ring hop of a collective pays
 as a multiple of the link's catalog latency, the fraction of link bandwidth collectives reach,
-and a host-side overhead per sequence per step (scheduling, sampling, bookkeeping). ``SOL`` is the pure roofline.
+and a host-side overhead per sequence per step (scheduling, sampling, bookkeeping). ``SOL`` is
+the pure roofline.
 """
 
 from __future__ import annotations

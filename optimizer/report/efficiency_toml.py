@@ -43,7 +43,8 @@ def efficiency_toml(fitted: list[FittedFamily], cases_file: str, fitted_on: str)
             )
     header = (
         "# Efficiency factors: how far real serving stacks fall short of the roofline, per\n"
-        "# accelerator family and phase (MODEL.md section 4). Written by `hetplan calibrate --fit`;\n"
-        "# each entry says what it was fitted on. Families without enough rows use `default`.\n\n"
+        "# accelerator family and phase (MODEL.md section 4). Written by\n"
+        "# `hetplan calibrate --fit`; each entry says what it was fitted on. Families without\n"
+        "# enough rows use `default`.\n\n"
     )
     return header + tomli_w.dumps({"efficiency": entries})
