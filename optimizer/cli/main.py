@@ -10,6 +10,8 @@ import typer
 
 from optimizer import __version__
 from optimizer.cli import catalog_cmd
+from optimizer.cli.calibrate_cmd import calibrate
+from optimizer.cli.estimate_cmd import estimate
 from optimizer.errors import CatalogError, HetplanError
 
 app = typer.Typer(
@@ -20,6 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(catalog_cmd.app, name="catalog")
+app.command("estimate")(estimate)
+app.command("calibrate")(calibrate)
 
 
 def _version(value: bool) -> None:

@@ -363,3 +363,19 @@ def fit_families(cases, catalog: Catalog) -> list[FittedFamily]:
             FittedFamily(family, efficiency(result.x), len(rows), phases, float(np.median(errors)))
         )
     return fitted
+
+
+def summarize(predictions: list[Prediction]) -> dict[str, dict]:
+    """Median and 90th-percentile absolute relative error: overall, per group, per metric."""
+    buckets: dict[str, list[float]] = {"all": []}
+    for p in predictions:
+        for key in ("all", f"group: {p.group}", f"metric: {p.case.metric}"):
+            buckets.setdefault(key, []).append(p.error)
+    return {
+        key: {
+            "n": len(errors),
+            "median": float(np.median(errors)),
+            "p90": float(np.percentile(errors, 90)),
+        }
+        for key, errors in buckets.items()
+    }
