@@ -95,8 +95,9 @@ def _render(r: dict) -> None:
     ]  # fmt: skip
     if "tier" in r:
         t = r["tier"]
-        rows.append(("tier", f"{t['gb']:,.0f} GB of {t['id']} ({t['use']}): "
-                             f"{t['spill_frac']:.0%} of KV spilled, reload {t['park_reload_s'] * 1e3:.1f} ms"))  # fmt: skip
+        reload_ms = t["park_reload_s"] * 1e3
+        line = f"{t['gb']:,.0f} GB of {t['id']} ({t['use']}): {t['spill_frac']:.0%} of KV"
+        rows.append(("tier", f"{line} spilled, reload {reload_ms:.1f} ms"))
     for name, value in rows:
         table.add_row(name, value)
     out = console()

@@ -16,7 +16,7 @@ def efficiency_toml(fitted: list[FittedFamily], cases_file: str, fitted_on: str)
     entries = []
     for f in fitted:
         rows = "every family's rows" if f.family == "default" else f"the {f.family} rows"
-        for phase in f.phases:
+        for phase in ("prefill", "decode"):
             e = f.efficiency.prefill if phase == "prefill" else f.efficiency.decode
             entries.append(
                 {
@@ -38,7 +38,15 @@ def efficiency_toml(fitted: list[FittedFamily], cases_file: str, fitted_on: str)
                         f"{fitted_on}; SciPy least_squares on log(predicted / measured), "
                         "soft-L1 loss; compute and memory bounded above by the family's "
                         "microbenchmark fractions in the same file"
-                    ],
+                    ]
+                    + (
+                        []
+                        if phase in f.phases
+                        else [
+                            "no prefill-latency rows: only compute was fitted (on the prompt "
+                            "chunks of aggregated runs); the other factors are the decode ones"
+                        ]
+                    ),
                 }
             )
     header = (
