@@ -15,6 +15,11 @@ _LAZY = {
     "Catalog": "optimizer.catalog",
     "Precision": "optimizer.catalog",
     "model_facts": "optimizer.catalog",
+    "estimate": "optimizer.perf.estimate",
+    "EstimateInput": "optimizer.perf.estimate",
+    "load_cases": "optimizer.catalog.cases",
+    "predict_cases": "optimizer.perf.calibration",
+    "fit_families": "optimizer.perf.calibration",
     "HetplanError": "optimizer.errors",
     "CatalogError": "optimizer.errors",
 }
