@@ -1,0 +1,783 @@
+"""Per-operator FLOPs, bytes, OI and CF of one step, and the data behind ``hetplan analyze``.
+
+The seed paper's argument operator by operator (MODEL.md §1–3): each operator of a prefill or a
+decode step gets its FLOPs, the bytes it moves from device memory, its operational intensity
+(OI = FLOPs / bytes), its capacity footprint per request (CF) and the wall it meets on an
+accelerator. Bytes are weights read plus KV read and written; activations are left out, as in
+:mod:`optimizer.perf.step`, so the OI of a long prefill's weight matmuls is an upper bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+import numpy as np
+
+from optimizer.catalog.catalog import Catalog
+from optimizer.catalog.hardware import Accelerator
+from optimizer.catalog.model_arch import ModelArch
+from optimizer.catalog.model_facts import (
+    attention_params,
+    input_embedding_params,
+    lm_head_params,
+    params_total,
+)
+from optimizer.catalog.precision import Precision
+from optimizer.catalog.units import GIGA, TERA
+from optimizer.catalog.workload_spec import Workload
+from optimizer.errors import HetplanError
+from optimizer.perf.arithmetic import (
+    attention_flops_over_span,
+    bytes_per_element,
+    expected_experts_touched,
+    kv_elements_per_sequence,
+)
+from optimizer.perf.capacity import valid_split
+from optimizer.perf.compute_dtype import compute_peak
+from optimizer.perf.config import Config, build_config
+from optimizer.perf.efficiency import SOL, Phase
+from optimizer.perf.phases import memory
+from optimizer.perf.serving import Request
+from optimizer.perf.shape import ModelShape, model_shape
+from optimizer.perf.step import ATTENTION_QUERY_TILE
+
+SCHEMA_VERSION = 1
+
+
+class Operator(StrEnum):
+    """The operators of one transformer step, summed over its layers."""
+
+    ATTENTION_PROJECTIONS = "attention-projections"  # q, k, v and o (MLA: down/up projections)
+    ATTENTION = "attention"  # scores and values over the KV cache
+    FFN = "ffn"  # dense FFN, or router + shared experts + routed experts
+    NORMS = "norms"  # RMS/LayerNorm weights
+    LM_HEAD = "lm-head"  # output projection to the vocabulary
+
+
+COMPUTE = "compute"
+BANDWIDTH = "bandwidth"
+CAPACITY = "capacity"
+
+
+# --------------------------------------------------------------------------------------------
+# Operators of one step
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorParams:
+    """Weight elements of each operator of a model, summed over its layers (precision-free)."""
+
+    attention_projections: float
+    norms: float
+    ffn_fixed: float  # dense FFNs, shared experts and routers: read whatever the routing
+    routed_expert: float  # one routed expert of one MoE layer
+    n_moe_layers: int
+    n_routed_experts: int
+    n_active_experts: int
+    lm_head: float  # the output projection; the embedding table itself when tied
+    lm_head_tied: bool
+    total: float  # every weight held in memory, the input embedding included
+
+    @property
+    def routed(self) -> float:
+        """All routed experts of all MoE layers."""
+        return self.n_moe_layers * self.n_routed_experts * self.routed_expert
+
+    @property
+    def ffn_resident(self) -> float:
+        """FFN weights that must stay in memory: every expert, touched or not."""
+        return self.ffn_fixed + self.routed
+
+    @property
+    def ffn_active_per_token(self) -> float:
+        """FFN weights one token multiplies: the fixed part and its ``k`` routed experts."""
+        return self.ffn_fixed + self.n_moe_layers * self.n_active_experts * self.routed_expert
+
+
+def _norm_elements(m: ModelArch) -> float:
+    """Norm weights: every layer's norms, the final norm and any embedding norm."""
+    per_norm = m.hidden_size * (2 if m.norm == "layernorm" else 1)
+    return per_norm * (m.n_layers * m.norms_per_layer + (2 if m.embedding_norm else 1))
+
+
+@lru_cache(maxsize=256)
+def operator_params(m: ModelArch) -> OperatorParams:
+    """The weights of ``m`` split by operator (cached: the architecture is immutable).
+
+    The FFN's fixed part is what remains of :func:`params_total` once the embedding, the
+    lm_head, the attention blocks, the norms and the routed experts are taken out, so the
+    operators always add up to the catalog's parameter count.
+    """
+    s = model_shape(m)
+    total = float(params_total(m))
+    attention = float(m.n_layers * attention_params(m))
+    norms = float(_norm_elements(m))
+    untied_head = float(lm_head_params(m))
+    ffn_fixed = total - input_embedding_params(m) - untied_head - attention - norms
+    ffn_fixed -= s.routed_params
+    tied = untied_head == 0
+    return OperatorParams(
+        attention_projections=attention,
+        norms=norms,
+        ffn_fixed=ffn_fixed,
+        routed_expert=s.expert_params,
+        n_moe_layers=s.n_moe_layers,
+        n_routed_experts=s.n_routed_experts,
+        n_active_experts=s.n_active_experts,
+        lm_head=float(m.vocab_size * m.hidden_size) if tied else untied_head,
+        lm_head_tied=tied,
+        total=total,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorCost:
+    """One operator of one step; arrays broadcast over the step's batch and context.
+
+    ``weight_bytes`` and ``kv_bytes`` are read (KV: and written) from device memory;
+    ``cf_bytes`` is what one request needs resident for this operator: its KV, or its share
+    of the operator's weights (weights / sequences in the step).
+    """
+
+    operator: Operator
+    flops: np.ndarray
+    weight_bytes: np.ndarray
+    kv_bytes: np.ndarray
+    cf_bytes: np.ndarray
+
+    @property
+    def bytes(self) -> np.ndarray:
+        return self.weight_bytes + self.kv_bytes
+
+    @property
+    def oi_flop_per_byte(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.flops / self.bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseBreakdown:
+    """The operators of one prefill or decode step of ``sequences`` requests.
+
+    ``context_tokens`` is each request's KV length the CF counts: cached + new tokens for a
+    prefill, the live context for a decode step. ``cf_bytes`` is the request's whole CF,
+    ``KV(context) + W / sequences`` (MODEL.md §1), input embedding included.
+    """
+
+    phase: Phase
+    tokens: np.ndarray  # tokens the step processes
+    sequences: np.ndarray
+    context_tokens: np.ndarray
+    operators: tuple[OperatorCost, ...]
+    cf_bytes: np.ndarray
+
+    @property
+    def flops(self) -> np.ndarray:
+        return sum(op.flops for op in self.operators)
+
+    @property
+    def bytes(self) -> np.ndarray:
+        return sum(op.bytes for op in self.operators)
+
+    @property
+    def oi_flop_per_byte(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.flops / self.bytes
+
+    def operator(self, name: Operator | str) -> OperatorCost:
+        """The cost of operator ``name``."""
+        for op in self.operators:
+            if op.operator == name:
+                return op
+        raise KeyError(name)
+
+
+def _breakdown(
+    m: ModelArch,
+    phase: Phase,
+    *,
+    tokens,
+    sequences,
+    logit_rows,
+    attention_flops,
+    kv_bytes,
+    context_tokens,
+    weights,
+    kv,
+) -> PhaseBreakdown:
+    """Assemble a step's operators from its token counts and its attention terms."""
+    p = operator_params(m)
+    s = model_shape(m)
+    w = bytes_per_element(weights)
+    kvb = bytes_per_element(kv)
+    tokens = np.asarray(tokens, dtype=np.float64)
+    sequences = np.asarray(sequences, dtype=np.float64)
+    context = np.asarray(context_tokens, dtype=np.float64)
+    touched = p.n_moe_layers * expected_experts_touched(s, tokens) * p.routed_expert
+    shape = np.broadcast_shapes(tokens.shape, sequences.shape, context.shape)
+
+    def full(x) -> np.ndarray:
+        return np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_request = 1.0 / sequences
+    zero = full(0.0)
+    ops = (
+        OperatorCost(
+            Operator.ATTENTION_PROJECTIONS,
+            full(2.0 * p.attention_projections * tokens),
+            full(p.attention_projections * w),
+            zero,
+            full(p.attention_projections * w * per_request),
+        ),
+        OperatorCost(
+            Operator.ATTENTION,
+            full(attention_flops),
+            zero,
+            full(kv_bytes),
+            full(kv_elements_per_sequence(s, context) * kvb),
+        ),
+        OperatorCost(
+            Operator.FFN,
+            full(2.0 * p.ffn_active_per_token * tokens),
+            full((p.ffn_fixed + touched) * w),
+            zero,
+            full(p.ffn_resident * w * per_request),
+        ),
+        OperatorCost(
+            Operator.NORMS,
+            full(2.0 * p.norms * tokens),  # the step model's convention: 2 FLOPs per weight
+            full(p.norms * w),
+            zero,
+            full(p.norms * w * per_request),
+        ),
+        OperatorCost(
+            Operator.LM_HEAD,
+            full(2.0 * p.lm_head * np.asarray(logit_rows, dtype=np.float64)),
+            full(p.lm_head * w),
+            zero,
+            full(p.lm_head * w * per_request),
+        ),
+    )
+    cf = kv_elements_per_sequence(s, context) * kvb + p.total * w * per_request
+    return PhaseBreakdown(phase, full(tokens), full(sequences), full(context), ops, full(cf))
+
+
+def prefill_operators(
+    m: ModelArch,
+    new_tokens,
+    cached_tokens,
+    *,
+    requests=1.0,
+    weights: Precision | float = Precision.BF16,
+    kv: Precision | float | None = None,
+) -> PhaseBreakdown:
+    """One prefill pass of ``requests`` prompts, each ``new_tokens`` over ``cached_tokens``.
+
+    FLOPs: ``2 · W_op`` per token for the weight matmuls, causal attention over
+    ``cached + new/2`` keys on average, and logits for each request's last token only (serving
+    engines compute no others). Bytes: every multiplied weight once (the routed experts the
+    pass's tokens touch), the new tokens' KV written and the cached KV read once per
+    FlashAttention query tile, as :func:`optimizer.perf.step.step_cost` counts them.
+
+    Args:
+        m: the model.
+        new_tokens: tokens each request prefills, shape broadcasting with the others.
+        cached_tokens: prefix tokens each request finds in the KV cache.
+        requests: prompts in the pass; the weights' CF is shared among them.
+        weights: weight precision (or bytes per element).
+        kv: KV-cache precision (or bytes per element); the weights' when None.
+
+    Returns:
+        The pass's operators, arrays of the broadcast shape.
+    """
+    kv = weights if kv is None else kv
+    s = model_shape(m)
+    new = np.asarray(new_tokens, dtype=np.float64)
+    cached = np.asarray(cached_tokens, dtype=np.float64)
+    requests = np.asarray(requests, dtype=np.float64)
+    tokens = requests * new
+    span = cached + new / 2.0
+    kv_elements = (
+        tokens * s.kv_elements_per_token
+        + kv_elements_per_sequence(s, span) * tokens / ATTENTION_QUERY_TILE
+    )
+    return _breakdown(
+        m,
+        Phase.PREFILL,
+        tokens=tokens,
+        sequences=requests,
+        logit_rows=requests,
+        attention_flops=attention_flops_over_span(s, tokens, span, decode=False),
+        kv_bytes=kv_elements * bytes_per_element(kv),
+        context_tokens=cached + new,
+        weights=weights,
+        kv=kv,
+    )
+
+
+def decode_operators(
+    m: ModelArch,
+    batch,
+    context_tokens,
+    *,
+    weights: Precision | float = Precision.BF16,
+    kv: Precision | float | None = None,
+) -> PhaseBreakdown:
+    """One decode step: ``batch`` sequences each add a token over ``context_tokens``.
+
+    FLOPs: ``2 · W_op · batch`` for the weight matmuls (routed experts: the ``k`` active ones
+    per token) and attention over the context (MLA in its latent space). Bytes: the weights
+    once (only the routed experts the batch touches, ``E · (1 − (1 − k/E)^B)`` per layer) and
+    each sequence's whole KV cache; the one new KV token per sequence is not counted, as in
+    :func:`optimizer.perf.step.step_cost`.
+
+    Args:
+        m: the model.
+        batch: sequences in the step, shape broadcasting with ``context_tokens``.
+        context_tokens: each sequence's KV length.
+        weights: weight precision (or bytes per element).
+        kv: KV-cache precision (or bytes per element); the weights' when None.
+
+    Returns:
+        The step's operators, arrays of the broadcast shape.
+    """
+    kv = weights if kv is None else kv
+    s = model_shape(m)
+    batch = np.asarray(batch, dtype=np.float64)
+    context = np.asarray(context_tokens, dtype=np.float64)
+    return _breakdown(
+        m,
+        Phase.DECODE,
+        tokens=batch,
+        sequences=batch,
+        logit_rows=batch,
+        attention_flops=attention_flops_over_span(s, batch, context, decode=True),
+        kv_bytes=batch * kv_elements_per_sequence(s, context) * bytes_per_element(kv),
+        context_tokens=context,
+        weights=weights,
+        kv=kv,
+    )
+
+
+def ridge_flop_per_byte(peak_flop_per_s, bandwidth_bytes_per_s) -> np.ndarray:
+    """An accelerator's ridge point: the OI above which a kernel is compute-bound."""
+    return np.asarray(peak_flop_per_s, dtype=np.float64) / bandwidth_bytes_per_s
+
+
+def roofline_wall(oi_flop_per_byte, ridge) -> np.ndarray:
+    """``"compute"`` where the OI reaches the ridge point, else ``"bandwidth"``."""
+    return np.where(np.asarray(oi_flop_per_byte) >= ridge, COMPUTE, BANDWIDTH)
+
+
+def request_cf_bytes(m: ModelArch, context_tokens, batch, *, weights, kv=None) -> np.ndarray:
+    """CF of one request: ``KV(context) + W / batch`` bytes (MODEL.md §1)."""
+    kv = weights if kv is None else kv
+    kv_bytes = kv_elements_per_sequence(model_shape(m), context_tokens) * bytes_per_element(kv)
+    return kv_bytes + operator_params(m).total * bytes_per_element(weights) / np.asarray(
+        batch, dtype=np.float64
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Workloads
+# --------------------------------------------------------------------------------------------
+
+
+def representative_request(w: Workload) -> Request:
+    """The mean turn of a workload as one request.
+
+    Input: the measured mean context per turn, else ``initial + turns/2 · (new + output)`` (the
+    accumulated history half-way through a session), capped at the workload's context limit;
+    output: the mean output per turn; cached prefix: ``prefix_cache_hit_frac`` of the input.
+    """
+    if w.context_tokens_per_turn is not None:
+        context = w.context_tokens_per_turn.mean
+    else:
+        per_turn = w.new_tokens_per_turn.mean + w.output_tokens_per_turn.mean
+        context = w.initial_context_tokens.mean + w.turns_per_session.mean / 2.0 * per_turn
+    if w.max_context_tokens is not None:
+        context = min(context, float(w.max_context_tokens))
+    return Request(
+        input_tokens=float(context),
+        output_tokens=float(w.output_tokens_per_turn.mean),
+        prefix_tokens=float(w.prefix_cache_hit_frac * context),
+    )
+
+
+def request_operators(
+    m: ModelArch, request: Request, batch, *, weights, kv=None
+) -> tuple[PhaseBreakdown, PhaseBreakdown]:
+    """(prefill, decode) of ``batch`` copies of ``request``: the prefill of its new tokens
+    over its cached prefix, and a decode step at its mean live context."""
+    prefill = prefill_operators(
+        m,
+        request.new_tokens,
+        request.prefix_tokens,
+        requests=batch,
+        weights=weights,
+        kv=kv,
+    )
+    decode = decode_operators(m, batch, request.mean_context, weights=weights, kv=kv)
+    return prefill, decode
+
+
+# --------------------------------------------------------------------------------------------
+# The analysis of one model on a set of accelerators (what ``hetplan analyze`` shows)
+# --------------------------------------------------------------------------------------------
+
+DEFAULT_ACCELERATORS = ("h100-sxm", "h200-sxm", "b200", "mi300x")
+AGENTIC_WORKLOADS = ("chat", "coding-agent", "web-agent", "computer-use-agent")
+ATTENTION_REFERENCE_MODELS = {"mha": "llama-2-7b", "gqa": "llama-3.1-70b", "mla": "deepseek-v3"}
+"""One model per attention kind for the CF-against-context curves (seed paper Figure 3)."""
+
+REFERENCE_REQUEST = Request(input_tokens=8192.0, output_tokens=512.0)
+"""The request analysed when no workload is named: an 8K-token prompt, 512 output tokens."""
+
+CONTEXT_SWEEP_TOKENS = np.geomspace(1024.0, 1024.0**2, 41)
+"""Contexts from 1K to 1M tokens for the CF and capacity-wall curves."""
+
+
+class AnalysisError(HetplanError):
+    """An analysis the inputs do not allow (no accelerator, a batch below one...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """One accelerator as the analysis sees it.
+
+    ``tp`` is the smallest power-of-two tensor-parallel instance (within the scale-up domain)
+    that holds the weights and the analysis batch at the decode context, else the one that
+    holds the most requests; 0 when the weights fit in none. Batches are per instance of
+    ``tp`` devices.
+    """
+
+    accelerator: str
+    peak_flop_per_s: float  # dense, at the analysis precision
+    mem_bw_bytes_per_s: float
+    memory_bytes: float  # usable capacity of one device
+    tp: int
+    max_batch_prefill: float  # at the prefill context (cached + new)
+    max_batch_decode: float  # at the decode context
+    max_batch_curve: np.ndarray  # over CONTEXT_SWEEP_TOKENS
+
+    @property
+    def ridge_flop_per_byte(self) -> float:
+        return float(ridge_flop_per_byte(self.peak_flop_per_s, self.mem_bw_bytes_per_s))
+
+    def max_batch(self, phase: Phase) -> float:
+        return self.max_batch_prefill if phase is Phase.PREFILL else self.max_batch_decode
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.accelerator,
+            "peak_flop_per_s": self.peak_flop_per_s,
+            "mem_bw_bytes_per_s": self.mem_bw_bytes_per_s,
+            "ridge_flop_per_byte": self.ridge_flop_per_byte,
+            "memory_bytes": self.memory_bytes,
+            "tp": self.tp,
+            "max_batch_prefill": self.max_batch_prefill,
+            "max_batch_decode": self.max_batch_decode,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KvCurve:
+    """KV bytes of one sequence of one model over CONTEXT_SWEEP_TOKENS."""
+
+    model: str
+    attention: str
+    max_context_tokens: int  # the model's window; the curve beyond it is hypothetical
+    kv_bytes: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadView:
+    """A workload's representative request on the analysed model, both phases."""
+
+    workload: str
+    request: Request
+    prefill: PhaseBreakdown
+    decode: PhaseBreakdown
+
+
+def _request_dict(r: Request) -> dict:
+    return {
+        "input_tokens": r.input_tokens,
+        "output_tokens": r.output_tokens,
+        "prefix_tokens": r.prefix_tokens,
+        "new_tokens": r.new_tokens,
+        "decode_context_tokens": r.mean_context,
+    }
+
+
+def phase_walls(b: PhaseBreakdown, devices: tuple[DeviceView, ...]) -> dict[str, str]:
+    """The wall a whole step meets on each device: ``capacity`` when its requests do not fit,
+    else the roofline's."""
+    walls = {}
+    for d in devices:
+        if d.max_batch(b.phase) < float(b.sequences):
+            walls[d.accelerator] = CAPACITY
+        else:
+            walls[d.accelerator] = str(roofline_wall(b.oi_flop_per_byte, d.ridge_flop_per_byte))
+    return walls
+
+
+def _operator_dict(op: OperatorCost, devices: tuple[DeviceView, ...]) -> dict:
+    oi = float(op.oi_flop_per_byte)
+    return {
+        "operator": op.operator.value,
+        "flops": float(op.flops),
+        "weight_bytes": float(op.weight_bytes),
+        "kv_bytes": float(op.kv_bytes),
+        "bytes": float(op.bytes),
+        "oi_flop_per_byte": oi,
+        "cf_bytes": float(op.cf_bytes),
+        "wall": {d.accelerator: str(roofline_wall(oi, d.ridge_flop_per_byte)) for d in devices},
+    }
+
+
+def phase_dict(b: PhaseBreakdown, devices: tuple[DeviceView, ...]) -> dict:
+    """JSON-ready view of a (scalar) phase breakdown with its walls on ``devices``."""
+    return {
+        "phase": b.phase.value,
+        "tokens": float(b.tokens),
+        "sequences": float(b.sequences),
+        "context_tokens": float(b.context_tokens),
+        "flops": float(b.flops),
+        "bytes": float(b.bytes),
+        "oi_flop_per_byte": float(b.oi_flop_per_byte),
+        "cf_bytes": float(b.cf_bytes),
+        "wall": phase_walls(b, devices),
+        "operators": [_operator_dict(op, devices) for op in b.operators],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """OI/CF of one model and request on a set of accelerators, with the curves to plot."""
+
+    model: str
+    attention: str
+    workload: str | None
+    request: Request
+    precision: str
+    batch: float
+    prefill: PhaseBreakdown
+    decode: PhaseBreakdown
+    devices: tuple[DeviceView, ...]
+    context_tokens: np.ndarray  # the sweep of the curves
+    kv_curves: tuple[KvCurve, ...]
+    workloads: tuple[WorkloadView, ...]
+    notes: tuple[str, ...]
+    catalog_fingerprint: str
+
+    @property
+    def phases(self) -> tuple[PhaseBreakdown, PhaseBreakdown]:
+        return self.prefill, self.decode
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (SI units: FLOPs, bytes, seconds)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "model": self.model,
+            "attention": self.attention,
+            "workload": self.workload,
+            "request": _request_dict(self.request),
+            "precision": self.precision,
+            "batch": self.batch,
+            "accelerators": [d.to_dict() for d in self.devices],
+            "phases": [phase_dict(b, self.devices) for b in self.phases],
+            "workloads": [
+                {
+                    "workload": v.workload,
+                    "request": _request_dict(v.request),
+                    "points": [
+                        {
+                            "phase": b.phase.value,
+                            "operator": op.operator.value,
+                            "oi_flop_per_byte": float(op.oi_flop_per_byte),
+                            "cf_bytes": float(op.cf_bytes),
+                        }
+                        for b in (v.prefill, v.decode)
+                        for op in b.operators
+                    ],
+                }
+                for v in self.workloads
+            ],
+            "context_sweep": {
+                "context_tokens": self.context_tokens.tolist(),
+                "kv_bytes_per_sequence": {c.model: c.kv_bytes.tolist() for c in self.kv_curves},
+                "max_batch": {d.accelerator: d.max_batch_curve.tolist() for d in self.devices},
+            },
+            "notes": list(self.notes),
+            "catalog_fingerprint": self.catalog_fingerprint,
+        }
+
+
+def _tp_candidates(m: ModelArch, acc: Accelerator) -> list[int]:
+    """Powers of two up to the scale-up domain that split the model validly."""
+    tps, tp = [], 1
+    while tp <= acc.scale_up_domain:
+        if bool(valid_split(m, tp, 1, 1)):
+            tps.append(tp)
+        tp *= 2
+    return tps
+
+
+def _instance(
+    catalog: Catalog, acc: Accelerator, m: ModelArch, s: ModelShape, precision, context, batch
+) -> tuple[int, Config | None]:
+    """(tp, config) of the smallest TP instance holding ``batch`` requests of ``context``; else
+    the one holding the most; (0, None) when the weights fit in none."""
+    best: tuple[int, Config | None] = (0, None)
+    best_batch = 0.0
+    for tp in _tp_candidates(m, acc):
+        try:
+            config, _ = build_config(catalog, acc, tp=tp, weights=precision, efficiency=SOL)
+        except HetplanError:
+            continue
+        mem = memory(s, config, context)
+        held = float(mem.max_batch)
+        if held >= batch:
+            return tp, config
+        if float(mem.kv_free_per_device) > 0 and (best[1] is None or held > best_batch):
+            best, best_batch = (tp, config), held
+    return best
+
+
+def _kv_curve_models(catalog: Catalog, m: ModelArch) -> list[ModelArch]:
+    """An MHA, a GQA and an MLA model (the reference ones where present), then ``m``."""
+    models = catalog.models
+    chosen = []
+    for kind, ref in ATTENTION_REFERENCE_MODELS.items():
+        if ref in models:
+            chosen.append(models[ref])
+            continue
+        same_kind = [x for x in models.values() if x.attention.value == kind]
+        if same_kind:
+            chosen.append(same_kind[0])
+    if all(x.id != m.id for x in chosen):
+        chosen.append(m)
+    return chosen
+
+
+def build_analysis(
+    catalog: Catalog,
+    model_id: str,
+    *,
+    workload_id: str | None = None,
+    accelerator_ids: tuple[str, ...] | list[str] = DEFAULT_ACCELERATORS,
+    precision: Precision = Precision.BF16,
+    batch: float = 16.0,
+    request: Request | None = None,
+) -> Analysis:
+    """OI, CF and walls of ``model_id`` serving a workload's mean turn on each accelerator.
+
+    Weights and KV are stored in ``precision`` and the compute runs at its peak (or the nearest
+    wider one, said in the notes); the roofline is the pure one (sol). Prefill is one pass over
+    ``batch`` requests' new tokens, decode one step of ``batch`` sequences; both share the
+    weights' CF among ``batch`` requests.
+
+    Args:
+        catalog: the loaded catalog.
+        model_id: a model id.
+        workload_id: a workload whose representative request is analysed; without one,
+            ``request`` (default :data:`REFERENCE_REQUEST`).
+        accelerator_ids: accelerators for walls, rooflines and capacity curves.
+        precision: weights and KV precision.
+        batch: requests sharing a step (and the weights' CF).
+        request: the request when no workload is named.
+
+    Returns:
+        The analysis, with the curves its plots draw.
+
+    Raises:
+        UnknownIdError: an id the catalog does not hold.
+        AnalysisError: no accelerator, or a batch below one.
+    """
+    if not accelerator_ids:
+        raise AnalysisError("accelerator: name at least one accelerator")
+    if batch < 1:
+        raise AnalysisError(f"batch: must be >= 1, got {batch}")
+    m = catalog.get("models", model_id)
+    accs = [catalog.get("accelerators", a) for a in accelerator_ids]
+    notes: list[str] = []
+    if workload_id is not None:
+        request = representative_request(catalog.get("workloads", workload_id))
+    request = request or REFERENCE_REQUEST
+    if request.input_tokens + request.output_tokens > m.max_context_tokens:
+        notes.append(
+            f"{m.id}: the request's {request.input_tokens + request.output_tokens:,.0f} tokens"
+            f" exceed its {m.max_context_tokens:,} context window (analysed anyway)"
+        )
+    s = model_shape(m)
+    batch = float(batch)
+    prefill, decode = request_operators(m, request, batch, weights=precision)
+    contexts = CONTEXT_SWEEP_TOKENS
+    devices = []
+    for acc in accs:
+        peak = compute_peak(acc, precision)
+        if peak.note and peak.note not in notes:
+            notes.append(peak.note)
+        tp, config = _instance(catalog, acc, m, s, precision, request.mean_context, batch)
+        if config is None:
+            notes.append(
+                f"{acc.id}: the weights of {m.id} in {precision.value} do not fit on one"
+                f" scale-up domain ({acc.scale_up_domain} devices)"
+            )
+            prefill_max = decode_max = 0.0
+            curve = np.zeros_like(contexts)
+        else:
+            prefill_max = float(memory(s, config, float(prefill.context_tokens)).max_batch)
+            decode_max = float(memory(s, config, request.mean_context).max_batch)
+            curve = np.asarray(memory(s, config, contexts).max_batch, dtype=np.float64)
+        devices.append(
+            DeviceView(
+                accelerator=acc.id,
+                peak_flop_per_s=peak.flop_per_s,
+                mem_bw_bytes_per_s=acc.memory_bandwidth_tb_per_s * TERA,
+                memory_bytes=(acc.memory_usable_gb or acc.memory_capacity_gb) * GIGA,
+                tp=tp,
+                max_batch_prefill=prefill_max,
+                max_batch_decode=decode_max,
+                max_batch_curve=curve,
+            )
+        )
+    kv_curves = tuple(
+        KvCurve(
+            x.id,
+            x.attention.value,
+            x.max_context_tokens,
+            np.asarray(
+                kv_elements_per_sequence(model_shape(x), contexts) * precision.bytes_per_element
+            ),
+        )
+        for x in _kv_curve_models(catalog, m)
+    )
+    workload_ids = [w for w in AGENTIC_WORKLOADS if w in catalog.workloads]
+    if workload_id is not None and workload_id not in workload_ids:
+        workload_ids.append(workload_id)
+    views = []
+    for wid in workload_ids:
+        r = representative_request(catalog.workloads[wid])
+        views.append(WorkloadView(wid, r, *request_operators(m, r, batch, weights=precision)))
+    return Analysis(
+        model=m.id,
+        attention=m.attention.value,
+        workload=workload_id,
+        request=request,
+        precision=precision.value,
+        batch=batch,
+        prefill=prefill,
+        decode=decode,
+        devices=tuple(devices),
+        context_tokens=contexts,
+        kv_curves=kv_curves,
+        workloads=tuple(views),
+        notes=tuple(notes),
+        catalog_fingerprint=catalog.fingerprint,
+    )
