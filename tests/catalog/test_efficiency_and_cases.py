@@ -1,0 +1,322 @@
+"""Efficiency factor entries (schema, efficiency files, tables by family) and calibration case
+CSVs (parsing and errors that name file, case id and column)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from optimizer.catalog.cases import COLUMNS, SCENARIOS, load_cases
+from optimizer.catalog.loader import bundled_catalog_dir, load_catalog, load_efficiency_file
+from optimizer.errors import CatalogError
+from optimizer.perf.efficiency import (
+    SOL,
+    EfficiencyTable,
+    Phase,
+    PhaseEfficiency,
+    table_from_entries,
+)
+from tests.conftest import MINIMAL_HARDWARE
+
+PUBLISHED = bundled_catalog_dir() / "measurements" / "published.csv"
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def published():
+    return load_cases(PUBLISHED)
+
+
+# ---------------------------------------------------------------- efficiency entries
+
+ENTRY = """
+[[efficiency]]
+id = "{id}"
+name = "test factors"
+family = "{family}"
+phase = "{phase}"
+compute = {compute}
+memory = 0.8
+overhead_us_per_layer = 100.0
+hop_latency_scale = 0.5
+fit_rows = 10
+sources = ["test"]
+confidence = "uncertain"
+"""
+
+
+def _entry(id="fam-x-decode", family="fam-x", phase="decode", compute=0.5) -> str:
+    return ENTRY.format(id=id, family=family, phase=phase, compute=compute)
+
+
+def _write(tmp_path: Path, text: str, name: str = "eff.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _problems(path: Path) -> list:
+    with pytest.raises(CatalogError) as caught:
+        load_efficiency_file(path)
+    return caught.value.problems
+
+
+def test_load_efficiency_file_reads_entries(tmp_path):
+    text = _entry() + _entry(id="fam-x-prefill", phase="prefill", compute=0.7)
+    entries = load_efficiency_file(_write(tmp_path, text))
+    assert [(e.id, e.phase, e.compute) for e in entries] == [
+        ("fam-x-decode", "decode", 0.5),
+        ("fam-x-prefill", "prefill", 0.7),
+    ]
+    e = entries[0]
+    assert e.overhead_us_per_sequence == 0.0 and e.link == 1.0  # defaults
+    assert e.fit_median_abs_error is None
+
+
+@pytest.mark.parametrize(
+    ("entry_id", "family", "phase"),
+    [("fam-x", "fam-x", "decode"), ("fam-y-decode", "fam-x", "decode"),
+     ("fam-x-prefill", "fam-x", "decode")],
+)  # fmt: skip
+def test_efficiency_id_must_be_family_phase(tmp_path, entry_id, family, phase):
+    problems = _problems(_write(tmp_path, _entry(id=entry_id, family=family, phase=phase)))
+    assert len(problems) == 1
+    p = problems[0]
+    assert p.file.endswith("eff.toml") and p.entry == entry_id
+    assert p.field == "id"
+    assert "FAMILY-PHASE" in p.message and f"{family}-{phase}" in p.message
+
+
+@pytest.mark.parametrize("compute", [0, 1.5, -0.1])
+def test_efficiency_compute_must_be_a_fraction(tmp_path, compute):
+    problems = _problems(_write(tmp_path, _entry(compute=compute)))
+    assert [(p.entry, p.field) for p in problems] == [("fam-x-decode", "compute")]
+    assert repr(compute) in problems[0].message or str(compute) in problems[0].message
+
+
+def test_efficiency_bad_phase_and_link(tmp_path):
+    text = _entry(phase="train", id="fam-x-train") + "link = 1.2\n"
+    fields = {p.field for p in _problems(_write(tmp_path, text))}
+    assert {"phase", "link"} <= fields
+
+
+def test_efficiency_file_with_other_sections(tmp_path):
+    text = _entry() + textwrap.dedent("""
+        [[interconnect]]
+        id = "link-x"
+        name = "Test link"
+        scope = "scale-up"
+        bandwidth_gb_per_s_per_direction = 450.0
+        latency_us = 10.0
+        energy_pj_per_bit = 5.0
+        max_domain = 8
+        sources = ["test"]
+        confidence = "solid"
+    """)
+    problems = _problems(_write(tmp_path, text))
+    assert len(problems) == 1
+    assert problems[0].entry == "link-x"
+    assert "only [[efficiency]]" in problems[0].message
+
+
+def test_efficiency_file_with_an_accelerator(tmp_path):
+    accelerator = MINIMAL_HARDWARE[MINIMAL_HARDWARE.index("[[accelerator]]") :]
+    accelerator = accelerator[: accelerator.index("[[system]]")]
+    problems = _problems(_write(tmp_path, _entry() + accelerator))
+    assert [(p.entry, p.field) for p in problems] == [("acc-x", "")]
+    assert "only [[efficiency]]" in problems[0].message
+    # an incomplete one is reported too
+    problems = _problems(
+        _write(tmp_path, _entry() + '\n[[accelerator]]\nid = "acc-y"\n', "b.toml")
+    )
+    assert problems and all(p.entry == "acc-y" for p in problems)
+
+
+def test_efficiency_file_empty_missing_duplicate(tmp_path):
+    (empty,) = _problems(_write(tmp_path, "# nothing\n", "empty.toml"))
+    assert "no [[efficiency]]" in empty.message
+    (missing,) = _problems(tmp_path / "nope.toml")
+    assert "no such file" in missing.message
+    dup = _problems(_write(tmp_path, _entry() + _entry(), "dup.toml"))
+    assert [(p.entry, p.field) for p in dup] == [("fam-x-decode", "id")]
+    assert "duplicate" in dup[0].message
+
+
+def test_bundled_efficiency_entries(cat):
+    entries = list(cat.efficiency.values())
+    assert {"default-prefill", "default-decode", "nvidia-hopper-decode"} <= set(cat.efficiency)
+    for e in entries:
+        assert e.id == f"{e.family}-{e.phase}"
+        assert 0 < e.compute <= 1 and 0 < e.memory <= 1 and 0 < e.link <= 1
+        assert e.fit_rows >= 20  # MIN_FAMILY_ROWS: a family gets factors with enough rows
+
+
+# ---------------------------------------------------------------- tables by family
+
+
+class _E:
+    """A stand-in for an EfficiencyFactors entry (table_from_entries reads attributes)."""
+
+    def __init__(self, family, phase, compute, memory=0.9, overhead=0.0, hop=0.0, seq=0.0, link=1):
+        self.family, self.phase = family, phase
+        self.compute, self.memory = compute, memory
+        self.overhead_us_per_layer, self.hop_latency_scale = overhead, hop
+        self.overhead_us_per_sequence, self.link = seq, link
+
+
+def test_table_borrows_default_for_a_missing_phase():
+    table = table_from_entries(
+        [
+            _E("default", "prefill", 0.6),
+            _E("default", "decode", 0.3, overhead=200.0),
+            _E("fam", "decode", 0.4, memory=0.7, overhead=50.0, hop=1.0, seq=5.0, link=0.5),
+        ],
+        "test.toml",
+    )
+    fam, note = table.lookup("fam")
+    assert note is None
+    assert fam.decode == PhaseEfficiency(0.4, 0.7, 50.0, 1.0, 5.0, 0.5)
+    assert fam.prefill == PhaseEfficiency(0.6, 0.9, 0.0, 0.0, 0.0, 1)  # the default's
+    assert fam.phase(Phase.DECODE) is fam.decode and fam.phase(Phase.PREFILL) is fam.prefill
+    assert "test.toml" in fam.origin and "fam" in fam.origin
+    other, note = table.lookup("unknown-gen")
+    assert other is table.by_family["default"]
+    assert "unknown-gen" in note and "default" in note
+
+
+def test_table_without_default_falls_back_to_roofline():
+    table = table_from_entries([_E("fam", "decode", 0.4)], "t")
+    fam, _ = table.lookup("fam")
+    assert fam.prefill == PhaseEfficiency()  # no default: the roofline's phase
+    got, note = table.lookup("other")
+    assert got is SOL and "pure roofline" in note
+    assert EfficiencyTable({}, "empty").lookup("x")[0] is SOL
+
+
+def test_sol_is_the_pure_roofline():
+    for phase in (SOL.prefill, SOL.decode):
+        assert (phase.compute, phase.memory, phase.link) == (1.0, 1.0, 1.0)
+        assert phase.overhead_us_per_layer == phase.hop_latency_scale == 0.0
+        assert phase.overhead_us_per_sequence == 0.0
+
+
+def test_bundled_table_lookup(cat):
+    table = table_from_entries(cat.efficiency.values(), "bundled")
+    hopper, note = table.lookup("nvidia-hopper")
+    assert note is None
+    entry = cat.efficiency["nvidia-hopper-decode"]
+    assert hopper.decode.compute == entry.compute
+    assert hopper.decode.overhead_us_per_layer == entry.overhead_us_per_layer
+    assert hopper.decode.link == entry.link
+
+
+# ---------------------------------------------------------------- calibration cases
+
+
+def test_published_cases(published):
+    assert len(published) == 832
+    assert len({c.case_id for c in published}) == 832
+    first = published[0]
+    assert first.case_id == "mlperf-v4.1-llama2-70b-mi300x-x1-offline-amd-tput"
+    assert (first.model, first.accelerator, first.accelerators) == ("llama-2-70b", "mi300x", 1)
+    assert (first.precision_weights, first.precision_kv) == ("fp8", None)
+    assert (first.tp, first.pp, first.ep, first.instances) == (1, 1, None, 1)
+    assert (first.input_tokens, first.output_tokens, first.batch) == (219.0, 293.2, None)
+    assert (first.metric, first.value, first.unit) == (
+        "output_tokens_per_s_per_accelerator",
+        3062.7,
+        "tok/s/accelerator",
+    )
+    assert isinstance(first.tp, int) and isinstance(first.input_tokens, float)
+    assert {c.scenario for c in published} <= set(SCENARIOS)
+    server = [c for c in published if c.scenario == "server"]
+    assert server and all(c.ttft_slo_ms and c.tpot_slo_ms for c in server[:5])
+
+
+GOOD_ROW = {
+    "case_id": "case-a", "source": "test", "grade": "A", "model": "llama-3.1-8b",
+    "accelerator": "h100-sxm", "accelerators": "1", "precision_weights": "bf16",
+    "precision_kv": "", "tp": "1", "pp": "1", "ep": "", "instances": "1",
+    "scenario": "offline", "input_tokens": "1000", "output_tokens": "200", "batch": "",
+    "ttft_slo_ms": "", "tpot_slo_ms": "", "metric": "output_tokens_per_s_per_accelerator",
+    "value": "1234.5", "unit": "tok/s", "notes": "",
+}  # fmt: skip
+
+
+def _csv(tmp_path: Path, rows: list[dict], columns=COLUMNS) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    path = tmp_path / "cases.csv"
+    path.write_text(buffer.getvalue())
+    return path
+
+
+def _case_problems(path: Path) -> list:
+    with pytest.raises(CatalogError) as caught:
+        load_cases(path)
+    return caught.value.problems
+
+
+def test_load_cases_good_row(tmp_path):
+    (case,) = load_cases(_csv(tmp_path, [GOOD_ROW]))
+    assert case.tp == 1 and case.ep is None and case.batch is None
+    assert case.input_tokens == 1000.0 and case.value == 1234.5
+    assert case.precision_kv is None
+
+
+@pytest.mark.parametrize(
+    ("column", "text", "says"),
+    [
+        ("tp", "two", "whole number"),
+        ("tp", "1.5", "whole number"),
+        ("tp", "0", "positive"),
+        ("batch", "-4", "positive"),
+        ("input_tokens", "lots", "a number"),
+        ("value", "", "required"),
+        ("value", "fast", "a number"),
+        ("scenario", "batchy", "must be one of"),
+        ("model", "", "required"),
+        ("metric", " ", "required"),
+    ],
+)
+def test_load_cases_bad_cell_names_file_case_and_column(tmp_path, column, text, says):
+    rows = [GOOD_ROW, {**GOOD_ROW, "case_id": "case-b", column: text}]
+    path = _csv(tmp_path, rows)
+    problems = _case_problems(path)
+    assert len(problems) == 1
+    p = problems[0]
+    assert (p.file, p.entry, p.field) == (str(path), "case-b", column)
+    assert says in p.message
+    assert str(p).startswith(f"{path}: case-b: {column}: ")
+
+
+def test_load_cases_collects_every_problem(tmp_path):
+    rows = [
+        {**GOOD_ROW, "case_id": "x", "tp": "a", "pp": "b"},
+        {**GOOD_ROW, "case_id": "y", "scenario": "nope"},
+        {**GOOD_ROW, "case_id": "y"},  # duplicate
+        {**GOOD_ROW, "case_id": "", "ep": "q"},  # no id: named by its line
+    ]
+    problems = _case_problems(_csv(tmp_path, rows))
+    got = {(p.entry, p.field) for p in problems}
+    assert got == {("x", "tp"), ("x", "pp"), ("y", "scenario"), ("y", "case_id"), ("line 5", "ep")}
+
+
+def test_load_cases_missing_column_and_unreadable(tmp_path):
+    columns = [c for c in COLUMNS if c not in ("tp", "metric")]
+    path = _csv(tmp_path, [GOOD_ROW], columns)
+    (p,) = _case_problems(path)
+    assert p.file == str(path)
+    assert "tp" in p.message and "metric" in p.message and "missing" in p.message
+    (p,) = _case_problems(tmp_path / "absent.csv")
+    assert "cannot read" in p.message

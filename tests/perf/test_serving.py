@@ -1,0 +1,250 @@
+"""Operating points (optimizer.perf.serving): SLO batch search, capacity caps, prefill queueing,
+KV spill and session parking in a memory tier, KV hand-off."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from optimizer.catalog.loader import load_catalog
+from optimizer.catalog.precision import Precision
+from optimizer.perf.config import TierChoice, build_config
+from optimizer.perf.efficiency import SOL, table_from_entries
+from optimizer.perf.phases import (
+    decode_step,
+    max_utilization,
+    md1_wait_quantile_s,
+    memory,
+    mixed_step,
+    prefill_step,
+)
+from optimizer.perf.serving import (
+    BOUNDS,
+    CAPACITY,
+    SLO,
+    Request,
+    ServePhase,
+    Slo,
+    TierUse,
+    serve,
+)
+from optimizer.perf.shape import model_shape
+
+LLAMA_70B_KV_BF16 = 327_680
+CXL_BW = 36e9  # cxl-expander module, below the 64 GB/s CXL x16 link
+CXL_LATENCY = 190e-9 + 0.09e-6  # module + link
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def hopper(cat):
+    return table_from_entries(cat.efficiency.values(), "bundled").lookup("nvidia-hopper")[0]
+
+
+@pytest.fixture(scope="module")
+def llama70(cat):
+    return model_shape(cat.models["llama-3.1-70b"])
+
+
+@pytest.fixture(scope="module")
+def h200_tp4(cat, hopper):
+    return build_config(cat, cat.accelerators["h200-sxm"], tp=4, efficiency=hopper)[0]
+
+
+REQ = Request(input_tokens=2000, output_tokens=500)
+
+
+def test_bounds_names():
+    assert BOUNDS[CAPACITY] == "capacity" and BOUNDS[SLO] == "slo"
+
+
+# ---------------------------------------------------------------- 10. decode SLO
+
+
+@pytest.mark.parametrize("tpot_ms", [26.5, 30.0, 40.0, 60.0, 100.0])
+def test_decode_slo_batch_is_the_largest_meeting_tpot(llama70, h200_tp4, tpot_ms):
+    x = tpot_ms * 1e-3
+    point = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE, slo=Slo(tpot_s=x))
+    b = float(point.batch)
+    mem = memory(llama70, h200_tp4, REQ.mean_context)
+    assert 1 <= b <= float(mem.max_batch)
+    at_b = float(decode_step(llama70, h200_tp4, b, 2250).time_s)
+    assert at_b <= x
+    assert float(point.tpot_s) == pytest.approx(at_b, rel=1e-12)
+    if b < min(float(mem.max_batch), 2048):
+        assert float(decode_step(llama70, h200_tp4, b + 1, 2250).time_s) > x
+        assert BOUNDS[int(point.bound)] == "slo"
+    else:
+        assert BOUNDS[int(point.bound)] == "capacity"
+    assert float(point.output_tokens_per_s) == pytest.approx(b / at_b, rel=1e-12)
+    assert float(point.requests_per_s) == pytest.approx(b / at_b / 500, rel=1e-12)
+    assert float(point.ttft_s) == pytest.approx(
+        float(prefill_step(llama70, h200_tp4, 1, 2000, 0, pipelined=False).time_s), rel=1e-12
+    )
+    assert math.isclose(float(point.utilization), 1.0)
+
+
+def test_decode_slo_capped_by_capacity(llama70, h200_tp4):
+    point = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE, slo=Slo(tpot_s=10.0))
+    mem = memory(llama70, h200_tp4, 2250)
+    assert 0 < float(mem.max_batch) < 2048
+    assert float(point.batch) == float(mem.max_batch)
+    assert int(point.bound) == CAPACITY
+
+
+def test_decode_impossible_slo_gives_batch_zero(llama70, h200_tp4):
+    point = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE, slo=Slo(tpot_s=1e-3))
+    assert float(point.batch) == 0
+    assert float(point.output_tokens_per_s) == 0 and float(point.requests_per_s) == 0
+    assert int(point.bound) == SLO
+
+
+def test_decode_without_slo_runs_at_the_capacity_wall(cat, llama70, h200_tp4):
+    point = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE)
+    assert float(point.batch) == float(memory(llama70, h200_tp4, 2250).max_batch)
+    assert int(point.bound) == CAPACITY
+    # a small model hits the engine's batch limit first (2048), not capacity
+    s8 = model_shape(cat.models["llama-3.1-8b"])
+    short = Request(100, 10)
+    point = serve(s8, h200_tp4, short, phase=ServePhase.DECODE)
+    assert float(memory(s8, h200_tp4, 105).max_batch) > 2048
+    assert float(point.batch) == 2048
+    assert BOUNDS[int(point.bound)] != "capacity"
+    assert float(serve(s8, h200_tp4, short, phase=ServePhase.DECODE, max_batch=64).batch) == 64
+
+
+def test_given_batch_beyond_capacity_cannot_serve(llama70, h200_tp4):
+    wall = float(memory(llama70, h200_tp4, 2250).max_batch)
+    ok = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE, batch=wall)
+    assert float(ok.batch) == wall
+    over = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE, batch=wall + 1)
+    assert float(over.batch) == 0 and float(over.output_tokens_per_s) == 0
+
+
+# ---------------------------------------------------------------- aggregated
+
+
+def test_aggregated_token_budget_and_ttft_slo(llama70, h200_tp4):
+    req = Request(input_tokens=4000, output_tokens=200)
+    # the step carries B·(1 + 4000/200) = 21·B tokens ≤ 8192 → B ≤ 390
+    point = serve(llama70, h200_tp4, req, phase=ServePhase.AGGREGATED)
+    cap = float(memory(llama70, h200_tp4, req.mean_context).max_batch)
+    assert float(point.batch) == min(cap, math.floor(8192 / 21))
+    step = mixed_step(llama70, h200_tp4, float(point.batch), 4000, 0, 200)
+    assert float(point.tpot_s) == pytest.approx(float(step.time_s), rel=1e-12)
+    # TTFT: wait half a step, then ⌈4000/8192⌉ = 1 prefill step
+    assert float(point.ttft_s) == pytest.approx(1.5 * float(step.time_s), rel=1e-12)
+
+    ttft = 0.12
+    slo_point = serve(llama70, h200_tp4, req, phase=ServePhase.AGGREGATED, slo=Slo(ttft_s=ttft))
+    b = float(slo_point.batch)
+    assert b >= 1
+    assert float(slo_point.ttft_s) <= ttft
+    t_next = float(mixed_step(llama70, h200_tp4, b + 1, 4000, 0, 200).time_s)
+    assert 1.5 * t_next > ttft
+
+
+# ---------------------------------------------------------------- prefill instance
+
+
+def test_prefill_instance_at_ttft_target(llama70, h200_tp4):
+    req = Request(input_tokens=3000, output_tokens=100)
+    point = serve(llama70, h200_tp4, req, phase=ServePhase.PREFILL, slo=Slo(ttft_s=2.0))
+    per_step = math.floor(8192 / 3000)  # 2 prompts per step
+    assert float(point.batch) == per_step
+    service = float(prefill_step(llama70, h200_tp4, per_step, 3000, 0, pipelined=True).time_s)
+    rho = float(max_utilization(service, 2.0, 0.99))
+    assert float(point.utilization) == pytest.approx(rho, rel=1e-12)
+    wait = float(md1_wait_quantile_s(rho, service, 0.99))
+    assert float(point.ttft_s) == pytest.approx(service + wait, rel=1e-12)
+    assert float(point.ttft_s) == pytest.approx(2.0, rel=1e-6)
+    assert float(point.requests_per_s) == pytest.approx(rho * per_step / service, rel=1e-12)
+    assert np.isnan(point.tpot_s)
+    assert int(point.bound) == SLO
+
+
+def test_prefill_instance_impossible_ttft(llama70, h200_tp4):
+    req = Request(input_tokens=3000, output_tokens=100)
+    point = serve(llama70, h200_tp4, req, phase=ServePhase.PREFILL, slo=Slo(ttft_s=1e-3))
+    assert float(point.utilization) == 0 and float(point.requests_per_s) == 0
+
+
+# ---------------------------------------------------------------- 8. tiers
+
+
+def test_kv_spill_into_cxl(cat, llama70):
+    h200 = cat.accelerators["h200-sxm"]
+    tier = TierChoice(cat.memory["cxl-expander"], 512)
+    c, _ = build_config(cat, h200, tp=2, weights=Precision.FP8, efficiency=SOL, tier=tier)
+    req = Request(input_tokens=3000, output_tokens=2000)  # mean context 4000
+    hbm_wall = 306  # (0.9·150.76e9 − 70.55e9/2) / (163,840·4000/2), see test_phases
+    point = serve(llama70, c, req, phase=ServePhase.DECODE, tier_use=TierUse.SPILL)
+    kv_per_seq_instance = LLAMA_70B_KV_BF16 / 2 * 4000  # fp8, the whole sequence
+    spill_wall = math.floor((0.9 * 150.76e9 - 70_553_706_496 / 2 + 512e9 / 2) / (
+        kv_per_seq_instance / 2))  # fmt: skip
+    assert float(point.memory.max_batch_hbm) == hbm_wall
+    assert float(point.memory.max_batch) == spill_wall == 1087
+    assert float(point.batch) == spill_wall
+    frac = 1 - hbm_wall / spill_wall
+    assert float(point.spill_frac) == pytest.approx(frac, rel=1e-12)
+    spilled = spill_wall * kv_per_seq_instance * frac
+    assert float(point.step.tier_bytes) == pytest.approx(spilled, rel=1e-12)
+    assert float(point.step.tier_s) == pytest.approx(spilled / (2 * CXL_BW), rel=1e-12)
+    # the tier stream (≈ 6.5 s per step) dwarfs HBM: the bandwidth wall binds
+    assert float(point.step.tier_s) > float(point.step.memory_s)
+    assert BOUNDS[int(point.bound)] in ("bandwidth", "capacity")
+
+    # a batch that fits in HBM spills nothing
+    small = serve(llama70, c, req, phase=ServePhase.DECODE, batch=100, tier_use=TierUse.SPILL)
+    assert float(small.spill_frac) == 0 and float(small.step.tier_s) == 0
+
+
+def test_session_parking_reload(cat, llama70):
+    h200 = cat.accelerators["h200-sxm"]
+    tier = TierChoice(cat.memory["cxl-expander"], 512)
+    c, _ = build_config(cat, h200, tp=4, efficiency=SOL, tier=tier)
+    req = Request(input_tokens=20_000, output_tokens=300, prefix_tokens=18_000)
+    point = serve(llama70, c, req, phase=ServePhase.DECODE, tier_use=TierUse.PARK)
+    reload = 18_000 * LLAMA_70B_KV_BF16 / (4 * CXL_BW) + CXL_LATENCY
+    assert float(point.park_reload_s) == pytest.approx(reload, rel=1e-12)
+    prefill = float(prefill_step(llama70, c, 1, 2000, 18_000, pipelined=False).time_s)
+    assert float(point.ttft_s) == pytest.approx(prefill + reload, rel=1e-12)
+    # parking does not enlarge device capacity
+    assert float(point.memory.max_batch) == float(point.memory.max_batch_hbm)
+    plain = serve(llama70, c, req, phase=ServePhase.DECODE)
+    assert float(plain.park_reload_s) == 0
+    assert float(plain.ttft_s) == pytest.approx(prefill, rel=1e-12)
+
+
+def test_kv_transfer_time(cat, llama70):
+    c, _ = build_config(cat, cat.accelerators["h100-sxm"], tp=8, efficiency=SOL)
+    point = serve(llama70, c, REQ, phase=ServePhase.DECODE)
+    # 2000 tokens of bf16 KV over 8 NICs of 50 GB/s each, + IB NDR latency 5 µs
+    expected = 2000 * LLAMA_70B_KV_BF16 / (8 * 50e9) + 5e-6
+    assert float(point.kv_transfer_s) == pytest.approx(expected, rel=1e-12)
+
+
+def test_energy_per_output_token(llama70, h200_tp4):
+    point = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE, batch=64)
+    expected = float(point.step.energy_j) / 64  # one step makes 64 tokens
+    assert float(point.energy_j_per_output_token) == pytest.approx(expected, rel=1e-12)
+
+
+def test_serve_is_vectorized_over_configs(cat, llama70, hopper):
+    from optimizer.perf.config import stack_configs
+
+    h200 = cat.accelerators["h200-sxm"]
+    configs = [build_config(cat, h200, tp=tp, efficiency=hopper)[0] for tp in (2, 4, 8)]
+    grid = stack_configs(configs)
+    slo = Slo(tpot_s=0.04)
+    together = serve(llama70, grid, REQ, phase=ServePhase.DECODE, slo=slo)
+    for i, c in enumerate(configs):
+        alone = serve(llama70, c, REQ, phase=ServePhase.DECODE, slo=slo)
+        assert together.batch[i] == float(alone.batch)
+        assert together.tpot_s[i] == pytest.approx(float(alone.tpot_s), rel=1e-12)

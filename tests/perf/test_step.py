@@ -1,0 +1,392 @@
+"""The step model (optimizer.perf.step) and instance configuration (optimizer.perf.config):
+hand-computed roofline terms, TP/EP/PP communication, the calibrated TP4-vs-TP8 fact, energy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from optimizer.catalog.loader import load_catalog
+from optimizer.catalog.precision import Precision
+from optimizer.perf.config import ConfigError, TierChoice, build_config, group_link
+from optimizer.perf.efficiency import SOL, Efficiency, Phase, PhaseEfficiency, table_from_entries
+from optimizer.perf.phases import decode_step, prefill_step
+from optimizer.perf.shape import model_shape
+from optimizer.perf.step import step_cost
+
+# catalog numbers the hand calculations use (checked against the catalog in test_catalog_numbers)
+H100_BF16 = 989e12  # dense BF16 FLOP/s
+H100_BW = 3.35e12  # HBM3 bytes/s
+NVLINK4_BW = 450e9  # bytes/s per direction
+NVLINK4_LAT = 10e-6  # s per hop
+IB_NDR_BW = 50e9  # H100 scale-out per direction
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def hopper(cat):
+    eff, note = table_from_entries(cat.efficiency.values(), "bundled").lookup("nvidia-hopper")
+    assert note is None
+    return eff
+
+
+def test_catalog_numbers(cat):
+    h100 = cat.accelerators["h100-sxm"]
+    assert h100.dense_tflops.bf16 * 1e12 == H100_BF16
+    assert h100.memory_bandwidth_tb_per_s * 1e12 == pytest.approx(H100_BW)
+    assert h100.scale_up_link == "nvlink4" and h100.scale_up_domain == 8
+    link = cat.interconnects["nvlink4"]
+    assert link.bandwidth_gb_per_s_per_direction * 1e9 == NVLINK4_BW
+    assert link.latency_us * 1e-6 == pytest.approx(NVLINK4_LAT)
+    assert h100.scale_out_bandwidth_gb_per_s_per_direction * 1e9 == IB_NDR_BW
+
+
+# ---------------------------------------------------------------- 1. SOL decode, one H100
+
+
+def test_sol_decode_llama_8b_batch1_on_h100(cat):
+    m = cat.models["llama-3.1-8b"]
+    s = model_shape(m)
+    c, notes = build_config(cat, cat.accelerators["h100-sxm"], efficiency=SOL)
+    assert notes == []
+    step = decode_step(s, c, 1, 900)
+
+    params_total = 8_030_261_248  # derived Llama-3.1-8B count (published 8.03B)
+    embedding = 128_256 * 4_096  # vocab × hidden: indexed, not read
+    assert m.vocab_size == 128_256 and m.hidden_size == 4_096
+    weights = (params_total - embedding) * 2  # bf16; lm_head is untied and read
+    kv_per_token = 2 * 8 * 128 * 32 * 2  # K and V, 8 KV heads, d_h 128, 32 layers, bf16
+    assert kv_per_token == 131_072
+    kv = 900 * kv_per_token
+    assert float(step.weight_bytes) == pytest.approx(weights, rel=1e-12)
+    assert float(step.kv_bytes) == pytest.approx(kv, rel=1e-12)
+    assert float(step.memory_s) == pytest.approx((weights + kv) / H100_BW, rel=1e-9)
+    assert weights / H100_BW == pytest.approx(4.48e-3, rel=0.02)
+    assert float(step.memory_s) == pytest.approx(4.48e-3, rel=0.02)
+
+    attention = 4 * 32 * 128 * 32 * 900  # 4·H·d_h per layer per key, 32 layers, 900 keys
+    flops = 2 * (params_total - embedding) + attention
+    assert float(step.flops) == pytest.approx(flops, rel=1e-12)
+    assert float(step.compute_s) == pytest.approx(flops / H100_BF16, rel=1e-9)
+    assert float(step.comm_s) == 0.0
+    assert float(step.fixed_s) == 0.0
+    assert float(step.tier_s) == 0.0
+    assert float(step.bubble) == 1.0
+    assert float(step.time_s) == pytest.approx(float(step.memory_s), rel=1e-12)
+    assert int(step.wall()) == 1  # bandwidth-bound
+
+
+def test_sol_prefill_compute_hand_calc(cat):
+    """2048 new tokens over 1000 cached: 2·P·n + 4·H·d_h·L·n·(p + n/2), compute-bound."""
+    s = model_shape(cat.models["llama-3.1-8b"])
+    c, _ = build_config(cat, cat.accelerators["h100-sxm"], efficiency=SOL)
+    step = prefill_step(s, c, 1, 2048, 1000, pipelined=False)
+    linear = 2 * (8_030_261_248 - 128_256 * 4_096) * 2048
+    attention = 4 * 32 * 128 * 32 * 2048 * (1000 + 1024)
+    assert float(step.flops) == pytest.approx(linear + attention, rel=1e-12)
+    assert float(step.compute_s) == pytest.approx((linear + attention) / H100_BF16, rel=1e-9)
+    # KV: writes 2048 tokens, reads the span (1000 + 1024 tokens) once per 128-query tile
+    kv = (2048 + (1000 + 1024) * 2048 / 128) * 131_072
+    assert float(step.kv_bytes) == pytest.approx(kv, rel=1e-12)
+    assert int(step.wall()) == 0  # compute-bound
+    assert float(step.bubble) == 1.0
+
+
+def test_efficiency_factors_scale_the_terms(cat):
+    """mfu halves → compute doubles; mbu 0.8 → memory /0.8; overheads add L·o + B·o_seq."""
+    s = model_shape(cat.models["llama-3.1-8b"])
+    acc = cat.accelerators["h100-sxm"]
+    eff = Efficiency(
+        PhaseEfficiency(),
+        PhaseEfficiency(
+            compute=0.5, memory=0.8, overhead_us_per_layer=100.0, overhead_us_per_sequence=7.0
+        ),
+        "test",
+    )
+    sol, _ = build_config(cat, acc, efficiency=SOL)
+    cal, _ = build_config(cat, acc, efficiency=eff)
+    a = decode_step(s, sol, 16, 2000)
+    b = decode_step(s, cal, 16, 2000)
+    assert float(b.compute_s) == pytest.approx(2 * float(a.compute_s), rel=1e-12)
+    assert float(b.memory_s) == pytest.approx(float(a.memory_s) / 0.8, rel=1e-12)
+    assert float(b.fixed_s) == pytest.approx(32 * 100e-6 + 16 * 7e-6, rel=1e-12)
+    expected = max(float(b.compute_s), float(b.memory_s)) + float(b.fixed_s)
+    assert float(b.time_s) == pytest.approx(expected, rel=1e-12)
+
+
+# ---------------------------------------------------------------- 2. TP communication
+
+
+def _decode_eff(**kw) -> Efficiency:
+    return Efficiency(PhaseEfficiency(), PhaseEfficiency(**kw), "test")
+
+
+@pytest.mark.parametrize("batch", [1, 16, 256])
+def test_tp8_ring_all_reduce_time(cat, batch):
+    s = model_shape(cat.models["llama-3.1-70b"])
+    acc = cat.accelerators["h100-sxm"]
+    layers, d = 80, 8192
+    size = batch * d * 2  # activations bf16
+    bandwidth_term = 2 * layers * (2 * 7 / 8) * size / NVLINK4_BW
+
+    c, _ = build_config(cat, acc, tp=8, efficiency=_decode_eff(link=1.0, hop_latency_scale=0.0))
+    step = decode_step(s, c, batch, 1000)
+    assert float(step.comm_s) == pytest.approx(bandwidth_term, rel=1e-9)
+    assert float(step.link_bytes) == pytest.approx(2 * layers * (2 * 7 / 8) * size * 8, rel=1e-9)
+
+    c, _ = build_config(cat, acc, tp=8, efficiency=_decode_eff(link=1.0, hop_latency_scale=1.0))
+    step = decode_step(s, c, batch, 1000)
+    latency = 2 * layers * 2 * 7 * NVLINK4_LAT  # 22.4 ms: 2(tp−1) hops per all-reduce
+    assert float(step.comm_s) == pytest.approx(bandwidth_term + latency, rel=1e-9)
+
+    c, _ = build_config(cat, acc, tp=8, efficiency=_decode_eff(link=0.5, hop_latency_scale=0.0))
+    assert float(decode_step(s, c, batch, 1000).comm_s) == pytest.approx(
+        2 * bandwidth_term, rel=1e-9
+    )
+
+
+def test_tp16_leaves_the_nvlink_domain(cat):
+    """16 H100s exceed the HGX domain of 8: the all-reduce runs at the NIC's 50 GB/s."""
+    acc = cat.accelerators["h100-sxm"]
+    bw, link = group_link(cat, acc, 8)
+    assert (bw, link.id) == (NVLINK4_BW, "nvlink4")
+    bw, link = group_link(cat, acc, 16)
+    assert (bw, link.id) == (IB_NDR_BW, "ib-ndr")
+    s = model_shape(cat.models["llama-3.1-70b"])
+    c, _ = build_config(cat, acc, tp=16, efficiency=SOL)
+    step = decode_step(s, c, 4, 1000)
+    expected = 2 * 80 * (2 * 15 / 16) * 4 * 8192 * 2 / IB_NDR_BW
+    assert float(step.comm_s) == pytest.approx(expected, rel=1e-9)
+
+
+def test_group_link_pcie_card_and_missing_scale_out(cat):
+    l40s = cat.accelerators["l40s"]
+    bw, link = group_link(cat, l40s, 4)  # no NVLink: PCIe 4 inside the server
+    assert (
+        link.id == "pcie4"
+        and bw == cat.interconnects["pcie4"].bandwidth_gb_per_s_per_direction * 1e9
+    )
+    with pytest.raises(ConfigError, match="l40s"):
+        group_link(cat, l40s, 16)  # beyond one server and no scale-out link
+
+
+def test_tp1_has_no_communication_even_with_latency(cat):
+    s = model_shape(cat.models["llama-3.1-8b"])
+    c, _ = build_config(
+        cat, cat.accelerators["h100-sxm"], efficiency=_decode_eff(hop_latency_scale=5.0)
+    )
+    step = decode_step(s, c, 8, 1000)
+    assert float(step.comm_s) == 0.0 and float(step.link_bytes) == 0.0
+
+
+def test_ep_all_to_all_and_touched_experts(cat):
+    """Mixtral-8x7B, EP 8 (tp 1, dp 8), batch 4: each MoE layer touches 8·(1 − (6/8)^4) experts,
+    a device reads its dense weights plus 1/8 of them; dispatch + combine exchange
+    (ep−1)/ep of tokens·k·d·b_a / ep per device per layer."""
+    m = cat.models["mixtral-8x7b"]
+    s = model_shape(m)
+    acc = cat.accelerators["h100-sxm"]
+    c, _ = build_config(cat, acc, tp=1, dp=8, ep=8, efficiency=SOL)
+    step = decode_step(s, c, 4, 500)
+    expert = 3 * 4096 * 14336
+    routed = 32 * 8 * expert
+    dense = 46_702_792_704 - 32_000 * 4096 - routed  # total − input embedding − experts
+    touched = 32 * 8 * (1 - (1 - 2 / 8) ** 4) * expert
+    assert float(step.weight_bytes) == pytest.approx((dense + touched / 8) * 2, rel=1e-9)
+    a2a = 2 * 4 * 2 * 4096 * 2 / 8 * (7 / 8) * 32 / NVLINK4_BW
+    assert float(step.comm_s) == pytest.approx(a2a, rel=1e-9)
+
+
+def test_moe_decode_batch1_reads_k_experts(cat):
+    m = cat.models["mixtral-8x7b"]
+    s = model_shape(m)
+    c, _ = build_config(cat, cat.accelerators["h200-sxm"], efficiency=SOL)
+    step = decode_step(s, c, 1, 100)
+    expert = 3 * 4096 * 14336
+    dense = 46_702_792_704 - 32_000 * 4096 - 32 * 8 * expert
+    assert float(step.weight_bytes) == pytest.approx((dense + 32 * 2 * expert) * 2, rel=1e-9)
+    # a huge batch touches every expert: the whole model minus the input table
+    big = decode_step(s, c, 10_000, 100)
+    assert float(big.weight_bytes) == pytest.approx((dense + 32 * 8 * expert) * 2, rel=1e-9)
+
+
+# ---------------------------------------------------------------- 3. the calibrated fact
+
+
+def test_calibrated_tp8_barely_beats_tp4_on_h100(cat, hopper):
+    """Splitwise llama-2-70b fp16, batch 1, ~600 tokens: TP4 ≈ TP8 (29.4 vs 30.6 ms measured),
+    while the pure roofline says TP8 is twice as fast."""
+    s = model_shape(cat.models["llama-2-70b"])
+    acc = cat.accelerators["h100-sxm"]
+    times = {}
+    for mode, eff in (("sol", SOL), ("cal", hopper)):
+        for tp in (4, 8):
+            c, _ = build_config(cat, acc, tp=tp, weights=Precision.FP16, efficiency=eff)
+            times[mode, tp] = float(decode_step(s, c, 1, 576).time_s)
+    assert times["cal", 8] == pytest.approx(times["cal", 4], rel=0.10)
+    for tp in (4, 8):
+        assert 29.4e-3 * 0.85 <= times["cal", tp] <= 30.6e-3 * 1.15
+    ratio = times["sol", 4] / times["sol", 8]
+    assert 1.8 <= ratio <= 2.1
+    # the roofline is far optimistic against the measured ~30 ms
+    assert times["sol", 8] < 0.25 * times["cal", 8]
+
+
+# ---------------------------------------------------------------- 9. pipeline parallelism
+
+
+def test_pipeline_bubble_and_series_prefill(cat):
+    s = model_shape(cat.models["llama-3.1-70b"])
+    acc = cat.accelerators["h100-sxm"]
+    c1, _ = build_config(cat, acc, tp=2, efficiency=SOL)
+    c2, _ = build_config(cat, acc, tp=2, pp=2, efficiency=SOL)
+    dec = decode_step(s, c2, 32, 2000)
+    assert float(dec.bubble) == pytest.approx((2 * 2 - 1) / 2)
+    inner = max(float(dec.compute_s), float(dec.memory_s)) + float(dec.comm_s)
+    assert float(dec.time_s) == pytest.approx(1.5 * inner, rel=1e-12)
+    # pipelined: the FLOPs spread over all 4 devices, half the per-device time of tp2 alone
+    one = decode_step(s, c1, 32, 2000)
+    assert float(dec.compute_s) == pytest.approx(float(one.compute_s) / 2, rel=1e-12)
+
+    pre = prefill_step(s, c2, 1, 4000, 0, pipelined=False)
+    assert float(pre.bubble) == 1.0
+    # in series only one stage (tp ranks) works at a time: same compute term as pp=1
+    pre1 = prefill_step(s, c1, 1, 4000, 0, pipelined=False)
+    assert float(pre.compute_s) == pytest.approx(float(pre1.compute_s), rel=1e-12)
+    # a pipelined prefill batch has no decode token to wait on: no bubble either
+    assert float(prefill_step(s, c2, 4, 4000, 0, pipelined=True).bubble) == 1.0
+
+
+def test_pp_handoff_time(cat):
+    """PP hands tokens·d·b_a to the next stage: (pp−1)·act / bw (+ pp·latency when scaled)."""
+    s = model_shape(cat.models["llama-3.1-70b"])
+    acc = cat.accelerators["h100-sxm"]
+    c, _ = build_config(cat, acc, pp=4, efficiency=_decode_eff(hop_latency_scale=1.0))
+    step = decode_step(s, c, 8, 1000)
+    expected = 3 * 8 * 8192 * 2 / NVLINK4_BW + 4 * NVLINK4_LAT
+    assert float(step.comm_s) == pytest.approx(expected, rel=1e-9)
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_build_config_fp8_peak_and_fallback_note(cat):
+    c, notes = build_config(
+        cat, cat.accelerators["h100-sxm"], weights=Precision.FP8, efficiency=SOL
+    )
+    assert float(c.peak_flop_per_s) == 1979e12 and float(c.weight_bytes) == 1.0
+    assert float(c.kv_bytes) == 1.0  # kv defaults to the weights' precision
+    assert notes == []
+    c, notes = build_config(
+        cat, cat.accelerators["a100-sxm-80gb"], weights=Precision.FP8, efficiency=SOL
+    )
+    assert float(c.peak_flop_per_s) == 312e12  # no fp8 on Ampere: the bf16 peak
+    assert any("fp8" in n and "bf16" in n for n in notes)
+
+
+def test_build_config_tier_numbers(cat):
+    tier = cat.memory["cxl-expander"]
+    c, _ = build_config(
+        cat, cat.accelerators["h100-sxm"], tp=4, efficiency=SOL, tier=TierChoice(tier, 512)
+    )
+    assert float(c.tier_bytes) == 512e9
+    assert float(c.tier_bw_bytes_per_s) == pytest.approx(4 * min(36.0, 64.0) * 1e9)
+    assert float(c.tier_latency_s) == pytest.approx(190e-9 + 0.09e-6)
+    assert float(c.tier_energy_j_per_byte) == pytest.approx((20.0 + 6.5) * 1e-12 * 8)
+    c0, _ = build_config(
+        cat, cat.accelerators["h100-sxm"], efficiency=SOL, tier=TierChoice(tier, 0)
+    )
+    assert float(c0.tier_bytes) == 0.0 and float(c0.tier_bw_bytes_per_s) == 0.0
+
+
+# ---------------------------------------------------------------- energy
+
+
+def test_energy_hand_calc_decode(cat):
+    """idle·time + FLOPs·(TDP − idle − bw·e_mem)/peak + bytes·e_mem, below the TDP."""
+    acc = cat.accelerators["h100-sxm"]
+    e_mem = cat.memory["hbm3"].energy_pj_per_bit * 1e-12 * 8
+    s = model_shape(cat.models["llama-3.1-8b"])
+    c, _ = build_config(cat, acc, efficiency=SOL)
+    step = decode_step(s, c, 8, 1000)
+    t = float(step.time_s)
+    dynamic_w = max(700 - 70 - H100_BW * e_mem, 0.2 * 630)
+    hbm = float(step.weight_bytes) + float(step.kv_bytes)
+    expected = 70 * t + float(step.flops) * dynamic_w / H100_BF16 + hbm * e_mem
+    assert float(step.energy_j) == pytest.approx(expected, rel=1e-9)
+    assert 70 < float(step.power_w) < 700
+    assert not bool(step.tdp_capped)
+
+
+_MODELS = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen3-30b-a3b", "gemma-3-27b"]
+_ACCS = ["h100-sxm", "h200-sxm", "a100-sxm-80gb", "b200", "l40s", "mi300x"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    model=st.sampled_from(_MODELS),
+    acc=st.sampled_from(_ACCS),
+    tp=st.sampled_from([1, 2, 4, 8]),
+    pp=st.sampled_from([1, 2]),
+    precision=st.sampled_from([Precision.BF16, Precision.FP8]),
+    batch=st.integers(1, 512),
+    context=st.integers(1, 32_000),
+    chunk=st.integers(0, 8192),
+    calibrated=st.booleans(),
+)
+def test_power_never_above_tdp(
+    cat, hopper, model, acc, tp, pp, precision, batch, context, chunk, calibrated
+):
+    a = cat.accelerators[acc]
+    assume(tp * pp <= 8 or acc != "l40s")  # PCIe cards without a NIC: one 8-card server
+    c, _ = build_config(
+        cat, a, tp=tp, pp=pp, weights=precision, efficiency=hopper if calibrated else SOL
+    )
+    s = model_shape(cat.models[model])
+    step = step_cost(
+        s,
+        c,
+        decode_batch=batch,
+        decode_context=context,
+        prefill_tokens=chunk,
+        prefill_span=chunk / 2,
+        prefill_requests=1 if chunk else 0,
+        phase=Phase.DECODE,
+    )
+    devices = tp * pp
+    assert float(step.power_w) <= a.tdp_w * devices * (1 + 1e-12)
+    assert float(step.power_w) >= (a.idle_w or 0.0) * devices * (1 - 1e-12)
+    assert float(step.time_s) > 0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    model=st.sampled_from(_MODELS),
+    acc=st.sampled_from(_ACCS),
+    tp=st.sampled_from([1, 2, 4, 8]),
+    dp=st.sampled_from([1, 2]),
+    calibrated=st.booleans(),
+    context=st.integers(1, 64_000),
+    batch=st.integers(1, 1024),
+)
+def test_decode_step_monotone(cat, hopper, model, acc, tp, dp, calibrated, context, batch):
+    """Step time never falls as the batch or the context grows; throughput B/t never falls
+    with the batch (every term is concave in B with a non-negative intercept)."""
+    c, _ = build_config(
+        cat, cat.accelerators[acc], tp=tp, dp=dp, efficiency=hopper if calibrated else SOL
+    )
+    s = model_shape(cat.models[model])
+    batches = np.arange(1, batch + 1, dtype=np.float64)
+    t = decode_step(s, c, batches, context).time_s
+    assert np.all(np.diff(t) >= -1e-15 * t[1:])
+    throughput = batches / t
+    assert np.all(np.diff(throughput) >= -1e-9 * throughput[1:])
+    contexts = np.linspace(1, context, 50)
+    tc = decode_step(s, c, batch, contexts).time_s
+    assert np.all(np.diff(tc) >= -1e-15 * tc[1:])
