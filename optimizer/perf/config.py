@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from optimizer.catalog.catalog import Catalog
-from optimizer.catalog.hardware import Accelerator, Interconnect, MemoryTier
+from optimizer.catalog.hardware import Accelerator, Interconnect, LinkScope, MemoryTier
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.units import BITS_PER_BYTE, GIGA, MICRO, NANO, PICO, TERA
 from optimizer.errors import HetplanError
@@ -128,14 +128,14 @@ def _link(catalog: Catalog, link_id: str | None) -> Interconnect | None:
 
 def group_link(catalog: Catalog, acc: Accelerator, group: int) -> tuple[float, Interconnect]:
     """(bandwidth bytes/s per direction, link) a collective over ``group`` devices runs on:
-    the scale-up link inside its domain, PCIe inside one server for cards without one, else
+    the scale-up link inside its domain, else PCIe between the cards of one server, else
     scale-out."""
     host = _link(catalog, acc.host_link)
     if group <= acc.scale_up_domain and acc.scale_up_link:
         bw = acc.scale_up_bandwidth_gb_per_s_per_direction
         link = _link(catalog, acc.scale_up_link)
         return (bw or link.bandwidth_gb_per_s_per_direction) * GIGA, link
-    if acc.scale_up_domain == 1 and host is not None and group <= host.max_domain:
+    if host is not None and host.scope is LinkScope.HOST and group <= host.max_domain:
         return host.bandwidth_gb_per_s_per_direction * GIGA, host
     out = _link(catalog, acc.scale_out_link)
     if out is None:
