@@ -42,6 +42,7 @@ from optimizer.perf.phases import memory
 from optimizer.perf.serving import Request
 from optimizer.perf.shape import ModelShape, model_shape
 from optimizer.perf.step import ATTENTION_QUERY_TILE
+from optimizer.workload.requests import representative_request
 
 SCHEMA_VERSION = 1
 
@@ -387,25 +388,12 @@ def request_cf_bytes(m: ModelArch, context_tokens, batch, *, weights, kv=None) -
 # --------------------------------------------------------------------------------------------
 
 
-def representative_request(w: Workload) -> Request:
-    """The mean turn of a workload as one request.
-
-    Input: the measured mean context per turn, else ``initial + turns/2 · (new + output)`` (the
-    accumulated history half-way through a session), capped at the workload's context limit;
-    output: the mean output per turn; cached prefix: ``prefix_cache_hit_frac`` of the input.
-    """
-    if w.context_tokens_per_turn is not None:
-        context = w.context_tokens_per_turn.mean
-    else:
-        per_turn = w.new_tokens_per_turn.mean + w.output_tokens_per_turn.mean
-        context = w.initial_context_tokens.mean + w.turns_per_session.mean / 2.0 * per_turn
-    if w.max_context_tokens is not None:
-        context = min(context, float(w.max_context_tokens))
-    return Request(
-        input_tokens=float(context),
-        output_tokens=float(w.output_tokens_per_turn.mean),
-        prefix_tokens=float(w.prefix_cache_hit_frac * context),
-    )
+def mean_turn_request(w: Workload) -> Request:
+    """A workload's mean turn (:func:`optimizer.workload.requests.representative_request`:
+    the measured mean context, else the accumulate model, capped at the workload's limit) as
+    a request whose prefix-cache hit fraction is cached."""
+    shape = representative_request(w)
+    return Request(shape.input_tokens, shape.output_tokens, shape.prefix_tokens)
 
 
 def request_operators(
@@ -450,9 +438,10 @@ class DeviceView:
     """One accelerator as the analysis sees it.
 
     ``tp`` is the smallest power-of-two tensor-parallel instance (within the scale-up domain)
-    that holds the weights and the analysis batch at the decode context, else the one that
-    holds the most requests; 0 when the weights fit in none. Batches are per instance of
-    ``tp`` devices.
+    that holds the weights and one request at the decode context (else the largest one that
+    holds the weights; 0 when none does): the capacity wall binds there when the batch does not
+    fit, and ``tp_for_batch`` says how many devices the batch would need. Batches are per
+    instance of ``tp`` devices.
     """
 
     accelerator: str
@@ -460,6 +449,7 @@ class DeviceView:
     mem_bw_bytes_per_s: float
     memory_bytes: float  # usable capacity of one device
     tp: int
+    tp_for_batch: int  # smallest TP holding the analysis batch at the decode context; 0: none
     max_batch_prefill: float  # at the prefill context (cached + new)
     max_batch_decode: float  # at the decode context
     max_batch_curve: np.ndarray  # over CONTEXT_SWEEP_TOKENS
@@ -479,6 +469,7 @@ class DeviceView:
             "ridge_flop_per_byte": self.ridge_flop_per_byte,
             "memory_bytes": self.memory_bytes,
             "tp": self.tp,
+            "tp_for_batch": self.tp_for_batch,
             "max_batch_prefill": self.max_batch_prefill,
             "max_batch_decode": self.max_batch_decode,
         }
@@ -628,25 +619,20 @@ def _tp_candidates(m: ModelArch, acc: Accelerator) -> list[int]:
     return tps
 
 
-def _instance(
-    catalog: Catalog, acc: Accelerator, m: ModelArch, s: ModelShape, precision, context, batch
-) -> tuple[int, Config | None]:
-    """(tp, config) of the smallest TP instance holding ``batch`` requests of ``context``; else
-    the one holding the most; (0, None) when the weights fit in none."""
-    best: tuple[int, Config | None] = (0, None)
-    best_batch = 0.0
+def _instances(
+    catalog: Catalog, acc: Accelerator, m: ModelArch, s: ModelShape, precision, context
+) -> list[tuple[int, Config, float]]:
+    """(tp, config, max batch at ``context``) of each TP instance whose weights fit."""
+    found = []
     for tp in _tp_candidates(m, acc):
         try:
             config, _ = build_config(catalog, acc, tp=tp, weights=precision, efficiency=SOL)
         except HetplanError:
             continue
         mem = memory(s, config, context)
-        held = float(mem.max_batch)
-        if held >= batch:
-            return tp, config
-        if float(mem.kv_free_per_device) > 0 and (best[1] is None or held > best_batch):
-            best, best_batch = (tp, config), held
-    return best
+        if float(mem.kv_free_per_device) > 0:
+            found.append((tp, config, float(mem.max_batch)))
+    return found
 
 
 def _kv_curve_models(catalog: Catalog, m: ModelArch) -> list[ModelArch]:
@@ -707,7 +693,7 @@ def build_analysis(
     accs = [catalog.get("accelerators", a) for a in accelerator_ids]
     notes: list[str] = []
     if workload_id is not None:
-        request = representative_request(catalog.get("workloads", workload_id))
+        request = mean_turn_request(catalog.get("workloads", workload_id))
     request = request or REFERENCE_REQUEST
     if request.input_tokens + request.output_tokens > m.max_context_tokens:
         notes.append(
@@ -723,7 +709,10 @@ def build_analysis(
         peak = compute_peak(acc, precision)
         if peak.note and peak.note not in notes:
             notes.append(peak.note)
-        tp, config = _instance(catalog, acc, m, s, precision, request.mean_context, batch)
+        instances = _instances(catalog, acc, m, s, precision, request.mean_context)
+        holding_one = [i for i in instances if i[2] >= 1]
+        tp, config, _ = (holding_one or instances[-1:] or [(0, None, 0.0)])[0]
+        tp_for_batch = next((i[0] for i in instances if i[2] >= batch), 0)
         if config is None:
             notes.append(
                 f"{acc.id}: the weights of {m.id} in {precision.value} do not fit on one"
@@ -742,6 +731,7 @@ def build_analysis(
                 mem_bw_bytes_per_s=acc.memory_bandwidth_tb_per_s * TERA,
                 memory_bytes=(acc.memory_usable_gb or acc.memory_capacity_gb) * GIGA,
                 tp=tp,
+                tp_for_batch=tp_for_batch,
                 max_batch_prefill=prefill_max,
                 max_batch_decode=decode_max,
                 max_batch_curve=curve,
@@ -763,7 +753,7 @@ def build_analysis(
         workload_ids.append(workload_id)
     views = []
     for wid in workload_ids:
-        r = representative_request(catalog.workloads[wid])
+        r = mean_turn_request(catalog.workloads[wid])
         views.append(WorkloadView(wid, r, *request_operators(m, r, batch, weights=precision)))
     return Analysis(
         model=m.id,

@@ -14,9 +14,9 @@ from optimizer.perf.operators import (
     Operator,
     build_analysis,
     decode_operators,
+    mean_turn_request,
     operator_params,
     prefill_operators,
-    representative_request,
     request_cf_bytes,
     ridge_flop_per_byte,
     roofline_wall,
@@ -161,12 +161,13 @@ def test_roofline_wall_at_the_ridge():
     ]
 
 
-def test_representative_request_uses_measured_context_else_half_session():
-    coding = representative_request(CATALOG.workloads["coding-agent"])
+def test_mean_turn_request_uses_measured_context_else_accumulated_history():
+    coding = mean_turn_request(CATALOG.workloads["coding-agent"])
     assert coding.input_tokens == pytest.approx(8012.51)
     assert coding.prefix_tokens == pytest.approx(0.9 * 8012.51)
-    web = representative_request(CATALOG.workloads["web-agent"])
-    assert web.input_tokens == pytest.approx(2000 + 25 / 2 * (1500 + 200))
+    # workloads.toml: 2,000 + 1,500 + 12 · (1,500 + 200) = 23,900 tokens mean context
+    web = mean_turn_request(CATALOG.workloads["web-agent"])
+    assert web.input_tokens == pytest.approx(23_900)
     assert web.output_tokens == 200
 
 
@@ -175,8 +176,10 @@ def test_build_analysis_capacity_wall_and_curves():
         CATALOG, "llama-3.1-70b", workload_id="coding-agent-long", accelerator_ids=["h100-sxm"]
     )
     (h100,) = a.devices
-    # 16 sequences of ~154K tokens need ~800 GB of KV: more than an 8-GPU H100 node holds
-    assert h100.tp == 8 and 0 < h100.max_batch_decode < 16
+    # ~154K tokens of 320 KiB: 50 GB of KV per sequence. TP4 is the smallest H100 instance
+    # holding one: 0.9 · 85.52 GB − 141 GB / 4 leaves 41.7 GB per device, 12.6 GB per sequence
+    # per device (8 KV heads over 4 ranks) -> 3 sequences. Even TP8 holds 9 < 16.
+    assert (h100.tp, h100.max_batch_decode, h100.tp_for_batch) == (4, 3, 0)
     assert a.to_dict()["phases"][1]["wall"]["h100-sxm"] == CAPACITY
     assert np.all(np.diff(h100.max_batch_curve) <= 0)
     kinds = {c.attention for c in a.kv_curves}
