@@ -1,0 +1,157 @@
+"""``hetplan analyze``: OI, CF and the binding wall of a model's operators, with the plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from optimizer.cli.common import JsonFlag, console, echo_json, load
+from optimizer.errors import HetplanError
+
+Opt = typer.Option
+
+DEFAULT_ACCELERATORS = ("h100-sxm", "h200-sxm", "b200", "mi300x")  # = perf.operators'
+
+
+def _accelerator_ids(given: list[str] | None) -> list[str]:
+    """Ids from repeated and comma-separated ``--accelerator`` values, in order, once each."""
+    if not given:
+        return list(DEFAULT_ACCELERATORS)
+    ids = [part.strip() for value in given for part in value.split(",") if part.strip()]
+    return list(dict.fromkeys(ids))
+
+
+def _request(workload, input_tokens, output_tokens, prefix_tokens):
+    """The request analysed without a workload (None with one)."""
+    from optimizer.perf.operators import REFERENCE_REQUEST
+    from optimizer.perf.serving import Request
+
+    if workload is not None:
+        if input_tokens is not None or output_tokens is not None or prefix_tokens:
+            raise HetplanError("--workload replaces --input-tokens/--output-tokens; give one")
+        return None
+    new_input = REFERENCE_REQUEST.input_tokens if input_tokens is None else input_tokens
+    output = REFERENCE_REQUEST.output_tokens if output_tokens is None else output_tokens
+    for flag, v in (("--input-tokens", new_input), ("--output-tokens", output)):
+        if v < 1:
+            raise HetplanError(f"{flag}: must be at least 1, got {v:g}")
+    if not 0 <= prefix_tokens < new_input:
+        raise HetplanError(
+            f"--prefix-tokens: must be in [0, input tokens {new_input:g}), got {prefix_tokens:g}"
+        )
+    return Request(float(new_input), float(output), float(prefix_tokens))
+
+
+def analyze(
+    ctx: typer.Context,
+    model: Annotated[str, Opt("--model", help="Model id.")],
+    workload: Annotated[
+        str | None, Opt("--workload", help="Workload id: its mean turn is analysed.")
+    ] = None,
+    accelerator: Annotated[
+        list[str] | None,
+        Opt(
+            "--accelerator",
+            help="Accelerator id (repeat it, or comma-separate ids); default: "
+            + ", ".join(DEFAULT_ACCELERATORS)
+            + ".",
+        ),
+    ] = None,
+    precision: Annotated[str, Opt("--precision", help="Weights and KV precision.")] = "bf16",
+    batch: Annotated[
+        int, Opt("--batch", min=1, help="Requests per step, sharing the weights' CF.")
+    ] = 16,
+    input_tokens: Annotated[
+        float | None, Opt("--input-tokens", help="Prompt tokens without --workload (8192).")
+    ] = None,
+    output_tokens: Annotated[
+        float | None, Opt("--output-tokens", help="Generated tokens without --workload (512).")
+    ] = None,
+    prefix_tokens: Annotated[
+        float, Opt("--prefix-tokens", help="Cached part of the input without --workload.")
+    ] = 0.0,
+    out_dir: Annotated[
+        Path, Opt("--out-dir", metavar="DIR", help="Where the plots (PNG and SVG) go.")
+    ] = Path("results"),
+    plots: Annotated[bool, Opt("--plots/--no-plots", help="Write the plots.")] = True,
+    json: JsonFlag = False,
+) -> None:
+    """FLOPs, bytes, OI, CF and the binding wall of each operator in prefill and decode, and
+    the roofline, CF-vs-context, OI-CF quadrant and capacity-wall plots."""
+    from optimizer.catalog.precision import Precision
+    from optimizer.perf.operators import build_analysis
+
+    catalog = load(ctx)
+    analysis = build_analysis(
+        catalog,
+        model,
+        workload_id=workload,
+        accelerator_ids=_accelerator_ids(accelerator),
+        precision=Precision.parse(precision, "--precision"),
+        batch=batch,
+        request=_request(workload, input_tokens, output_tokens, prefix_tokens),
+    )
+    written = []
+    if plots:
+        from optimizer.report.analysis_plots import write_analysis_plots
+
+        written = [str(p) for p in write_analysis_plots(analysis, out_dir)]
+    data = analysis.to_dict()
+    data["plots"] = written
+    if json:
+        echo_json(data)
+        return
+    _render(data)
+
+
+def _render(d: dict) -> None:
+    """The operator table per phase, the accelerators and the notes, for people."""
+    from optimizer.report import render_rows
+
+    out = console()
+    r = d["request"]
+    out.print(
+        f"[bold]{d['model']}[/] ({d['attention']}, {d['precision']}), "
+        f"{d['workload'] or 'request'}: {r['input_tokens']:,.0f} input tokens "
+        f"({r['prefix_tokens']:,.0f} cached), {r['output_tokens']:,.0f} output, "
+        f"batch {d['batch']:g}; walls on the pure roofline"
+    )
+    ids = [a["id"] for a in d["accelerators"]]
+    for phase in d["phases"]:
+        rows = [_row(op["operator"], op, op["wall"], ids) for op in phase["operators"]]
+        rows.append(_row("step", phase, phase["wall"], ids))
+        title = (
+            f"{phase['phase']}: {phase['tokens']:,.0f} tokens, {phase['sequences']:g} sequences"
+            f" at {phase['context_tokens']:,.0f} tokens of context"
+        )
+        out.print(render_rows(rows, title=title))
+    accelerators = [
+        {
+            "id": a["id"],
+            "ridge_flop_per_byte": round(a["ridge_flop_per_byte"], 1),
+            "memory_gb": round(a["memory_bytes"] / 1e9, 1),
+            "tp": a["tp"] or "–",
+            "max_batch_prefill": a["max_batch_prefill"],
+            "max_batch_decode": a["max_batch_decode"],
+            f"tp_for_batch_{d['batch']:g}": a["tp_for_batch"] or "none",
+        }
+        for a in d["accelerators"]
+    ]
+    out.print(render_rows(accelerators, title="accelerators (batches per instance of tp devices)"))
+    for note in d["notes"]:
+        out.print(f"note: {note}")
+    if d["plots"]:
+        out.print("plots: " + ", ".join(d["plots"]))
+
+
+def _row(name: str, x: dict, walls: dict, ids: list[str]) -> dict:
+    row = {
+        "operator": name,
+        "flops": x["flops"],
+        "bytes_gb": round(x["bytes"] / 1e9, 3),
+        "oi_flop_per_byte": round(x["oi_flop_per_byte"], 1),
+        "cf_gb": round(x["cf_bytes"] / 1e9, 3),
+    }
+    return row | {f"wall_{i}": walls[i] for i in ids}
