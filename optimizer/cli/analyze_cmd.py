@@ -59,7 +59,11 @@ def analyze(
             + ".",
         ),
     ] = None,
-    precision: Annotated[str, Opt("--precision", help="Weights and KV precision.")] = "bf16",
+    precision: Annotated[str, Opt("--precision", help="Weight precision.")] = "bf16",
+    kv_precision: Annotated[
+        str | None,
+        Opt("--kv-precision", help="KV cache precision (default: the weights', fp8 below 8 bit)."),
+    ] = None,
     batch: Annotated[
         int, Opt("--batch", min=1, help="Requests per step, sharing the weights' CF.")
     ] = 16,
@@ -90,6 +94,7 @@ def analyze(
         workload_id=workload,
         accelerator_ids=_accelerator_ids(accelerator),
         precision=Precision.parse(precision, "--precision"),
+        kv_precision=Precision.parse(kv_precision, "--kv-precision") if kv_precision else None,
         batch=batch,
         request=_request(workload, input_tokens, output_tokens, prefix_tokens),
     )
@@ -113,7 +118,7 @@ def _render(d: dict) -> None:
     out = console()
     r = d["request"]
     out.print(
-        f"[bold]{d['model']}[/] ({d['attention']}, {d['precision']}), "
+        f"[bold]{d['model']}[/] ({d['attention']}, {d['precision']}, KV {d['kv_precision']}), "
         f"{d['workload'] or 'request'}: {r['input_tokens']:,.0f} input tokens "
         f"({r['prefix_tokens']:,.0f} cached), {r['output_tokens']:,.0f} output, "
         f"batch {d['batch']:g}; walls on the pure roofline"

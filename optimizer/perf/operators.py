@@ -556,6 +556,7 @@ class Analysis:
     workload: str | None
     request: Request
     precision: str
+    kv_precision: str
     batch: float
     prefill: PhaseBreakdown
     decode: PhaseBreakdown
@@ -579,6 +580,7 @@ class Analysis:
             "workload": self.workload,
             "request": _request_dict(self.request),
             "precision": self.precision,
+            "kv_precision": self.kv_precision,
             "batch": self.batch,
             "accelerators": [d.to_dict() for d in self.devices],
             "phases": [phase_dict(b, self.devices) for b in self.phases],
@@ -620,13 +622,13 @@ def _tp_candidates(m: ModelArch, acc: Accelerator) -> list[int]:
 
 
 def _instances(
-    catalog: Catalog, acc: Accelerator, m: ModelArch, s: ModelShape, precision, context
+    catalog: Catalog, acc: Accelerator, m: ModelArch, s: ModelShape, precision, kv, context
 ) -> list[tuple[int, Config, float]]:
     """(tp, config, max batch at ``context``) of each TP instance whose weights fit."""
     found = []
     for tp in _tp_candidates(m, acc):
         try:
-            config, _ = build_config(catalog, acc, tp=tp, weights=precision, efficiency=SOL)
+            config, _ = build_config(catalog, acc, tp=tp, weights=precision, kv=kv, efficiency=SOL)
         except HetplanError:
             continue
         mem = memory(s, config, context)
@@ -658,13 +660,14 @@ def build_analysis(
     workload_id: str | None = None,
     accelerator_ids: tuple[str, ...] | list[str] = DEFAULT_ACCELERATORS,
     precision: Precision = Precision.BF16,
+    kv_precision: Precision | None = None,
     batch: float = 16.0,
     request: Request | None = None,
 ) -> Analysis:
     """OI, CF and walls of ``model_id`` serving a workload's mean turn on each accelerator.
 
-    Weights and KV are stored in ``precision`` and the compute runs at its peak (or the nearest
-    wider one, said in the notes); the roofline is the pure one (sol). Prefill is one pass over
+    Weights are stored in ``precision`` and the compute runs at its peak (or the nearest wider
+    one, said in the notes); the roofline is the pure one (sol). Prefill is one pass over
     ``batch`` requests' new tokens, decode one step of ``batch`` sequences; both share the
     weights' CF among ``batch`` requests.
 
@@ -674,7 +677,9 @@ def build_analysis(
         workload_id: a workload whose representative request is analysed; without one,
             ``request`` (default :data:`REFERENCE_REQUEST`).
         accelerator_ids: accelerators for walls, rooflines and capacity curves.
-        precision: weights and KV precision.
+        precision: weights precision.
+        kv_precision: KV-cache precision; default the weights', fp8 under sub-byte weights
+            (4-bit KV caches are not what engines ship).
         batch: requests sharing a step (and the weights' CF).
         request: the request when no workload is named.
 
@@ -702,14 +707,17 @@ def build_analysis(
         )
     s = model_shape(m)
     batch = float(batch)
-    prefill, decode = request_operators(m, request, batch, weights=precision)
+    kv = kv_precision or (precision if precision.bytes_per_element >= 1 else Precision.FP8)
+    if kv_precision is None and kv is not precision:
+        notes.append(f"KV cache in {kv.value} under {precision.value} weights")
+    prefill, decode = request_operators(m, request, batch, weights=precision, kv=kv)
     contexts = CONTEXT_SWEEP_TOKENS
     devices = []
     for acc in accs:
         peak = compute_peak(acc, precision)
         if peak.note and peak.note not in notes:
             notes.append(peak.note)
-        instances = _instances(catalog, acc, m, s, precision, request.mean_context)
+        instances = _instances(catalog, acc, m, s, precision, kv, request.mean_context)
         holding_one = [i for i in instances if i[2] >= 1]
         tp, config, _ = (holding_one or instances[-1:] or [(0, None, 0.0)])[0]
         tp_for_batch = next((i[0] for i in instances if i[2] >= batch), 0)
@@ -742,9 +750,7 @@ def build_analysis(
             x.id,
             x.attention.value,
             x.max_context_tokens,
-            np.asarray(
-                kv_elements_per_sequence(model_shape(x), contexts) * precision.bytes_per_element
-            ),
+            np.asarray(kv_elements_per_sequence(model_shape(x), contexts) * kv.bytes_per_element),
         )
         for x in _kv_curve_models(catalog, m)
     )
@@ -754,13 +760,16 @@ def build_analysis(
     views = []
     for wid in workload_ids:
         r = mean_turn_request(catalog.workloads[wid])
-        views.append(WorkloadView(wid, r, *request_operators(m, r, batch, weights=precision)))
+        views.append(
+            WorkloadView(wid, r, *request_operators(m, r, batch, weights=precision, kv=kv))
+        )
     return Analysis(
         model=m.id,
         attention=m.attention.value,
         workload=workload_id,
         request=request,
         precision=precision.value,
+        kv_precision=kv.value,
         batch=batch,
         prefill=prefill,
         decode=decode,

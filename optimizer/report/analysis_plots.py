@@ -41,11 +41,17 @@ def _stem(a: Analysis, plot: str) -> str:
     return f"{a.model}_{a.workload or 'request'}_{plot}"
 
 
+def _precisions(a: Analysis) -> str:
+    if a.kv_precision == a.precision:
+        return a.precision
+    return f"{a.precision}, KV {a.kv_precision}"
+
+
 def _subtitle(a: Analysis) -> str:
     r = a.request
     what = a.workload or "request"
     return (
-        f"{a.model} ({a.attention.upper()}, {a.precision}), {what}: {r.input_tokens:,.0f} in"
+        f"{a.model} ({a.attention.upper()}, {_precisions(a)}), {what}: {r.input_tokens:,.0f} in"
         f" ({r.prefix_tokens:,.0f} cached), {r.output_tokens:,.0f} out, batch {a.batch:g}"
     )
 
@@ -142,7 +148,7 @@ def cf_vs_context(a: Analysis, out_dir: Path) -> list[Path]:
     line, one request fills a whole device (the capacity wall)."""
     fig, ax = _axes(
         "Capacity footprint: KV cache of one request against context",
-        f"KV in {a.precision}; horizontal lines: usable memory of one device",
+        f"KV in {a.kv_precision}; horizontal lines: usable memory of one device",
     )
     x = a.context_tokens
     for c, color in zip(a.kv_curves, _colors(len(a.kv_curves)), strict=True):
@@ -188,7 +194,7 @@ def oi_cf_quadrants(a: Analysis, out_dir: Path) -> list[Path]:
     cf_line_gb = ref.memory_bytes / a.batch / GIGA
     fig, ax = _axes(
         "OI–CF quadrants of the agentic workloads",
-        f"{a.model} ({a.precision}), batch {a.batch:g}; lines: {ref.accelerator} ridge"
+        f"{a.model} ({_precisions(a)}), batch {a.batch:g}; lines: {ref.accelerator} ridge"
         f" {ref.ridge_flop_per_byte:.0f} FLOP/B and its memory / batch = {cf_line_gb:.1f} GB",
     )
     xs, ys = [], []
@@ -267,8 +273,6 @@ def max_batch_vs_context(a: Analysis, out_dir: Path) -> list[Path]:
         fits = d.max_batch_curve >= 1
         label = f"{d.accelerator} ×{d.tp}" if d.tp else f"{d.accelerator}: weights do not fit"
         ax.plot(x[fits], d.max_batch_curve[fits], color=color, lw=2.0, label=label)
-        if not fits.any():
-            ax.plot([], [], color=color, lw=2.0, label=label)
     ax.axhline(a.batch, color="0.4", lw=1.0, ls="--")
     ax.annotate(f"batch {a.batch:g}", (x[0], a.batch), xytext=(2, 3), textcoords="offset points")
     ax.axvline(a.request.mean_context, color="0.6", lw=1.0, ls="-.")
@@ -276,7 +280,7 @@ def max_batch_vs_context(a: Analysis, out_dir: Path) -> list[Path]:
     ax.set_yscale("log")
     ax.set_xlabel("context length per sequence (tokens)")
     ax.set_ylabel("max batch per instance (sequences)")
-    ax.legend(fontsize=8, loc="upper right", title=f"{a.model}, {a.precision}, ×TP")
+    ax.legend(fontsize=8, loc="upper right", title=f"{a.model}, {_precisions(a)}, ×TP")
     return _save(fig, out_dir, _stem(a, "max_batch_vs_context"))
 
 

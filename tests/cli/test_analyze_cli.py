@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from optimizer.cli import analyze_cmd
 from optimizer.cli.analyze_cmd import analyze
 from optimizer.cli.main import app, run
+from optimizer.perf import operators
 
 if not any(c.name == "analyze" for c in app.registered_commands):  # until main.py registers it
     app.command("analyze")(analyze)
@@ -69,3 +71,7 @@ def test_analyze_unknown_ids_exit_2(capsys, argv, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert "Traceback" not in err
+
+
+def test_analyze_default_accelerators_match_the_analysis_default():
+    assert analyze_cmd.DEFAULT_ACCELERATORS == operators.DEFAULT_ACCELERATORS
