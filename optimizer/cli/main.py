@@ -10,6 +10,7 @@ import typer
 
 from optimizer import __version__
 from optimizer.cli import catalog_cmd
+from optimizer.cli.analyze_cmd import analyze
 from optimizer.cli.calibrate_cmd import calibrate
 from optimizer.cli.estimate_cmd import estimate
 from optimizer.errors import CatalogError, HetplanError
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(catalog_cmd.app, name="catalog")
 app.command("estimate")(estimate)
 app.command("calibrate")(calibrate)
+app.command("analyze")(analyze)
 
 
 def _version(value: bool) -> None:

@@ -304,7 +304,7 @@ def prefill_operators(
     span = cached + new / 2.0
     kv_elements = (
         tokens * s.kv_elements_per_token
-        + kv_elements_per_sequence(s, span) * tokens / ATTENTION_QUERY_TILE
+        + kv_elements_per_sequence(s, span) * np.ceil(tokens / ATTENTION_QUERY_TILE)
     )
     return _breakdown(
         m,

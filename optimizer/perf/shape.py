@@ -9,6 +9,7 @@ from optimizer.catalog.model_arch import AttentionKind, ModelArch
 from optimizer.catalog.model_facts import (
     ffn_params,
     input_embedding_params,
+    lm_head_params,
     n_global_layers,
     n_moe_layers,
     params_active,
@@ -36,7 +37,8 @@ class ModelShape:
     n_moe_layers: int
     n_routed_experts: int
     n_active_experts: int
-    linear_flops_per_token: float  # 2 · (P_active − input embedding)
+    linear_flops_per_token: float  # 2 · (P_active − input embedding), lm_head included
+    lm_head_flops_per_token: float  # 2 · V · d (prefill needs logits of the last token only)
     prefill_pair_flops: float  # attention FLOPs per (query, key) pair over the global layers
     decode_pair_flops: float  # the same in decode (MLA attends in the latent space there)
     n_global_layers: int
@@ -71,6 +73,10 @@ def model_shape(m: ModelArch) -> ModelShape:
     expert = ffn_params(m, m.moe.expert_intermediate) if m.moe else 0
     routed = moe_layers * m.moe.n_routed_experts * expert if m.moe else 0
     prefill_pair, decode_pair = _pair_flops(m)
+    # tied embeddings: the lm_head multiplies the input table, so a step reads it after all
+    lm_head = m.vocab_size * m.hidden_size
+    multiplied = params_total(m) - input_embedding_params(m) - lm_head_params(m) + lm_head
+    active = params_active(m) - input_embedding_params(m) - lm_head_params(m) + lm_head
     n_global = n_global_layers(m)
     local = m.local_attention
     if m.attention is AttentionKind.MLA:
@@ -84,13 +90,14 @@ def model_shape(m: ModelArch) -> ModelShape:
         n_kv_heads=m.n_kv_heads,
         is_mla=m.attention is AttentionKind.MLA,
         params_total=float(params_total(m)),
-        dense_read_params=float(params_total(m) - input_embedding_params(m) - routed),
+        dense_read_params=float(multiplied - routed),
         routed_params=float(routed),
         expert_params=float(expert),
         n_moe_layers=moe_layers,
         n_routed_experts=m.moe.n_routed_experts if m.moe else 0,
         n_active_experts=m.moe.n_active_experts if m.moe else 0,
-        linear_flops_per_token=2.0 * (params_active(m) - input_embedding_params(m)),
+        linear_flops_per_token=2.0 * active,
+        lm_head_flops_per_token=2.0 * lm_head,
         prefill_pair_flops=prefill_pair * n_global,
         decode_pair_flops=decode_pair * n_global,
         n_global_layers=n_global,

@@ -103,8 +103,11 @@ def step_cost(
     decode_flops = s.linear_flops_per_token * batch + attention_flops_over_span(
         s, batch, context, decode=True
     )
-    prefill_flops = s.linear_flops_per_token * chunk + attention_flops_over_span(
-        s, chunk, span, decode=False
+    requests = np.asarray(prefill_requests, dtype=np.float64)
+    prefill_flops = (
+        (s.linear_flops_per_token - s.lm_head_flops_per_token) * chunk
+        + s.lm_head_flops_per_token * requests  # logits of each prompt's last token only
+        + attention_flops_over_span(s, chunk, span, decode=False)
     )
     flops = decode_flops + prefill_flops
     # weights: dense share over TP; routed experts touched by this step's tokens over their shards
@@ -119,7 +122,7 @@ def step_cost(
     decode_kv = batch * kv_elements_per_sequence(s, context) * c.kv_bytes
     prefill_kv = (
         chunk * s.kv_elements_per_token
-        + kv_elements_per_sequence(s, span) * chunk / ATTENTION_QUERY_TILE
+        + kv_elements_per_sequence(s, span) * np.ceil(chunk / ATTENTION_QUERY_TILE)
     ) * c.kv_bytes
     spill = np.asarray(spill_frac, dtype=np.float64)
     kv_dev = (decode_kv * (1.0 - spill) + prefill_kv) / kv_split
@@ -133,7 +136,7 @@ def step_cost(
         tier_s = np.where(tier_bytes > 0, tier_bytes / c.tier_bw_bytes_per_s, 0.0)
 
     comm_s, link_bytes = _communication(s, c, tokens, phase, stages_parallel)
-    sequences = batch + np.asarray(prefill_requests, dtype=np.float64)
+    sequences = batch + requests
     fixed_s = s.n_layers * c.overhead_s_per_layer(phase) + sequences * c.overhead_s_per_sequence(
         phase
     )

@@ -7,12 +7,8 @@ import json
 import pytest
 
 from optimizer.cli import analyze_cmd
-from optimizer.cli.analyze_cmd import analyze
-from optimizer.cli.main import app, run
+from optimizer.cli.main import run
 from optimizer.perf import operators
-
-if not any(c.name == "analyze" for c in app.registered_commands):  # until main.py registers it
-    app.command("analyze")(analyze)
 
 PLOTS = ("roofline", "cf_vs_context", "oi_cf_quadrants", "max_batch_vs_context")
 

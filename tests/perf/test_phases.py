@@ -130,8 +130,11 @@ def test_mixed_step_chunk_is_batch_times_new_over_output(cat):
     chunk = batch * new / out  # 256 prompt tokens per step
     linear = 2 * (8_030_261_248 - 128_256 * 4_096)
     pair = 4 * 32 * 128 * 32
+    head = 2 * 128_256 * 4_096  # each prompt's logits come from its last token only
     flops = (
-        linear * (batch + chunk)
+        linear * batch
+        + (linear - head) * chunk
+        + head * batch / out
         + pair * batch * (cached + new + out / 2)  # decode over the mean live context
         + pair * chunk * (cached + new / 2)  # the prompt chunk's keys
     )

@@ -87,7 +87,8 @@ def test_sol_prefill_compute_hand_calc(cat):
     s = model_shape(cat.models["llama-3.1-8b"])
     c, _ = build_config(cat, cat.accelerators["h100-sxm"], efficiency=SOL)
     step = prefill_step(s, c, 1, 2048, 1000, pipelined=False)
-    linear = 2 * (8_030_261_248 - 128_256 * 4_096) * 2048
+    head = 2 * 128_256 * 4_096  # logits of the prompt's last token only
+    linear = (2 * (8_030_261_248 - 128_256 * 4_096) - head) * 2048 + head
     attention = 4 * 32 * 128 * 32 * 2048 * (1000 + 1024)
     assert float(step.flops) == pytest.approx(linear + attention, rel=1e-12)
     assert float(step.compute_s) == pytest.approx((linear + attention) / H100_BF16, rel=1e-9)
