@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from optimizer.cli.common import JsonFlag, console, echo_json, load
 from optimizer.errors import HetplanError
 
 app = typer.Typer(help="Browse and check the catalog.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
 
 class UnknownKindError(HetplanError):
     """A KIND argument that names no catalog kind."""
-
-
-def _load(ctx: typer.Context, *extra: Path):
-    import optimizer
-
-    return optimizer.load_catalog(*ctx.obj["catalog_dirs"], *extra)
-
-
-def _console():
-    """A rich console; wide when piped, so tables are not folded to 80 columns."""
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else 240)
-
-
-def _echo_json(data) -> None:
-    typer.echo(json.dumps(data, indent=2))
 
 
 @app.command("list")
@@ -54,12 +34,12 @@ def list_entries(
 
     if kind is not None and kind not in KIND_BY_NAME:
         raise UnknownKindError(f"unknown kind {kind!r}; expected one of {', '.join(KIND_BY_NAME)}")
-    rows = catalog_table_rows(_load(ctx), kind)
+    rows = catalog_table_rows(load(ctx), kind)
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     skip = ("kind", "name") if kind else ()
-    _console().print(render_rows(rows, title=f"hetplan catalog: {kind or 'all kinds'}", skip=skip))
+    console().print(render_rows(rows, title=f"hetplan catalog: {kind or 'all kinds'}", skip=skip))
 
 
 @app.command()
@@ -71,13 +51,13 @@ def show(
     """Show one entry with its sources (models also show derived parameters and KV bytes)."""
     from optimizer.report import entry_to_dict
 
-    data = entry_to_dict(_load(ctx).find(entry_id))
+    data = entry_to_dict(load(ctx).find(entry_id))
     if as_json:
-        _echo_json(data)
+        echo_json(data)
         return
     from rich.pretty import Pretty
 
-    _console().print(Pretty(data, expand_all=False))
+    console().print(Pretty(data, expand_all=False))
 
 
 @app.command()
@@ -93,7 +73,7 @@ def validate(
     """Check the bundled catalog, plus DIR as it would be used; exit 2 listing every problem."""
     from optimizer.catalog import Origin
 
-    catalog = _load(ctx, *([directory] if directory else []))
+    catalog = load(ctx, *([directory] if directory else []))
     counts: dict[str, int] = {}
     for record in catalog.records.values():
         counts[record.kind] = counts.get(record.kind, 0) + 1

@@ -21,11 +21,11 @@ EfficiencyOption = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
-def load(ctx: typer.Context):
-    """The bundled catalog with the user's --catalog directories on top."""
+def load(ctx: typer.Context, *extra: Path):
+    """The bundled catalog with the user's --catalog directories (then ``extra``) on top."""
     from optimizer.catalog.loader import load_catalog
 
-    return load_catalog(*ctx.obj["catalog_dirs"])
+    return load_catalog(*ctx.obj["catalog_dirs"], *extra)
 
 
 def efficiency_table(catalog, efficiency_file: Path | None):

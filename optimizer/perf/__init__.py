@@ -18,7 +18,6 @@ from optimizer.perf.capacity import (
 from optimizer.perf.compute_dtype import ComputePeak, UnsupportedPrecisionError, compute_peak
 from optimizer.perf.config import Config, TierChoice, build_config, stack_configs
 from optimizer.perf.efficiency import SOL, Efficiency, EfficiencyTable, Mode, PhaseEfficiency
-from optimizer.perf.roofline import RooflineTime, roofline_time
 from optimizer.perf.serving import BOUNDS, Request, ServePhase, ServingPoint, Slo, TierUse, serve
 from optimizer.perf.shape import ModelShape, model_shape
 from optimizer.perf.step import StepCost, step_cost
@@ -34,7 +33,6 @@ __all__ = [
     "ModelShape",
     "PhaseEfficiency",
     "Request",
-    "RooflineTime",
     "ServePhase",
     "ServingPoint",
     "Slo",
@@ -54,7 +52,6 @@ __all__ = [
     "linear_flops",
     "max_batch",
     "model_shape",
-    "roofline_time",
     "serve",
     "stack_configs",
     "step_cost",

@@ -84,6 +84,19 @@ def kv_elements_per_sequence(s: ModelShape, context_tokens) -> np.ndarray:
     return full + s.local_kv_elements_per_token * np.minimum(context, s.window_tokens)
 
 
+ATTENTION_QUERY_TILE = 128
+"""Query rows a FlashAttention block processes per pass over the keys (FlashAttention-2, Dao
+2023, block size 128): a long prefill reads the cached KV once per tile of queries."""
+
+
+def prefill_kv_elements(s: ModelShape, tokens, span) -> np.ndarray:
+    """KV elements a prompt pass of ``tokens`` moves: it writes its own and reads the ``span``
+    keys it attends over once per query tile."""
+    return tokens * s.kv_elements_per_token + kv_elements_per_sequence(s, span) * np.ceil(
+        tokens / ATTENTION_QUERY_TILE
+    )
+
+
 def kv_bytes_per_sequence(m: ModelLike, kv, context_tokens) -> np.ndarray:
     """KV-cache bytes of one sequence of ``context_tokens``."""
     return kv_elements_per_sequence(shape_of(m), context_tokens) * bytes_per_element(kv)

@@ -17,10 +17,16 @@ import numpy as np
 from optimizer.catalog.cases import Case
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.precision import Precision
-from optimizer.catalog.units import GIB, MILLI
+from optimizer.catalog.units import GIB, GIGA, MILLI
 from optimizer.errors import HetplanError
 from optimizer.perf.capacity import valid_split, weight_bytes_per_device
-from optimizer.perf.config import ENGINE_MEMORY_FRACTION, Config, build_config, stack_configs
+from optimizer.perf.config import (
+    ENGINE_MEMORY_FRACTION,
+    Config,
+    build_config,
+    efficiency_fields,
+    stack_configs,
+)
 from optimizer.perf.efficiency import SOL, Efficiency, EfficiencyTable, PhaseEfficiency
 from optimizer.perf.phases import decode_step, memory, prefill_step
 from optimizer.perf.serving import Request, ServePhase, Slo, serve
@@ -97,7 +103,7 @@ def _precision(text: str | None, default: Precision, what: str, defaults: list[s
 def _default_tp(case: Case, catalog: Catalog, shape, weights: Precision, per_instance: int):
     """Smallest power-of-two TP within the instance whose weights fit the engine's share."""
     acc = catalog.accelerators[case.accelerator]
-    usable = (acc.memory_usable_gb or acc.memory_capacity_gb) * 1e9 * ENGINE_MEMORY_FRACTION
+    usable = (acc.memory_usable_gb or acc.memory_capacity_gb) * GIGA * ENGINE_MEMORY_FRACTION
     tp = 1
     while tp * 2 <= per_instance and weight_bytes_per_device(shape, weights, tp, 1, 1) > usable:
         tp *= 2
@@ -235,22 +241,7 @@ class Evaluator:
 
 
 def _with_efficiency(c: Config, e: Efficiency) -> Config:
-    p, d = e.prefill, e.decode
-    return dataclasses.replace(
-        c,
-        prefill_compute_eff=np.float64(p.compute),
-        prefill_memory_eff=np.float64(p.memory),
-        prefill_overhead_s_per_layer=np.float64(p.overhead_us_per_layer * 1e-6),
-        prefill_hop_latency_scale=np.float64(p.hop_latency_scale),
-        prefill_overhead_s_per_sequence=np.float64(p.overhead_us_per_sequence * 1e-6),
-        prefill_link_eff=np.float64(p.link),
-        decode_compute_eff=np.float64(d.compute),
-        decode_memory_eff=np.float64(d.memory),
-        decode_overhead_s_per_layer=np.float64(d.overhead_us_per_layer * 1e-6),
-        decode_hop_latency_scale=np.float64(d.hop_latency_scale),
-        decode_overhead_s_per_sequence=np.float64(d.overhead_us_per_sequence * 1e-6),
-        decode_link_eff=np.float64(d.link),
-    )
+    return dataclasses.replace(c, **efficiency_fields(e))
 
 
 def predict_cases(cases, catalog: Catalog, table: EfficiencyTable | None):

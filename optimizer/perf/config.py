@@ -78,30 +78,32 @@ class Config:
         """Accelerators in one instance: ``tp · pp · dp``."""
         return self.tp * self.pp * self.dp
 
-    def memory_eff(self, phase: Phase) -> np.ndarray:
-        return self.prefill_memory_eff if phase is Phase.PREFILL else self.decode_memory_eff
-
-    def overhead_s_per_layer(self, phase: Phase) -> np.ndarray:
-        if phase is Phase.PREFILL:
-            return self.prefill_overhead_s_per_layer
-        return self.decode_overhead_s_per_layer
-
-    def overhead_s_per_sequence(self, phase: Phase) -> np.ndarray:
-        if phase is Phase.PREFILL:
-            return self.prefill_overhead_s_per_sequence
-        return self.decode_overhead_s_per_sequence
-
-    def link_eff(self, phase: Phase) -> np.ndarray:
-        return self.prefill_link_eff if phase is Phase.PREFILL else self.decode_link_eff
-
-    def hop_latency_scale(self, phase: Phase) -> np.ndarray:
-        if phase is Phase.PREFILL:
-            return self.prefill_hop_latency_scale
-        return self.decode_hop_latency_scale
+    def factor(self, name: str, phase: Phase) -> np.ndarray:
+        """The efficiency field ``name`` (a key of :data:`EFFICIENCY_FIELDS`) of ``phase``."""
+        return getattr(self, f"{phase.value}_{name}")
 
     def reshape(self, shape: tuple[int, ...]) -> Config:
         """Every field as an array of ``shape`` (for broadcasting against batch grids)."""
         return Config(**{f.name: np.reshape(getattr(self, f.name), shape) for f in fields(self)})
+
+
+EFFICIENCY_FIELDS = {  # Config field suffix: (PhaseEfficiency attribute, factor to SI units)
+    "compute_eff": ("compute", 1.0),
+    "memory_eff": ("memory", 1.0),
+    "overhead_s_per_layer": ("overhead_us_per_layer", MICRO),
+    "hop_latency_scale": ("hop_latency_scale", 1.0),
+    "overhead_s_per_sequence": ("overhead_us_per_sequence", MICRO),
+    "link_eff": ("link", 1.0),
+}
+
+
+def efficiency_fields(efficiency: Efficiency) -> dict[str, np.float64]:
+    """The Config fields that hold ``efficiency``, for building or swapping them."""
+    return {
+        f"{phase.value}_{suffix}": np.float64(getattr(efficiency.phase(phase), attr) * to_si)
+        for phase in Phase
+        for suffix, (attr, to_si) in EFFICIENCY_FIELDS.items()
+    }
 
 
 def stack_configs(configs: list[Config]) -> Config:
@@ -217,7 +219,6 @@ def build_config(
     link_energy = max((link.energy_pj_per_bit for link in used), default=0.0)
     tier_bytes, tier_bw, tier_latency, tier_energy = _tier_arrays(catalog, acc, tier, devices)
     usable_gb = acc.memory_usable_gb or acc.memory_capacity_gb
-    pre, dec = efficiency.prefill, efficiency.decode
     config = Config(
         tp=np.float64(tp),
         pp=np.float64(pp),
@@ -246,17 +247,6 @@ def build_config(
         tier_bw_bytes_per_s=np.float64(tier_bw),
         tier_latency_s=np.float64(tier_latency),
         tier_energy_j_per_byte=np.float64(tier_energy),
-        prefill_compute_eff=np.float64(pre.compute),
-        prefill_memory_eff=np.float64(pre.memory),
-        prefill_overhead_s_per_layer=np.float64(pre.overhead_us_per_layer * MICRO),
-        prefill_hop_latency_scale=np.float64(pre.hop_latency_scale),
-        prefill_overhead_s_per_sequence=np.float64(pre.overhead_us_per_sequence * MICRO),
-        prefill_link_eff=np.float64(pre.link),
-        decode_compute_eff=np.float64(dec.compute),
-        decode_memory_eff=np.float64(dec.memory),
-        decode_overhead_s_per_layer=np.float64(dec.overhead_us_per_layer * MICRO),
-        decode_hop_latency_scale=np.float64(dec.hop_latency_scale),
-        decode_overhead_s_per_sequence=np.float64(dec.overhead_us_per_sequence * MICRO),
-        decode_link_eff=np.float64(dec.link),
+        **efficiency_fields(efficiency),
     )
     return config, notes

@@ -69,8 +69,9 @@ def _check_split(model, inp: EstimateInput) -> None:
         if value < 1:
             raise HetplanError(f"{flag}: must be at least 1, got {value}")
     if valid_split(model, inp.tp, inp.pp, inp.ep):
-        pass
-    elif model.n_heads % inp.tp:
+        _check_expert_ranks(inp)
+        return
+    if model.n_heads % inp.tp:
         raise HetplanError(f"--tp {inp.tp}: must divide {model.id}'s {model.n_heads} query heads")
     elif model.attention is not AttentionKind.MLA and (
         model.n_kv_heads % inp.tp and inp.tp % model.n_kv_heads
@@ -85,6 +86,9 @@ def _check_split(model, inp: EstimateInput) -> None:
         experts = model.moe.n_routed_experts if model.moe else 1
         what = f"{experts} routed experts" if model.moe else "no routed experts (dense model)"
         raise HetplanError(f"--ep {inp.ep}: must divide {model.id}'s {what}")
+
+
+def _check_expert_ranks(inp: EstimateInput) -> None:
     if inp.ep > inp.tp * inp.dp:
         raise HetplanError(f"--ep {inp.ep}: more expert ranks than the tp × dp = "
                            f"{inp.tp * inp.dp} devices that hold them")  # fmt: skip

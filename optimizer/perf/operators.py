@@ -33,6 +33,7 @@ from optimizer.perf.arithmetic import (
     bytes_per_element,
     expected_experts_touched,
     kv_elements_per_sequence,
+    prefill_kv_elements,
 )
 from optimizer.perf.capacity import valid_split
 from optimizer.perf.compute_dtype import compute_peak
@@ -41,7 +42,6 @@ from optimizer.perf.efficiency import SOL, Phase
 from optimizer.perf.phases import memory
 from optimizer.perf.serving import Request
 from optimizer.perf.shape import ModelShape, model_shape
-from optimizer.perf.step import ATTENTION_QUERY_TILE
 from optimizer.workload.requests import representative_request
 
 SCHEMA_VERSION = 1
@@ -302,10 +302,7 @@ def prefill_operators(
     requests = np.asarray(requests, dtype=np.float64)
     tokens = requests * new
     span = cached + new / 2.0
-    kv_elements = (
-        tokens * s.kv_elements_per_token
-        + kv_elements_per_sequence(s, span) * np.ceil(tokens / ATTENTION_QUERY_TILE)
-    )
+    kv_elements = prefill_kv_elements(s, tokens, span)
     return _breakdown(
         m,
         Phase.PREFILL,

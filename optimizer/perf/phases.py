@@ -9,8 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.perf.arithmetic import kv_elements_per_sequence
-from optimizer.perf.capacity import kv_shards, weight_bytes_per_device
+from optimizer.perf.capacity import (
+    kv_bytes_per_sequence_per_device,
+    max_batch,
+    weight_bytes_per_device,
+)
 from optimizer.perf.config import ENGINE_MEMORY_FRACTION, Config
 from optimizer.perf.efficiency import Phase
 from optimizer.perf.shape import ModelShape
@@ -48,13 +51,11 @@ def memory(s: ModelShape, c: Config, context_tokens, *, spill: bool = False) -> 
     weights = weight_bytes_per_device(s, c.weight_bytes, c.tp, c.pp, c.ep)
     reserve = c.mem_usable_bytes * (1.0 - ENGINE_MEMORY_FRACTION)
     free = c.mem_usable_bytes - reserve - weights
-    per_seq = (
-        kv_elements_per_sequence(s, context_tokens) * c.kv_bytes / (kv_shards(s, c.tp) * c.pp)
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hbm = np.where(free > 0, c.dp * np.floor(free / per_seq), 0.0)
-        room = free + (c.tier_bytes / c.devices if spill else 0.0)
-        total = np.where(free > 0, c.dp * np.floor(room / per_seq), 0.0)
+    per_seq = kv_bytes_per_sequence_per_device(s, c.kv_bytes, context_tokens, c.tp, c.pp)
+    hbm = max_batch(free, per_seq, c.dp)
+    total = hbm
+    if spill:
+        total = np.where(free > 0, max_batch(free + c.tier_bytes / c.devices, per_seq, c.dp), 0.0)
     return Memory(weights, np.broadcast_to(reserve, np.shape(free)), free, per_seq, hbm, total)
 
 

@@ -127,7 +127,7 @@ def serve(
     with np.errstate(divide="ignore", invalid="ignore"):
         transfer = context_kv / c.xfer_bw_bytes_per_s + c.xfer_latency_s
     if phase is ServePhase.PREFILL:
-        point = _prefill(s, c, request, mem, single, batch, slo)
+        point = _prefill(s, c, request, mem, batch, slo)
     else:
         point = _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch)
     batch_, ttft, tpot, req_s, out_s, util, bound, spill_frac, step = point
@@ -148,7 +148,7 @@ def serve(
     )
 
 
-def _prefill(s, c, request, mem, single, batch, slo):
+def _prefill(s, c, request, mem, batch, slo):
     """A prefill-only instance: prompts batched up to the step's token budget."""
     if batch is None:
         batch = np.maximum(

@@ -24,15 +24,12 @@ from optimizer.perf.arithmetic import (
     attention_flops_over_span,
     expected_experts_touched,
     kv_elements_per_sequence,
+    prefill_kv_elements,
 )
 from optimizer.perf.capacity import expert_shards, kv_shards
 from optimizer.perf.config import Config
 from optimizer.perf.efficiency import Phase
 from optimizer.perf.shape import ModelShape
-
-ATTENTION_QUERY_TILE = 128
-"""Query rows a FlashAttention block processes per pass over the keys (FlashAttention-2, Dao
-2023, block size 128): a long prefill reads the cached KV once per tile of queries."""
 
 TP_ALL_REDUCES_PER_LAYER = 2  # after attention and after the FFN (Megatron-LM)
 
@@ -120,10 +117,7 @@ def step_cost(
     # per query tile; split over KV shards, DP ranks and (pipelined) stages
     kv_split = kv_shards(s, c.tp) * c.dp * stages_parallel
     decode_kv = batch * kv_elements_per_sequence(s, context) * c.kv_bytes
-    prefill_kv = (
-        chunk * s.kv_elements_per_token
-        + kv_elements_per_sequence(s, span) * np.ceil(chunk / ATTENTION_QUERY_TILE)
-    ) * c.kv_bytes
+    prefill_kv = prefill_kv_elements(s, chunk, span) * c.kv_bytes
     spill = np.asarray(spill_frac, dtype=np.float64)
     kv_dev = (decode_kv * (1.0 - spill) + prefill_kv) / kv_split
     tier_bytes = decode_kv * spill
@@ -131,15 +125,14 @@ def step_cost(
     compute_s = (decode_flops / c.decode_compute_eff + prefill_flops / c.prefill_compute_eff) / (
         working * c.peak_flop_per_s
     )
-    memory_s = (weights_dev + kv_dev) / (c.mem_bw_bytes_per_s * c.memory_eff(phase))
+    memory_s = (weights_dev + kv_dev) / (c.mem_bw_bytes_per_s * c.factor("memory_eff", phase))
     with np.errstate(divide="ignore", invalid="ignore"):
         tier_s = np.where(tier_bytes > 0, tier_bytes / c.tier_bw_bytes_per_s, 0.0)
 
     comm_s, link_bytes = _communication(s, c, tokens, phase, stages_parallel)
     sequences = batch + requests
-    fixed_s = s.n_layers * c.overhead_s_per_layer(phase) + sequences * c.overhead_s_per_sequence(
-        phase
-    )
+    per_layer = c.factor("overhead_s_per_layer", phase)
+    fixed_s = s.n_layers * per_layer + sequences * c.factor("overhead_s_per_sequence", phase)
 
     devices = c.devices
     hbm_bytes = (weights_dev + kv_dev) * devices * stages_parallel / c.pp
@@ -183,8 +176,8 @@ def _communication(s: ModelShape, c: Config, tokens, phase: Phase, stages_parall
     MoE layer, each device exchanging ``(ep−1)/ep`` of its ``tokens · k / ep`` expert inputs.
     PP: each stage hands its micro-batches' activations to the next.
     """
-    scale = c.hop_latency_scale(phase)
-    link_eff = c.link_eff(phase)
+    scale = c.factor("hop_latency_scale", phase)
+    link_eff = c.factor("link_eff", phase)
     series = c.pp / stages_parallel  # stages one after another multiply the per-device time
     act = tokens / c.dp * s.hidden * c.act_bytes
     ring = 2.0 * (c.tp - 1.0) / c.tp
