@@ -200,7 +200,12 @@ def build_config(
     if acc.idle_w is None:
         notes.append(f"{acc.id} lists no idle power: static power taken as 0 W")
     # a device at its peak FLOP/s while streaming at full bandwidth draws its TDP
-    dynamic_w = max(acc.tdp_w - idle - bw * mem_energy, 0.2 * (acc.tdp_w - idle))
+    dynamic_w = acc.tdp_w - idle - bw * mem_energy
+    if dynamic_w <= 0:
+        dynamic_w = 0.0
+        notes.append(
+            f"{acc.id}: full-bandwidth memory traffic alone reaches the TDP; FLOPs taken as free"
+        )
     tp_bw, tp_link = group_link(catalog, acc, tp) if tp > 1 else (np.inf, None)
     ep_bw, ep_link = group_link(catalog, acc, ep) if ep > 1 else (np.inf, None)
     pp_bw, pp_link = group_link(catalog, acc, devices) if pp > 1 else (np.inf, None)
