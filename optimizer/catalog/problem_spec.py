@@ -1,0 +1,246 @@
+"""The schema of a provisioning problem file (``problems/*.toml``), validated like the catalog.
+
+A problem is either model-based (``[[serve]]``: models × workloads with traffic and SLOs, served
+by candidates the performance model rates) or measured (``[measured]``: instance types with
+measured capabilities per request class, as in Mélange, arXiv 2404.14527).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from optimizer.catalog.base import (
+    Fraction,
+    Id,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    StrictModel,
+)
+
+Percentile = Annotated[float, Field(ge=50, lt=100, allow_inf_nan=False)]
+RawEntries = tuple[dict, ...]
+Capabilities = tuple[NonNegativeFloat, ...] | tuple[tuple[NonNegativeFloat, ...], ...]
+
+
+class ProblemInfo(StrictModel):
+    name: Id
+    description: str | None = None
+
+
+class CatalogSection(StrictModel):
+    """Which catalog to use: the bundled one, ``dirs`` on top (relative to the problem file),
+    then entries given inline (same tables as catalog files; an existing id is overridden)."""
+
+    dirs: tuple[str, ...] = ()
+    accelerator: RawEntries = ()
+    memory: RawEntries = ()
+    interconnect: RawEntries = ()
+    system: RawEntries = ()
+    model: RawEntries = ()
+    workload: RawEntries = ()
+    economics: RawEntries = ()
+    efficiency: RawEntries = ()
+
+
+class Serve(StrictModel):
+    """One model serving one workload: its traffic and latency targets.
+
+    ``percentile`` applies to TTFT through the prefill queue (M/D/1 waiting time); TPOT is the
+    decode step time, the same for every token, so its percentile equals its mean.
+    """
+
+    name: Id | None = None  # traffic class name; default: the workload id
+    model: Id
+    workload: Id
+    requests_per_s: PositiveFloat | None = None
+    sessions_per_s: PositiveFloat | None = None  # × the workload's mean turns per session
+    ttft_ms: PositiveFloat | None = None
+    tpot_ms: PositiveFloat | None = None
+    percentile: Percentile = 99.0
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> Serve:
+        if (self.requests_per_s is None) == (self.sessions_per_s is None):
+            raise ValueError("requests_per_s: give exactly one of requests_per_s, sessions_per_s")
+        return self
+
+    @property
+    def class_name(self) -> str:
+        return self.name or self.workload
+
+
+class MeasuredClass(StrictModel):
+    name: Id
+    requests_per_s: PositiveFloat
+
+
+class MeasuredInstance(StrictModel):
+    """An instance type with measured maximum throughput per class at the SLOs (requests/s).
+
+    ``capabilities`` has the shape of ``[measured] mix`` (a matrix of buckets) or one number per
+    ``[[measured.classes]]`` entry; 0 means the instance cannot serve that class.
+    """
+
+    name: Id
+    usd_per_hour: PositiveFloat
+    power_w: PositiveFloat | None = None  # busy IT power; needed by energy objectives
+    idle_w: NonNegativeFloat | None = None
+    devices: PositiveInt = 1
+    accelerator: Id | None = None  # availability group; default: the name
+    capabilities: Capabilities | None = None
+
+
+class Measured(StrictModel):
+    """Measured capabilities instead of the performance model. Classes are either the cells of
+    ``mix`` (shares of ``requests_per_s``, named ``in{row}-out{column}``) or ``classes``;
+    instances are inline or in ``capabilities_csv`` (columns instance, usd_per_hour, class,
+    max_requests_per_s, optional power_w; relative to the problem file)."""
+
+    requests_per_s: PositiveFloat | None = None
+    mix: tuple[tuple[Fraction, ...], ...] | None = None
+    classes: tuple[MeasuredClass, ...] = ()
+    instances: tuple[MeasuredInstance, ...] = ()
+    capabilities_csv: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Measured:
+        if (self.mix is None) == (not self.classes):
+            raise ValueError("mix: give either mix (with requests_per_s) or classes")
+        if self.mix is not None and self.requests_per_s is None:
+            raise ValueError("requests_per_s: required with mix")
+        if self.mix is None and self.requests_per_s is not None:
+            raise ValueError("requests_per_s: only with mix; classes carry their own rates")
+        if bool(self.instances) == (self.capabilities_csv is not None):
+            raise ValueError("instances: give either instances or capabilities_csv")
+        return self
+
+
+class Pricing(StrEnum):
+    OWNED = "owned"  # amortized purchase + energy × PUE × electricity price
+    CLOUD = "cloud"  # rental $/hour, energy included in the rate
+
+
+class ObjectiveKind(StrEnum):
+    COST = "cost"
+    ENERGY = "energy"
+    WEIGHTED = "weighted"
+
+
+class ObjectiveSection(StrictModel):
+    """``cost`` ($/h), ``energy`` (facility kWh per hour) or ``weighted``: $/h plus facility
+    energy valued at ``energy_usd_per_kwh`` + ``kg_co2_per_kwh`` × ``usd_per_kg_co2``."""
+
+    kind: ObjectiveKind = ObjectiveKind.COST
+    pricing: Pricing = Pricing.OWNED
+    economics: Id = "default"  # the catalog's economics profile (electricity, PUE, lifetime)
+    energy_usd_per_kwh: NonNegativeFloat = 0.0
+    kg_co2_per_kwh: NonNegativeFloat | None = None
+    usd_per_kg_co2: NonNegativeFloat | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> ObjectiveSection:
+        if (self.kg_co2_per_kwh is None) != (self.usd_per_kg_co2 is None):
+            raise ValueError("kg_co2_per_kwh: goes with usd_per_kg_co2; give both or neither")
+        has_weight = self.energy_usd_per_kwh > 0 or self.usd_per_kg_co2 is not None
+        if self.kind is ObjectiveKind.WEIGHTED and not has_weight:
+            raise ValueError(
+                "energy_usd_per_kwh: a weighted objective needs energy_usd_per_kwh > 0 "
+                "or kg_co2_per_kwh with usd_per_kg_co2"
+            )
+        if self.kind is not ObjectiveKind.WEIGHTED and has_weight:
+            raise ValueError(f"energy_usd_per_kwh: weights apply to kind = 'weighted', "
+                             f"not {self.kind.value!r}")  # fmt: skip
+        return self
+
+    @property
+    def energy_weight_usd_per_kwh(self) -> float:
+        carbon = (self.kg_co2_per_kwh or 0.0) * (self.usd_per_kg_co2 or 0.0)
+        return self.energy_usd_per_kwh + carbon
+
+
+class Constraints(StrictModel):
+    """Power is IT power at full load (accelerators plus their servers' overhead)."""
+
+    power_budget_kw: PositiveFloat | None = None
+    racks: PositiveInt | None = None
+    rack_power_kw: PositiveFloat | None = None
+    budget_usd_per_hour: PositiveFloat | None = None
+    devices: dict[Id, NonNegativeInt] = Field(default_factory=dict)  # available per accelerator
+
+    @model_validator(mode="after")
+    def _racks(self) -> Constraints:
+        if (self.racks is None) != (self.rack_power_kw is None):
+            raise ValueError("racks: goes with rack_power_kw; give both or neither")
+        return self
+
+
+class TierUseName(StrEnum):
+    SPILL = "spill"
+    PARK = "park"
+
+
+class Styles(StrictModel):
+    """What the solver may build. ``accelerators`` None = every one the pricing can price."""
+
+    aggregated: bool = True
+    disaggregated: bool = True
+    memory_tiers: bool = True
+    tiers: tuple[Id, ...] | None = None  # None = every off-package tier with a price
+    tier_uses: tuple[TierUseName, ...] = (TierUseName.SPILL, TierUseName.PARK)
+    tier_gb_per_device: tuple[PositiveFloat, ...] | None = None  # None = one tier unit
+    accelerators: tuple[Id, ...] | None = None
+    exclude_accelerators: tuple[Id, ...] = ()
+    tp: tuple[PositiveInt, ...] = (1, 2, 4, 8)
+    ep: tuple[PositiveInt, ...] = (1,)
+    precisions: tuple[str, ...] = ("bf16", "fp8")
+    kv_precision: str | None = None  # None = the weights' precision
+    mode: Literal["calibrated", "sol"] = "calibrated"
+
+    @model_validator(mode="after")
+    def _something_allowed(self) -> Styles:
+        if not (self.aggregated or self.disaggregated):
+            raise ValueError("aggregated: at least one of aggregated, disaggregated must be true")
+        for name in ("tp", "ep", "precisions", "tier_uses"):
+            if not getattr(self, name):
+                raise ValueError(f"{name}: must list at least one value")
+        return self
+
+
+class SolverName(StrEnum):
+    CBC = "cbc"
+    HIGHS = "highs"
+
+
+class SolverSection(StrictModel):
+    name: SolverName = SolverName.CBC
+    time_limit_s: PositiveFloat | None = 60.0
+    gap: Fraction = 0.0  # relative MIP gap at which to stop
+    seed: NonNegativeInt = 0
+    assignment: Literal["split", "whole-class"] = "split"
+    slice_factor: Annotated[int, Field(ge=1, le=64)] = 1  # whole-class: slices per class
+
+
+class ProblemSpec(StrictModel):
+    problem: ProblemInfo
+    catalog: CatalogSection = CatalogSection()
+    serve: tuple[Serve, ...] = ()
+    measured: Measured | None = None
+    objective: ObjectiveSection = ObjectiveSection()
+    constraints: Constraints = Constraints()
+    styles: Styles = Styles()
+    solver: SolverSection = SolverSection()
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ProblemSpec:
+        if bool(self.serve) == (self.measured is not None):
+            raise ValueError("serve: give either [[serve]] entries or a [measured] table")
+        names = [s.class_name for s in self.serve]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate:
+            raise ValueError(f"serve: class {duplicate!r} appears twice; name each one")
+        return self

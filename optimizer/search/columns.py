@@ -1,0 +1,164 @@
+"""The provisioning ILP in numbers, independent of any solver (MODEL.md §10).
+
+``fleet`` fills an :class:`IlpProblem` from the performance model (or from measured
+capabilities); ``search.ilp`` solves it with PuLP; ``search.exhaustive`` enumerates it for
+tests; ``search.verify`` re-checks a :class:`IlpSolution` against it.
+
+The formulation, with columns i (instance types), traffic classes k (rate λ_k requests/s) and
+memory-tier pools t:
+
+- n_i ≥ 0 integer instances; s_ik ∈ [0, 1] the share of class k's requests whose prefill (a
+  prefill column), decode (a decode column) or both (an aggregated column) run on i. With
+  ``whole_class`` each class is cut into ``slice_factor`` equal slices, each on one column.
+- coverage, per class and phase: Σ_{i covers prefill} s_ik = 1, Σ_{i covers decode} s_ik = 1;
+- load: Σ_k s_ik λ_k / μ_ik ≤ n_i (μ_ik = ``capability``; μ = 0 means i cannot serve k);
+- KV hand-off, for a column covering one phase only:
+  Σ_k s_ik λ_k · kv_transfer_bytes_k ≤ n_i · transfer_bytes_per_s_i;
+- tier pools: Σ_{i on t} (n_i · tier_gb_i + Σ_k s_ik λ_k · tier_gb_per_request_rate_ik)
+  ≤ u_t · unit_gb_t, u_t integer units (≤ max_units_t when given);
+- IT energy rate (W): E = Σ_i n_i idle_w_i + Σ_ik (busy_w_i − idle_w_i) s_ik λ_k / μ_ik;
+- cost ($/h): C = Σ_i n_i cost_i + Σ_t u_t cost_t + energy_usd_per_wh · E;
+- limits: Σ_i n_i busy_w_i ≤ power_w; ≤ racks · rack_power_w;
+  Σ_{i in group g} n_i devices_i ≤ devices[g]; C ≤ budget_usd_per_hour;
+- objective: usd_weight · (C − energy_usd_per_wh · E) + energy_weight_per_w · E.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+from optimizer.catalog.problem_spec import ObjectiveKind, SolverName
+
+
+@dataclass(frozen=True)
+class Classes:
+    """Traffic classes: workloads of a problem, or the buckets of a measured request mix."""
+
+    names: tuple[str, ...]
+    requests_per_s: np.ndarray  # [k] λ
+    kv_transfer_bytes: np.ndarray  # [k] KV one request hands from a prefill to a decode column
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Candidate instance types; arrays are indexed [i] or [i, k]."""
+
+    names: tuple[str, ...]
+    prefill: np.ndarray  # [i] bool: serves the prefill of the shares it takes
+    decode: np.ndarray  # [i] bool: serves their decode (both: aggregated)
+    capability: np.ndarray  # [i, k] requests/s one instance sustains within the SLOs; 0 = cannot
+    cost_usd_per_hour: np.ndarray  # [i] hardware (amortized or rented) and network; no energy
+    idle_w: np.ndarray  # [i] IT power of an idle instance
+    busy_w: np.ndarray  # [i] IT power of a fully loaded instance (the provisioned peak)
+    devices: np.ndarray  # [i] accelerators per instance
+    group: tuple[str, ...]  # [i] availability group (the accelerator id)
+    transfer_bytes_per_s: np.ndarray  # [i] network bandwidth for KV hand-off (one-phase columns)
+    tier: tuple[str | None, ...]  # [i] memory-tier pool drawn from, None = none
+    tier_gb: np.ndarray  # [i] pool GB held by each instance (KV spill space)
+    tier_gb_per_request_rate: np.ndarray  # [i, k] pool GB held per request/s served (parking)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, keep: np.ndarray) -> Columns:
+        """The columns where the boolean mask ``keep`` is true."""
+        index = np.flatnonzero(keep)
+        pick = lambda seq: tuple(seq[i] for i in index)  # noqa: E731
+        return Columns(
+            names=pick(self.names),
+            prefill=self.prefill[index],
+            decode=self.decode[index],
+            capability=self.capability[index],
+            cost_usd_per_hour=self.cost_usd_per_hour[index],
+            idle_w=self.idle_w[index],
+            busy_w=self.busy_w[index],
+            devices=self.devices[index],
+            group=pick(self.group),
+            transfer_bytes_per_s=self.transfer_bytes_per_s[index],
+            tier=pick(self.tier),
+            tier_gb=self.tier_gb[index],
+            tier_gb_per_request_rate=self.tier_gb_per_request_rate[index],
+        )
+
+
+@dataclass(frozen=True)
+class TierPool:
+    """A memory-tier pool bought in whole units."""
+
+    name: str
+    unit_gb: float
+    cost_usd_per_hour_per_unit: float
+    max_units: int | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Side constraints; None = unconstrained."""
+
+    power_w: float | None = None  # peak IT power
+    racks: int | None = None
+    rack_power_w: float | None = None  # with ``racks``: the power one rack can feed
+    devices: Mapping[str, int] = field(default_factory=dict)  # per group
+    budget_usd_per_hour: float | None = None
+
+
+@dataclass(frozen=True)
+class Objective:
+    """``usd_weight`` × fixed $/h + ``energy_weight_per_w`` × average IT power (W)."""
+
+    kind: ObjectiveKind
+    usd_weight: float
+    energy_weight_per_w: float
+    units: str  # e.g. "usd_per_hour", "kwh_per_hour"
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    name: SolverName = SolverName.CBC
+    time_limit_s: float | None = None
+    gap_rel: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class IlpProblem:
+    classes: Classes
+    columns: Columns
+    objective: Objective
+    pools: tuple[TierPool, ...] = ()
+    limits: Limits = Limits()
+    energy_usd_per_wh: float = 0.0  # electricity × PUE for owned hardware, 0 for rented
+    whole_class: bool = False
+    slice_factor: int = 1
+    solver: SolverSettings = SolverSettings()
+
+
+class Status(StrEnum):
+    OPTIMAL = "optimal"  # proven within the requested gap
+    FEASIBLE = "feasible"  # stopped (time limit) with an incumbent
+    INFEASIBLE = "infeasible"  # proven, or no incumbent when stopped
+
+
+@dataclass(frozen=True)
+class IlpSolution:
+    """What a solve found. Arrays are None when there is no incumbent."""
+
+    status: Status
+    solver: str
+    wall_s: float
+    objective: float | None = None
+    bound: float | None = None  # best proven lower bound on the objective
+    gap: float | None = None  # (objective − bound) / |objective|
+    instances: np.ndarray | None = None  # [i] integer
+    share: np.ndarray | None = None  # [i, k]; whole-class: slices summed / slice_factor
+    pool_units: Mapping[str, int] = field(default_factory=dict)
+    explanation: tuple[str, ...] = ()  # why infeasible: which constraint, by how much
+    n_variables: int = 0
+    n_constraints: int = 0
