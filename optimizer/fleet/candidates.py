@@ -1,0 +1,495 @@
+"""Candidate instance types of a model-based problem, rated by the performance model.
+
+Every allowed (model, accelerator, TP, EP, precision, phase, memory tier) becomes a column: its
+capability per traffic class at that class's SLOs (``perf.serving.serve`` over the stacked grid
+of configurations), its cost per hour and its power (MODEL.md §8–10).
+
+Assumptions, each also said in the solution's ``assumptions``:
+- a class is served at its mean turn (``workload.representative_request``);
+- a prefill instance meets the TTFT target at its percentile with an M/D/1 queue, after the KV
+  hand-off over its own scale-out links (``ttft = wait + prefill + transfer``);
+- TPOT is the decode step time, the same for every token, so any percentile equals the mean;
+- a decode instance's TTFT share is zero (the prefill pool emits the first token);
+- KV spill adds ``tier_gb_per_device`` of a tier to every device; session parking keeps an
+  agent's whole history in a tier between turns (Little's law: λ × tool time sessions are
+  parked) and reloads it instead of prefilling it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from itertools import product
+
+import numpy as np
+
+from optimizer.catalog.catalog import Catalog
+from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
+from optimizer.catalog.precision import Precision
+from optimizer.catalog.problem_spec import ProblemSpec
+from optimizer.catalog.units import GIGA, MILLI
+from optimizer.fleet.pricing import DevicePrice, device_price, tier_usd_per_gb_hour
+from optimizer.perf.arithmetic import kv_elements_per_sequence
+from optimizer.perf.capacity import valid_split
+from optimizer.perf.config import ConfigError, TierChoice, build_config, stack_configs
+from optimizer.perf.efficiency import SOL, table_from_entries
+from optimizer.perf.serving import Request, ServePhase, Slo, TierUse, serve
+from optimizer.perf.shape import model_shape
+from optimizer.search.columns import Classes, Columns, TierPool
+from optimizer.workload.requests import representative_request
+
+REFERENCE_KV_BYTES = 2.0
+"""Class hand-off volumes are counted in 2-byte (bf16) KV elements; each column's link rate is
+scaled by ``2 / its KV bytes per element`` so one class volume serves every precision."""
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One instance type before rating."""
+
+    model: str
+    accelerator: Accelerator
+    price: DevicePrice
+    tp: int
+    ep: int
+    precision: Precision
+    kv_precision: Precision
+    phase: ServePhase
+    tier: MemoryTier | None = None
+    tier_use: TierUse | None = None
+    tier_gb_per_device: float = 0.0
+
+    @property
+    def name(self) -> str:
+        parts = [self.model, self.accelerator.id, f"tp{self.tp}"]
+        if self.ep > 1:
+            parts[-1] += f"-ep{self.ep}"
+        parts += [self.precision.value, self.phase.value]
+        if self.tier is not None:
+            size = f"-{self.tier_gb_per_device:g}gb" if self.tier_use is TierUse.SPILL else ""
+            parts.append(f"{self.tier.id}-{self.tier_use.value}{size}")
+        return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class ClassTraffic:
+    """One ``[[serve]]`` entry made concrete."""
+
+    name: str
+    model: str
+    workload: str
+    request: Request
+    parked_request: Request  # the same turn with its history reloaded from a tier
+    requests_per_s: float
+    slo: Slo
+    park_gb_per_request_rate: float  # tier GB held per request/s while sessions wait for tools
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnInfo:
+    """What a column is, for reports; measured instances leave the model's fields empty."""
+
+    accelerator: str
+    phase: str
+    devices: int
+    model: str | None = None
+    tp: int | None = None
+    ep: int | None = None
+    precision: str | None = None
+    kv_precision: str | None = None
+    tier: str | None = None
+    tier_use: str | None = None
+    tier_gb_per_device: float = 0.0
+    price_source: str | None = None
+
+    @classmethod
+    def of(cls, v: Variant) -> ColumnInfo:
+        return cls(
+            accelerator=v.accelerator.id,
+            phase=v.phase.value,
+            devices=v.tp,
+            model=v.model,
+            tp=v.tp,
+            ep=v.ep,
+            precision=v.precision.value,
+            kv_precision=v.kv_precision.value,
+            tier=v.tier.id if v.tier is not None else None,
+            tier_use=v.tier_use.value if v.tier_use is not None else None,
+            tier_gb_per_device=v.tier_gb_per_device,
+            price_source=v.price.source,
+        )
+
+
+@dataclass(frozen=True)
+class CandidateTable:
+    """Columns plus what the report needs about each: [i] descriptions, [i, k] operating points
+    (NaN where the performance model did not produce them, as for measured capabilities)."""
+
+    info: tuple[ColumnInfo, ...]
+    columns: Columns
+    batch: np.ndarray
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    utilization: np.ndarray
+    bound: np.ndarray
+    hardware_usd_per_hour: np.ndarray
+    network_usd_per_hour: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> CandidateTable:
+        index = np.flatnonzero(keep)
+        return CandidateTable(
+            info=tuple(self.info[i] for i in index),
+            columns=self.columns.subset(keep),
+            **{
+                name: getattr(self, name)[index]
+                for name in ("batch", "ttft_s", "tpot_s", "utilization", "bound",
+                             "hardware_usd_per_hour", "network_usd_per_hour")
+            },
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BestReach:
+    """The best any candidate reaches for one class and phase, for infeasibility messages."""
+
+    value_s: float
+    where: str
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Everything the ILP and the report need from the fleet layer."""
+
+    classes: Classes
+    traffic: tuple[ClassTraffic, ...]
+    table: CandidateTable
+    pools: tuple[TierPool, ...]
+    notes: tuple[str, ...]
+    best_ttft: dict[str, BestReach] = field(default_factory=dict)
+    best_tpot: dict[str, BestReach] = field(default_factory=dict)
+    generated: int = 0  # columns before pruning
+
+
+def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ...]:
+    out = []
+    for s in spec.serve:
+        w = catalog.get("workloads", s.workload)
+        shape = representative_request(w)
+        rate = s.requests_per_s or s.sessions_per_s * w.turns_per_session.mean
+        model = catalog.get("models", s.model)
+        kv_gb = _kv_bytes(model, shape.input_tokens + shape.output_tokens) / GIGA
+        out.append(
+            ClassTraffic(
+                name=s.class_name,
+                model=s.model,
+                workload=s.workload,
+                request=Request(shape.input_tokens, shape.output_tokens, shape.prefix_tokens),
+                parked_request=Request(
+                    shape.input_tokens, shape.output_tokens, shape.parkable_tokens
+                ),
+                requests_per_s=rate,
+                slo=Slo(
+                    ttft_s=s.ttft_ms * MILLI if s.ttft_ms is not None else None,
+                    tpot_s=s.tpot_ms * MILLI if s.tpot_ms is not None else None,
+                    quantile=s.percentile / 100.0,
+                ),
+                park_gb_per_request_rate=w.tool_time_s.mean * kv_gb,
+            )
+        )
+    return tuple(out)
+
+
+def _kv_bytes(model, tokens: float, bytes_per_element: float = REFERENCE_KV_BYTES) -> float:
+    return float(kv_elements_per_sequence(model_shape(model), tokens)) * bytes_per_element
+
+
+def _accelerators(catalog, spec, economics, notes) -> list[tuple[Accelerator, DevicePrice]]:
+    styles = spec.styles
+    ids = styles.accelerators or tuple(catalog.accelerators)
+    chosen, unpriced = [], []
+    for acc_id in ids:
+        if acc_id in styles.exclude_accelerators:
+            continue
+        acc = catalog.get("accelerators", acc_id)
+        price = device_price(catalog, acc, spec.objective.pricing, economics)
+        if price is None:
+            unpriced.append(acc_id)
+        else:
+            chosen.append((acc, price))
+    if unpriced:
+        notes.append(
+            f"no {spec.objective.pricing.value} price in the catalog, left out: "
+            + ", ".join(unpriced)
+        )
+    return chosen
+
+
+def _tiers(catalog, spec, economics, notes) -> list[MemoryTier]:
+    styles = spec.styles
+    if not styles.memory_tiers:
+        return []
+    ids = styles.tiers or tuple(catalog.memory)
+    chosen, unpriced = [], []
+    for tier_id in ids:
+        tier = catalog.get("memory", tier_id)
+        if tier.attach in (Attachment.ON_PACKAGE, Attachment.ON_BOARD):
+            continue
+        if tier_usd_per_gb_hour(tier, economics) is None:
+            unpriced.append(tier_id)
+        else:
+            chosen.append(tier)
+    if unpriced:
+        notes.append("memory tiers without a price, left out: " + ", ".join(unpriced))
+    return chosen
+
+
+def _reaches(acc: Accelerator, tier: MemoryTier) -> bool:
+    """Host memory is reached over the accelerator's own host link; expanders through any host
+    link; a pooled appliance over its fabric from any accelerator."""
+    if tier.attach is Attachment.HOST:
+        return acc.host_link == tier.link
+    if tier.attach is Attachment.EXPANDER:
+        return acc.host_link is not None
+    return True
+
+
+def _variants(catalog, spec, accelerators, tiers, models) -> list[Variant]:
+    styles = spec.styles
+    precisions = [Precision.parse(p, "styles.precisions") for p in styles.precisions]
+    kv_fixed = (
+        Precision.parse(styles.kv_precision, "styles.kv_precision")
+        if styles.kv_precision
+        else None
+    )
+    phases = []
+    if styles.disaggregated:
+        phases += [ServePhase.PREFILL, ServePhase.DECODE]
+    if styles.aggregated:
+        phases.append(ServePhase.AGGREGATED)
+    uses = {TierUse(u.value) for u in styles.tier_uses}
+    out = []
+    for model_id in models:
+        model = catalog.get("models", model_id)
+        for (acc, price), precision, tp, ep in product(
+            accelerators, precisions, styles.tp, styles.ep
+        ):
+            if ep > tp or not valid_split(model, tp, 1, ep):
+                continue
+            base = Variant(model_id, acc, price, tp, ep, precision, kv_fixed or precision,
+                           ServePhase.PREFILL)  # fmt: skip
+            for phase in phases:
+                out.append(replace(base, phase=phase))
+                for tier in tiers:
+                    if not _reaches(acc, tier):
+                        continue
+                    if TierUse.PARK in uses and phase is not ServePhase.DECODE:
+                        out.append(replace(base, phase=phase, tier=tier, tier_use=TierUse.PARK,
+                                           tier_gb_per_device=0.0))  # fmt: skip
+                    if TierUse.SPILL in uses and phase is not ServePhase.PREFILL:
+                        for gb in _spill_sizes(acc, tier, styles.tier_gb_per_device):
+                            spill = replace(base, phase=phase, tier=tier, tier_use=TierUse.SPILL)
+                            out.append(replace(spill, tier_gb_per_device=gb))
+    return out
+
+
+def _spill_sizes(acc: Accelerator, tier: MemoryTier, given) -> tuple[float, ...]:
+    """Tier GB per device to try for KV spill: the problem's list, else one unit of an attached
+    tier, or 1× and 4× the device's HBM from a shared pool (whose units are far larger)."""
+    if given:
+        return tuple(given)
+    if tier.attach is Attachment.POOLED:
+        return (acc.memory_capacity_gb, 4.0 * acc.memory_capacity_gb)
+    return (tier.capacity_gb_per_unit,)
+
+
+@dataclass
+class _Rated:
+    """Operating points of a group of variants, [i, k] over the problem's classes."""
+
+    capability: np.ndarray
+    batch: np.ndarray
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    utilization: np.ndarray
+    bound: np.ndarray
+    busy_w: np.ndarray  # [i] the highest power of any class it serves
+    transfer_bytes_per_s: np.ndarray  # [i] scale-out bandwidth of the whole instance
+
+
+def _config(catalog, efficiency_table, mode_sol, v: Variant):
+    efficiency = SOL if mode_sol else efficiency_table.lookup(v.accelerator.family)[0]
+    tier = None
+    if v.tier is not None:  # parking needs the tier's bandwidth, not its size in the config
+        gb = v.tier_gb_per_device if v.tier_use is TierUse.SPILL else v.tier.capacity_gb_per_unit
+        tier = TierChoice(v.tier, gb * v.tp)
+    config, _ = build_config(catalog, v.accelerator, tp=v.tp, ep=v.ep, weights=v.precision,
+                             kv=v.kv_precision, efficiency=efficiency, tier=tier)  # fmt: skip
+    return config
+
+
+def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Rated:
+    """Serve every class of this group's model on the stacked ``config`` at the class's SLOs."""
+    n = np.shape(config.tp)[0]
+    nan = lambda: np.full((n, n_classes), np.nan)  # noqa: E731
+    rated = _Rated(np.zeros((n, n_classes)), np.zeros((n, n_classes)), nan(), nan(), nan(),
+                   np.full((n, n_classes), -1), np.zeros(n),
+                   np.broadcast_to(config.xfer_bw_bytes_per_s, (n,)))  # fmt: skip
+    for t in traffic:
+        k = k_of[t.name]
+        request = t.parked_request if tier_use is TierUse.PARK else t.request
+        point = _serve_within_slo(shape, config, request, phase, tier_use, t.slo)
+        ok = point.requests_per_s > 0
+        rated.capability[:, k] = np.where(ok, point.requests_per_s, 0.0)
+        rated.batch[:, k] = point.batch
+        rated.ttft_s[:, k] = point.ttft_s
+        rated.tpot_s[:, k] = point.tpot_s
+        rated.utilization[:, k] = point.utilization
+        rated.bound[:, k] = point.bound
+        rated.busy_w = np.maximum(rated.busy_w, np.where(ok, point.step.power_w, 0.0))
+    return rated
+
+
+def _serve_within_slo(shape, config, request, phase, tier_use, slo: Slo):
+    """``serve`` with the TTFT target tightened by what serve leaves out of it: the KV hand-off
+    of a prefill instance and the reload of a parked session. ``ttft_s`` includes both."""
+    transfer = 0.0
+    if phase is ServePhase.PREFILL:
+        kv = kv_elements_per_sequence(shape, request.input_tokens) * config.kv_bytes
+        with np.errstate(divide="ignore"):
+            transfer = kv / config.xfer_bw_bytes_per_s + config.xfer_latency_s
+    if phase is ServePhase.DECODE:
+        slo = replace(slo, ttft_s=None)
+    point = serve(
+        shape, config, request, phase=phase, slo=_tighter(slo, transfer), tier_use=tier_use
+    )
+    if tier_use is TierUse.PARK and slo.ttft_s is not None:
+        tighter = _tighter(slo, transfer + point.park_reload_s)
+        point = serve(shape, config, request, phase=phase, slo=tighter, tier_use=tier_use)
+    ttft = point.ttft_s + transfer
+    within = np.ones(np.shape(ttft), dtype=bool)
+    if slo.ttft_s is not None:
+        within &= ttft <= slo.ttft_s * (1 + 1e-9)
+    if slo.tpot_s is not None and phase is not ServePhase.PREFILL:
+        within &= point.tpot_s <= slo.tpot_s * (1 + 1e-9)
+    return replace(point, ttft_s=ttft, requests_per_s=np.where(within, point.requests_per_s, 0.0))
+
+
+def _tighter(slo: Slo, extra_s) -> Slo:
+    if slo.ttft_s is None or np.all(np.asarray(extra_s) == 0):
+        return slo
+    return replace(slo, ttft_s=np.maximum(slo.ttft_s - extra_s, 0.0))
+
+
+def build_fleet(catalog: Catalog, spec: ProblemSpec, economics) -> Fleet:
+    """Every allowed candidate of a model-based problem, rated, priced and ready for the ILP."""
+    notes: list[str] = []
+    traffic = class_traffic(catalog, spec)
+    k_of = {t.name: k for k, t in enumerate(traffic)}
+    accelerators = _accelerators(catalog, spec, economics, notes)
+    tiers = _tiers(catalog, spec, economics, notes)
+    models = list(dict.fromkeys(t.model for t in traffic))
+    variants = _variants(catalog, spec, accelerators, tiers, models)
+    efficiency = table_from_entries(catalog.efficiency.values(), "catalog efficiency entries")
+    mode_sol = spec.styles.mode == "sol"
+    groups: dict[tuple, list[tuple[Variant, object]]] = {}
+    for v in variants:
+        try:
+            config = _config(catalog, efficiency, mode_sol, v)
+        except ConfigError:
+            continue  # e.g. a TP group beyond the scale-up domain with no scale-out link
+        groups.setdefault((v.model, v.phase, v.tier_use), []).append((v, config))
+    kept: list[Variant] = []
+    rated: list[_Rated] = []
+    best_ttft: dict[str, BestReach] = {}
+    best_tpot: dict[str, BestReach] = {}
+    for (model_id, phase, tier_use), members in groups.items():
+        shape = model_shape(catalog.get("models", model_id))
+        config = stack_configs([c for _, c in members])
+        own = [t for t in traffic if t.model == model_id]
+        rated.append(_rate_group(shape, config, phase, tier_use, own, k_of, len(traffic)))
+        kept.extend(v for v, _ in members)
+        if tier_use is None:
+            _record_best(shape, config, phase, own, [v for v, _ in members], best_ttft, best_tpot)
+    table = _table(kept, rated, traffic, k_of)
+    pools = tuple(
+        TierPool(
+            name=t.id,
+            unit_gb=t.capacity_gb_per_unit,
+            cost_usd_per_hour_per_unit=tier_usd_per_gb_hour(t, economics) * t.capacity_gb_per_unit,
+        )
+        for t in tiers
+    )
+    classes = Classes(
+        names=tuple(t.name for t in traffic),
+        requests_per_s=np.array([t.requests_per_s for t in traffic]),
+        kv_transfer_bytes=np.array(
+            [_kv_bytes(catalog.get("models", t.model), t.request.input_tokens) for t in traffic]
+        ),
+    )
+    return Fleet(classes, traffic, table, pools, tuple(notes), best_ttft, best_tpot, len(kept))
+
+
+def _record_best(shape, config, phase, traffic, variants, best_ttft, best_tpot) -> None:
+    """The lowest TTFT (one prompt alone, plus its hand-off) and TPOT (batch 1) any variant of
+    this group reaches where the model fits at all."""
+    for t in traffic:
+        point = serve(shape, config, t.request, phase=ServePhase.DECODE, batch=1)
+        fits = point.memory.max_batch >= 1
+        if not fits.any():
+            continue
+        ttft = point.prefill.time_s
+        if phase is ServePhase.PREFILL:
+            kv = kv_elements_per_sequence(shape, t.request.input_tokens) * config.kv_bytes
+            with np.errstate(divide="ignore"):
+                ttft = ttft + kv / config.xfer_bw_bytes_per_s + config.xfer_latency_s
+        for best, values, applies in (
+            (best_ttft, ttft, phase is not ServePhase.DECODE),
+            (best_tpot, point.tpot_s, phase is not ServePhase.PREFILL),
+        ):
+            if not applies:
+                continue
+            values = np.where(fits, values, np.inf)
+            i = int(np.argmin(values))
+            if t.name not in best or values[i] < best[t.name].value_s:
+                v = variants[i]
+                where = f"{v.accelerator.id} tp{v.tp} {v.precision.value} {v.phase.value}"
+                best[t.name] = BestReach(float(values[i]), where)
+
+
+def _table(variants, rated, traffic, k_of) -> CandidateTable:
+    cat = lambda name: np.concatenate([getattr(r, name) for r in rated])  # noqa: E731
+    capability = cat("capability")
+    n = len(variants)
+    devices = np.array([v.tp for v in variants], dtype=np.float64)
+    hardware = np.array([v.price.hardware_usd_per_hour for v in variants]) * devices
+    network = np.array([v.price.network_usd_per_hour for v in variants]) * devices
+    overhead = np.array([v.price.overhead_w for v in variants]) * devices
+    idle = np.array([v.accelerator.idle_w or 0.0 for v in variants]) * devices + overhead
+    busy = np.maximum(cat("busy_w") + overhead, idle)
+    kv_scale = REFERENCE_KV_BYTES / np.array([v.kv_precision.bytes_per_element for v in variants])
+    one_phase = np.array([v.phase is not ServePhase.AGGREGATED for v in variants])
+    transfer = np.where(one_phase, cat("transfer_bytes_per_s") * kv_scale, np.inf)
+    park = np.zeros((n, len(traffic)))
+    for i, v in enumerate(variants):
+        if v.tier_use is TierUse.PARK:
+            for t in traffic:
+                park[i, k_of[t.name]] = t.park_gb_per_request_rate * (
+                    capability[i, k_of[t.name]] > 0
+                )
+    columns = Columns(
+        names=tuple(v.name for v in variants),
+        prefill=np.array([v.phase is not ServePhase.DECODE for v in variants]),
+        decode=np.array([v.phase is not ServePhase.PREFILL for v in variants]),
+        capability=capability,
+        cost_usd_per_hour=hardware + network,
+        idle_w=idle,
+        busy_w=busy,
+        devices=devices,
+        group=tuple(v.accelerator.id for v in variants),
+        transfer_bytes_per_s=transfer,
+        tier=tuple(v.tier.id if v.tier is not None else None for v in variants),
+        tier_gb=np.array([v.tier_gb_per_device for v in variants]) * devices,
+        tier_gb_per_request_rate=park,
+    )
+    info = tuple(ColumnInfo.of(v) for v in variants)
+    return CandidateTable(info, columns, cat("batch"), cat("ttft_s"), cat("tpot_s"),
+                          cat("utilization"), cat("bound"), hardware, network)  # fmt: skip

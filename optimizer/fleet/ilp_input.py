@@ -1,0 +1,57 @@
+"""A problem file's objective, limits and solver settings, with a fleet's columns, as the ILP's
+input (MODEL.md §9–10)."""
+
+from __future__ import annotations
+
+from optimizer.catalog.economics import Economics
+from optimizer.catalog.problem_spec import ObjectiveKind, ProblemSpec
+from optimizer.catalog.units import KILO, WH_PER_KWH
+from optimizer.fleet.candidates import Fleet
+from optimizer.fleet.pricing import energy_usd_per_wh
+from optimizer.search.columns import IlpProblem, Limits, Objective, SolverSettings
+
+OBJECTIVE_UNITS = {
+    ObjectiveKind.COST: "usd_per_hour",
+    ObjectiveKind.ENERGY: "facility_kwh_per_hour",
+    ObjectiveKind.WEIGHTED: "usd_per_hour",
+}
+
+
+def objective(spec: ProblemSpec, economics: Economics) -> Objective:
+    """Cost: $/h including energy at electricity × PUE (owned); energy: facility kWh per hour
+    (average IT power × PUE); weighted: $/h plus facility kWh valued at the problem's weight."""
+    kind = spec.objective.kind
+    usd_per_wh = energy_usd_per_wh(economics, spec.objective.pricing)
+    facility_kwh_per_wh = economics.pue / WH_PER_KWH
+    if kind is ObjectiveKind.COST:
+        return Objective(kind, 1.0, usd_per_wh, OBJECTIVE_UNITS[kind])
+    if kind is ObjectiveKind.ENERGY:
+        return Objective(kind, 0.0, facility_kwh_per_wh, OBJECTIVE_UNITS[kind])
+    weight = spec.objective.energy_weight_usd_per_kwh * facility_kwh_per_wh
+    return Objective(kind, 1.0, usd_per_wh + weight, OBJECTIVE_UNITS[kind])
+
+
+def limits(spec: ProblemSpec) -> Limits:
+    c = spec.constraints
+    return Limits(
+        power_w=c.power_budget_kw * KILO if c.power_budget_kw is not None else None,
+        racks=c.racks,
+        rack_power_w=c.rack_power_kw * KILO if c.rack_power_kw is not None else None,
+        devices=dict(c.devices),
+        budget_usd_per_hour=c.budget_usd_per_hour,
+    )
+
+
+def ilp_problem(spec: ProblemSpec, economics: Economics, fleet: Fleet) -> IlpProblem:
+    s = spec.solver
+    return IlpProblem(
+        classes=fleet.classes,
+        columns=fleet.table.columns,
+        objective=objective(spec, economics),
+        pools=fleet.pools,
+        limits=limits(spec),
+        energy_usd_per_wh=energy_usd_per_wh(economics, spec.objective.pricing),
+        whole_class=s.assignment == "whole-class",
+        slice_factor=s.slice_factor,
+        solver=SolverSettings(s.name, s.time_limit_s, s.gap, s.seed),
+    )
