@@ -1,0 +1,116 @@
+"""Candidate columns: the performance model's numbers reach the ILP unchanged, with the
+hand-off, parking and pricing the fleet layer adds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer.catalog.loader import load_catalog
+from optimizer.catalog.problem_spec import ProblemSpec
+from optimizer.fleet.candidates import build_fleet
+from optimizer.perf.efficiency import table_from_entries
+from optimizer.perf.estimate import EstimateInput, estimate
+
+MODEL, WORKLOAD = "llama-3.1-70b", "coding-agent"
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def spec(**sections) -> ProblemSpec:
+    serve = {"model": MODEL, "workload": WORKLOAD, "requests_per_s": 10.0,
+             "ttft_ms": 2000.0, "tpot_ms": 50.0}  # fmt: skip
+    serve.update(sections.pop("serve", {}))
+    styles = {"accelerators": ["h100-sxm", "b200"], "tp": [4, 8], "precisions": ["fp8"]}
+    styles.update(sections.pop("styles", {}))
+    return ProblemSpec.model_validate(
+        {"problem": {"name": "t"}, "serve": [serve], "styles": styles, **sections}
+    )
+
+
+@pytest.fixture(scope="module")
+def fleet(catalog):
+    return build_fleet(catalog, spec(), catalog.get("economics", "default"))
+
+
+def column(fleet, name):
+    return fleet.table.columns.names.index(name)
+
+
+def test_decode_capability_is_the_estimate_at_the_slo(catalog, fleet):
+    i = column(fleet, f"{MODEL}/h100-sxm/tp4/fp8/decode")
+    table = table_from_entries(catalog.efficiency.values(), "catalog")
+    inp = EstimateInput(model=MODEL, accelerator="h100-sxm", tp=4, precision="fp8",
+                        workload=WORKLOAD, phase="decode", tpot_slo_ms=50.0)  # fmt: skip
+    expected = estimate(catalog, inp, table)
+    assert fleet.table.columns.capability[i, 0] == pytest.approx(expected["requests_per_s"])
+    assert fleet.table.batch[i, 0] == expected["batch"]
+    assert fleet.table.tpot_s[i, 0] <= 0.050
+
+
+def test_prefill_ttft_includes_the_kv_hand_off(fleet):
+    c = fleet.table.columns
+    i = column(fleet, f"{MODEL}/h100-sxm/tp4/fp8/prefill")
+    # 8,012.5 tokens × 80 layers × 8 KV heads × 128 × 2 (K, V) × 1 byte (fp8) over 4 × 50 GB/s
+    kv_bytes = 8012.51 * 80 * 8 * 128 * 2 * 1.0
+    transfer_s = kv_bytes / (4 * 50e9)
+    assert transfer_s == pytest.approx(6.56e-3, rel=1e-2)
+    assert c.capability[i, 0] > 0
+    assert transfer_s < fleet.table.ttft_s[i, 0] <= 2.0
+    # the hand-off rate is counted in bf16 bytes, so an fp8 column carries twice as much
+    assert fleet.classes.kv_transfer_bytes[0] == pytest.approx(2 * kv_bytes)
+    assert c.transfer_bytes_per_s[i] == pytest.approx(2 * 4 * 50e9)
+
+
+def test_aggregated_columns_hand_nothing_off(fleet):
+    c = fleet.table.columns
+    both = c.prefill & c.decode
+    assert both.any() and np.isinf(c.transfer_bytes_per_s[both]).all()
+    assert np.isfinite(c.transfer_bytes_per_s[~both]).all()
+
+
+def test_tighter_ttft_never_raises_a_prefill_capability(catalog, fleet):
+    econ = catalog.get("economics", "default")
+    tight = build_fleet(catalog, spec(serve={"ttft_ms": 200.0}), econ)
+    for name in fleet.table.columns.names:
+        if name.endswith("/prefill"):
+            i, j = column(fleet, name), column(tight, name)
+            assert tight.table.columns.capability[j, 0] <= fleet.table.columns.capability[i, 0]
+            if tight.table.columns.capability[j, 0] > 0:
+                assert tight.table.ttft_s[j, 0] <= 0.200 * (1 + 1e-9)
+
+
+def test_parked_sessions_hold_tool_time_times_their_kv(catalog):
+    econ = catalog.get("economics", "default")
+    f = build_fleet(catalog, spec(styles={"tiers": ["ddr5"], "tier_uses": ["park"]}), econ)
+    names = f.table.columns.names
+    i = names.index(f"{MODEL}/h100-sxm/tp4/fp8/prefill/ddr5-park")
+    # 1.11 s of tool time × KV of the 8,045-token history, counted in bf16 (327,680 B/token)
+    expected_gb = 1.11 * (8012.51 + 32.68) * 327_680 / 1e9
+    served = f.table.columns.capability[i, 0] > 0
+    assert f.table.columns.tier_gb_per_request_rate[i, 0] == pytest.approx(expected_gb * served)
+    assert f.table.columns.tier[i] == "ddr5" and f.table.columns.tier_gb[i] == 0.0
+
+
+def test_spill_columns_hold_their_tier_per_device(catalog):
+    econ = catalog.get("economics", "default")
+    f = build_fleet(catalog, spec(styles={"tiers": ["ddr5"], "tier_uses": ["spill"]}), econ)
+    i = f.table.columns.names.index(f"{MODEL}/b200/tp8/fp8/decode/ddr5-spill-64gb")
+    assert f.table.columns.tier_gb[i] == 8 * 64.0
+
+
+def test_sessions_per_s_counts_every_turn(catalog):
+    econ = catalog.get("economics", "default")
+    f = build_fleet(catalog, spec(serve={"requests_per_s": None, "sessions_per_s": 0.5}), econ)
+    turns = catalog.get("workloads", WORKLOAD).turns_per_session.mean
+    assert f.classes.requests_per_s[0] == pytest.approx(0.5 * turns)
+
+
+def test_accelerators_without_a_price_are_left_out_and_said(catalog):
+    econ = catalog.get("economics", "default")
+    f = build_fleet(catalog, spec(styles={"accelerators": ["h100-sxm", "h20"]}), econ)
+    assert not any("/h20/" in n for n in f.table.columns.names)
+    assert any("h20" in note for note in f.notes)
