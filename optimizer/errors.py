@@ -29,16 +29,20 @@ class Problem:
         return ": ".join(p for p in parts if p)
 
 
-class CatalogError(HetplanError, ValueError):
-    """A catalog directory or file is invalid; carries every problem found, one line each."""
+class InputFileError(HetplanError, ValueError):
+    """An input file is invalid; carries every problem found, one line each."""
 
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-class ProblemError(HetplanError, ValueError):
-    """A provisioning problem file is invalid."""
+class CatalogError(InputFileError):
+    """A catalog directory or file is invalid."""
+
+
+class ProblemError(InputFileError):
+    """A provisioning problem file (or its capabilities CSV or overrides) is invalid."""
 
 
 class SolverError(HetplanError, RuntimeError):
