@@ -9,9 +9,10 @@ with a bundled id replaces it (an *override*).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,12 +39,32 @@ class _Parsed:
     file: str
 
 
-def load_catalog(*user_dirs: str | Path, include_bundled: bool = True) -> Catalog:
+@dataclass(frozen=True, slots=True)
+class InlineEntries:
+    """Catalog entries written inside another file, such as a problem's ``[catalog]`` tables.
+
+    ``tables`` maps a TOML table name (``accelerator``, ``memory``...) to its raw entries;
+    ``file`` names the file in problems and ``prefix`` the tables' parent (``catalog.``), so an
+    entry without a usable id is called ``catalog.accelerator[0]``.
+    """
+
+    file: str
+    tables: Mapping[str, Sequence[dict]]
+    prefix: str = ""
+
+
+def load_catalog(
+    *user_dirs: str | Path,
+    include_bundled: bool = True,
+    extra_entries: InlineEntries | None = None,
+) -> Catalog:
     """Load the bundled catalog and any user directories on top of it.
 
     Args:
         *user_dirs: directories of ``*.toml`` files, applied in order after the bundled one.
         include_bundled: start from the bundled catalog (default) or from nothing.
+        extra_entries: entries applied last, like one more user directory; their canonical JSON
+            goes into the fingerprint.
 
     Returns:
         The merged, cross-checked catalog.
@@ -59,6 +80,9 @@ def load_catalog(*user_dirs: str | Path, include_bundled: bool = True) -> Catalo
         is_user = not include_bundled or index > 0
         parsed = _read_directory(directory, problems, digest)
         _merge(parsed, records, is_user, problems)
+    if extra_entries is not None:
+        parsed = _read_inline(extra_entries, problems, digest)
+        _merge(parsed, records, True, problems)
     if not problems:
         problems.extend(check_catalog(records))
     if problems:
@@ -114,17 +138,15 @@ def _read_directory(directory: Path, problems: list[Problem], digest) -> list[_P
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
 
 
-def _read_file(path: Path, problems: list[Problem], digest) -> list[_Parsed]:
-    name = _display(path)
+def read_toml(path: Path, name: str, problems: list[Problem]) -> tuple[bytes, dict] | None:
+    """The bytes and parsed tables of a TOML file, or None with the reason added to problems."""
     try:
         raw_bytes = path.read_bytes()
-        data = tomllib.loads(raw_bytes.decode("utf-8"))
+        return raw_bytes, tomllib.loads(raw_bytes.decode("utf-8"))
     except OSError as exc:
         problems.append(Problem(name, "", "", f"cannot read: {exc.strerror or exc}"))
-        return []
     except UnicodeDecodeError as exc:
         problems.append(Problem(name, "", "", f"not UTF-8 text (byte {exc.start})"))
-        return []
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         where = _TOML_POSITION.search(message)
@@ -134,8 +156,29 @@ def _read_file(path: Path, problems: list[Problem], digest) -> list[_Parsed]:
             problems.append(Problem(name, f"line {line}", "", f"{text} (column {column})"))
         else:
             problems.append(Problem(name, "", "", message))
+    return None
+
+
+def _read_file(path: Path, problems: list[Problem], digest) -> list[_Parsed]:
+    name = _display(path)
+    read = read_toml(path, name, problems)
+    if read is None:
         return []
+    raw_bytes, data = read
     digest.update(path.name.encode() + b"\0" + raw_bytes)
+    return _parse_tables(data, name, "", problems)
+
+
+def _read_inline(extra: InlineEntries, problems: list[Problem], digest) -> list[_Parsed]:
+    parsed = _parse_tables(dict(extra.tables), extra.file, extra.prefix, problems)
+    _check_duplicates(parsed, problems)
+    if parsed:
+        canonical = [[p.kind.table, p.entry.model_dump(mode="json")] for p in parsed]
+        digest.update(b"inline\0" + json.dumps(canonical, sort_keys=True).encode())
+    return parsed
+
+
+def _parse_tables(data: dict, name: str, prefix: str, problems: list[Problem]) -> list[_Parsed]:
     parsed: list[_Parsed] = []
     for table, items in data.items():
         kind = KIND_BY_TABLE.get(table)
@@ -143,11 +186,11 @@ def _read_file(path: Path, problems: list[Problem], digest) -> list[_Parsed]:
             known = ", ".join(f"[[{t}]]" for t in KIND_BY_TABLE)
             problems.append(Problem(name, "", table, f"unknown section; expected one of {known}"))
             continue
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        if not isinstance(items, list | tuple) or not all(isinstance(i, dict) for i in items):
             problems.append(Problem(name, "", table, f"must be an array of tables ([[{table}]])"))
             continue
         for position, raw in enumerate(items):
-            entry = _validate(kind, raw, name, f"{table}[{position}]", problems)
+            entry = _validate(kind, raw, name, f"{prefix}{table}[{position}]", problems)
             if entry is not None:
                 parsed.append(_Parsed(kind, entry, name))
     return parsed
