@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from optimizer.catalog.base import (
     Fraction,
@@ -24,7 +24,18 @@ from optimizer.catalog.base import (
 
 Percentile = Annotated[float, Field(ge=50, lt=100, allow_inf_nan=False)]
 RawEntries = tuple[dict, ...]
-Capabilities = tuple[NonNegativeFloat, ...] | tuple[tuple[NonNegativeFloat, ...], ...]
+
+
+def _as_rows(value: object) -> object:
+    """A flat list (one number per class) as one row: a single type, unlike a union of a vector
+    and a matrix, gives one pydantic error per mistake instead of one per union member."""
+    is_flat = isinstance(value, list | tuple) and value
+    if is_flat and not any(isinstance(v, list | tuple) for v in value):
+        return (value,)
+    return value
+
+
+Capabilities = Annotated[tuple[tuple[NonNegativeFloat, ...], ...], BeforeValidator(_as_rows)]
 
 
 class ProblemInfo(StrictModel):
@@ -83,7 +94,8 @@ class MeasuredInstance(StrictModel):
     """An instance type with measured maximum throughput per class at the SLOs (requests/s).
 
     ``capabilities`` has the shape of ``[measured] mix`` (a matrix of buckets) or one number per
-    ``[[measured.classes]]`` entry; 0 means the instance cannot serve that class.
+    ``[[measured.classes]]`` entry (stored as one row); 0 means the instance cannot serve that
+    class. Inline instances need it; rows of ``capabilities_csv`` leave it out.
     """
 
     name: Id
@@ -94,12 +106,19 @@ class MeasuredInstance(StrictModel):
     accelerator: Id | None = None  # availability group; default: the name
     capabilities: Capabilities | None = None
 
+    @model_validator(mode="after")
+    def _idle_below_busy(self) -> MeasuredInstance:
+        if None not in (self.idle_w, self.power_w) and self.idle_w > self.power_w:
+            raise ValueError(f"idle_w: must be <= power_w ({self.power_w}), got {self.idle_w}")
+        return self
+
 
 class Measured(StrictModel):
     """Measured capabilities instead of the performance model. Classes are either the cells of
     ``mix`` (shares of ``requests_per_s``, named ``in{row}-out{column}``) or ``classes``;
     instances are inline or in ``capabilities_csv`` (columns instance, usd_per_hour, class,
-    max_requests_per_s, optional power_w; relative to the problem file)."""
+    max_requests_per_s, optional power_w, idle_w, devices, accelerator; relative to the problem
+    file; an instance without a row for a class cannot serve it)."""
 
     requests_per_s: PositiveFloat | None = None
     mix: tuple[tuple[Fraction, ...], ...] | None = None
