@@ -10,20 +10,25 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from optimizer.catalog.base import (
     Fraction,
     Id,
     NonNegativeFloat,
-    NonNegativeInt,
     PositiveFloat,
-    PositiveInt,
     StrictModel,
 )
 
 Percentile = Annotated[float, Field(ge=50, lt=100, allow_inf_nan=False)]
 RawEntries = tuple[dict, ...]
+RelativePath = Annotated[str, StringConstraints(pattern=r"^[^\x00]+$")]  # the OS rejects NUL
+# Counts become NumPy int64 and solver options downstream; bounds far above any real fleet keep
+# a typo like 10**20 an input error instead of an overflow.
+Count = Annotated[int, Field(ge=0, le=10**9)]
+PositiveCount = Annotated[int, Field(ge=1, le=10**9)]
+Parallelism = Annotated[int, Field(ge=1, le=4096)]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]  # CBC and HiGHS take a 32-bit seed
 
 
 def _as_rows(value: object) -> object:
@@ -47,7 +52,7 @@ class CatalogSection(StrictModel):
     """Which catalog to use: the bundled one, ``dirs`` on top (relative to the problem file),
     then entries given inline (same tables as catalog files; an existing id is overridden)."""
 
-    dirs: tuple[str, ...] = ()
+    dirs: tuple[RelativePath, ...] = ()
     accelerator: RawEntries = ()
     memory: RawEntries = ()
     interconnect: RawEntries = ()
@@ -102,7 +107,7 @@ class MeasuredInstance(StrictModel):
     usd_per_hour: PositiveFloat
     power_w: PositiveFloat | None = None  # busy IT power; needed by energy objectives
     idle_w: NonNegativeFloat | None = None
-    devices: PositiveInt = 1
+    devices: PositiveCount = 1  # accelerators in one instance
     accelerator: Id | None = None  # availability group; default: the name
     capabilities: Capabilities | None = None
 
@@ -124,7 +129,7 @@ class Measured(StrictModel):
     mix: tuple[tuple[Fraction, ...], ...] | None = None
     classes: tuple[MeasuredClass, ...] = ()
     instances: tuple[MeasuredInstance, ...] = ()
-    capabilities_csv: str | None = None
+    capabilities_csv: RelativePath | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> Measured:
@@ -186,10 +191,10 @@ class Constraints(StrictModel):
     """Power is IT power at full load (accelerators plus their servers' overhead)."""
 
     power_budget_kw: PositiveFloat | None = None
-    racks: PositiveInt | None = None
+    racks: PositiveCount | None = None
     rack_power_kw: PositiveFloat | None = None
     budget_usd_per_hour: PositiveFloat | None = None
-    devices: dict[Id, NonNegativeInt] = Field(default_factory=dict)  # available per accelerator
+    devices: dict[Id, Count] = Field(default_factory=dict)  # available per accelerator
 
     @model_validator(mode="after")
     def _racks(self) -> Constraints:
@@ -214,8 +219,8 @@ class Styles(StrictModel):
     tier_gb_per_device: tuple[PositiveFloat, ...] | None = None  # None = one tier unit
     accelerators: tuple[Id, ...] | None = None
     exclude_accelerators: tuple[Id, ...] = ()
-    tp: tuple[PositiveInt, ...] = (1, 2, 4, 8)
-    ep: tuple[PositiveInt, ...] = (1,)
+    tp: tuple[Parallelism, ...] = (1, 2, 4, 8)
+    ep: tuple[Parallelism, ...] = (1,)
     precisions: tuple[str, ...] = ("bf16", "fp8")
     kv_precision: str | None = None  # None = the weights' precision
     mode: Literal["calibrated", "sol"] = "calibrated"
@@ -239,7 +244,7 @@ class SolverSection(StrictModel):
     name: SolverName = SolverName.CBC
     time_limit_s: PositiveFloat | None = 60.0
     gap: Fraction = 0.0  # relative MIP gap at which to stop
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
     assignment: Literal["split", "whole-class"] = "split"
     slice_factor: Annotated[int, Field(ge=1, le=64)] = 1  # whole-class: slices per class
 
