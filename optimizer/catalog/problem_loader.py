@@ -106,7 +106,11 @@ def load_problem(path: str | Path, overrides: Mapping[str, str] | None = None) -
     path = Path(path)
     name = _display(path)
     problems: list[Problem] = []
-    read = read_toml(path, name, problems)
+    try:
+        read = read_toml(path, name, problems)
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        read = None
+        problems.append(Problem(name, "", "", "nested too deeply to read"))
     if read is None:
         raise ProblemError(problems)
     raw_bytes, data = read
@@ -146,7 +150,7 @@ def _apply_overrides(data: dict, overrides, name: str, problems: list[Problem], 
             problems.append(Problem(name, label, "", why))
             continue
         applied.append((label, loc))
-        digest.update(f"\0{key}={text}".encode())
+        digest.update(f"\0{key}={text}".encode(errors="surrogatepass"))  # argv may hold any
     return applied
 
 
@@ -154,7 +158,7 @@ def _override_value(text: str):
     """``text`` read as a TOML value when it is one (``4``, ``true``, ``[1, 2]``), else as is."""
     try:
         parsed = tomllib.loads(f"v = {text}")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
     return parsed["v"] if parsed.keys() == {"v"} else text
 
@@ -202,7 +206,8 @@ def _locate(loc: tuple, data: dict, applied) -> tuple[str, tuple]:
             return label, loc[len(override) :]
     if len(loc) > 1 and loc[0] == "serve" and isinstance(loc[1], int):
         return _item_label(data.get("serve"), loc[1], "serve"), loc[2:]
-    if len(loc) > 2 and loc[0] in ("measured", "catalog") and isinstance(loc[2], int):
+    arrays = {"measured": ("instances", "classes"), "catalog": tuple(KIND_BY_TABLE)}
+    if len(loc) > 2 and loc[1] in arrays.get(loc[0], ()) and isinstance(loc[2], int):
         section = data.get(loc[0])
         items = section.get(loc[1]) if isinstance(section, dict) else None
         return _item_label(items, loc[2], f"{loc[0]}.{loc[1]}"), loc[3:]
@@ -236,11 +241,8 @@ def _load_catalog(
     dirs = [path.parent / d for d in section.dirs]
     missing = [(d, s) for d, s in zip(dirs, section.dirs, strict=True) if not d.is_dir()]
     for directory, given in missing:
-        problems.append(
-            Problem(
-                name, "catalog", "dirs", f"no such directory {given!r} (looked in {directory})"
-            )
-        )
+        why = f"no such directory {given!r} (looked in {directory})"
+        problems.append(Problem(name, "catalog", "dirs", why))
     if missing:
         return None
     tables = {t: getattr(section, t) for t in KIND_BY_TABLE if getattr(section, t)}
@@ -465,7 +467,9 @@ def _check_header(reader: csv.DictReader, file: str, problems: list[Problem]) ->
     reader.fieldnames = [column.strip() for column in header]
     n_before = len(problems)
     for position, column in enumerate(reader.fieldnames):
-        if column not in CSV_REQUIRED + CSV_OPTIONAL:
+        if not column:
+            problems.append(Problem(file, "line 1", "", "empty column name (a trailing comma?)"))
+        elif column not in CSV_REQUIRED + CSV_OPTIONAL:
             why = f"unknown column; expected {', '.join(CSV_REQUIRED + CSV_OPTIONAL)}"
             problems.append(Problem(file, "line 1", column, why))
         elif column in reader.fieldnames[:position]:

@@ -288,6 +288,11 @@ def test_load_problem_toml_syntax_error_names_the_line(write_problem):
     assert problem.entry == "line 15"
 
 
+def test_load_problem_nesting_too_deep_to_parse(write_problem):
+    problem = _one(write_problem(MODEL_PROBLEM + "\n[styles.x]\ny = " + "[" * 5000 + "]" * 5000))
+    assert problem.message == "nested too deeply to read"
+
+
 MODEL_CASES = [
     (
         'model = "llama-3.1-70b"',
@@ -455,6 +460,14 @@ def test_load_problem_reports_schema_and_inline_problems_together(write_problem)
 
 
 MEASURED_CASES = [
+    ("[0.5, 0.2]]", "[0.5, -0.2]]", "measured", "mix.1.1", "greater than or equal to 0"),
+    (
+        "usd_per_hour = 1.01",
+        "usd_per_hour = 1.01\ndevices = 100000000000000000000",
+        "a10g",
+        "devices",
+        "less than or equal to 1000000000",
+    ),
     ("[0.5, 0.2]]", "[0.5, 0.3]]", "measured", "mix", "sum to 1 (within 1e-06), got 1.1"),
     ("[0.5, 0.2]]", "[0.7]]", "measured", "mix", "equal length, got lengths [2, 1]"),
     (
@@ -569,6 +582,7 @@ CSV_CASES = [
         "required column missing",
     ),
     ("power_w\n", "power_w,colour\n", "line 1", "colour", "unknown column"),
+    ("power_w\n", "power_w,\n", "line 1", "", "empty column name"),
     ("a10g,1.01,long", "a10g,abc,long", "line 3", "usd_per_hour", "valid number"),
     (
         "short,2,300",
@@ -618,6 +632,11 @@ def test_load_problem_csv_errors_name_line_and_column(write_problem, old, new, e
     assert problem.file.endswith("caps.csv")
     assert (problem.entry, problem.field) == (entry, field)
     assert says in problem.message
+
+
+def test_load_problem_csv_path_with_nul_is_a_schema_error(write_problem):
+    problem = _one(write_problem(CSV_PROBLEM.replace('"caps.csv"', '"caps\\u0000.csv"')))
+    assert (problem.entry, problem.field) == ("measured", "capabilities_csv")
 
 
 def test_load_problem_csv_file_missing_names_the_problem_field(write_problem):
