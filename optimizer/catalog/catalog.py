@@ -53,10 +53,15 @@ class Catalog:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "records", MappingProxyType(dict(self.records)))
+        by_kind: dict[str, dict[str, Entry]] = {}
+        for (kind, entry_id), record in self.records.items():
+            by_kind.setdefault(kind, {})[entry_id] = record.entry
+        object.__setattr__(self, "_by_kind", {k: MappingProxyType(v) for k, v in by_kind.items()})
 
-    def entries(self, kind: str) -> dict[str, Entry]:
-        """All entries of one kind (``accelerators``, ``models``...), by id in load order."""
-        return {i: r.entry for (k, i), r in self.records.items() if k == kind}
+    def entries(self, kind: str) -> Mapping[str, Entry]:
+        """All entries of one kind (``accelerators``, ``models``...), by id in load order;
+        indexed once, since the performance model asks for them in inner loops."""
+        return self._by_kind.get(kind, MappingProxyType({}))
 
     def find(self, entry_id: str) -> Record:
         """The record with this id, whatever its kind."""
@@ -73,33 +78,33 @@ class Catalog:
             raise UnknownIdError(f"no {kind} entry with id {entry_id!r}; known: {known}") from None
 
     @property
-    def accelerators(self) -> dict[str, Accelerator]:
+    def accelerators(self) -> Mapping[str, Accelerator]:
         return self.entries("accelerators")
 
     @property
-    def memory(self) -> dict[str, MemoryTier]:
+    def memory(self) -> Mapping[str, MemoryTier]:
         return self.entries("memory")
 
     @property
-    def interconnects(self) -> dict[str, Interconnect]:
+    def interconnects(self) -> Mapping[str, Interconnect]:
         return self.entries("interconnects")
 
     @property
-    def systems(self) -> dict[str, System]:
+    def systems(self) -> Mapping[str, System]:
         return self.entries("systems")
 
     @property
-    def models(self) -> dict[str, ModelArch]:
+    def models(self) -> Mapping[str, ModelArch]:
         return self.entries("models")
 
     @property
-    def workloads(self) -> dict[str, Workload]:
+    def workloads(self) -> Mapping[str, Workload]:
         return self.entries("workloads")
 
     @property
-    def economics(self) -> dict[str, Economics]:
+    def economics(self) -> Mapping[str, Economics]:
         return self.entries("economics")
 
     @property
-    def efficiency(self) -> dict[str, EfficiencyFactors]:
+    def efficiency(self) -> Mapping[str, EfficiencyFactors]:
         return self.entries("efficiency")

@@ -101,7 +101,7 @@ def load_problem(path: str | Path, overrides: Mapping[str, str] | None = None) -
 
     Raises:
         ProblemError: one ``FILE: ENTRY: FIELD: message`` problem per line; an override's
-            problems name it (``--vary objective.kindd: unknown key``).
+            problems name it (``override objective.kindd: unknown key``).
     """
     path = Path(path)
     name = _display(path)
@@ -143,7 +143,7 @@ def _apply_overrides(data: dict, overrides, name: str, problems: list[Problem], 
     """Set each dotted key in ``data``; return (label, loc) of each applied one."""
     applied: list[tuple[str, tuple]] = []
     for key, text in overrides.items():
-        label = f"--vary {key}"
+        label = f"override {key}"
         value = _override_value(str(text))
         loc, why = _set_dotted(data, key.split("."), value)
         if why is not None:

@@ -245,20 +245,20 @@ def test_load_problem_override_lists_and_array_items(write_problem):
 @pytest.mark.parametrize(
     ("overrides", "line"),
     [
-        ({"objective.kindd": "cost"}, "--vary objective.kindd: unknown key"),
+        ({"objective.kindd": "cost"}, "override objective.kindd: unknown key"),
         (
             {"objective.kind": "costt"},
-            "--vary objective.kind: Input should be 'cost', 'energy' or 'weighted', got 'costt'",
+            "override objective.kind: Input should be 'cost', 'energy' or 'weighted', got 'costt'",
         ),
-        ({"problem.name.x": "1"}, "--vary problem.name.x: problem.name is not a table"),
+        ({"problem.name.x": "1"}, "override problem.name.x: problem.name is not a table"),
         (
             {"measured.instances.5.name": "x"},
-            "--vary measured.instances.5.name: measured.instances holds 2",
+            "override measured.instances.5.name: measured.instances holds 2",
         ),
-        ({"solver..gap": "0.1"}, "--vary solver..gap: empty key part"),
+        ({"solver..gap": "0.1"}, "override solver..gap: empty key part"),
         (
             {"measured.instances.0.usd_per_hour": "-1"},
-            "--vary measured.instances.0.usd_per_hour: Input should be greater than 0, got -1",
+            "override measured.instances.0.usd_per_hour: Input should be greater than 0, got -1",
         ),
     ],
 )
