@@ -1,0 +1,210 @@
+"""A fleet's totals and an independent re-check of a solution against every ILP constraint.
+
+:func:`fleet_totals` is the one place the sums of the formulation (columns.py) are computed;
+solvers report objectives with it and reports read costs and power from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.search.columns import IlpProblem, IlpSolution, Status
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Sums over a fleet, in the formulation's units.
+
+    ``load`` [i] is the work on column i in instances (Σ_k s_ik λ_k / μ_ik; shares where
+    μ_ik = 0 count for nothing here, :func:`check_solution` reports them). ``handoff_bytes_per_s``
+    [i] is the KV a one-phase column sends or receives (0 for aggregated columns).
+    """
+
+    fixed_usd_per_hour: float  # Σ n_i cost_i
+    pool_usd_per_hour: float  # Σ u_t cost_t
+    energy_usd_per_hour: float  # energy_usd_per_wh · E
+    cost_usd_per_hour: float  # C, the sum of the three
+    average_it_power_w: float  # E
+    peak_it_power_w: float  # Σ n_i busy_w_i
+    load: np.ndarray  # [i]
+    handoff_bytes_per_s: np.ndarray  # [i]
+    devices: dict[str, float]  # per availability group
+    pool_gb: dict[str, float]  # pool GB the fleet holds, per pool
+    objective: float
+
+
+def fleet_totals(
+    problem: IlpProblem,
+    instances: np.ndarray,
+    share: np.ndarray,
+    pool_units: Mapping[str, int],
+) -> Totals:
+    """Costs, power, loads and pool use of a fleet.
+
+    Args:
+        problem: the ILP the fleet answers.
+        instances: [i] instances per column.
+        share: [i, k] share of class k's requests on column i, in [0, 1].
+        pool_units: units bought per tier pool name; a missing pool has 0.
+
+    Returns:
+        The :class:`Totals`, objective = usd_weight · (C − energy_usd_per_wh · E) +
+        energy_weight_per_w · E.
+    """
+    columns, classes = problem.columns, problem.classes
+    n = np.asarray(instances, dtype=float)
+    s = np.asarray(share, dtype=float)
+    rate = s * classes.requests_per_s  # [i, k] requests/s each column takes
+    capable = columns.capability > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        work = np.where(capable, rate / columns.capability, 0.0)
+    load = work.sum(axis=1)
+    one_phase = columns.prefill != columns.decode
+    handoff = np.where(one_phase, rate @ classes.kv_transfer_bytes, 0.0)
+
+    energy_w = float(n @ columns.idle_w + (columns.busy_w - columns.idle_w) @ load)
+    fixed = float(n @ columns.cost_usd_per_hour)
+    pool_cost = sum(
+        pool.cost_usd_per_hour_per_unit * pool_units.get(pool.name, 0) for pool in problem.pools
+    )
+    energy_usd = problem.energy_usd_per_wh * energy_w
+
+    devices: dict[str, float] = {}
+    for group, count in zip(columns.group, n * columns.devices, strict=True):
+        devices[group] = devices.get(group, 0.0) + float(count)
+    held_gb = n * columns.tier_gb + (rate * columns.tier_gb_per_request_rate).sum(axis=1)
+    pool_gb = {pool.name: 0.0 for pool in problem.pools}
+    for tier, gb in zip(columns.tier, held_gb, strict=True):
+        if tier is not None:
+            pool_gb[tier] = pool_gb.get(tier, 0.0) + float(gb)
+
+    objective = problem.objective
+    return Totals(
+        fixed_usd_per_hour=fixed,
+        pool_usd_per_hour=float(pool_cost),
+        energy_usd_per_hour=energy_usd,
+        cost_usd_per_hour=fixed + pool_cost + energy_usd,
+        average_it_power_w=energy_w,
+        peak_it_power_w=float(n @ columns.busy_w),
+        load=load,
+        handoff_bytes_per_s=handoff,
+        devices=devices,
+        pool_gb=pool_gb,
+        objective=objective.usd_weight * (fixed + pool_cost)
+        + objective.energy_weight_per_w * energy_w,
+    )
+
+
+def _exceeds(value: float, limit: float, rel_tol: float) -> bool:
+    """Whether ``value`` is above ``limit`` by more than the relative tolerance."""
+    return value > limit + rel_tol * max(abs(limit), abs(value), 1.0)
+
+
+def check_solution(
+    problem: IlpProblem, solution: IlpSolution, *, one_group: bool = False, rel_tol: float = 1e-6
+) -> list[str]:
+    """Re-check a solution against every constraint, without any solver.
+
+    Args:
+        problem: the ILP that was solved.
+        solution: what a solver returned; an infeasible verdict has nothing to check.
+        one_group: the solve allowed one availability group only.
+        rel_tol: relative slack allowed on every comparison.
+
+    Returns:
+        One readable line per violated rule; empty when the solution is valid.
+    """
+    if solution.status is Status.INFEASIBLE:
+        return []
+    if solution.instances is None or solution.share is None or solution.objective is None:
+        return [f"status {solution.status.value} but no fleet, share or objective"]
+    columns, classes = problem.columns, problem.classes
+    shape = (len(columns), len(classes))
+    if solution.instances.shape != shape[:1] or solution.share.shape != shape:
+        return [
+            f"shapes: instances {solution.instances.shape}, share {solution.share.shape}; "
+            f"expected {shape[:1]} and {shape}"
+        ]
+    n, s = solution.instances, solution.share
+    units = solution.pool_units
+    out: list[str] = []
+    names = columns.names
+
+    if np.any(n < 0) or np.any(n != np.round(n)):
+        out.append(f"instances: must be non-negative integers, got {n.tolist()}")
+    if np.any(s < -rel_tol) or np.any(s > 1 + rel_tol):
+        out.append("share: outside [0, 1]")
+    serves = columns.prefill | columns.decode
+    stray = (s > rel_tol) & ((columns.capability <= 0) | ~serves[:, None])
+    for i, k in zip(*np.nonzero(stray), strict=True):
+        out.append(f"{names[i]}: takes {s[i, k]:.6g} of {classes.names[k]} but cannot serve it")
+
+    for phase, covers in (("prefill", columns.prefill), ("decode", columns.decode)):
+        total = s[covers].sum(axis=0)
+        for k, value in enumerate(total):
+            if abs(value - 1.0) > rel_tol:
+                out.append(f"{classes.names[k]}: {phase} shares sum to {value:.6g}, not 1")
+    if problem.whole_class:
+        slices = s * problem.slice_factor
+        if np.any(np.abs(slices - np.round(slices)) > rel_tol * problem.slice_factor):
+            out.append(f"whole class: shares are not multiples of 1/{problem.slice_factor}")
+
+    totals = fleet_totals(problem, n, s, units)
+    for i in range(len(columns)):
+        if _exceeds(totals.load[i], n[i], rel_tol):
+            out.append(f"{names[i]}: load {totals.load[i]:.6g} exceeds {n[i]:g} instances")
+        if np.isinf(columns.transfer_bytes_per_s[i]):
+            continue  # no hand-off limit
+        bandwidth = n[i] * columns.transfer_bytes_per_s[i]
+        if _exceeds(totals.handoff_bytes_per_s[i], bandwidth, rel_tol):
+            out.append(
+                f"{names[i]}: KV hand-off {totals.handoff_bytes_per_s[i]:.6g} B/s exceeds "
+                f"{bandwidth:.6g} B/s"
+            )
+
+    pools = {pool.name: pool for pool in problem.pools}
+    for name in set(units) - set(pools):
+        out.append(f"pool_units: {name} is not a pool of the problem")
+    for name, gb in totals.pool_gb.items():
+        pool = pools.get(name)
+        if pool is None:
+            out.append(f"tier pool {name}: columns draw from it but the problem has no such pool")
+            continue
+        bought = units.get(name, 0)
+        if bought < 0 or bought != round(bought):
+            out.append(f"tier pool {name}: {bought} units is not a non-negative integer")
+        if _exceeds(gb, bought * pool.unit_gb, rel_tol):
+            out.append(f"tier pool {name}: holds {gb:.6g} GB in {bought} units")
+        if pool.max_units is not None and bought > pool.max_units:
+            out.append(f"tier pool {name}: {bought} units, more than {pool.max_units} allowed")
+
+    limits = problem.limits
+    if limits.power_w is not None and _exceeds(totals.peak_it_power_w, limits.power_w, rel_tol):
+        out.append(f"power: {totals.peak_it_power_w:.6g} W exceeds {limits.power_w:.6g} W")
+    if limits.racks is not None and limits.rack_power_w is not None:
+        feed_w = limits.racks * limits.rack_power_w
+        if _exceeds(totals.peak_it_power_w, feed_w, rel_tol):
+            out.append(f"racks: {totals.peak_it_power_w:.6g} W exceeds {feed_w:.6g} W")
+    for group, available in limits.devices.items():
+        if _exceeds(totals.devices.get(group, 0.0), available, rel_tol):
+            out.append(f"{group}: {totals.devices[group]:g} devices, {available} available")
+    budget = limits.budget_usd_per_hour
+    if budget is not None and _exceeds(totals.cost_usd_per_hour, budget, rel_tol):
+        out.append(f"budget: ${totals.cost_usd_per_hour:.6g}/h exceeds ${budget:.6g}/h")
+    if one_group:
+        used = {columns.group[i] for i in np.flatnonzero(n > 0)}
+        if len(used) > 1:
+            out.append(f"one group: the fleet uses {sorted(used)}")
+
+    if abs(totals.objective - solution.objective) > rel_tol * max(abs(totals.objective), 1.0):
+        out.append(
+            f"objective: reported {solution.objective:.9g}, recomputed {totals.objective:.9g}"
+        )
+    if solution.bound is not None and _exceeds(solution.bound, solution.objective, rel_tol):
+        out.append(f"bound {solution.bound:.9g} above the objective {solution.objective:.9g}")
+    if solution.gap is not None and solution.gap < 0:
+        out.append(f"gap {solution.gap:.6g} is negative")
+    return out
