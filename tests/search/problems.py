@@ -112,13 +112,30 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
     busy = idle + rng.uniform(0, 700, n)
     devices = rng.choice([1, 2, 4, 8], n)
     link = np.where(one_phase, link, np.inf)
-    if n >= 2 and rng.random() < 0.3:  # the last column a copy of the first, or worse
-        worse = 1.0 if rng.random() < 0.3 else rng.uniform(1.0, 1.3)
+    if n >= 2 and rng.random() < 0.4:  # the last column a copy of the first, worse or traded
         phases[-1], groups[-1], tiers[-1] = phases[0], groups[0], tiers[0]
+        worse = 1.0 if rng.random() < 0.3 else rng.uniform(1.0, 1.3)
         capability[-1] = capability[0] / worse
-        cost[-1], idle[-1], busy[-1] = cost[0] * worse, idle[0], busy[0] * worse
-        devices[-1], link[-1] = devices[0], link[0]
+        cost[-1], idle[-1], busy[-1] = cost[0] * worse, idle[0] * worse, busy[0] * worse
+        devices[-1], link[-1] = devices[0] * (2 if worse > 1.2 else 1), link[0] / worse
         tier_gb[-1], parked[-1] = tier_gb[0] * worse, parked[0] * worse
+        if rng.random() < 0.5:  # but better in one thing: a trade, not dominated
+            better = rng.uniform(0.5, 0.9)
+            trade = rng.choice(["cost", "idle", "busy", "devices", "link", "capability"])
+            if trade == "cost":
+                cost[-1] = cost[0] * better
+            elif trade == "idle":
+                idle[-1] = idle[0] * better
+            elif trade == "busy":
+                busy[-1] = max(busy[0] * better, idle[-1])
+            elif trade == "devices":
+                devices[-1] = devices[0] // 2 if devices[0] > 1 else devices[-1]
+            elif trade == "link":
+                link[-1] = link[0] / better
+            else:
+                capability[-1, int(rng.integers(0, k))] /= better
+            if tiers[0] is not None and rng.random() < 0.5:
+                tier_gb[-1], parked[-1] = tier_gb[0] * better, parked[0] * better
 
     columns = make_columns(
         capability,
@@ -133,14 +150,15 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
         tier_gb=tier_gb,
         tier_gb_per_request_rate=parked,
     )
-    energy_usd_per_wh = 0.0 if rng.random() < 0.4 else rng.uniform(1e-4, 5e-4)
+    # electricity dearer than real (up to $4/kWh) so its share of cost and budget decides
+    energy_usd_per_wh = 0.0 if rng.random() < 0.4 else rng.uniform(1e-4, 4e-3)
     kind = rng.choice(["cost", "energy", "weighted"])
     if kind == "cost":  # the fleet layer puts electricity into the energy weight
         objective = Objective(ObjectiveKind.COST, 1.0, energy_usd_per_wh, "usd_per_hour")
     elif kind == "energy":
         objective = ENERGY
     else:
-        weight = energy_usd_per_wh + rng.uniform(1e-4, 1e-3)
+        weight = energy_usd_per_wh + rng.uniform(1e-4, 2e-3)
         objective = Objective(ObjectiveKind.WEIGHTED, 1.0, weight, "usd_per_hour")
 
     scale_w = float(np.mean(columns.busy_w)) * max(n, 2)
