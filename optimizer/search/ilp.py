@@ -114,9 +114,10 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
 
     Column b is dominated by column a of the same phases, group and tier when a is no worse in
     anything: cost, idle and busy power, devices, pool GB (per instance and per request/s),
-    hand-off bandwidth, capability for every class and busy energy per request. Swapping every
-    instance of b for one of a keeps each constraint and cannot raise the objective, so the
-    optimum is unchanged. Of identical columns the first is kept. Needs non-negative weights.
+    hand-off bandwidth and capability for every class. Swapping each instance of b for one of
+    a then keeps every constraint and cannot raise the objective: a's work x ≤ b's work y ≤ n,
+    so its power n·idle_a + (busy_a − idle_a)·x ≤ idle_a·(n − y) + busy_a·y ≤ b's, given
+    busy ≥ idle (columns without it are kept). Of identical columns the first is kept.
     """
     columns = problem.columns
     weights = (problem.objective.usd_weight, problem.objective.energy_weight_per_w)
@@ -124,9 +125,6 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
     if min(*weights, problem.energy_usd_per_wh) < 0:
         return out
     usable = usable_pairs(problem)
-    capability = np.where(usable, columns.capability, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        busy_j = np.where(usable, (columns.busy_w - columns.idle_w)[:, None] / capability, np.inf)
     bandwidth = np.where(columns.prefill == columns.decode, 0.0, columns.transfer_bytes_per_s)
     lower_is_better = np.column_stack(
         [
@@ -136,16 +134,15 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
             columns.devices,
             columns.tier_gb,
             -bandwidth,
-            -capability,
-            busy_j,
+            -np.where(usable, columns.capability, 0.0),
             columns.tier_gb_per_request_rate,
         ]
     )
+    keys = zip(columns.prefill, columns.decode, columns.group, columns.tier, strict=True)
     buckets: dict[tuple, list[int]] = {}
-    for i, key in enumerate(
-        zip(columns.prefill, columns.decode, columns.group, columns.tier, strict=True)
-    ):
-        buckets.setdefault(key, []).append(i)
+    for i, key in enumerate(keys):
+        if columns.busy_w[i] >= columns.idle_w[i]:
+            buckets.setdefault(key, []).append(i)
     for members in buckets.values():
         if len(members) < 2:
             continue
@@ -544,7 +541,10 @@ def _explain_limits(problem: IlpProblem, one_group: bool) -> list[str]:
             )
         else:
             allowed = _limit(problem, key)
-            lines.append(f"tier pool {name}: {extra:.0f} units more than the {allowed:g} allowed")
+            units = "unit" if round(extra) == 1 else "units"
+            lines.append(
+                f"tier pool {name}: {extra:.0f} {units} more than the {allowed:g} allowed"
+            )
     return lines or ["the solver found no fleet, yet none misses a limit (numerical trouble?)"]
 
 
