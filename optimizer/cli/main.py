@@ -13,6 +13,7 @@ from optimizer.cli import catalog_cmd
 from optimizer.cli.analyze_cmd import analyze
 from optimizer.cli.calibrate_cmd import calibrate
 from optimizer.cli.estimate_cmd import estimate
+from optimizer.cli.solve_cmd import compare, solve
 from optimizer.errors import CatalogError, HetplanError
 
 app = typer.Typer(
@@ -26,6 +27,8 @@ app.add_typer(catalog_cmd.app, name="catalog")
 app.command("estimate")(estimate)
 app.command("calibrate")(calibrate)
 app.command("analyze")(analyze)
+app.command("solve")(solve)
+app.command("compare")(compare)
 
 
 def _version(value: bool) -> None:

@@ -130,7 +130,8 @@ class CandidateTable:
     ttft_s: np.ndarray
     tpot_s: np.ndarray
     utilization: np.ndarray
-    bound: np.ndarray
+    bound: np.ndarray  # index into perf.serving.BOUNDS, -1 = none
+    step_bound: np.ndarray
     hardware_usd_per_hour: np.ndarray
     network_usd_per_hour: np.ndarray
 
@@ -141,7 +142,7 @@ class CandidateTable:
             columns=self.columns.subset(keep),
             **{
                 name: getattr(self, name)[index]
-                for name in ("batch", "ttft_s", "tpot_s", "utilization", "bound",
+                for name in ("batch", "ttft_s", "tpot_s", "utilization", "bound", "step_bound",
                              "hardware_usd_per_hour", "network_usd_per_hour")
             },
         )  # fmt: skip
@@ -202,10 +203,19 @@ def _kv_bytes(model, tokens: float, bytes_per_element: float = REFERENCE_KV_BYTE
     return float(kv_elements_per_sequence(model_shape(model), tokens)) * bytes_per_element
 
 
+def _idle_fraction_of_tdp(catalog: Catalog) -> float:
+    """The median idle/TDP ratio of the catalog's accelerators that publish an idle power."""
+    ratios = [a.idle_w / a.tdp_w for a in catalog.accelerators.values() if a.idle_w is not None]
+    return float(np.median(ratios)) if ratios else 0.0
+
+
 def _accelerators(catalog, spec, economics, notes) -> list[tuple[Accelerator, DevicePrice]]:
+    """Allowed, priced accelerators; one without an idle power gets the catalog's median
+    idle/TDP ratio (0 W idle would make it look free to keep on in an energy objective)."""
     styles = spec.styles
     ids = styles.accelerators or tuple(catalog.accelerators)
-    chosen, unpriced = [], []
+    chosen, unpriced, no_idle = [], [], []
+    idle_frac = _idle_fraction_of_tdp(catalog)
     for acc_id in ids:
         if acc_id in styles.exclude_accelerators:
             continue
@@ -213,8 +223,16 @@ def _accelerators(catalog, spec, economics, notes) -> list[tuple[Accelerator, De
         price = device_price(catalog, acc, spec.objective.pricing, economics)
         if price is None:
             unpriced.append(acc_id)
-        else:
-            chosen.append((acc, price))
+            continue
+        if acc.idle_w is None:
+            no_idle.append(acc_id)
+            acc = acc.model_copy(update={"idle_w": idle_frac * acc.tdp_w})
+        chosen.append((acc, price))
+    if no_idle:
+        notes.append(
+            f"no idle power in the catalog, estimated as the catalog median "
+            f"{idle_frac:.1%} of TDP: " + ", ".join(no_idle)
+        )
     if unpriced:
         notes.append(
             f"no {spec.objective.pricing.value} price in the catalog, left out: "
@@ -311,6 +329,7 @@ class _Rated:
     tpot_s: np.ndarray
     utilization: np.ndarray
     bound: np.ndarray
+    step_bound: np.ndarray  # the wall of the step itself (compute, bandwidth, interconnect)
     busy_w: np.ndarray  # [i] the highest power of any class it serves
     transfer_bytes_per_s: np.ndarray  # [i] scale-out bandwidth of the whole instance
 
@@ -331,7 +350,7 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
     n = np.shape(config.tp)[0]
     nan = lambda: np.full((n, n_classes), np.nan)  # noqa: E731
     rated = _Rated(np.zeros((n, n_classes)), np.zeros((n, n_classes)), nan(), nan(), nan(),
-                   np.full((n, n_classes), -1), np.zeros(n),
+                   np.full((n, n_classes), -1), np.full((n, n_classes), -1), np.zeros(n),
                    np.broadcast_to(config.xfer_bw_bytes_per_s, (n,)))  # fmt: skip
     for t in traffic:
         k = k_of[t.name]
@@ -344,6 +363,7 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
         rated.tpot_s[:, k] = point.tpot_s
         rated.utilization[:, k] = point.utilization
         rated.bound[:, k] = point.bound
+        rated.step_bound[:, k] = point.step.wall()
         rated.busy_w = np.maximum(rated.busy_w, np.where(ok, point.step.power_w, 0.0))
     return rated
 
@@ -492,4 +512,5 @@ def _table(variants, rated, traffic, k_of) -> CandidateTable:
     )
     info = tuple(ColumnInfo.of(v) for v in variants)
     return CandidateTable(info, columns, cat("batch"), cat("ttft_s"), cat("tpot_s"),
-                          cat("utilization"), cat("bound"), hardware, network)  # fmt: skip
+                          cat("utilization"), cat("bound"), cat("step_bound"), hardware,
+                          network)  # fmt: skip

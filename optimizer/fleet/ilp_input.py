@@ -10,6 +10,10 @@ from optimizer.fleet.candidates import Fleet
 from optimizer.fleet.pricing import energy_usd_per_wh
 from optimizer.search.columns import IlpProblem, Limits, Objective, SolverSettings
 
+TIE_BREAK_KWH_PER_USD = 1e-6
+"""An energy objective also counts fixed cost at this weight, so that among fleets of (almost)
+the same energy the cheapest wins instead of an arbitrary one with idle extras."""
+
 OBJECTIVE_UNITS = {
     ObjectiveKind.COST: "usd_per_hour",
     ObjectiveKind.ENERGY: "facility_kwh_per_hour",
@@ -19,14 +23,15 @@ OBJECTIVE_UNITS = {
 
 def objective(spec: ProblemSpec, economics: Economics) -> Objective:
     """Cost: $/h including energy at electricity × PUE (owned); energy: facility kWh per hour
-    (average IT power × PUE); weighted: $/h plus facility kWh valued at the problem's weight."""
+    (average IT power × PUE), ties broken by cost; weighted: $/h plus facility kWh valued at the problem's weight."""
     kind = spec.objective.kind
     usd_per_wh = energy_usd_per_wh(economics, spec.objective.pricing)
     facility_kwh_per_wh = economics.pue / WH_PER_KWH
     if kind is ObjectiveKind.COST:
         return Objective(kind, 1.0, usd_per_wh, OBJECTIVE_UNITS[kind])
     if kind is ObjectiveKind.ENERGY:
-        return Objective(kind, 0.0, facility_kwh_per_wh, OBJECTIVE_UNITS[kind])
+        tie = TIE_BREAK_KWH_PER_USD
+        return Objective(kind, tie, facility_kwh_per_wh + tie * usd_per_wh, OBJECTIVE_UNITS[kind])
     weight = spec.objective.energy_weight_usd_per_kwh * facility_kwh_per_wh
     return Objective(kind, 1.0, usd_per_wh + weight, OBJECTIVE_UNITS[kind])
 

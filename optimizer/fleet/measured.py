@@ -41,13 +41,12 @@ def measured_fleet(table) -> Fleet:
     )
     nan = np.full((n, k), np.nan)
     candidates = CandidateTable(
-        info, columns, nan, nan, nan, nan, np.full((n, k), -1), columns.cost_usd_per_hour,
-        np.zeros(n),
+        info, columns, nan, nan, nan, nan, np.full((n, k), -1), np.full((n, k), -1),
+        columns.cost_usd_per_hour, np.zeros(n),
     )  # fmt: skip
     classes = Classes(
         names=tuple(table.class_names),
         requests_per_s=np.asarray(table.requests_per_s, dtype=np.float64),
         kv_transfer_bytes=np.zeros(k),
     )
-    notes = ("measured capabilities already include the SLOs: no model, no headroom",)
-    return Fleet(classes, (), candidates, (), notes, generated=n)
+    return Fleet(classes, (), candidates, (), (), generated=n)

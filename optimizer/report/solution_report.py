@@ -1,0 +1,155 @@
+"""Readable renderings of solutions (dicts in the solution JSON schema): one solve, or several
+side by side. Reads results only; nothing here computes the model."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from optimizer.search.solution import WALL_TERMS
+
+
+def _ms(seconds) -> str:
+    return "—" if seconds is None else f"{seconds * 1e3:,.1f} ms"
+
+
+def _num(x, fmt: str = ",.2f", unit: str = "") -> str:
+    return "—" if x is None else f"{x:{fmt}}{unit}"
+
+
+def _parallel(p: dict) -> str:
+    if p["tp"] is None:
+        return f"{p['devices'] // max(p['instances'], 1)} dev"
+    return f"tp{p['tp']}" + (f" ep{p['ep']}" if p["ep"] and p["ep"] > 1 else "")
+
+
+def render_solution(s: dict, out: Console) -> None:
+    """Status and objective, pools, per-workload latency against the SLOs, cost, power,
+    baselines, then assumptions and notes."""
+    gap = f", gap {s['gap']:.2%}" if s.get("gap") is not None else ""
+    out.print(
+        f"[bold]{s['problem']}[/bold]: {s['status']}{gap} — {s['objective_kind']} objective "
+        f"{_num(s.get('objective'), ',.3f')} {s['objective_units']} "
+        f"(solved in {s['wall_s']:.2f} s, {s['solver']['name']}, "
+        f"{s['solver']['columns']} of {s['solver']['columns_generated']} columns kept)"
+    )
+    if s["status"] == "infeasible":
+        for line in s["explanation"]:
+            out.print(f"  infeasible: {line}")
+        return
+    out.print(_pools_table(s))
+    out.print(_workloads_table(s))
+    b = s["cost_breakdown"]
+    out.print(
+        f"cost {_num(s['cost_usd_per_hour'], ',.2f')} $/h = hardware {b['hardware']:,.2f} + "
+        f"network {b['network']:,.2f} + memory tiers {b['memory_tiers']:,.2f} + "
+        f"energy {b['energy']:,.2f}"
+    )
+    devices = ", ".join(f"{n} × {a}" for a, n in s["devices"].items())
+    per_token = (
+        f", {s['energy_j_per_token']:.3f} J per output token"
+        if s.get("energy_j_per_token") is not None
+        else ""
+    )
+    out.print(
+        f"power {s['power_w'] / 1e3:,.1f} kW peak IT ({s['facility_power_w'] / 1e3:,.1f} kW "
+        f"facility), {s['average_power_w'] / 1e3:,.1f} kW average{per_token}; devices: {devices}"
+    )
+    for t in s["tier_pools"]:
+        out.print(
+            f"tier pool {t['tier']}: {t['units']} units = {t['gb']:,.0f} GB "
+            f"({t['gb_used']:,.0f} GB used), {t['cost_usd_per_hour']:,.2f} $/h"
+        )
+    out.print(_baselines_table(s))
+    for line in s["assumptions"]:
+        out.print(f"  assumption: {line}")
+    for line in s["notes"]:
+        out.print(f"  note: {line}")
+
+
+def _wall(p: dict) -> str:
+    """The binding wall in OI/CF terms, with the step's own wall when an SLO or capacity cut
+    the batch."""
+    if not p["bound"]:
+        return "—"
+    text = WALL_TERMS[p["bound"]]
+    if p["bound"] in ("slo", "capacity") and p.get("step_bound"):
+        text += f"; step {WALL_TERMS[p['step_bound']].split(':')[0]}-bound"
+    return text
+
+
+def _pools_table(s: dict) -> Table:
+    t = Table(title="pools")
+    for col in ("pool", "phase", "instances", "parallel", "precision", "tier", "util",
+                "batch", "$/h", "kW", "binding wall"):  # fmt: skip
+        t.add_column(col, justify="right" if col in {"instances", "util", "$/h", "kW"} else "left")
+    for p in s["pools"]:
+        tier = "—"
+        if p["tier"]:
+            size = f" {p['tier_gb_per_device']:g} GB/dev" if p["tier_use"] == "spill" else ""
+            tier = f"{p['tier']} {p['tier_use']}{size}"
+        batches = ", ".join(f"{x['batch']:g}" for x in p["serves"] if x["batch"] is not None)
+        t.add_row(
+            p["accelerator"], p["phase"], str(p["instances"]), _parallel(p),
+            p["precision"] or "—", tier, f"{p['utilization']:.0%}", batches or "—",
+            f"{p['cost_usd_per_hour']:,.2f}", f"{p['power_w'] / 1e3:,.1f}",
+            _wall(p),
+        )  # fmt: skip
+    return t
+
+
+def _workloads_table(s: dict) -> Table:
+    t = Table(title="workloads")
+    for col in ("class", "req/s", "TTFT", "target", "TPOT", "target", "P/D hand-off"):
+        t.add_column(col)
+    for w in s["workloads"]:
+        pct = f" p{w['percentile']:g}" if w["percentile"] is not None else ""
+        t.add_row(
+            w["name"], f"{w['requests_per_s']:,.2f}", _ms(w["ttft_s"]),
+            _ms(w["ttft_slo_s"]) + (pct if w["ttft_slo_s"] is not None else ""),
+            _ms(w["tpot_s"]), _ms(w["tpot_slo_s"]), f"{w['disaggregated_share']:.0%}",
+        )  # fmt: skip
+    return t
+
+
+def _baselines_table(s: dict) -> Table:
+    t = Table(title=f"baselines (objective in {s['objective_units']})")
+    for col in ("baseline", "objective", "$/h", "saving of the optimum", "fleet"):
+        t.add_column(col)
+    for b in s["baselines"]:
+        if not b["applicable"]:
+            t.add_row(b["name"], "not applicable", "", "", b["description"])
+            continue
+        if b["status"] == "infeasible":
+            t.add_row(b["name"], "infeasible", "", "", b["description"])
+            continue
+        t.add_row(
+            b["name"], _num(b["objective"], ",.3f"), _num(b["cost_usd_per_hour"]),
+            _num(b["saving_pct"], ".1f", " %"), ", ".join(b["pools"]) or b["description"],
+        )  # fmt: skip
+    return t
+
+
+def render_comparison(solutions: list[tuple[str, dict]], out: Console) -> None:
+    """Several solutions side by side: one column each."""
+    t = Table(title="comparison")
+    t.add_column("")
+    for label, _ in solutions:
+        t.add_column(label)
+    rows = [
+        ("status", lambda s: s["status"]),
+        ("objective", lambda s: f"{_num(s.get('objective'), ',.3f')} {s['objective_units']}"),
+        ("cost $/h", lambda s: _num(s.get("cost_usd_per_hour"))),
+        ("peak IT kW", lambda s: _num((s.get("power_w") or 0) / 1e3, ",.1f")),
+        ("average IT kW", lambda s: _num((s.get("average_power_w") or 0) / 1e3, ",.1f")),
+        ("J / output token", lambda s: _num(s.get("energy_j_per_token"), ".3f")),
+        ("devices", lambda s: ", ".join(f"{n} × {a}" for a, n in s.get("devices", {}).items())),
+        ("pools", lambda s: "\n".join(
+            f"{p['instances']} × {p['accelerator']} {p['phase']} {_parallel(p)} "
+            f"{p['precision'] or ''} {p['utilization']:.0%} {p['bound'] or ''}".rstrip()
+            for p in s.get("pools", ()))),
+        ("explanation", lambda s: "\n".join(s.get("explanation", ()))),
+    ]  # fmt: skip
+    for name, cell in rows:
+        t.add_row(name, *[cell(s) or "—" for _, s in solutions])
+    out.print(t)

@@ -1,0 +1,341 @@
+"""``hetplan solve``: from a loaded problem to an explained, proven fleet (MODEL.md §7–10).
+
+The fleet layer rates and prices every candidate; the ILP picks the fleet; three baselines —
+the best homogeneous aggregated fleet, the best homogeneous disaggregated fleet and the best
+fleet without memory tiers — are solved by the same ILP on subsets of the same columns, so the
+saving over each is what heterogeneity, disaggregation and memory tiers are worth.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from optimizer.catalog.problem_loader import LoadedProblem
+from optimizer.catalog.units import MILLI
+from optimizer.fleet.candidates import Fleet, build_fleet
+from optimizer.fleet.ilp_input import ilp_problem
+from optimizer.fleet.measured import measured_fleet
+from optimizer.fleet.prune import prune
+from optimizer.perf.serving import BOUNDS
+from optimizer.search.columns import IlpProblem, IlpSolution, Status
+from optimizer.search.ilp import solve_ilp
+from optimizer.search.solution import (
+    Baseline,
+    Pool,
+    Share,
+    Solution,
+    TierPoolUse,
+    WorkloadResult,
+)
+from optimizer.search.verify import fleet_totals
+
+_SHARE_EPS = 1e-9
+
+ASSUMPTIONS = (
+    "each class is served at its workload's mean turn (input, cached prefix, output tokens)",
+    "TTFT at the class percentile: M/D/1 queue at a prefill instance (Poisson arrivals, "
+    "exponential tail that keeps the exact mean wait) + prefill + KV hand-off over the prefill "
+    "instance's scale-out links; aggregated instances: (prompt steps + 1/2) mixed steps",
+    "TPOT is the decode step time, the same for every token: any percentile equals the mean",
+    "power is IT power (accelerators at their operating point, capped at TDP, plus their "
+    "server's overhead share); facility power multiplies it by the PUE",
+    "energy: idle power always plus the busy increment in proportion to load",
+    "session parking keeps λ × mean tool time sessions' KV in the tier (Little's law)",
+    "prefill and decode pools of one class may use different KV precisions; the hand-off "
+    "converts them",
+)
+
+
+MEASURED_ASSUMPTIONS = (
+    "measured capabilities already include the SLOs: each instance runs up to its measured "
+    "throughput, with no model and no headroom",
+)
+
+
+@dataclass(frozen=True)
+class _BaselineSpec:
+    name: str
+    description: str
+    one_group: bool
+
+
+_BASELINES = (
+    _BaselineSpec("homogeneous-aggregated", "one accelerator type, aggregated instances", True),
+    _BaselineSpec(
+        "homogeneous-disaggregated",
+        "one accelerator type, separate prefill and decode pools",
+        True,
+    ),  # fmt: skip
+    _BaselineSpec("no-memory-tiers", "any mix of instances, no memory tiers", False),
+)
+
+
+def solve(loaded: LoadedProblem) -> Solution:
+    """Rate, prune, solve and explain one problem; ``status`` says whether it is solved."""
+    start = time.perf_counter()
+    spec = loaded.spec
+    if loaded.measured is not None:
+        fleet = measured_fleet(loaded.measured)
+    else:
+        fleet = build_fleet(loaded.catalog, spec, loaded.economics)
+    fleet = replace(fleet, table=fleet.table.subset(prune(fleet.table.columns)))
+    problem = ilp_problem(spec, loaded.economics, fleet)
+    uncovered = _uncovered(fleet, loaded)
+    if uncovered:
+        result, baseline_runs = None, []
+    else:  # the optimum and its baselines are independent solves: run them side by side
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            optimum = pool.submit(solve_ilp, problem)
+            baseline_runs = [
+                (b, pool.submit(_baseline_run, b, problem, loaded)) for b in _BASELINES
+            ]
+            result = optimum.result()
+    head = dict(
+        problem=spec.problem.name,
+        problem_file=str(loaded.path),
+        problem_fingerprint=loaded.fingerprint,
+        catalog_fingerprint=loaded.catalog.fingerprint,
+        objective_kind=problem.objective.kind.value,
+        objective_units=problem.objective.units,
+        notes=fleet.notes,
+        assumptions=ASSUMPTIONS if loaded.measured is None else MEASURED_ASSUMPTIONS,
+    )
+    if result is None or result.status is Status.INFEASIBLE:
+        explanation = tuple(uncovered) or (result.explanation if result else ())
+        return Solution(
+            status=Status.INFEASIBLE.value,
+            wall_s=time.perf_counter() - start,
+            solver=_solver_stats(spec, fleet, result),
+            explanation=explanation or ("the solver proved the problem infeasible",),
+            **head,
+        )
+    baselines = tuple(_baseline(b, run.result(), result) for b, run in baseline_runs)
+    return _solution(problem, fleet, loaded, result, baselines, head, start)
+
+
+def _uncovered(fleet: Fleet, loaded: LoadedProblem) -> list[str]:
+    """Why a class cannot be served by any candidate at all, in its SLO's own numbers."""
+    c = fleet.table.columns
+    lines = []
+    for k, name in enumerate(fleet.classes.names):
+        serves = c.capability[:, k] > 0
+        missing = [p for p, covers in (("prefill", c.prefill), ("decode", c.decode))
+                   if not (serves & covers).any()]  # fmt: skip
+        if not missing:
+            continue
+        if loaded.measured is not None:
+            lines.append(f"{name}: no measured instance can serve it")
+            continue
+        lines.append(_why_unserved(fleet, k, missing))
+    return lines
+
+
+def _why_unserved(fleet: Fleet, k: int, missing: list[str]) -> str:
+    t = fleet.traffic[k]
+    context = f"at a {t.request.input_tokens:,.0f}-token context"
+    ttft, tpot = fleet.best_ttft.get(t.name), fleet.best_tpot.get(t.name)
+    if ttft is None and tpot is None:
+        return f"{t.name}: no candidate fits {t.model} {context} (capacity wall)"
+    if "decode" in missing and t.slo.tpot_s is not None and tpot and tpot.value_s > t.slo.tpot_s:
+        return (
+            f"{t.name}: no candidate reaches TPOT {t.slo.tpot_s / MILLI:g} ms {context}; the "
+            f"best is {tpot.value_s / MILLI:.1f} ms on {tpot.where} (batch 1)"
+        )
+    if t.slo.ttft_s is not None and ttft and ttft.value_s > t.slo.ttft_s:
+        return (
+            f"{t.name}: no candidate reaches TTFT {t.slo.ttft_s / MILLI:g} ms {context}; the "
+            f"best is {ttft.value_s / MILLI:.1f} ms on {ttft.where} (one prompt, no queue)"
+        )
+    return (
+        f"{t.name}: no candidate serves its {' and '.join(missing)} within TTFT and TPOT "
+        f"together {context}"
+    )
+
+
+def _solver_stats(spec, fleet: Fleet, result: IlpSolution | None) -> dict:
+    s = spec.solver
+    return {
+        "name": s.name.value,
+        "time_limit_s": s.time_limit_s,
+        "gap_limit": s.gap,
+        "seed": s.seed,
+        "assignment": s.assignment,
+        "slice_factor": s.slice_factor,
+        "columns_generated": fleet.generated,
+        "columns": len(fleet.table.columns),
+        "variables": result.n_variables if result else 0,
+        "constraints": result.n_constraints if result else 0,
+        "ilp_wall_s": result.wall_s if result else 0.0,
+    }
+
+
+def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded):
+    """(description, restricted problem, its solution), or (why not applicable, None, None)."""
+    c = problem.columns
+    if loaded.measured is not None:
+        if b.name != "homogeneous-aggregated":
+            return "measured capabilities have no phases or tiers", None, None
+        description = "one measured instance type"
+        keep = np.ones(len(c), dtype=bool)
+    else:
+        styles = loaded.spec.styles
+        allowed, what = {
+            "homogeneous-aggregated": (styles.aggregated, "aggregated instances"),
+            "homogeneous-disaggregated": (styles.disaggregated, "disaggregated pools"),
+            "no-memory-tiers": (bool(problem.pools), "memory tiers"),
+        }[b.name]
+        if not allowed:
+            return f"the problem allows no {what}", None, None
+        description = b.description
+        keep = {
+            "homogeneous-aggregated": c.prefill & c.decode,
+            "homogeneous-disaggregated": c.prefill ^ c.decode,
+            "no-memory-tiers": np.array([t is None for t in c.tier]),
+        }[b.name]
+    sub = replace(problem, columns=c.subset(keep))
+    return description, sub, solve_ilp(sub, one_group=b.one_group)
+
+
+def _baseline(b: _BaselineSpec, run, best: IlpSolution) -> Baseline:
+    description, sub, result = run
+    if result is None:
+        return Baseline(b.name, False, description)
+    if result.status is Status.INFEASIBLE:
+        return Baseline(b.name, True, description, status=result.status.value)
+    totals = fleet_totals(sub, result.instances, result.share, result.pool_units)
+    saving = (
+        100.0 * (result.objective - best.objective) / result.objective
+        if result.objective > 0
+        else None
+    )
+    used = tuple(sub.columns.names[i] for i in np.flatnonzero(result.instances > 0))
+    return Baseline(
+        b.name, True, description, status=result.status.value, objective=result.objective,
+        cost_usd_per_hour=totals.cost_usd_per_hour, power_w=totals.peak_it_power_w,
+        saving_pct=saving, pools=used,
+    )  # fmt: skip
+
+
+def _solution(problem, fleet, loaded, result, baselines, head, start) -> Solution:
+    totals = fleet_totals(problem, result.instances, result.share, result.pool_units)
+    table, c = fleet.table, problem.columns
+    pools = tuple(
+        _pool(i, table, problem, result, totals)
+        for i in np.flatnonzero((result.instances > 0) | (result.share.sum(axis=1) > _SHARE_EPS))
+    )
+    n = result.instances
+    breakdown = {
+        "hardware": float(n @ table.hardware_usd_per_hour),
+        "network": float(n @ table.network_usd_per_hour),
+        "memory_tiers": totals.pool_usd_per_hour,
+        "energy": totals.energy_usd_per_hour,
+    }
+    tier_pools = tuple(
+        TierPoolUse(
+            p.name, int(result.pool_units.get(p.name, 0)),
+            p.unit_gb * result.pool_units.get(p.name, 0), float(totals.pool_gb.get(p.name, 0.0)),
+            p.cost_usd_per_hour_per_unit * result.pool_units.get(p.name, 0),
+        )
+        for p in problem.pools
+        if result.pool_units.get(p.name, 0) > 0
+    )  # fmt: skip
+    tokens_per_s = sum(t.requests_per_s * t.request.output_tokens for t in fleet.traffic)
+    devices = {}
+    for i in np.flatnonzero(n > 0):
+        devices[c.group[i]] = devices.get(c.group[i], 0) + int(n[i] * c.devices[i])
+    return Solution(
+        status=result.status.value,
+        wall_s=time.perf_counter() - start,
+        solver=_solver_stats(loaded.spec, fleet, result),
+        objective=result.objective,
+        bound=result.bound,
+        gap=result.gap,
+        cost_usd_per_hour=totals.cost_usd_per_hour,
+        cost_breakdown=breakdown,
+        power_w=totals.peak_it_power_w,
+        average_power_w=totals.average_it_power_w,
+        facility_power_w=totals.peak_it_power_w * loaded.economics.pue,
+        energy_j_per_token=totals.average_it_power_w / tokens_per_s if tokens_per_s else None,
+        devices=devices,
+        pools=pools,
+        tier_pools=tier_pools,
+        workloads=_workloads(fleet, loaded, result),
+        baselines=baselines,
+        **head,
+    )
+
+
+def _opt(x) -> float | None:
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+def _bound_name(code) -> str | None:
+    return BOUNDS[int(code)] if int(code) >= 0 else None
+
+
+def _pool(i, table, problem, result, totals) -> Pool:
+    c, info = problem.columns, table.info[i]
+    lam = problem.classes.requests_per_s
+    serves = []
+    for k in np.flatnonzero(result.share[i] > _SHARE_EPS):
+        serves.append(
+            Share(
+                name=problem.classes.names[k],
+                share=float(result.share[i, k]),
+                requests_per_s=float(result.share[i, k] * lam[k]),
+                batch=_opt(table.batch[i, k]),
+                ttft_s=_opt(table.ttft_s[i, k]) if c.prefill[i] else None,
+                tpot_s=_opt(table.tpot_s[i, k]) if c.decode[i] else None,
+                bound=_bound_name(table.bound[i, k]),
+                step_bound=_bound_name(table.step_bound[i, k]),
+            )
+        )
+    heaviest = max(
+        np.flatnonzero(result.share[i] > _SHARE_EPS),
+        key=lambda k: result.share[i, k] * lam[k] / c.capability[i, k],
+        default=None,
+    )
+    n = int(result.instances[i])
+    return Pool(
+        name=c.names[i], accelerator=info.accelerator, phase=info.phase, instances=n,
+        devices=n * info.devices, tp=info.tp, ep=info.ep, precision=info.precision,
+        kv_precision=info.kv_precision, tier=info.tier, tier_use=info.tier_use,
+        tier_gb_per_device=info.tier_gb_per_device,
+        utilization=float(totals.load[i] / n) if n else 0.0,
+        cost_usd_per_hour=float(n * c.cost_usd_per_hour[i]), power_w=float(n * c.busy_w[i]),
+        bound=_bound_name(table.bound[i, heaviest]) if heaviest is not None else None,
+        step_bound=_bound_name(table.step_bound[i, heaviest]) if heaviest is not None else None,
+        serves=tuple(serves),
+    )  # fmt: skip
+
+
+def _workloads(fleet: Fleet, loaded, result) -> tuple[WorkloadResult, ...]:
+    c, table = fleet.table.columns, fleet.table
+    used = result.share > _SHARE_EPS
+    out = []
+    for k, name in enumerate(fleet.classes.names):
+        t = fleet.traffic[k] if fleet.traffic else None
+        ttft = table.ttft_s[used[:, k] & c.prefill, k]
+        tpot = table.tpot_s[used[:, k] & c.decode, k]
+        split = float(result.share[c.prefill & ~c.decode, k].sum())
+        out.append(
+            WorkloadResult(
+                name=name,
+                model=t.model if t else None,
+                workload=t.workload if t else None,
+                requests_per_s=float(fleet.classes.requests_per_s[k]),
+                ttft_slo_s=t.slo.ttft_s if t else None,
+                tpot_slo_s=t.slo.tpot_s if t else None,
+                percentile=t.slo.quantile * 100 if t else None,
+                ttft_s=_opt(np.nanmax(ttft)) if ttft.size and not np.isnan(ttft).all() else None,
+                tpot_s=_opt(np.nanmax(tpot)) if tpot.size and not np.isnan(tpot).all() else None,
+                disaggregated_share=split,
+            )
+        )
+    return tuple(out)

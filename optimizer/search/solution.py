@@ -1,0 +1,152 @@
+"""The answer of ``hetplan solve`` as typed records that serialize to versioned JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from optimizer.errors import HetplanError
+
+SCHEMA_VERSION = 1
+
+WALL_TERMS = {
+    "compute": "compute: operational intensity above the ridge point",
+    "bandwidth": "bandwidth: operational intensity below the ridge point",
+    "interconnect": "interconnect: collectives and hand-offs dominate the step",
+    "capacity": "capacity: batch × capacity footprint fills device memory",
+    "slo": "SLO: the latency target caps the batch (or the queue)",
+}
+
+
+@dataclass(frozen=True)
+class Share:
+    """One class's load on one pool."""
+
+    name: str  # the traffic class
+    share: float  # of the class's requests (of its prefill, decode or both, by the pool's phase)
+    requests_per_s: float
+    batch: float | None
+    ttft_s: float | None
+    tpot_s: float | None
+    bound: str | None  # what limits the operating point (BOUNDS)
+    step_bound: str | None  # the largest term of its step: compute, bandwidth or interconnect
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Instances of one candidate type in the fleet."""
+
+    name: str
+    accelerator: str
+    phase: str
+    instances: int
+    devices: int
+    tp: int | None
+    ep: int | None
+    precision: str | None
+    kv_precision: str | None
+    tier: str | None
+    tier_use: str | None
+    tier_gb_per_device: float
+    utilization: float  # load / instances
+    cost_usd_per_hour: float  # all its instances, energy excluded
+    power_w: float  # all its instances at full load
+    bound: str | None  # the wall of its largest share
+    step_bound: str | None
+    serves: tuple[Share, ...]
+
+
+@dataclass(frozen=True)
+class TierPoolUse:
+    tier: str
+    units: int
+    gb: float
+    gb_used: float
+    cost_usd_per_hour: float
+
+
+@dataclass(frozen=True)
+class WorkloadResult:
+    name: str
+    model: str | None
+    workload: str | None
+    requests_per_s: float
+    ttft_slo_s: float | None
+    tpot_slo_s: float | None
+    percentile: float | None
+    ttft_s: float | None  # the worst over the pools that serve it
+    tpot_s: float | None
+    disaggregated_share: float  # of its requests handed from a prefill to a decode pool
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    applicable: bool
+    description: str
+    status: str | None = None
+    objective: float | None = None
+    cost_usd_per_hour: float | None = None
+    power_w: float | None = None
+    saving_pct: float | None = None  # of the optimum against this fleet
+    pools: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Solution:
+    problem: str
+    problem_file: str
+    problem_fingerprint: str
+    catalog_fingerprint: str
+    status: str
+    objective_kind: str
+    objective_units: str
+    wall_s: float
+    solver: dict
+    objective: float | None = None
+    bound: float | None = None
+    gap: float | None = None
+    cost_usd_per_hour: float | None = None
+    cost_breakdown: dict = field(default_factory=dict)
+    power_w: float | None = None  # peak IT power: every instance at full load
+    average_power_w: float | None = None  # IT power at the served load
+    facility_power_w: float | None = None  # peak × PUE
+    energy_j_per_token: float | None = None  # average IT power / output tokens per second
+    devices: dict = field(default_factory=dict)
+    pools: tuple[Pool, ...] = ()
+    tier_pools: tuple[TierPoolUse, ...] = ()
+    workloads: tuple[WorkloadResult, ...] = ()
+    baselines: tuple[Baseline, ...] = ()
+    explanation: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path: Path, *, force: bool = False) -> None:
+        """Write the JSON; an existing file is only replaced with ``force``."""
+        if path.exists() and not force:
+            raise HetplanError(f"{path}: exists; pass --force to replace it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def read_solution(path: Path) -> dict:
+    """A saved solution as a dict, checked for its schema version."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HetplanError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HetplanError(f"{path}: not a solution JSON file ({exc})") from None
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise HetplanError(f"{path}: not a hetplan solution (no schema_version)")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise HetplanError(
+            f"{path}: schema_version {data['schema_version']!r}; this hetplan reads "
+            f"{SCHEMA_VERSION}"
+        )
+    return data
