@@ -37,6 +37,12 @@ _VERDICTS = {
 }
 
 _HIGHS_FEASIBLE_SOLUTION = 2  # HiGHS kSolutionStatusFeasible: it holds a primal solution
+_HIGHS_STOPS = {  # HiGHS model statuses of a run stopped by a limit, not by an error
+    highspy.HighsModelStatus.kTimeLimit,
+    highspy.HighsModelStatus.kIterationLimit,
+    highspy.HighsModelStatus.kSolutionLimit,
+    highspy.HighsModelStatus.kInterrupt,
+}
 
 
 def verdict(status: int, sol_status: int, solver: str) -> Status:
@@ -66,7 +72,7 @@ class _Model:
     shares: list[pulp.LpVariable]
     share_scale: float  # share = value × scale (1/slice_factor for whole-class slice counts)
     pools: dict[str, pulp.LpVariable]
-    slacks: dict[str, pulp.LpVariable]  # elastic model: limit → slack
+    slacks: dict[str, tuple[pulp.LpVariable, float]]  # elastic: "kind:name" → (slack, limit)
 
 
 def _validate(problem: IlpProblem) -> None:
@@ -117,7 +123,8 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
     hand-off bandwidth and capability for every class. Swapping each instance of b for one of
     a then keeps every constraint and cannot raise the objective: a's work x ≤ b's work y ≤ n,
     so its power n·idle_a + (busy_a − idle_a)·x ≤ idle_a·(n − y) + busy_a·y ≤ b's, given
-    busy ≥ idle (columns without it are kept). Of identical columns the first is kept.
+    busy ≥ idle (columns without it are kept). Of identical columns the first is kept;
+    columns that serve nothing are left to the model, which gives them no variables.
     """
     columns = problem.columns
     weights = (problem.objective.usd_weight, problem.objective.energy_weight_per_w)
@@ -140,14 +147,17 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
     )
     keys = zip(columns.prefill, columns.decode, columns.group, columns.tier, strict=True)
     buckets: dict[tuple, list[int]] = {}
+    candidates = usable.any(axis=1) & (columns.busy_w >= columns.idle_w)
     for i, key in enumerate(keys):
-        if columns.busy_w[i] >= columns.idle_w[i]:
+        if candidates[i]:
             buckets.setdefault(key, []).append(i)
     for members in buckets.values():
         if len(members) < 2:
             continue
         x = lower_is_better[members]
-        no_worse = np.all(x[:, None, :] <= x[None, :, :], axis=2)  # [a, b]: a no worse than b
+        no_worse = np.ones((len(members), len(members)), dtype=bool)  # [a, b]: a ≤ b in all
+        for values in x.T:
+            no_worse &= values[:, None] <= values[None, :]
         first = np.arange(len(members))
         beats = no_worse & (~no_worse.T | (first[:, None] < first[None, :]))
         np.fill_diagonal(beats, False)
@@ -171,9 +181,8 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
     bounds = instance_bounds(problem, usable)
     prob = pulp.LpProblem("fleet", pulp.LpMinimize)
     active = np.flatnonzero(usable.any(axis=1))
-    n = {
-        i: prob.add_variable(f"n_{i}", 0, int(bounds[i]), pulp.LpInteger) for i in active.tolist()
-    }
+    index = active.tolist()
+    n = {i: prob.add_variable(f"n_{i}", 0, int(bounds[i]), pulp.LpInteger) for i in index}
 
     ii, kk = np.nonzero(usable)
     if problem.whole_class:  # slices of a class are alike, so count them: m_ik ∈ 0..f
@@ -193,9 +202,10 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
     work = rate / columns.capability[ii, kk] * scale  # instances per unit of share variable
     starts = np.searchsorted(ii, np.arange(len(columns) + 1)).tolist()
 
-    def per_column(i: int, coefficients: np.ndarray) -> list:
+    def per_column(i: int, coefficients: np.ndarray, divisor: float = 1.0) -> list:
+        """Column i's share terms, coefficients [share variable] / divisor."""
         a, b = starts[i], starts[i + 1]
-        return _terms(shares[a:b], coefficients[a:b].tolist())
+        return _terms(shares[a:b], (coefficients[a:b] / divisor).tolist())
 
     for k, name in enumerate(classes.names):
         for phase, covers in (("prefill", columns.prefill), ("decode", columns.decode)):
@@ -204,17 +214,16 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
             _constraint(prob, terms, _EQ, covered, f"cover_{phase}_{k}_{name}")
 
     one_phase = columns.prefill != columns.decode
-    kv = classes.kv_transfer_bytes[kk]
-    for i in active.tolist():
+    sent_bytes = rate * classes.kv_transfer_bytes[kk] * scale  # B/s per unit of variable
+    for i in index:
         _constraint(prob, [*per_column(i, work), (n[i], -1.0)], _LE, 0.0, f"load_{i}")
         bandwidth = columns.transfer_bytes_per_s[i]
         if one_phase[i] and 0 < bandwidth < math.inf:  # bandwidth 0: only kv = 0 is usable
-            sent = per_column(i, rate * kv * scale / bandwidth)  # in instances' bandwidth
+            sent = per_column(i, sent_bytes, bandwidth)  # in instances' bandwidth
             if sent:
                 _constraint(prob, [*sent, (n[i], -1.0)], _LE, 0.0, f"handoff_{i}")
 
-    slacks: dict[str, pulp.LpVariable] = {}
-    slack_terms: list = []
+    slacks: dict[str, tuple[pulp.LpVariable, float]] = {}
 
     def slack(key: str, limit: float, *, integer: bool) -> list:
         """[(slack, -1)] for a limit row of the elastic model, [] otherwise."""
@@ -222,8 +231,7 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
             return []
         category = pulp.LpInteger if integer else pulp.LpContinuous
         variable = prob.add_variable(f"slack_{len(slacks)}", 0, None, category)
-        slacks[key] = variable
-        slack_terms.append((variable, 1.0 / limit if limit > 0 else 1.0))
+        slacks[key] = (variable, limit)
         return [(variable, -1.0)]
 
     pools: dict[str, pulp.LpVariable] = {}
@@ -232,10 +240,10 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
         usable, classes.requests_per_s * columns.tier_gb_per_request_rate, 0.0
     ).sum(axis=1)
     for t, pool in enumerate(problem.pools):
-        on_pool = [i for i in active.tolist() if columns.tier[i] == pool.name]
+        on_pool = [i for i in index if columns.tier[i] == pool.name]
         terms = []
         for i in on_pool:
-            terms += per_column(i, held_gb / pool.unit_gb)
+            terms += per_column(i, held_gb, pool.unit_gb)
             if columns.tier_gb[i] > 0:
                 terms.append((n[i], columns.tier_gb[i] / pool.unit_gb))
         most = math.ceil(sum(most_gb[i] for i in on_pool) / pool.unit_gb)
@@ -249,7 +257,6 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
             extra = slack(f"pool:{pool.name}", pool.max_units, integer=True)
             _constraint(prob, [(units, 1.0), *extra], _LE, pool.max_units, f"pool_units_{t}")
 
-    index = active.tolist()
     nvars = [n[i] for i in index]
     busy = columns.busy_w[active]
     if limits.power_w is not None:
@@ -261,8 +268,11 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
         ]
         terms = [*_terms(nvars, busy.tolist()), *extra]
         _constraint(prob, terms, _LE, limits.racks * limits.rack_power_w, "racks")
+    in_group: dict[str, list[int]] = {}
+    for i in index:
+        in_group.setdefault(columns.group[i], []).append(i)
     for g, (group, available) in enumerate(limits.devices.items()):
-        members = [i for i in index if columns.group[i] == group]
+        members = in_group.get(group, [])
         if members:
             terms = [(n[i], float(columns.devices[i])) for i in members]
             terms += slack(f"devices:{group}", available, integer=False)
@@ -280,17 +290,16 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
         _constraint(prob, terms, _LE, limits.budget_usd_per_hour, "budget")
 
     if one_group:
-        groups = sorted({columns.group[i] for i in index})
         chosen = {
-            g: prob.add_variable(f"y_{j}", 0, 1, pulp.LpInteger) for j, g in enumerate(groups)
+            g: prob.add_variable(f"y_{j}", 0, 1, pulp.LpInteger) for j, g in enumerate(in_group)
         }
         _constraint(prob, [(y, 1.0) for y in chosen.values()], _LE, 1.0, "one_group")
         for i in index:
             terms = [(n[i], 1.0), (chosen[columns.group[i]], -float(bounds[i]))]
             _constraint(prob, terms, _LE, 0.0, f"group_{i}")
 
-    if elastic:
-        objective = slack_terms
+    if elastic:  # relative slacks: a limit of 0 counts its slack in its own unit
+        objective = [(v, 1.0 / limit if limit > 0 else 1.0) for v, limit in slacks.values()]
     else:
         weights = problem.objective
         usd, per_w = weights.usd_weight, weights.energy_weight_per_w
@@ -369,22 +378,31 @@ def _run(model: _Model, settings: SolverSettings) -> Status:
     except pulp.PulpSolverError as error:
         raise SolverError(f"{name}: {error}") from error
     status = verdict(prob.status, prob.sol_status, name)
-    if status is Status.FEASIBLE and settings.name is SolverName.HIGHS:
-        # PuLP reads HiGHS's interrupts as (Optimal, Solution Found) even without a solution.
-        if prob.solverModel.getInfo().primal_solution_status != _HIGHS_FEASIBLE_SOLUTION:
-            return Status.INFEASIBLE
+    if settings.name is not SolverName.HIGHS or status is Status.OPTIMAL:
+        return status
+    # PuLP reads every HiGHS interrupt as (Optimal, Solution Found), with or without a solution,
+    # and load, presolve or solve errors as (Not Solved, No Solution Found), like a time limit.
+    raw = prob.solverModel.getModelStatus()
+    if prob.status == pulp.LpStatusNotSolved and raw not in _HIGHS_STOPS:
+        raise SolverError(f"{name}: stopped with model status {raw.name}, not a verdict")
+    if status is Status.FEASIBLE:
+        has_solution = prob.solverModel.getInfo().primal_solution_status
+        return Status.FEASIBLE if has_solution == _HIGHS_FEASIBLE_SOLUTION else Status.INFEASIBLE
     return status
 
 
 def _relaxation_bound(model: _Model, settings: SolverSettings) -> float | None:
     """The LP relaxation's optimum, a proven lower bound (None if it was not solved)."""
     model.prob.solve(_solver(settings, mip=False))
-    if (model.prob.status, model.prob.sol_status) != (pulp.LpStatusOptimal, 1):
+    solved = (model.prob.status, model.prob.sol_status)
+    if solved != (pulp.LpStatusOptimal, pulp.LpSolutionOptimal):
         return None
     return float(pulp.value(model.prob.objective) or 0.0)
 
 
-def _values(model: _Model, n_columns: int, n_classes: int):
+def _values(
+    model: _Model, n_columns: int, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Rounded instances, shares [i, k] and pool units of the incumbent."""
     instances = np.zeros(n_columns, dtype=int)
     for i, variable in model.instances.items():
@@ -436,7 +454,7 @@ def solve_ilp(problem: IlpProblem, *, one_group: bool = False) -> IlpSolution:
     if status is Status.INFEASIBLE:
         if model.prob.status == pulp.LpStatusNotSolved:
             why = (
-                f"no fleet found within the {settings.time_limit_s:g} s time limit; "
+                f"no fleet found within the {settings.time_limit_s} s time limit; "
                 "infeasibility is not proven (raise solver.time_limit_s)"
             )
             explanation: tuple[str, ...] = (why,)
@@ -507,14 +525,14 @@ def _explain_limits(problem: IlpProblem, one_group: bool) -> list[str]:
     status = _run(model, problem.solver)
     if status is Status.INFEASIBLE:
         return ["no fleet found even with every limit relaxed (solver time limit?)"]
-    who = "the fleet that misses the limits least" if status is Status.OPTIMAL else (
-        "the closest fleet found in the time limit"
-    )  # fmt: skip
+    who = "the fleet that misses the limits least"
+    if status is Status.FEASIBLE:
+        who = "the closest fleet found in the time limit"
     limits = problem.limits
     lines = []
-    for key, variable in model.slacks.items():
+    for key, (variable, limit) in model.slacks.items():
         extra = variable.varValue or 0.0
-        if extra <= 1e-6 * max(_limit(problem, key), 1.0):
+        if extra <= 1e-6 * max(limit, 1.0):
             continue
         kind, _, name = key.partition(":")
         if kind == "power":
@@ -540,27 +558,9 @@ def _explain_limits(problem: IlpProblem, one_group: bool) -> list[str]:
                 f"the limit is ${budget:,.2f}/h)"
             )
         else:
-            allowed = _limit(problem, key)
             units = "unit" if round(extra) == 1 else "units"
-            lines.append(
-                f"tier pool {name}: {extra:.0f} {units} more than the {allowed:g} allowed"
-            )
+            lines.append(f"tier pool {name}: {extra:.0f} {units} more than the {limit} allowed")
     return lines or ["the solver found no fleet, yet none misses a limit (numerical trouble?)"]
-
-
-def _limit(problem: IlpProblem, key: str) -> float:
-    """The value of the limit behind an elastic slack key."""
-    limits = problem.limits
-    kind, _, name = key.partition(":")
-    if kind == "power":
-        return limits.power_w
-    if kind == "racks":
-        return limits.racks
-    if kind == "devices":
-        return limits.devices[name]
-    if kind == "budget":
-        return limits.budget_usd_per_hour
-    return next(p.max_units for p in problem.pools if p.name == name)
 
 
 def _kw(watts: float) -> str:
