@@ -20,8 +20,14 @@ _LAZY = {
     "load_cases": "optimizer.catalog.cases",
     "predict_cases": "optimizer.perf.calibration",
     "fit_families": "optimizer.perf.calibration",
+    "load_problem": "optimizer.catalog.problem_loader",
+    "LoadedProblem": "optimizer.catalog.problem_loader",
+    "solve": "optimizer.search.provision",
+    "Solution": "optimizer.search.solution",
+    "read_solution": "optimizer.search.solution",
     "HetplanError": "optimizer.errors",
     "CatalogError": "optimizer.errors",
+    "ProblemError": "optimizer.errors",
 }
 
 __all__ = ["__version__", *_LAZY]

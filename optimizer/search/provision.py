@@ -17,6 +17,7 @@ import numpy as np
 
 from optimizer.catalog.problem_loader import LoadedProblem
 from optimizer.catalog.units import MILLI
+from optimizer.errors import SolverError
 from optimizer.fleet.candidates import Fleet, build_fleet
 from optimizer.fleet.ilp_input import ilp_problem
 from optimizer.fleet.measured import measured_fleet
@@ -32,7 +33,7 @@ from optimizer.search.solution import (
     TierPoolUse,
     WorkloadResult,
 )
-from optimizer.search.verify import fleet_totals
+from optimizer.search.verify import check_solution, fleet_totals
 
 _SHARE_EPS = 1e-9
 
@@ -90,7 +91,7 @@ def solve(loaded: LoadedProblem) -> Solution:
         result, baseline_runs = None, []
     else:  # the optimum and its baselines are independent solves: run them side by side
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            optimum = pool.submit(solve_ilp, problem)
+            optimum = pool.submit(_checked, problem, False)
             baseline_runs = [
                 (b, pool.submit(_baseline_run, b, problem, loaded)) for b in _BASELINES
             ]
@@ -198,7 +199,20 @@ def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded):
             "no-memory-tiers": np.array([t is None for t in c.tier]),
         }[b.name]
     sub = replace(problem, columns=c.subset(keep))
-    return description, sub, solve_ilp(sub, one_group=b.one_group)
+    return description, sub, _checked(sub, b.one_group)
+
+
+def _checked(problem: IlpProblem, one_group: bool) -> IlpSolution:
+    """Solve, then re-check the fleet against every constraint without the solver: a fleet
+    that fails is never reported."""
+    result = solve_ilp(problem, one_group=one_group)
+    violations = check_solution(problem, result, one_group=one_group)
+    if violations:
+        raise SolverError(
+            f"{problem.solver.name.value} returned a fleet that fails the independent "
+            "re-check: " + "; ".join(violations)
+        )
+    return result
 
 
 def _baseline(b: _BaselineSpec, run, best: IlpSolution) -> Baseline:
