@@ -299,3 +299,18 @@ def test_dominated_columns_keeps_a_column_better_in_one_thing(attribute):
 )
 def test_dominated_columns_compares_only_alike_columns(field, value):
     assert not dominated_columns(two_columns(**{field: value})).any()
+
+
+def test_solve_ilp_highs_error_is_not_a_time_limit(monkeypatch):
+    # a HiGHS run that never ran reads in PuLP like a time limit without incumbent
+    monkeypatch.setattr("optimizer.search.ilp._BulkHiGHS.callSolver", lambda self, lp: None)
+    problem = melange(whole_class=False, slice_factor=1, solver=SolverName.HIGHS)
+    with pytest.raises(SolverError, match="highs: stopped with model status kNotset"):
+        solve_ilp(problem)
+
+
+def test_solve_ilp_cbc_failure_raises_solver_error(monkeypatch):
+    monkeypatch.setattr(pulp.PULP_CBC_CMD, "pulp_cbc_path", "/nonexistent/cbc")
+    problem = melange(whole_class=False, slice_factor=1, solver=SolverName.CBC)
+    with pytest.raises(SolverError, match="cbc: .*cannot execute"):
+        solve_ilp(problem)
