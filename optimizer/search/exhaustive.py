@@ -93,6 +93,9 @@ def _split(problem: IlpProblem, one_group: bool):
     can = (columns.capability > 0) & serves[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         per_share = np.where(can, rate / columns.capability, 0.0)  # instances at share 1
+    for phase in (columns.prefill, columns.decode):
+        if not can[phase].any(axis=0).all():
+            return None  # a class's phase no column can serve
     one_phase = columns.prefill != columns.decode
     linked = one_phase & (columns.transfer_bytes_per_s > 0)
     finite = np.isfinite(columns.transfer_bytes_per_s)
@@ -135,9 +138,6 @@ def _split(problem: IlpProblem, one_group: bool):
     if one_group:
         ok &= _one_group(problem, n)
 
-    for phase in (columns.prefill, columns.decode):
-        if not can[phase].any(axis=0).all():
-            return None  # a class's phase no column can serve
     pairs = np.argwhere(can)
     best = None
     for c in np.flatnonzero(ok)[np.argsort(least_objective[ok], kind="stable")]:

@@ -189,8 +189,9 @@ def check_solution(
         if _exceeds(totals.peak_it_power_w, feed_w, rel_tol):
             out.append(f"racks: {totals.peak_it_power_w:.6g} W exceeds {feed_w:.6g} W")
     for group, available in limits.devices.items():
-        if _exceeds(totals.devices.get(group, 0.0), available, rel_tol):
-            out.append(f"{group}: {totals.devices[group]:g} devices, {available} available")
+        used = totals.devices.get(group, 0.0)
+        if _exceeds(used, available, rel_tol):
+            out.append(f"{group}: {used:g} devices, {available} available")
     budget = limits.budget_usd_per_hour
     if budget is not None and _exceeds(totals.cost_usd_per_hour, budget, rel_tol):
         out.append(f"budget: ${totals.cost_usd_per_hour:.6g}/h exceeds ${budget:.6g}/h")
