@@ -31,3 +31,22 @@ def test_public_api_names_resolve_lazily():
     loaded = _loaded_after("import optimizer; optimizer.load_catalog")
     assert "optimizer.catalog.loader" in loaded
     assert "optimizer.cli.main" not in loaded
+
+
+@pytest.mark.parametrize(
+    ("module", "allowed"),
+    [
+        ("optimizer.catalog.problem_loader", set()),
+        ("optimizer.fleet.candidates", set()),
+        ("optimizer.fleet.prune", set()),
+        ("optimizer.search.provision", {"pulp", "scipy"}),
+    ],
+)
+def test_solve_path_loads_only_what_it_uses(module, allowed):
+    """Problem files and candidates need no solver; only the search layer loads PuLP."""
+    assert _loaded_after(f"import {module}") & set(HEAVY) <= allowed
+
+
+def test_fleet_imports_nothing_above_it():
+    loaded = _loaded_after("import optimizer.fleet.candidates, optimizer.fleet.ilp_input")
+    assert not {m for m in loaded if m.startswith(("optimizer.search", "optimizer.cli"))}

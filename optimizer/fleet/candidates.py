@@ -27,6 +27,7 @@ from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.problem_spec import ProblemSpec
 from optimizer.catalog.units import GIGA, MILLI
+from optimizer.fleet.columns import Classes, Columns, TierPool
 from optimizer.fleet.pricing import DevicePrice, device_price, tier_usd_per_gb_hour
 from optimizer.perf.arithmetic import kv_elements_per_sequence
 from optimizer.perf.capacity import valid_split
@@ -34,7 +35,6 @@ from optimizer.perf.config import ConfigError, TierChoice, build_config, stack_c
 from optimizer.perf.efficiency import SOL, table_from_entries
 from optimizer.perf.serving import Request, ServePhase, Slo, TierUse, serve
 from optimizer.perf.shape import model_shape
-from optimizer.search.columns import Classes, Columns, TierPool
 from optimizer.workload.requests import representative_request
 
 REFERENCE_KV_BYTES = 2.0

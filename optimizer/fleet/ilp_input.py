@@ -7,8 +7,8 @@ from optimizer.catalog.economics import Economics
 from optimizer.catalog.problem_spec import ObjectiveKind, ProblemSpec
 from optimizer.catalog.units import KILO, WH_PER_KWH
 from optimizer.fleet.candidates import Fleet
+from optimizer.fleet.columns import IlpProblem, Limits, Objective, SolverSettings
 from optimizer.fleet.pricing import energy_usd_per_wh
-from optimizer.search.columns import IlpProblem, Limits, Objective, SolverSettings
 
 TIE_BREAK_KWH_PER_USD = 1e-6
 """An energy objective also counts fixed cost at this weight, so that among fleets of (almost)
@@ -23,7 +23,8 @@ OBJECTIVE_UNITS = {
 
 def objective(spec: ProblemSpec, economics: Economics) -> Objective:
     """Cost: $/h including energy at electricity × PUE (owned); energy: facility kWh per hour
-    (average IT power × PUE), ties broken by cost; weighted: $/h plus facility kWh valued at the problem's weight."""
+    (average IT power × PUE), ties broken by cost; weighted: $/h plus facility kWh valued at
+    the problem's weight."""
     kind = spec.objective.kind
     usd_per_wh = energy_usd_per_wh(economics, spec.objective.pricing)
     facility_kwh_per_wh = economics.pue / WH_PER_KWH

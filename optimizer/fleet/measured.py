@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from optimizer.fleet.candidates import CandidateTable, ColumnInfo, Fleet
-from optimizer.search.columns import Classes, Columns
+from optimizer.fleet.columns import Classes, Columns
 
 MEASURED_PHASE = "measured"
 

@@ -1,62 +1,72 @@
-"""Drop candidate columns no optimal fleet needs: those that cannot serve anything, and those
-another column of the same accelerator and phase dominates."""
+"""Drop candidate columns no optimal fleet needs: those that can serve nothing, and those
+another column makes redundant (MODEL.md §10). Pruning never changes the optimum."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from optimizer.search.columns import Columns
-
-_ATOL = 1e-12
+from optimizer.fleet.columns import IlpProblem
 
 
-def dominated(columns: Columns) -> np.ndarray:
-    """Mask of columns some other column dominates: same phases and availability group, a tier
-    pool that is the same or none, every resource use at most as large (cost, idle and busy
-    power, devices, pool GB) and every capability and hand-off bandwidth at least as large.
-    Swapping a dominated column for its dominator keeps any solution feasible at no higher
-    objective, so pruning never changes the optimum. Ties keep the first column."""
-    n = len(columns)
-    out = np.zeros(n, dtype=bool)
-    keys: dict[tuple, list[int]] = {}
-    for i in range(n):
-        keys.setdefault((columns.prefill[i], columns.decode[i], columns.group[i]), []).append(i)
-    for members in keys.values():
+def usable_pairs(problem: IlpProblem) -> np.ndarray:
+    """[i, k] bool: column i can take a share of class k.
+
+    It must be capable (μ_ik > 0) and serve a phase; a one-phase column without transfer
+    bandwidth cannot take a class that hands off KV.
+    """
+    columns = problem.columns
+    one_phase = columns.prefill != columns.decode
+    serves = columns.prefill | columns.decode
+    no_link = one_phase & (columns.transfer_bytes_per_s <= 0)
+    blocked = no_link[:, None] & (problem.classes.kv_transfer_bytes > 0)[None, :]
+    return (columns.capability > 0) & serves[:, None] & ~blocked
+
+
+def dominated_columns(problem: IlpProblem) -> np.ndarray:
+    """[i] bool: columns another column makes redundant, to drop before solving.
+
+    Column b is dominated by column a of the same phases, group and tier when a is no worse in
+    anything: cost, idle and busy power, devices, pool GB (per instance and per request/s),
+    hand-off bandwidth and capability for every class. Swapping each instance of b for one of
+    a then keeps every constraint and cannot raise the objective: a's work x ≤ b's work y ≤ n,
+    so its power n·idle_a + (busy_a − idle_a)·x ≤ idle_a·(n − y) + busy_a·y ≤ b's, given
+    busy ≥ idle (columns without it are kept). Of identical columns the first is kept;
+    columns that serve nothing are left to the model, which gives them no variables.
+    """
+    columns = problem.columns
+    weights = (problem.objective.usd_weight, problem.objective.energy_weight_per_w)
+    out = np.zeros(len(columns), dtype=bool)
+    if min(*weights, problem.energy_usd_per_wh) < 0:
+        return out
+    usable = usable_pairs(problem)
+    bandwidth = np.where(columns.prefill == columns.decode, 0.0, columns.transfer_bytes_per_s)
+    lower_is_better = np.column_stack(
+        [
+            columns.cost_usd_per_hour,
+            columns.idle_w,
+            columns.busy_w,
+            columns.devices,
+            columns.tier_gb,
+            -bandwidth,
+            -np.where(usable, columns.capability, 0.0),
+            columns.tier_gb_per_request_rate,
+        ]
+    )
+    keys = zip(columns.prefill, columns.decode, columns.group, columns.tier, strict=True)
+    buckets: dict[tuple, list[int]] = {}
+    candidates = usable.any(axis=1) & (columns.busy_w >= columns.idle_w)
+    for i, key in enumerate(keys):
+        if candidates[i]:
+            buckets.setdefault(key, []).append(i)
+    for members in buckets.values():
         if len(members) < 2:
             continue
-        idx = np.array(members)
-        less = np.column_stack(
-            [
-                columns.cost_usd_per_hour[idx],
-                columns.idle_w[idx],
-                columns.busy_w[idx],
-                columns.devices[idx],
-                columns.tier_gb[idx],
-                columns.tier_gb_per_request_rate[idx],
-            ]
-        )
-        more = np.column_stack(
-            [columns.capability[idx], np.minimum(columns.transfer_bytes_per_s[idx], 1e30)]
-        )
-        tiers = [columns.tier[i] for i in idx]
-        # b dominates a: less[b] <= less[a] and more[b] >= more[a] everywhere
-        le = np.all(less[:, None, :] <= less[None, :, :] + _ATOL, axis=2)
-        ge = np.all(more[:, None, :] >= more[None, :, :] - _ATOL, axis=2)
-        equal = le & np.all(less[:, None, :] >= less[None, :, :] - _ATOL, axis=2)
-        equal &= np.all(more[:, None, :] <= more[None, :, :] + _ATOL, axis=2)
-        tier_ok = np.array([[tb is None or tb == ta for ta in tiers] for tb in tiers])
-        beats = le & ge & tier_ok  # [b, a]
-        order = np.arange(len(idx))
-        # an exact twin only beats the columns after it, so one of a tie survives
-        beats &= ~equal | (order[:, None] < order[None, :])
+        x = lower_is_better[members]
+        no_worse = np.ones((len(members), len(members)), dtype=bool)  # [a, b]: a ≤ b in all
+        for values in x.T:
+            no_worse &= values[:, None] <= values[None, :]
+        first = np.arange(len(members))
+        beats = no_worse & (~no_worse.T | (first[:, None] < first[None, :]))
         np.fill_diagonal(beats, False)
-        out[idx] = beats.any(axis=0)
+        out[members] = beats.any(axis=0)
     return out
-
-
-def prune(columns: Columns) -> np.ndarray:
-    """Mask of the columns worth giving the ILP."""
-    serves = (columns.capability > 0).any(axis=1)
-    keep = serves.copy()
-    keep[serves] = ~dominated(columns.subset(serves))
-    return keep

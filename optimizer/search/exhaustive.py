@@ -13,7 +13,7 @@ import time
 import numpy as np
 from scipy.optimize import linprog
 
-from optimizer.search.columns import IlpProblem, IlpSolution, Status
+from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
 
 _MAX_CANDIDATES = 2_000_000
 _EPS = 1e-9  # float noise allowed when rounding a load up to whole instances

@@ -18,7 +18,8 @@ import pulp
 
 from optimizer.catalog.problem_spec import SolverName
 from optimizer.errors import SolverError
-from optimizer.search.columns import IlpProblem, IlpSolution, SolverSettings, Status
+from optimizer.fleet.columns import IlpProblem, IlpSolution, SolverSettings, Status
+from optimizer.fleet.prune import dominated_columns, usable_pairs
 from optimizer.search.verify import fleet_totals
 
 _LE = pulp.LpConstraintLE
@@ -87,20 +88,6 @@ def _validate(problem: IlpProblem) -> None:
         raise ValueError(f"slice_factor: must be ≥ 1, got {problem.slice_factor}")
 
 
-def usable_pairs(problem: IlpProblem) -> np.ndarray:
-    """[i, k] bool: column i can take a share of class k.
-
-    It must be capable (μ_ik > 0) and serve a phase; a one-phase column without transfer
-    bandwidth cannot take a class that hands off KV.
-    """
-    columns = problem.columns
-    one_phase = columns.prefill != columns.decode
-    serves = columns.prefill | columns.decode
-    no_link = one_phase & (columns.transfer_bytes_per_s <= 0)
-    blocked = no_link[:, None] & (problem.classes.kv_transfer_bytes > 0)[None, :]
-    return (columns.capability > 0) & serves[:, None] & ~blocked
-
-
 def instance_bounds(problem: IlpProblem, usable: np.ndarray) -> np.ndarray:
     """[i] the most instances worth buying: enough for every class it can take, in load and
     in KV hand-off bandwidth; more only add cost, power and pool GB."""
@@ -113,56 +100,6 @@ def instance_bounds(problem: IlpProblem, usable: np.ndarray) -> np.ndarray:
         sends = usable & one_phase & np.isfinite(bandwidth) & (bandwidth > 0)
         handoff = np.where(sends, rate * classes.kv_transfer_bytes / bandwidth, 0.0).sum(axis=1)
     return np.ceil(np.maximum(work, handoff)).astype(int)
-
-
-def dominated_columns(problem: IlpProblem) -> np.ndarray:
-    """[i] bool: columns another column makes redundant, to drop before solving.
-
-    Column b is dominated by column a of the same phases, group and tier when a is no worse in
-    anything: cost, idle and busy power, devices, pool GB (per instance and per request/s),
-    hand-off bandwidth and capability for every class. Swapping each instance of b for one of
-    a then keeps every constraint and cannot raise the objective: a's work x ≤ b's work y ≤ n,
-    so its power n·idle_a + (busy_a − idle_a)·x ≤ idle_a·(n − y) + busy_a·y ≤ b's, given
-    busy ≥ idle (columns without it are kept). Of identical columns the first is kept;
-    columns that serve nothing are left to the model, which gives them no variables.
-    """
-    columns = problem.columns
-    weights = (problem.objective.usd_weight, problem.objective.energy_weight_per_w)
-    out = np.zeros(len(columns), dtype=bool)
-    if min(*weights, problem.energy_usd_per_wh) < 0:
-        return out
-    usable = usable_pairs(problem)
-    bandwidth = np.where(columns.prefill == columns.decode, 0.0, columns.transfer_bytes_per_s)
-    lower_is_better = np.column_stack(
-        [
-            columns.cost_usd_per_hour,
-            columns.idle_w,
-            columns.busy_w,
-            columns.devices,
-            columns.tier_gb,
-            -bandwidth,
-            -np.where(usable, columns.capability, 0.0),
-            columns.tier_gb_per_request_rate,
-        ]
-    )
-    keys = zip(columns.prefill, columns.decode, columns.group, columns.tier, strict=True)
-    buckets: dict[tuple, list[int]] = {}
-    candidates = usable.any(axis=1) & (columns.busy_w >= columns.idle_w)
-    for i, key in enumerate(keys):
-        if candidates[i]:
-            buckets.setdefault(key, []).append(i)
-    for members in buckets.values():
-        if len(members) < 2:
-            continue
-        x = lower_is_better[members]
-        no_worse = np.ones((len(members), len(members)), dtype=bool)  # [a, b]: a ≤ b in all
-        for values in x.T:
-            no_worse &= values[:, None] <= values[None, :]
-        first = np.arange(len(members))
-        beats = no_worse & (~no_worse.T | (first[:, None] < first[None, :]))
-        np.fill_diagonal(beats, False)
-        out[members] = beats.any(axis=0)
-    return out
 
 
 def _constraint(prob: pulp.LpProblem, terms: list, sense: int, rhs: float, name: str) -> None:

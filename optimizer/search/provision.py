@@ -19,11 +19,11 @@ from optimizer.catalog.problem_loader import LoadedProblem
 from optimizer.catalog.units import MILLI
 from optimizer.errors import SolverError
 from optimizer.fleet.candidates import Fleet, build_fleet
+from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
 from optimizer.fleet.ilp_input import ilp_problem
 from optimizer.fleet.measured import measured_fleet
-from optimizer.fleet.prune import prune
+from optimizer.fleet.prune import dominated_columns, usable_pairs
 from optimizer.perf.serving import BOUNDS
-from optimizer.search.columns import IlpProblem, IlpSolution, Status
 from optimizer.search.ilp import solve_ilp
 from optimizer.search.solution import (
     Baseline,
@@ -84,7 +84,9 @@ def solve(loaded: LoadedProblem) -> Solution:
         fleet = measured_fleet(loaded.measured)
     else:
         fleet = build_fleet(loaded.catalog, spec, loaded.economics)
-    fleet = replace(fleet, table=fleet.table.subset(prune(fleet.table.columns)))
+    problem = ilp_problem(spec, loaded.economics, fleet)
+    keep = usable_pairs(problem).any(axis=1) & ~dominated_columns(problem)
+    fleet = replace(fleet, table=fleet.table.subset(keep))
     problem = ilp_problem(spec, loaded.economics, fleet)
     uncovered = _uncovered(fleet, loaded)
     if uncovered:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.search.columns import IlpProblem, IlpSolution, Status
+from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from optimizer.catalog.problem_spec import ObjectiveKind, SolverName
-from optimizer.search.columns import (
+from optimizer.fleet.columns import (
     Classes,
     Columns,
     IlpProblem,

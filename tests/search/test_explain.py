@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from optimizer.catalog.problem_spec import SolverName
-from optimizer.search.columns import IlpProblem, Limits, SolverSettings, Status, TierPool
+from optimizer.fleet.columns import IlpProblem, Limits, SolverSettings, Status, TierPool
 from optimizer.search.exhaustive import solve_exhaustive
 from optimizer.search.ilp import solve_ilp
 from tests.search.problems import COST, make_classes, make_columns

@@ -11,8 +11,9 @@ import pytest
 
 from optimizer.catalog.problem_spec import SolverName
 from optimizer.errors import SolverError
-from optimizer.search.columns import IlpProblem, SolverSettings, Status, TierPool
-from optimizer.search.ilp import _solver, dominated_columns, solve_ilp, verdict
+from optimizer.fleet.columns import IlpProblem, SolverSettings, Status, TierPool
+from optimizer.fleet.prune import dominated_columns
+from optimizer.search.ilp import _solver, solve_ilp, verdict
 from optimizer.search.verify import check_solution, fleet_totals
 from tests.search.problems import COST, make_classes, make_columns
 

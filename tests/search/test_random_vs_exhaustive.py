@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimizer.search.columns import Status
+from optimizer.fleet.columns import Status
 from optimizer.search.exhaustive import solve_exhaustive
 from optimizer.search.ilp import solve_ilp
 from optimizer.search.verify import check_solution

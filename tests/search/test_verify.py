@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from optimizer.catalog.problem_spec import ObjectiveKind
-from optimizer.search.columns import IlpProblem, IlpSolution, Limits, Objective, Status, TierPool
+from optimizer.fleet.columns import IlpProblem, IlpSolution, Limits, Objective, Status, TierPool
 from optimizer.search.verify import check_solution, fleet_totals
 from tests.search.problems import COST, make_classes, make_columns
 
