@@ -25,12 +25,12 @@ def usable_pairs(problem: IlpProblem) -> np.ndarray:
 def dominated_columns(problem: IlpProblem) -> np.ndarray:
     """[i] bool: columns another column makes redundant, to drop before solving.
 
-    Column b is dominated by column a of the same phases, group and tier when a is no worse in
-    anything: cost, idle and busy power, devices, pool GB (per instance and per request/s),
-    hand-off bandwidth and capability for every class. Swapping each instance of b for one of
-    a then keeps every constraint and cannot raise the objective: a's work x ≤ b's work y ≤ n,
-    so its power n·idle_a + (busy_a − idle_a)·x ≤ idle_a·(n − y) + busy_a·y ≤ b's, given
-    busy ≥ idle (columns without it are kept). Of identical columns the first is kept;
+    Column b is dominated by column a of the same phases and group, on b's tier or on none,
+    when a is no worse in anything: cost, idle and busy power, devices, pool GB (per instance
+    and per request/s), hand-off bandwidth and capability for every class. Swapping each
+    instance of b for one of a then keeps every constraint and cannot raise the objective:
+    a's work x ≤ b's work y ≤ n, so its power n·idle_a + (busy_a − idle_a)·x
+    ≤ idle_a·(n − y) + busy_a·y ≤ b's, given busy ≥ idle (columns without it are kept). Of identical columns the first is kept;
     columns that serve nothing are left to the model, which gives them no variables.
     """
     columns = problem.columns
@@ -52,7 +52,7 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
             columns.tier_gb_per_request_rate,
         ]
     )
-    keys = zip(columns.prefill, columns.decode, columns.group, columns.tier, strict=True)
+    keys = zip(columns.prefill, columns.decode, columns.group, strict=True)
     buckets: dict[tuple, list[int]] = {}
     candidates = usable.any(axis=1) & (columns.busy_w >= columns.idle_w)
     for i, key in enumerate(keys):
@@ -65,6 +65,8 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
         no_worse = np.ones((len(members), len(members)), dtype=bool)  # [a, b]: a ≤ b in all
         for values in x.T:
             no_worse &= values[:, None] <= values[None, :]
+        tiers = [columns.tier[i] for i in members]  # a column without a tier draws on no pool
+        no_worse &= np.array([[a is None or a == b for b in tiers] for a in tiers])
         first = np.arange(len(members))
         beats = no_worse & (~no_worse.T | (first[:, None] < first[None, :]))
         np.fill_diagonal(beats, False)

@@ -296,7 +296,11 @@ def test_dominated_columns_keeps_a_column_better_in_one_thing(attribute):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("group", ["acc", "other"]), ("phases", ["prefill", "aggregated"]), ("tier", ["cxl", None])],
+    [
+        ("group", ["acc", "other"]),
+        ("phases", ["prefill", "aggregated"]),
+        ("tier", ["cxl", "ddr5"]),
+    ],
 )
 def test_dominated_columns_compares_only_alike_columns(field, value):
     assert not dominated_columns(two_columns(**{field: value})).any()
@@ -315,3 +319,9 @@ def test_solve_ilp_cbc_failure_raises_solver_error(monkeypatch):
     problem = melange(whole_class=False, slice_factor=1, solver=SolverName.CBC)
     with pytest.raises(SolverError, match="cbc: .*cannot execute"):
         solve_ilp(problem)
+
+
+def test_a_column_without_a_tier_may_dominate_one_with_a_tier_but_not_the_reverse():
+    # identical numbers: the tier-less column draws on no pool, so it is never worse
+    assert dominated_columns(two_columns(tier=[None, "cxl"])).tolist() == [False, True]
+    assert dominated_columns(two_columns(tier=["cxl", None])).tolist() == [True, False]
