@@ -30,8 +30,8 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
     and per request/s), hand-off bandwidth and capability for every class. Swapping each
     instance of b for one of a then keeps every constraint and cannot raise the objective:
     a's work x ≤ b's work y ≤ n, so its power n·idle_a + (busy_a − idle_a)·x
-    ≤ idle_a·(n − y) + busy_a·y ≤ b's, given busy ≥ idle (columns without it are kept). Of identical columns the first is kept;
-    columns that serve nothing are left to the model, which gives them no variables.
+    ≤ idle_a·(n − y) + busy_a·y ≤ b's, given busy ≥ idle (columns without it are kept). Of
+    identical columns the first is kept; columns that serve nothing are left to the caller.
     """
     columns = problem.columns
     weights = (problem.objective.usd_weight, problem.objective.energy_weight_per_w)
