@@ -348,14 +348,23 @@ def test_out_to_an_unwritable_path_is_an_input_error(capsys, tmp_path, where):
 # --- compare ------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def saved_solutions(tmp_path_factory) -> Path:
+    """The whole-class and split Mélange answers, saved once as a.json and b.json."""
+    directory = tmp_path_factory.mktemp("saved")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert run(["solve", str(MELANGE), "--out", str(directory / "a.json")]) == 0
+        assert run(["solve", str(MELANGE), "--out", str(directory / "b.json"),
+                    "--set", "solver.assignment=split"]) == 0  # fmt: skip
+    return directory
+
+
 @pytest.fixture
-def saved_pair(capsys, tmp_path, monkeypatch) -> tuple[str, str]:
-    """The whole-class and split Mélange answers saved as a.json and b.json in the cwd."""
+def saved_pair(saved_solutions, tmp_path, monkeypatch) -> tuple[str, str]:
+    """a.json and b.json copied into a fresh cwd, so labels are short and files disposable."""
+    for name in ("a.json", "b.json"):
+        shutil.copy(saved_solutions / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
-    assert run(["solve", str(MELANGE), "--out", "a.json", "--json"]) == 0
-    assert run(["solve", str(MELANGE), "--out", "b.json", "--json",
-                "--set", "solver.assignment=split"]) == 0  # fmt: skip
-    capsys.readouterr()
     return "a.json", "b.json"
 
 
