@@ -310,9 +310,13 @@ def _check_styles(styles: Styles, catalog: Catalog, name: str) -> Iterator[Probl
 
 def _check_power(spec: ProblemSpec, measured: MeasuredTable, name: str) -> Iterator[Problem]:
     """Energy enters the objective for energy and weighted kinds, and for owned pricing, which
-    bills electricity on top of the hardware rate; then every instance needs its power."""
+    bills electricity on top of the hardware rate, and power limits count it: then every
+    instance needs its power."""
+    limits = spec.constraints
     if spec.objective.kind is not ObjectiveKind.COST:
         why = "required for an energy objective"
+    elif limits.power_budget_kw is not None or limits.racks is not None:
+        why = "required with a power budget or racks (an instance without it counts as 0 W)"
     elif spec.objective.pricing is Pricing.OWNED:
         why = "required with pricing = 'owned' (energy is billed); or use pricing = 'cloud'"
     else:

@@ -21,6 +21,9 @@ from optimizer.catalog.base import (
 )
 
 Percentile = Annotated[float, Field(ge=50, lt=100, allow_inf_nan=False)]
+Rate = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
+"""Requests (or sessions) per second: at most 10^9, beyond any datacenter and beyond what a
+solver's coefficient range resolves next to per-instance costs."""
 RawEntries = tuple[dict, ...]
 RelativePath = Annotated[str, StringConstraints(pattern=r"^[^\x00]+$")]  # the OS rejects NUL
 # Counts become NumPy int64 and solver options downstream; bounds far above any real fleet keep
@@ -73,8 +76,8 @@ class Serve(StrictModel):
     name: Id | None = None  # traffic class name; default: the workload id
     model: Id
     workload: Id
-    requests_per_s: PositiveFloat | None = None
-    sessions_per_s: PositiveFloat | None = None  # × the workload's mean turns per session
+    requests_per_s: Rate | None = None
+    sessions_per_s: Rate | None = None  # × the workload's mean turns per session
     ttft_ms: PositiveFloat | None = None
     tpot_ms: PositiveFloat | None = None
     percentile: Percentile = 99.0
@@ -92,7 +95,7 @@ class Serve(StrictModel):
 
 class MeasuredClass(StrictModel):
     name: Id
-    requests_per_s: PositiveFloat
+    requests_per_s: Rate
 
 
 class MeasuredInstance(StrictModel):
@@ -125,7 +128,7 @@ class Measured(StrictModel):
     max_requests_per_s, optional power_w, idle_w, devices, accelerator; relative to the problem
     file; an instance without a row for a class cannot serve it)."""
 
-    requests_per_s: PositiveFloat | None = None
+    requests_per_s: Rate | None = None
     mix: tuple[tuple[Fraction, ...], ...] | None = None
     classes: tuple[MeasuredClass, ...] = ()
     instances: tuple[MeasuredInstance, ...] = ()

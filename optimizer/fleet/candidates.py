@@ -27,6 +27,7 @@ from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.problem_spec import ProblemSpec
 from optimizer.catalog.units import GIGA, MILLI
+from optimizer.errors import HetplanError
 from optimizer.fleet.columns import Classes, Columns, TierPool
 from optimizer.fleet.pricing import DevicePrice, device_price, tier_usd_per_gb_hour
 from optimizer.perf.arithmetic import kv_elements_per_sequence
@@ -40,6 +41,12 @@ from optimizer.workload.requests import representative_request
 REFERENCE_KV_BYTES = 2.0
 """Class hand-off volumes are counted in 2-byte (bf16) KV elements; each column's link rate is
 scaled by ``2 / its KV bytes per element`` so one class volume serves every precision."""
+
+
+class NoCandidates(HetplanError):
+    """The styles admit no instance type at all: the problem cannot be served (exit 1)."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +424,11 @@ def build_fleet(catalog: Catalog, spec: ProblemSpec, economics) -> Fleet:
         except ConfigError:
             continue  # e.g. a TP group beyond the scale-up domain with no scale-out link
         groups.setdefault((v.model, v.phase, v.tier_use), []).append((v, config))
+    if not groups:
+        raise NoCandidates(
+            "no candidate instance type: no allowed accelerator, TP, EP and precision makes a "
+            "valid configuration of the served models" + "".join(f"; {note}" for note in notes)
+        )
     kept: list[Variant] = []
     rated: list[_Rated] = []
     best_ttft: dict[str, BestReach] = {}

@@ -279,7 +279,7 @@ class _BulkHiGHS(pulp.HiGHS):
             bound = -constraint.constant
             row_lower.append(bound if constraint.sense != pulp.LpConstraintLE else -inf)
             row_upper.append(bound if constraint.sense != pulp.LpConstraintGE else inf)
-        highs.addRows(
+        status = highs.addRows(
             len(starts),
             np.array(row_lower, float),
             np.array(row_upper, float),
@@ -288,6 +288,10 @@ class _BulkHiGHS(pulp.HiGHS):
             np.array(indices, np.int32),
             np.array(values, float),
         )
+        if status != highspy.HighsStatus.kOk:
+            raise SolverError(
+                f"HiGHS refused the model's rows ({status}): coefficients out of range"
+            )
 
 
 def _solver(settings: SolverSettings, *, mip: bool = True) -> pulp.LpSolver:
@@ -301,7 +305,7 @@ def _solver(settings: SolverSettings, *, mip: bool = True) -> pulp.LpSolver:
     return pulp.COIN_CMD(
         **common,
         gapRel=settings.gap_rel,
-        threads=1,
+        # no -threads: any value selects CBC's threaded branch and bound, which can stall 10 s
         path=pulp.PULP_CBC_CMD.pulp_cbc_path,
         options=seeds if settings.seed > 0 else [],
     )
@@ -337,6 +341,10 @@ def _relaxation_bound(model: _Model, settings: SolverSettings) -> float | None:
     return float(pulp.value(model.prob.objective) or 0.0)
 
 
+_SHARE_NOISE = 1e-7
+"""Shares below the solvers' primal feasibility tolerance are rounding noise, not load."""
+
+
 def _values(
     model: _Model, n_columns: int, n_classes: int
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -349,8 +357,18 @@ def _values(
         raw = np.round(raw)
     share = np.zeros((n_columns, n_classes))
     share[model.share_at] = np.clip(raw * model.share_scale, 0.0, 1.0)
+    share[share < _SHARE_NOISE] = 0.0
     units = {name: round(u.varValue or 0.0) for name, u in model.pools.items()}
     return instances, share, units
+
+
+def _enough_instances(problem: IlpProblem, instances, share) -> np.ndarray:
+    """Instances raised where the solver's tolerances left a load uncovered: a load below its
+    integrality tolerance (a tiny class) on zero instances, or one beyond n by more than
+    rounding. Every share served needs at least one instance."""
+    load = fleet_totals(problem, instances, share, {}).load
+    needed = np.maximum(np.ceil(load - 1e-6 * np.maximum(load, 1.0)), load > 0)
+    return np.maximum(instances, needed).astype(int)
 
 
 def _gap(objective: float, bound: float) -> float:
@@ -401,6 +419,7 @@ def solve_ilp(problem: IlpProblem, *, one_group: bool = False) -> IlpSolution:
         return IlpSolution(status, name, wall_s, explanation=explanation, **size)
 
     instances, share, units = _values(model, len(problem.columns), len(problem.classes))
+    instances = _enough_instances(problem, instances, share)
     objective = fleet_totals(problem, instances, share, units).objective
     if settings.name is SolverName.HIGHS:
         bound = model.prob.solverModel.getInfo().mip_dual_bound

@@ -18,9 +18,9 @@ import numpy as np
 from optimizer.catalog.problem_loader import LoadedProblem
 from optimizer.catalog.units import MILLI
 from optimizer.errors import SolverError
-from optimizer.fleet.candidates import Fleet, build_fleet
+from optimizer.fleet.candidates import Fleet, NoCandidates, build_fleet
 from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
-from optimizer.fleet.ilp_input import ilp_problem
+from optimizer.fleet.ilp_input import OBJECTIVE_UNITS, ilp_problem
 from optimizer.fleet.measured import measured_fleet
 from optimizer.fleet.prune import dominated_columns, usable_pairs
 from optimizer.perf.serving import BOUNDS
@@ -83,7 +83,10 @@ def solve(loaded: LoadedProblem) -> Solution:
     if loaded.measured is not None:
         fleet = measured_fleet(loaded.measured)
     else:
-        fleet = build_fleet(loaded.catalog, spec, loaded.economics)
+        try:
+            fleet = build_fleet(loaded.catalog, spec, loaded.economics)
+        except NoCandidates as why:
+            return _no_fleet(loaded, str(why), start)
     problem = ilp_problem(spec, loaded.economics, fleet)
     keep = usable_pairs(problem).any(axis=1) & ~dominated_columns(problem)
     fleet = replace(fleet, table=fleet.table.subset(keep))
@@ -119,6 +122,23 @@ def solve(loaded: LoadedProblem) -> Solution:
         )
     baselines = tuple(_baseline(b, run.result(), result) for b, run in baseline_runs)
     return _solution(problem, fleet, loaded, result, baselines, head, start)
+
+
+def _no_fleet(loaded: LoadedProblem, why: str, start: float) -> Solution:
+    spec = loaded.spec
+    return Solution(
+        problem=spec.problem.name,
+        problem_file=str(loaded.path),
+        problem_fingerprint=loaded.fingerprint,
+        catalog_fingerprint=loaded.catalog.fingerprint,
+        status=Status.INFEASIBLE.value,
+        objective_kind=spec.objective.kind.value,
+        objective_units=OBJECTIVE_UNITS[spec.objective.kind],
+        wall_s=time.perf_counter() - start,
+        solver={"name": spec.solver.name.value, "columns_generated": 0, "columns": 0},
+        explanation=(why,),
+        assumptions=ASSUMPTIONS,
+    )
 
 
 def _uncovered(fleet: Fleet, loaded: LoadedProblem) -> list[str]:

@@ -130,8 +130,14 @@ class Solution:
         """Write the JSON; an existing file is only replaced with ``force``."""
         if path.exists() and not force:
             raise HetplanError(f"{path}: exists; pass --force to replace it")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise HetplanError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
+
+
+_REQUIRED = ("problem", "status", "objective_kind", "objective_units", "wall_s", "solver")
 
 
 def read_solution(path: Path) -> dict:
@@ -149,4 +155,7 @@ def read_solution(path: Path) -> dict:
             f"{path}: schema_version {data['schema_version']!r}; this hetplan reads "
             f"{SCHEMA_VERSION}"
         )
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise HetplanError(f"{path}: not a complete solution, missing {', '.join(missing)}")
     return data

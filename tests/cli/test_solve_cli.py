@@ -331,9 +331,6 @@ def test_out_without_json_prints_the_report_and_where_it_saved(capsys, tmp_path)
     assert json.loads(out.read_text())["objective"] == pytest.approx(6.70)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=OSError, reason="an --out path that cannot be written escapes as OSError"
-)
 @pytest.mark.parametrize("where", ["a directory", "under a file"])
 def test_out_to_an_unwritable_path_is_an_input_error(capsys, tmp_path, where):
     if where == "a directory":
@@ -458,11 +455,6 @@ def test_compare_usage_errors(capsys, saved_pair):
     assert "KEY=VALUE" in _fails(capsys, ["compare", MELANGE, "--vary", "assignment"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="render_comparison indexes fields read_solution never checked: KeyError escapes run()",
-)
 def test_compare_a_solution_json_missing_fields_is_an_input_error(capsys, saved_pair):
     Path("stub.json").write_text('{"schema_version": 1}\n')
     err = _fails(capsys, ["compare", saved_pair[0], "stub.json"])
@@ -566,12 +558,6 @@ def test_invalid_overrides(capsys, override, message):
     assert message in _fails(capsys, ["solve", MELANGE, "--set", override])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="no candidate at all: build_fleet's np.concatenate of an "
-    "empty list raises ValueError out of run()",
-)
 @pytest.mark.parametrize(
     "styles",
     [
@@ -585,66 +571,26 @@ def test_no_candidate_at_all_is_reported_not_raised(capsys, tmp_path, styles):
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="measured instances without power_w count as 0 W, so any power budget is met; only "
-    "energy objectives and owned pricing check that power_w is given",
-)
 def test_power_budget_on_measured_instances_without_power_is_not_ignored(capsys):
     code = run(["solve", str(MELANGE), "--set", "constraints.power_budget_kw=0.001", "--json"])
     captured = capsys.readouterr()
     assert code != 0 and "power_w" in captured.out + captured.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a load below the solver's integrality tolerance gets 0 "
-    "instances: 'optimal' at $0/h while serving traffic",
-)
 def test_a_tiny_request_rate_still_needs_an_instance(capsys):
     code, s = _solve(capsys, MELANGE, "--set", "measured.requests_per_s=1e-7")
     assert code == 0
     assert s["objective"] >= A10G and all(p["instances"] >= 1 for p in s["pools"])
 
 
-HUGE_RATE = "measured.requests_per_s=1e16"
-
-
-def test_a_huge_request_rate_is_solved_by_cbc(capsys):
-    """At 1e16 req/s rounding is nothing and the A100 is cheaper per request for every class
-    ($3.67/20 < $1.01/2, $3.67/20 < $1.01, $3.67/40 < $1.01/5): 1e16 × (0.2/20 + 0.1/20 +
-    0.5/40 + 0.2/20) = 3.75e14 A100s."""
-    code, s = _solve(capsys, MELANGE, "--set", HUGE_RATE)
-    assert code == 0
-    assert _fleet(s) == {"a100-80gb": 375_000_000_000_000}
-    assert s["objective"] == pytest.approx(3.75e14 * A100)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="_BulkHiGHS.buildSolverModel ignores the HighsStatus of addRows: a coefficient >= 1e15 "
-    "(HiGHS large_matrix_value) drops every row and PuLP then raises IndexError out of run()",
-)
-def test_a_huge_request_rate_does_not_crash_highs(capsys):
-    """1e16 req/s puts 1e16 × 0.5 / 5 = 1e15 on the A10G's capacity row."""
-    code = run(["solve", str(MELANGE), "--set", HUGE_RATE, "--set", "solver.name=highs", "--json"])
-    assert code in (0, 1, 2)
-    assert "Traceback" not in capsys.readouterr().err
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="instance_bounds casts ceil(load) to int64: 1e300 req/s overflows to a negative bound "
-    "and the problem is called infeasible 'even with every limit relaxed (solver time limit?)'",
-)
-@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
-def test_an_astronomic_request_rate_is_not_blamed_on_the_time_limit(capsys):
-    code, s = _solve(capsys, MELANGE, "--set", "measured.requests_per_s=1e300")
-    assert code != 1 or not any("time limit" in line for line in s["explanation"])
+@pytest.mark.parametrize("rate", ["1e16", "1e300"])
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_an_absurd_request_rate_is_an_input_error(capsys, rate, solver):
+    """Rates above 10^9 req/s are refused: beyond any datacenter, and at 10^16 HiGHS drops
+    every row (coefficients ≥ 10^15) while 10^300 overflows the instance bounds."""
+    message = _fails(capsys, ["solve", str(MELANGE), "--set", f"measured.requests_per_s={rate}",
+                              "--set", f"solver.name={solver}"])  # fmt: skip
+    assert "requests_per_s" in message and "1000000000" in message
 
 
 # --- the installed entry point -------------------------------------------------------------------
@@ -667,13 +613,6 @@ def test_entry_point_solves_melange(entry):
     assert _fleet(s) == {"a10g": 3, "a100-80gb": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="COIN_CMD threads=1 passes '-threads 1', which selects CBC's threaded branch and "
-    "bound; ~1 solve in 60 stalls 10 s waiting for its worker thread (CBC log: 'Thread 0 used 0 "
-    "times, waiting to start 10.0')",
-)
 def test_cbc_is_not_asked_for_its_threaded_branch_and_bound():
     """Not timed here: the stall is random. Measured on the 8B one-accelerator problem of the
     fuzz file: 5 of 300 solves took 10.0 s instead of 0.04 s with '-threads 1', none of 600

@@ -64,12 +64,6 @@ IDS = ["h100-sxm", "b200", "a10g", "a100-80gb", "llama-3.1-8b", "gpt-oss-20b", "
 JUNK = ["[", "]]", "= 1", "x = ", '"', "\x00", "[[serve]]", "[solver]\n",
         "\nrequests_per_s = -1\n", "\n[styles]\ntp = [3]\n"]  # fmt: skip
 
-# Exceptions the product is known to let escape, each pinned by a strict xfail test in
-# test_solve_cli.py; the fuzz reports anything else.
-KNOWN_BUGS = {
-    "need at least one array to concatenate": "test_no_candidate_at_all_is_reported_not_raised",
-}
-
 SETTINGS = dict(
     deadline=None,
     derandomize=True,
@@ -149,12 +143,7 @@ def _mutate(data, path: tuple, kind: str, value) -> None:
 def _solve(capsys, path: Path) -> None:
     """Solve ``path`` and check the exit code agrees with what was printed."""
     capsys.readouterr()
-    try:
-        code = run(["solve", str(path), "--json"])
-    except ValueError as error:
-        if str(error) in KNOWN_BUGS:
-            return
-        raise
+    code = run(["solve", str(path), "--json"])
     out, err = capsys.readouterr()
     assert code in (0, 1, 2), (code, err)
     assert "Traceback" not in err
