@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from optimizer.catalog.problem_spec import ObjectiveKind, SolverName
-from optimizer.search.columns import (
+from optimizer.fleet.columns import (
     Classes,
     Columns,
     IlpProblem,
