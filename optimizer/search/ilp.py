@@ -520,4 +520,6 @@ def _explain_limits(problem: IlpProblem, one_group: bool) -> list[str]:
 
 
 def _kw(watts: float) -> str:
-    return f"{watts / 1e3:,.1f} kW"
+    """kW to 0.1, or to three significant digits below 10 kW so a small shortfall shows."""
+    kw = watts / 1e3
+    return f"{kw:,.1f} kW" if abs(kw) >= 10 else f"{kw:.3g} kW"

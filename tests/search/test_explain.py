@@ -80,7 +80,7 @@ def test_explain_budget_shortfall_counts_energy(solver):
 def test_explain_racks(solver):
     # 2.1 kW needs 3 racks of 1 kW
     lines = explain(three_instances(solver, limits=Limits(racks=1, rack_power_w=1000.0)))
-    assert lines == ("racks: 2 more than the 1 available (at 1.0 kW each)",)
+    assert lines == ("racks: 2 more than the 1 available (at 1 kW each)",)
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
