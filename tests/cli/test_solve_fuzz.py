@@ -3,9 +3,7 @@
 
 The bases are small on purpose (a Mélange-style measured problem and a one-accelerator,
 one-precision model-based one without memory tiers), so each solve costs about 0.1 s. Both use
-HiGHS: CBC as hetplan runs it stalls 10 s in about one solve in 60 (see
-test_cbc_is_not_asked_for_its_threaded_branch_and_bound), which would make this file's runtime
-a lottery; test_solve_cli.py covers CBC.
+HiGHS, the faster in-process solver; test_solve_cli.py covers CBC.
 """
 
 from __future__ import annotations
