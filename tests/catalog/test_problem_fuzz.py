@@ -19,6 +19,7 @@ from tests.catalog.test_problem_loader import (
     MELANGE,
     MODEL_PROBLEM,
 )
+from tests.toml_paths import key_paths
 
 BASES = {
     "melange": tomllib.loads(MELANGE.read_text()),
@@ -34,18 +35,7 @@ SETTINGS = settings(
 )
 
 
-def _paths(node, prefix=()) -> list[tuple]:
-    """Every key path into a parsed TOML document, tables and array items included."""
-    items = node.items() if isinstance(node, dict) else enumerate(node)
-    paths = []
-    for key, value in items:
-        paths.append((*prefix, key))
-        if isinstance(value, dict | list):
-            paths.extend(_paths(value, (*prefix, key)))
-    return paths
-
-
-PATHS = [(base, path) for base, data in BASES.items() for path in _paths(data)]
+PATHS = [(base, path) for base, data in BASES.items() for path in key_paths(data)]
 
 values = st.one_of(
     st.booleans(),

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optimizer.cli.main import run
+from tests.toml_paths import key_paths
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,18 +70,7 @@ SETTINGS = dict(
 )
 
 
-def _paths(node, prefix=()) -> list[tuple]:
-    """Every key path into a parsed TOML document, tables and array items included."""
-    items = node.items() if isinstance(node, dict) else enumerate(node)
-    paths = []
-    for key, value in items:
-        paths.append((*prefix, key))
-        if isinstance(value, dict | list):
-            paths.extend(_paths(value, (*prefix, key)))
-    return paths
-
-
-PATHS = [(base, path) for base, data in BASES.items() for path in _paths(data)]
+PATHS = [(base, path) for base, data in BASES.items() for path in key_paths(data)]
 
 numbers = st.one_of(
     st.integers(min_value=-(10**6), max_value=10**6),
