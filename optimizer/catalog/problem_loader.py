@@ -80,10 +80,7 @@ class LoadedProblem:
     def requests_per_s(self, serve: Serve) -> float:
         """Request rate of one served class: as given, or sessions/s × the workload's mean
         turns per session (each turn is one request)."""
-        if serve.requests_per_s is not None:
-            return serve.requests_per_s
-        turns = self.catalog.workloads[serve.workload].turns_per_session.mean
-        return serve.sessions_per_s * turns
+        return serve.rate(self.catalog.workloads[serve.workload].turns_per_session.mean)
 
 
 def load_problem(path: str | Path, overrides: Mapping[str, str] | None = None) -> LoadedProblem:

@@ -92,6 +92,13 @@ class Serve(StrictModel):
     def class_name(self) -> str:
         return self.name or self.workload
 
+    def rate(self, turns_per_session: float) -> float:
+        """Requests/s: as given, or sessions/s × the workload's mean turns per session (each
+        turn is one request)."""
+        if self.requests_per_s is not None:
+            return self.requests_per_s
+        return self.sessions_per_s * turns_per_session
+
 
 class MeasuredClass(StrictModel):
     name: Id

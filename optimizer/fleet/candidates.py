@@ -30,17 +30,17 @@ from optimizer.catalog.units import GIGA, MILLI
 from optimizer.errors import HetplanError
 from optimizer.fleet.columns import Classes, Columns, TierPool
 from optimizer.fleet.pricing import DevicePrice, device_price, tier_usd_per_gb_hour
-from optimizer.perf.arithmetic import kv_elements_per_sequence
+from optimizer.perf.arithmetic import kv_bytes_per_sequence
 from optimizer.perf.capacity import valid_split
 from optimizer.perf.config import ConfigError, TierChoice, build_config, stack_configs
 from optimizer.perf.efficiency import SOL, table_from_entries
-from optimizer.perf.serving import Request, ServePhase, Slo, TierUse, serve
+from optimizer.perf.serving import Request, ServePhase, Slo, TierUse, kv_transfer_s, serve
 from optimizer.perf.shape import model_shape
 from optimizer.workload.requests import representative_request
 
-REFERENCE_KV_BYTES = 2.0
-"""Class hand-off volumes are counted in 2-byte (bf16) KV elements; each column's link rate is
-scaled by ``2 / its KV bytes per element`` so one class volume serves every precision."""
+REFERENCE_KV = Precision.BF16
+"""Class hand-off volumes are counted in bf16 KV bytes; each column's link rate is scaled by
+``2 / its KV bytes per element`` so one class volume serves every precision."""
 
 
 class NoCandidates(HetplanError):
@@ -182,7 +182,6 @@ def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ..
     for s in spec.serve:
         w = catalog.get("workloads", s.workload)
         shape = representative_request(w)
-        rate = s.requests_per_s or s.sessions_per_s * w.turns_per_session.mean
         model = catalog.get("models", s.model)
         kv_gb = _kv_bytes(model, shape.input_tokens + shape.output_tokens) / GIGA
         out.append(
@@ -194,7 +193,7 @@ def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ..
                 parked_request=Request(
                     shape.input_tokens, shape.output_tokens, shape.parkable_tokens
                 ),
-                requests_per_s=rate,
+                requests_per_s=s.rate(w.turns_per_session.mean),
                 slo=Slo(
                     ttft_s=s.ttft_ms * MILLI if s.ttft_ms is not None else None,
                     tpot_s=s.tpot_ms * MILLI if s.tpot_ms is not None else None,
@@ -206,8 +205,9 @@ def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ..
     return tuple(out)
 
 
-def _kv_bytes(model, tokens: float, bytes_per_element: float = REFERENCE_KV_BYTES) -> float:
-    return float(kv_elements_per_sequence(model_shape(model), tokens)) * bytes_per_element
+def _kv_bytes(model, tokens: float) -> float:
+    """KV bytes of one sequence, counted at the reference precision."""
+    return float(kv_bytes_per_sequence(model, REFERENCE_KV, tokens))
 
 
 def _idle_fraction_of_tdp(catalog: Catalog) -> float:
@@ -380,9 +380,7 @@ def _serve_within_slo(shape, config, request, phase, tier_use, slo: Slo):
     of a prefill instance and the reload of a parked session. ``ttft_s`` includes both."""
     transfer = 0.0
     if phase is ServePhase.PREFILL:
-        kv = kv_elements_per_sequence(shape, request.input_tokens) * config.kv_bytes
-        with np.errstate(divide="ignore"):
-            transfer = kv / config.xfer_bw_bytes_per_s + config.xfer_latency_s
+        transfer = kv_transfer_s(shape, config, request.input_tokens)
     if phase is ServePhase.DECODE:
         slo = replace(slo, ttft_s=None)
     point = serve(
@@ -470,9 +468,7 @@ def _record_best(shape, config, phase, traffic, variants, best_ttft, best_tpot) 
             continue
         ttft = point.prefill.time_s
         if phase is ServePhase.PREFILL:
-            kv = kv_elements_per_sequence(shape, t.request.input_tokens) * config.kv_bytes
-            with np.errstate(divide="ignore"):
-                ttft = ttft + kv / config.xfer_bw_bytes_per_s + config.xfer_latency_s
+            ttft = ttft + point.kv_transfer_s
         for best, values, applies in (
             (best_ttft, ttft, phase is not ServePhase.DECODE),
             (best_tpot, point.tpot_s, phase is not ServePhase.PREFILL),
@@ -497,7 +493,9 @@ def _table(variants, rated, traffic, k_of) -> CandidateTable:
     overhead = np.array([v.price.overhead_w for v in variants]) * devices
     idle = np.array([v.accelerator.idle_w or 0.0 for v in variants]) * devices + overhead
     busy = np.maximum(cat("busy_w") + overhead, idle)
-    kv_scale = REFERENCE_KV_BYTES / np.array([v.kv_precision.bytes_per_element for v in variants])
+    kv_scale = REFERENCE_KV.bytes_per_element / np.array(
+        [v.kv_precision.bytes_per_element for v in variants]
+    )
     one_phase = np.array([v.phase is not ServePhase.AGGREGATED for v in variants])
     transfer = np.where(one_phase, cat("transfer_bytes_per_s") * kv_scale, np.inf)
     park = np.zeros((n, len(traffic)))

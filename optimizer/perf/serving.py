@@ -100,6 +100,14 @@ def _tier_reload_s(s: ModelShape, c: Config, tokens) -> np.ndarray:
         return np.where(kv > 0, kv / c.tier_bw_bytes_per_s + c.tier_latency_s, 0.0)
 
 
+def kv_transfer_s(s: ModelShape, c: Config, context_tokens) -> np.ndarray:
+    """Time to hand one request's KV to another instance over this one's scale-out links
+    (infinite without any)."""
+    kv = kv_elements_per_sequence(s, context_tokens) * c.kv_bytes
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return kv / c.xfer_bw_bytes_per_s + c.xfer_latency_s
+
+
 def serve(
     s: ModelShape,
     c: Config,
@@ -123,9 +131,7 @@ def serve(
         if tier_use is TierUse.PARK
         else np.zeros_like(single.time_s)
     )
-    context_kv = kv_elements_per_sequence(s, request.input_tokens) * c.kv_bytes
-    with np.errstate(divide="ignore", invalid="ignore"):
-        transfer = context_kv / c.xfer_bw_bytes_per_s + c.xfer_latency_s
+    transfer = kv_transfer_s(s, c, request.input_tokens)
     if phase is ServePhase.PREFILL:
         point = _prefill(s, c, request, mem, batch, slo)
     else:
