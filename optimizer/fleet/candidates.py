@@ -34,13 +34,18 @@ from optimizer.perf.arithmetic import kv_bytes_per_sequence
 from optimizer.perf.capacity import valid_split
 from optimizer.perf.config import ConfigError, TierChoice, build_config, stack_configs
 from optimizer.perf.efficiency import SOL, table_from_entries
-from optimizer.perf.serving import Request, ServePhase, Slo, TierUse, kv_transfer_s, serve
+from optimizer.perf.serving import BOUNDS, Request, ServePhase, Slo, TierUse, kv_transfer_s, serve
 from optimizer.perf.shape import model_shape
 from optimizer.workload.requests import representative_request
 
 REFERENCE_KV = Precision.BF16
 """Class hand-off volumes are counted in bf16 KV bytes; each column's link rate is scaled by
 ``2 / its KV bytes per element`` so one class volume serves every precision."""
+
+
+def wall_name(code) -> str | None:
+    """The name of a ``bound``/``step_bound`` code (``perf.serving.BOUNDS``), None for -1."""
+    return BOUNDS[int(code)] if int(code) >= 0 else None
 
 
 class NoCandidates(HetplanError):

@@ -18,12 +18,11 @@ import numpy as np
 from optimizer.catalog.problem_loader import LoadedProblem
 from optimizer.catalog.units import MILLI
 from optimizer.errors import SolverError
-from optimizer.fleet.candidates import Fleet, NoCandidates, build_fleet
+from optimizer.fleet.candidates import Fleet, NoCandidates, build_fleet, wall_name
 from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
 from optimizer.fleet.ilp_input import OBJECTIVE_UNITS, ilp_problem
 from optimizer.fleet.measured import measured_fleet
 from optimizer.fleet.prune import dominated_columns, usable_pairs
-from optimizer.perf.serving import BOUNDS
 from optimizer.search.ilp import solve_ilp
 from optimizer.search.solution import (
     Baseline,
@@ -90,7 +89,7 @@ def solve(loaded: LoadedProblem) -> Solution:
     problem = ilp_problem(spec, loaded.economics, fleet)
     keep = usable_pairs(problem).any(axis=1) & ~dominated_columns(problem)
     fleet = replace(fleet, table=fleet.table.subset(keep))
-    problem = ilp_problem(spec, loaded.economics, fleet)
+    problem = replace(problem, columns=fleet.table.columns)
     uncovered = _uncovered(fleet, loaded)
     if uncovered:
         result, baseline_runs = None, []
@@ -101,16 +100,7 @@ def solve(loaded: LoadedProblem) -> Solution:
                 (b, pool.submit(_baseline_run, b, problem, loaded)) for b in _BASELINES
             ]
             result = optimum.result()
-    head = dict(
-        problem=spec.problem.name,
-        problem_file=str(loaded.path),
-        problem_fingerprint=loaded.fingerprint,
-        catalog_fingerprint=loaded.catalog.fingerprint,
-        objective_kind=problem.objective.kind.value,
-        objective_units=problem.objective.units,
-        notes=fleet.notes,
-        assumptions=ASSUMPTIONS if loaded.measured is None else MEASURED_ASSUMPTIONS,
-    )
+    head = _head(loaded, fleet.notes)
     if result is None or result.status is Status.INFEASIBLE:
         explanation = tuple(uncovered) or (result.explanation if result else ())
         return Solution(
@@ -124,20 +114,28 @@ def solve(loaded: LoadedProblem) -> Solution:
     return _solution(problem, fleet, loaded, result, baselines, head, start)
 
 
-def _no_fleet(loaded: LoadedProblem, why: str, start: float) -> Solution:
+def _head(loaded: LoadedProblem, notes: tuple[str, ...] = ()) -> dict:
+    """The fields every solution carries, solved or not."""
     spec = loaded.spec
-    return Solution(
+    return dict(
         problem=spec.problem.name,
         problem_file=str(loaded.path),
         problem_fingerprint=loaded.fingerprint,
         catalog_fingerprint=loaded.catalog.fingerprint,
-        status=Status.INFEASIBLE.value,
         objective_kind=spec.objective.kind.value,
         objective_units=OBJECTIVE_UNITS[spec.objective.kind],
+        notes=notes,
+        assumptions=ASSUMPTIONS if loaded.measured is None else MEASURED_ASSUMPTIONS,
+    )
+
+
+def _no_fleet(loaded: LoadedProblem, why: str, start: float) -> Solution:
+    return Solution(
+        status=Status.INFEASIBLE.value,
         wall_s=time.perf_counter() - start,
-        solver={"name": spec.solver.name.value, "columns_generated": 0, "columns": 0},
+        solver={"name": loaded.spec.solver.name.value, "columns_generated": 0, "columns": 0},
         explanation=(why,),
-        assumptions=ASSUMPTIONS,
+        **_head(loaded),
     )
 
 
@@ -259,7 +257,7 @@ def _baseline(b: _BaselineSpec, run, best: IlpSolution) -> Baseline:
 
 def _solution(problem, fleet, loaded, result, baselines, head, start) -> Solution:
     totals = fleet_totals(problem, result.instances, result.share, result.pool_units)
-    table, c = fleet.table, problem.columns
+    table = fleet.table
     pools = tuple(
         _pool(i, table, problem, result, totals)
         for i in np.flatnonzero((result.instances > 0) | (result.share.sum(axis=1) > _SHARE_EPS))
@@ -281,9 +279,7 @@ def _solution(problem, fleet, loaded, result, baselines, head, start) -> Solutio
         if result.pool_units.get(p.name, 0) > 0
     )  # fmt: skip
     tokens_per_s = sum(t.requests_per_s * t.request.output_tokens for t in fleet.traffic)
-    devices = {}
-    for i in np.flatnonzero(n > 0):
-        devices[c.group[i]] = devices.get(c.group[i], 0) + int(n[i] * c.devices[i])
+    devices = {g: round(d) for g, d in totals.devices.items() if d > 0}
     return Solution(
         status=result.status.value,
         wall_s=time.perf_counter() - start,
@@ -311,10 +307,6 @@ def _opt(x) -> float | None:
     return None if np.isnan(x) else x
 
 
-def _bound_name(code) -> str | None:
-    return BOUNDS[int(code)] if int(code) >= 0 else None
-
-
 def _pool(i, table, problem, result, totals) -> Pool:
     c, info = problem.columns, table.info[i]
     lam = problem.classes.requests_per_s
@@ -328,8 +320,8 @@ def _pool(i, table, problem, result, totals) -> Pool:
                 batch=_opt(table.batch[i, k]),
                 ttft_s=_opt(table.ttft_s[i, k]) if c.prefill[i] else None,
                 tpot_s=_opt(table.tpot_s[i, k]) if c.decode[i] else None,
-                bound=_bound_name(table.bound[i, k]),
-                step_bound=_bound_name(table.step_bound[i, k]),
+                bound=wall_name(table.bound[i, k]),
+                step_bound=wall_name(table.step_bound[i, k]),
             )
         )
     heaviest = max(
@@ -345,8 +337,8 @@ def _pool(i, table, problem, result, totals) -> Pool:
         tier_gb_per_device=info.tier_gb_per_device,
         utilization=float(totals.load[i] / n) if n else 0.0,
         cost_usd_per_hour=float(n * c.cost_usd_per_hour[i]), power_w=float(n * c.busy_w[i]),
-        bound=_bound_name(table.bound[i, heaviest]) if heaviest is not None else None,
-        step_bound=_bound_name(table.step_bound[i, heaviest]) if heaviest is not None else None,
+        bound=wall_name(table.bound[i, heaviest]) if heaviest is not None else None,
+        step_bound=wall_name(table.step_bound[i, heaviest]) if heaviest is not None else None,
         serves=tuple(serves),
     )  # fmt: skip
 
