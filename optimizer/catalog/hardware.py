@@ -60,6 +60,8 @@ class Accelerator(Entry):
     scale_out_link: Id | None = None
     scale_out_bandwidth_gb_per_s_per_direction: PositiveFloat | None = None
     host_link: Id | None = None
+    # this device's share of its host link, where it differs from the link's per-device figure
+    host_bandwidth_gb_per_s_per_direction: PositiveFloat | None = None
     tdp_w: PositiveFloat
     idle_w: PositiveFloat | None = None
     price_usd: PositiveFloat | None = None
@@ -87,6 +89,8 @@ class Accelerator(Entry):
             raise ValueError("scale_up_link: required when a scale-up bandwidth is given")
         if self.scale_out_bandwidth_gb_per_s_per_direction and self.scale_out_link is None:
             raise ValueError("scale_out_link: required when a scale-out bandwidth is given")
+        if self.host_bandwidth_gb_per_s_per_direction and self.host_link is None:
+            raise ValueError("host_link: required when a host bandwidth is given")
         return self
 
     def links(self) -> dict[str, str]:

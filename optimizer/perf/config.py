@@ -128,25 +128,36 @@ def _link(catalog: Catalog, link_id: str | None) -> Interconnect | None:
     return catalog.interconnects.get(link_id) if link_id else None
 
 
+def device_link(
+    catalog: Catalog, acc: Accelerator, role: str
+) -> tuple[float, Interconnect] | tuple[None, None]:
+    """(per-direction GB/s, link) one device of ``acc`` has in ``role`` (``scale_up``,
+    ``scale_out`` or ``host``): the device's own figure wins over the generic link entry. The
+    role matters because one link id may serve two roles at different rates (Gaudi's RoCE)."""
+    link = _link(catalog, getattr(acc, f"{role}_link"))
+    if link is None:
+        return None, None
+    own = getattr(acc, f"{role}_bandwidth_gb_per_s_per_direction")
+    return own or link.bandwidth_gb_per_s_per_direction, link
+
+
 def group_link(catalog: Catalog, acc: Accelerator, group: int) -> tuple[float, Interconnect]:
     """(bandwidth bytes/s per direction, link) a collective over ``group`` devices runs on:
     the scale-up link inside its domain, else PCIe between the cards of one server, else
     scale-out."""
-    host = _link(catalog, acc.host_link)
     if group <= acc.scale_up_domain and acc.scale_up_link:
-        bw = acc.scale_up_bandwidth_gb_per_s_per_direction
-        link = _link(catalog, acc.scale_up_link)
-        return (bw or link.bandwidth_gb_per_s_per_direction) * GIGA, link
+        gb, link = device_link(catalog, acc, "scale_up")
+        return gb * GIGA, link
+    gb, host = device_link(catalog, acc, "host")
     if host is not None and host.scope is LinkScope.HOST and group <= host.max_domain:
-        return host.bandwidth_gb_per_s_per_direction * GIGA, host
-    out = _link(catalog, acc.scale_out_link)
+        return gb * GIGA, host
+    gb, out = device_link(catalog, acc, "scale_out")
     if out is None:
         raise ConfigError(
             f"{acc.id}: a group of {group} devices exceeds its scale-up domain "
             f"({acc.scale_up_domain}) and it lists no scale_out_link"
         )
-    bw = acc.scale_out_bandwidth_gb_per_s_per_direction or out.bandwidth_gb_per_s_per_direction
-    return bw * GIGA, out
+    return gb * GIGA, out
 
 
 def _tier_arrays(catalog: Catalog, acc: Accelerator, tier: TierChoice | None, devices: int):
@@ -160,7 +171,9 @@ def _tier_arrays(catalog: Catalog, acc: Accelerator, tier: TierChoice | None, de
     energy = t.energy_pj_per_bit
     latency_s = t.latency_ns * NANO
     if link is not None:
-        per_device = min(per_device, link.bandwidth_gb_per_s_per_direction)
+        host_gb, _ = device_link(catalog, acc, "host")
+        link_gb = host_gb if link.id == acc.host_link else link.bandwidth_gb_per_s_per_direction
+        per_device = min(per_device, link_gb)
         energy += link.energy_pj_per_bit
         latency_s += link.latency_us * MICRO
     return (
@@ -209,17 +222,10 @@ def build_config(
     tp_bw, tp_link = group_link(catalog, acc, tp) if tp > 1 else (np.inf, None)
     ep_bw, ep_link = group_link(catalog, acc, ep) if ep > 1 else (np.inf, None)
     pp_bw, pp_link = group_link(catalog, acc, devices) if pp > 1 else (np.inf, None)
-    xfer_link = _link(catalog, acc.scale_out_link) or _link(catalog, acc.host_link)
-    xfer_bw = (
-        (
-            acc.scale_out_bandwidth_gb_per_s_per_direction
-            or xfer_link.bandwidth_gb_per_s_per_direction
-        )
-        * GIGA
-        * devices
-        if xfer_link
-        else 0.0
-    )
+    xfer_gb, xfer_link = device_link(catalog, acc, "scale_out")
+    if xfer_link is None:
+        xfer_gb, xfer_link = device_link(catalog, acc, "host")
+    xfer_bw = xfer_gb * GIGA * devices if xfer_link else 0.0
     used = [link for link in (tp_link, ep_link, pp_link) if link is not None]
     link_energy = max((link.energy_pj_per_bit for link in used), default=0.0)
     tier_bytes, tier_bw, tier_latency, tier_energy = _tier_arrays(catalog, acc, tier, devices)

@@ -94,3 +94,57 @@ def test_dgx_h100_overhead_matches_published_system_power():
     dgx = CATALOG.systems["dgx-h100"]
     acc = CATALOG.accelerators[dgx.accelerator]
     assert dgx.n_accelerators * acc.tdp_w + dgx.overhead_power_w == pytest.approx(10_200, rel=0.02)
+
+
+# Independent catalog audit (2026-11): each corrected value pinned to its source's own figure.
+
+
+def test_rtx_pro_6000_is_the_server_edition_bandwidth():
+    # NVIDIA's Server Edition page and the AWS G7e page: 1,597 GB/s (1.792 TB/s is the
+    # Workstation Edition).
+    assert CATALOG.accelerators["rtx-pro-6000"].memory_bandwidth_tb_per_s * 1000 == 1597
+
+
+@pytest.mark.parametrize("acc_id, vram_gib", [("mi325x", 256), ("mi355x", 288)])
+def test_amd_usable_memory_is_the_rocm_gib_figure(acc_id, vram_gib):
+    # ROCm's GPU spec table lists VRAM in GiB; usable bytes are that many 2^30-byte units,
+    # within the 1 MB the catalog's three decimals truncate.
+    usable_bytes = CATALOG.accelerators[acc_id].memory_usable_gb * 1e9
+    assert vram_gib * 2**30 - 1e6 <= usable_bytes <= vram_gib * 2**30
+
+
+def test_b300_dense_fp4_is_the_hgx_figure_per_gpu():
+    # HGX B300: 105 PFLOPS dense FP4 for 8 GPUs.
+    assert CATALOG.accelerators["b300"].dense_tflops.fp4 == pytest.approx(105_000 / 8)
+
+
+@pytest.mark.parametrize(
+    "kind, entry_id, field",
+    [
+        ("accelerators", "rubin", "tdp_w"),
+        ("accelerators", "rubin-cpx", "tdp_w"),
+        ("accelerators", "rubin-cpx", "memory_bandwidth_tb_per_s"),
+        ("accelerators", "rubin-cpx", "dense_tflops"),
+        ("accelerators", "gb200", "host_bandwidth_gb_per_s_per_direction"),
+        ("accelerators", "gb300", "host_bandwidth_gb_per_s_per_direction"),
+        ("systems", "gb300-nvl72", "rack_power_w"),
+        ("systems", "gb300-nvl72", "overhead_power_w"),
+    ],
+)
+def test_disputed_figures_are_marked_estimated_with_a_range(kind, entry_id, field):
+    entry = CATALOG.entries(kind)[entry_id]
+    assert field in entry.estimated
+    assert any("range" in s.lower() and "audit" in s for s in entry.sources)
+
+
+def test_gb300_nvl72_rack_power_lies_in_its_published_range():
+    # Supermicro ~132-140 kW typical, NVIDIA reference architecture up to 142 kW.
+    rack = CATALOG.systems["gb300-nvl72"]
+    assert 122_000 <= rack.rack_power_w <= 142_000
+
+
+def test_superchip_host_bandwidth_lies_between_shared_and_dedicated_c2c():
+    # 900 GB/s bidirectional NVLink-C2C per superchip of two GPUs: 225 GB/s per direction per
+    # GPU if shared, 450 if each GPU has its own.
+    for acc_id in ("gb200", "gb300"):
+        assert 225 <= CATALOG.accelerators[acc_id].host_bandwidth_gb_per_s_per_direction <= 450

@@ -306,6 +306,31 @@ def test_build_config_tier_numbers(cat):
     assert float(c0.tier_bytes) == 0.0 and float(c0.tier_bw_bytes_per_s) == 0.0
 
 
+def test_one_link_in_two_roles_keeps_each_roles_rate(cat):
+    # Gaudi2's 24 x 100 GbE RoCE ports serve both roles: 21 ports scale up (262.5 GB/s per
+    # direction) and 3 scale out (37.5 GB/s); the link id alone cannot tell them apart.
+    gaudi2 = cat.accelerators["gaudi2"]
+    assert gaudi2.scale_up_link == gaudi2.scale_out_link
+    bw, _ = group_link(cat, gaudi2, 8)
+    assert bw == 262.5e9
+    c, _ = build_config(cat, gaudi2, tp=4, efficiency=SOL)
+    assert float(c.xfer_bw_bytes_per_s) == 4 * 37.5e9
+
+
+def test_a_devices_own_host_link_share_caps_its_host_tier(cat):
+    # GB300 reaches Grace's LPDDR5X (500 GB/s per socket) over NVLink-C2C; the device's own
+    # host-link share, not the generic 450 GB/s link entry, bounds it. A superchip that split
+    # its 900 GB/s bidirectional C2C between two GPUs would give each 225 GB/s per direction.
+    gb300 = cat.accelerators["gb300"].model_copy(
+        update={"host_bandwidth_gb_per_s_per_direction": 225.0}
+    )
+    tier = TierChoice(cat.memory["lpddr5x"], 100)
+    c, _ = build_config(cat, gb300, tp=2, efficiency=SOL, tier=tier)
+    assert float(c.tier_bw_bytes_per_s) == pytest.approx(2 * min(500.0, 225.0) * 1e9)
+    c, _ = build_config(cat, cat.accelerators["gb300"], tp=2, efficiency=SOL, tier=tier)
+    assert float(c.tier_bw_bytes_per_s) == pytest.approx(2 * min(500.0, 450.0) * 1e9)
+
+
 # ---------------------------------------------------------------- energy
 
 
