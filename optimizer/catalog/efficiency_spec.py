@@ -1,5 +1,5 @@
 """Efficiency factor entries: a serving stack's shortfall from the roofline, per accelerator
-family and phase, each saying what it was fitted on (MODEL.md §4)."""
+family and phase, each saying what it was fitted on (docs/model.md §4)."""
 
 from __future__ import annotations
 

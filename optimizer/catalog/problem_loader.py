@@ -11,7 +11,7 @@ import csv
 import hashlib
 import io
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +83,11 @@ class LoadedProblem:
         return serve.rate(self.catalog.workloads[serve.workload].turns_per_session.mean)
 
 
-def load_problem(path: str | Path, overrides: Mapping[str, str] | None = None) -> LoadedProblem:
+def load_problem(
+    path: str | Path,
+    overrides: Mapping[str, str] | None = None,
+    catalog_dirs: Sequence[str | Path] = (),
+) -> LoadedProblem:
     """Read, validate and cross-check one problem TOML file.
 
     Args:
@@ -92,6 +96,8 @@ def load_problem(path: str | Path, overrides: Mapping[str, str] | None = None) -
             tables before validation. A value is read as TOML when it parses (``4``, ``true``,
             ``["b200"]``), else as a string; missing tables are created; ``serve.0.name``
             indexes an array of tables.
+        catalog_dirs: the user's catalog directories, loaded on top of the bundled catalog and
+            under the problem's own ``[catalog]`` dirs and inline entries.
 
     Returns:
         The problem with its merged catalog, economics profile and measured table.
@@ -115,7 +121,9 @@ def load_problem(path: str | Path, overrides: Mapping[str, str] | None = None) -
     applied = _apply_overrides(data, overrides or {}, name, problems, digest)
     spec = _validate_spec(data, applied, name, problems)
     section = spec.catalog if spec is not None else _catalog_section(data)
-    catalog = _load_catalog(section, path, name, problems) if section is not None else None
+    catalog = (
+        _load_catalog(section, path, name, problems, catalog_dirs) if section is not None else None
+    )
     measured = None
     if spec is not None and spec.measured is not None:
         measured = _measured_table(spec.measured, path, name, problems, digest)
@@ -233,7 +241,7 @@ def _catalog_section(data: dict) -> CatalogSection | None:
 
 
 def _load_catalog(
-    section: CatalogSection, path: Path, name: str, problems: list[Problem]
+    section: CatalogSection, path: Path, name: str, problems: list[Problem], user_dirs
 ) -> Catalog | None:
     dirs = [path.parent / d for d in section.dirs]
     missing = [(d, s) for d, s in zip(dirs, section.dirs, strict=True) if not d.is_dir()]
@@ -245,7 +253,7 @@ def _load_catalog(
     tables = {t: getattr(section, t) for t in KIND_BY_TABLE if getattr(section, t)}
     inline = InlineEntries(name, tables, prefix="catalog.") if tables else None
     try:
-        return load_catalog(*dirs, extra_entries=inline)
+        return load_catalog(*user_dirs, *dirs, extra_entries=inline)
     except CatalogError as error:
         problems.extend(error.problems)
         return None

@@ -19,6 +19,7 @@ from optimizer.catalog.base import (
     PositiveFloat,
     StrictModel,
 )
+from optimizer.catalog.choices import Mode, TierUse
 
 Percentile = Annotated[float, Field(ge=50, lt=100, allow_inf_nan=False)]
 Rate = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
@@ -213,11 +214,6 @@ class Constraints(StrictModel):
         return self
 
 
-class TierUseName(StrEnum):
-    SPILL = "spill"
-    PARK = "park"
-
-
 class Styles(StrictModel):
     """What the solver may build. ``accelerators`` None = every one the pricing can price."""
 
@@ -225,7 +221,7 @@ class Styles(StrictModel):
     disaggregated: bool = True
     memory_tiers: bool = True
     tiers: tuple[Id, ...] | None = None  # None = every off-package tier with a price
-    tier_uses: tuple[TierUseName, ...] = (TierUseName.SPILL, TierUseName.PARK)
+    tier_uses: tuple[TierUse, ...] = (TierUse.SPILL, TierUse.PARK)
     tier_gb_per_device: tuple[PositiveFloat, ...] | None = None  # None = one tier unit
     accelerators: tuple[Id, ...] | None = None
     exclude_accelerators: tuple[Id, ...] = ()
@@ -233,7 +229,7 @@ class Styles(StrictModel):
     ep: tuple[Parallelism, ...] = (1,)
     precisions: tuple[str, ...] = ("bf16", "fp8")
     kv_precision: str | None = None  # None = the weights' precision
-    mode: Literal["calibrated", "sol"] = "calibrated"
+    mode: Mode = Mode.CALIBRATED
 
     @model_validator(mode="after")
     def _something_allowed(self) -> Styles:

@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from optimizer.cli.common import JsonFlag, console, echo_json, load
-from optimizer.errors import HetplanError
+from optimizer.api.defaults import ANALYSIS_ACCELERATORS
+from optimizer.cli.common import EfficiencyOption, JsonFlag, console, context, echo_json
 
 Opt = typer.Option
 
-DEFAULT_ACCELERATORS = ("h100-sxm", "h200-sxm", "b200", "mi300x")  # = perf.operators'
 
-
-def _accelerator_ids(given: list[str] | None) -> list[str]:
+def _accelerator_ids(given: list[str] | None) -> tuple[str, ...] | None:
     """Ids from repeated and comma-separated ``--accelerator`` values, in order, once each."""
     if not given:
-        return list(DEFAULT_ACCELERATORS)
-    ids = [part.strip() for value in given for part in value.split(",") if part.strip()]
-    return list(dict.fromkeys(ids))
-
-
-def _request(workload, input_tokens, output_tokens, prefix_tokens):
-    """The request analysed without a workload (None with one)."""
-    from optimizer.perf.operators import REFERENCE_REQUEST
-    from optimizer.perf.serving import Request
-
-    if workload is not None:
-        if input_tokens is not None or output_tokens is not None or prefix_tokens:
-            raise HetplanError("--workload replaces --input-tokens/--output-tokens; give one")
         return None
-    new_input = REFERENCE_REQUEST.input_tokens if input_tokens is None else input_tokens
-    output = REFERENCE_REQUEST.output_tokens if output_tokens is None else output_tokens
-    for flag, v in (("--input-tokens", new_input), ("--output-tokens", output)):
-        if v < 1:
-            raise HetplanError(f"{flag}: must be at least 1, got {v:g}")
-    if not 0 <= prefix_tokens < new_input:
-        raise HetplanError(
-            f"--prefix-tokens: must be in [0, input tokens {new_input:g}), got {prefix_tokens:g}"
-        )
-    return Request(float(new_input), float(output), float(prefix_tokens))
+    ids = [part.strip() for value in given for part in value.split(",") if part.strip()]
+    return tuple(dict.fromkeys(ids))
 
 
 def analyze(
@@ -55,7 +33,7 @@ def analyze(
         Opt(
             "--accelerator",
             help="Accelerator id (repeat it, or comma-separate ids); default: "
-            + ", ".join(DEFAULT_ACCELERATORS)
+            + ", ".join(ANALYSIS_ACCELERATORS)
             + ".",
         ),
     ] = None,
@@ -80,31 +58,26 @@ def analyze(
         Path, Opt("--out-dir", metavar="DIR", help="Where the plots (PNG and SVG) go.")
     ] = Path("results"),
     plots: Annotated[bool, Opt("--plots/--no-plots", help="Write the plots.")] = True,
+    efficiency: EfficiencyOption = None,
     json: JsonFlag = False,
 ) -> None:
     """FLOPs, bytes, OI, CF and the binding wall of each operator in prefill and decode, and
     the roofline, CF-vs-context, OI-CF quadrant and capacity-wall plots."""
-    from optimizer.catalog.precision import Precision
-    from optimizer.perf.operators import build_analysis
+    from optimizer.api import AnalyzeRequest
+    from optimizer.api import analyze as run_analyze
 
-    catalog = load(ctx)
-    analysis = build_analysis(
-        catalog,
-        model,
-        workload_id=workload,
-        accelerator_ids=_accelerator_ids(accelerator),
-        precision=Precision.parse(precision, "--precision"),
-        kv_precision=Precision.parse(kv_precision, "--kv-precision") if kv_precision else None,
-        batch=batch,
-        request=_request(workload, input_tokens, output_tokens, prefix_tokens),
+    request = AnalyzeRequest(
+        model=model, workload=workload, precision=precision, kv_precision=kv_precision,
+        batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
+        prefix_tokens=prefix_tokens,
+    )  # fmt: skip
+    ids = _accelerator_ids(accelerator)
+    if ids is not None:
+        request = replace(request, accelerators=ids)
+    result = run_analyze(
+        request, plots_dir=out_dir if plots else None, context=context(ctx, efficiency)
     )
-    written = []
-    if plots:
-        from optimizer.report.analysis_plots import write_analysis_plots
-
-        written = [str(p) for p in write_analysis_plots(analysis, out_dir)]
-    data = analysis.to_dict()
-    data["plots"] = written
+    data = result.to_dict()
     if json:
         echo_json(data)
         return

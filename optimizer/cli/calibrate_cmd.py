@@ -7,15 +7,8 @@ from typing import Annotated
 
 import typer
 
-from optimizer.cli.common import (
-    EfficiencyOption,
-    JsonFlag,
-    console,
-    echo_json,
-    efficiency_table,
-    load,
-)
-from optimizer.errors import HetplanError
+from optimizer.api import HetplanError
+from optimizer.cli.common import EfficiencyOption, JsonFlag, console, context, echo_json
 
 
 def calibrate(
@@ -34,59 +27,23 @@ def calibrate(
 ) -> None:
     """Predict every row, print predicted vs measured and the error summary; --fit writes
     efficiency factors that --efficiency FILE accepts everywhere."""
-    from optimizer.catalog.cases import load_cases
-    from optimizer.perf.calibration import fit_families, predict_cases, summarize
-    from optimizer.perf.efficiency import EfficiencyTable, Mode
+    from optimizer.api import calibrate as run_calibrate
 
-    if mode not in {m.value for m in Mode}:
-        raise HetplanError(f"--mode: unknown value {mode!r}; use sol or calibrated")
     if out is not None and not fit:
         raise HetplanError("--out needs --fit")
-    if fit and out is not None and out.exists() and not force:
+    if out is not None and out.exists() and not force:
         raise HetplanError(f"{out}: exists; pass --force to overwrite it")
-    catalog = load(ctx)
-    cases = load_cases(cases_file)
-    table = efficiency_table(catalog, efficiency) if mode == "calibrated" else None
-    written = None
-    if fit:
-        from optimizer.report.efficiency_toml import efficiency_toml
-
-        fitted = fit_families(cases, catalog)
-        text = efficiency_toml(fitted, str(cases_file), "its throughput and fixed-batch rows")
-        table = EfficiencyTable({f.family: f.efficiency for f in fitted}, "fit")
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(text, encoding="utf-8")
-            written = str(out)
-        elif not json:
-            typer.echo(text)
-    predictions, skips = predict_cases(cases, catalog, table)
-    summary = summarize(predictions)
+    result = run_calibrate(cases_file, fit=fit, mode=mode, context=context(ctx, efficiency))
+    written = str(result.save(out, force=force)) if out is not None else None
     if json:
-        echo_json(
-            {
-                "mode": "calibrated" if table else "sol",
-                "rows": [
-                    {
-                        "case_id": p.case.case_id,
-                        "metric": p.case.metric,
-                        "predicted": p.predicted,
-                        "measured": p.case.value,
-                        "error": p.error,
-                        "defaults": list(p.defaults),
-                    }
-                    for p in predictions
-                ],
-                "skipped": [{"case_id": s.case.case_id, "reason": s.reason} for s in skips],
-                "summary": summary,
-                "written": written,
-            }
-        )
+        echo_json(result.to_dict() | {"written": written})
         return
-    _render(predictions, skips, summary, written)
+    if fit and out is None:
+        typer.echo(result.efficiency_toml)
+    _render(result, written)
 
 
-def _render(predictions, skips, summary, written) -> None:
+def _render(result, written) -> None:
     from rich.table import Table
 
     out = console()
@@ -94,18 +51,18 @@ def _render(predictions, skips, summary, written) -> None:
     for column in ("case", "metric", "predicted", "measured", "error", "defaults used"):
         rows.add_column(column, justify="right" if column in ("predicted", "measured", "error")
                         else "left")  # fmt: skip
-    for p in predictions:
-        rows.add_row(p.case.case_id, p.case.metric, f"{p.predicted:,.4g}", f"{p.case.value:,.4g}",
-                     f"{p.error:.1%}", "; ".join(p.defaults))  # fmt: skip
+    for r in result.rows:
+        rows.add_row(r.case_id, r.metric, f"{r.predicted:,.4g}", f"{r.measured:,.4g}",
+                     f"{r.error:.1%}", "; ".join(r.defaults))  # fmt: skip
     out.print(rows)
-    if skips:
-        out.print(f"skipped {len(skips)} rows:")
-        for s in skips:
-            out.print(f"  {s.case.case_id}: {s.reason}")
+    if result.skipped:
+        out.print(f"skipped {len(result.skipped)} rows:")
+        for s in result.skipped:
+            out.print(f"  {s['case_id']}: {s['reason']}")
     table = Table(title="Absolute relative error")
     for column in ("rows", "n", "median", "p90"):
         table.add_column(column)
-    for name, stats in summary.items():
+    for name, stats in result.summary.items():
         table.add_row(name, str(stats["n"]), f"{stats['median']:.1%}", f"{stats['p90']:.1%}")
     out.print(table)
     if written:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from optimizer.api import HetplanError
 from optimizer.cli.common import JsonFlag, console, echo_json, load
-from optimizer.errors import HetplanError
 
 app = typer.Typer(help="Browse and check the catalog.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def list_entries(
     as_json: JsonFlag = False,
 ) -> None:
     """List catalog entries, all kinds or one KIND."""
-    from optimizer.catalog import KIND_BY_NAME
+    from optimizer.api import KIND_BY_NAME
     from optimizer.report import catalog_table_rows, render_rows
 
     if kind is not None and kind not in KIND_BY_NAME:
@@ -71,7 +71,7 @@ def validate(
     ] = None,
 ) -> None:
     """Check the bundled catalog, plus DIR as it would be used; exit 2 listing every problem."""
-    from optimizer.catalog import Origin
+    from optimizer.api import Origin
 
     catalog = load(ctx, *([directory] if directory else []))
     counts: dict[str, int] = {}

@@ -1,13 +1,17 @@
-"""Helpers the model commands share: the catalog, the efficiency table, output."""
+"""What the commands share: the catalog and efficiency options, exit 1, output."""
 
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from optimizer.api import HetplanError
 
 EfficiencyOption = Annotated[
     Path | None,
@@ -21,21 +25,35 @@ EfficiencyOption = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
+class Unmet(HetplanError):
+    """A well-formed request the answer cannot meet (exit 1), said in one line."""
+
+    exit_code = 1
+
+
+def catalog_dirs(ctx: typer.Context) -> list[Path]:
+    """The global ``--catalog`` directories, in the order given."""
+    return ctx.obj["catalog_dirs"]
+
+
+def verbose(ctx: typer.Context) -> bool:
+    """Whether the global ``--verbose`` asked for the solvers' logs (on stderr)."""
+    return ctx.obj["verbose"]
+
+
 def load(ctx: typer.Context, *extra: Path):
-    """The bundled catalog with the user's --catalog directories (then ``extra``) on top."""
-    from optimizer.catalog.loader import load_catalog
+    """The bundled catalog with the ``--catalog`` directories (then ``extra``) on top."""
+    from optimizer.api import load_catalog
 
-    return load_catalog(*ctx.obj["catalog_dirs"], *extra)
+    return load_catalog(*catalog_dirs(ctx), *extra)
 
 
-def efficiency_table(catalog, efficiency_file: Path | None):
-    """The factors of ``--efficiency FILE``, else the catalog's ``[[efficiency]]`` entries."""
-    from optimizer.catalog.loader import load_efficiency_file
-    from optimizer.perf.efficiency import table_from_entries
+def context(ctx: typer.Context, efficiency_file: Path | None = None):
+    """The bundled catalog with the ``--catalog`` directories on top, and the efficiency
+    factors of ``--efficiency FILE`` (else the catalog's)."""
+    from optimizer.api import open_context
 
-    if efficiency_file is not None:
-        return table_from_entries(load_efficiency_file(efficiency_file), str(efficiency_file))
-    return table_from_entries(catalog.efficiency.values(), "catalogs/efficiency.toml")
+    return open_context(catalog_dirs(ctx), efficiency_file)
 
 
 def console():
@@ -45,5 +63,19 @@ def console():
     return Console(width=None if sys.stdout.isatty() else 240)
 
 
+def _finite(data):
+    """``data`` with every NaN or ±Infinity, however deeply nested, made None (a value nobody
+    computed is null; strict JSON has no NaN) and numpy floats made floats. Via ``numbers``,
+    so the CLI need not import numpy."""
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    if isinstance(data, numbers.Real) and not isinstance(data, numbers.Integral):
+        return float(data) if math.isfinite(data) else None
+    return data
+
+
 def echo_json(data) -> None:
-    typer.echo(json.dumps(data, indent=2))
+    """``data`` as one strict JSON document on stdout (no NaN or Infinity)."""
+    typer.echo(json.dumps(_finite(data), indent=2, allow_nan=False))

@@ -6,14 +6,7 @@ from typing import Annotated
 
 import typer
 
-from optimizer.cli.common import (
-    EfficiencyOption,
-    JsonFlag,
-    console,
-    echo_json,
-    efficiency_table,
-    load,
-)
+from optimizer.cli.common import EfficiencyOption, JsonFlag, Unmet, console, context, echo_json
 
 Opt = typer.Option
 
@@ -50,11 +43,10 @@ def estimate(
     json: JsonFlag = False,
 ) -> None:
     """Predict TTFT, TPOT, throughput, OI, CF, the binding wall and energy of one instance."""
-    from optimizer.perf.estimate import EstimateInput
-    from optimizer.perf.estimate import estimate as run_estimate
+    from optimizer.api import EstimateRequest
+    from optimizer.api import estimate as run_estimate
 
-    catalog = load(ctx)
-    inp = EstimateInput(
+    request = EstimateRequest(
         model=model, accelerator=accelerator, tp=tp, pp=pp, dp=dp, ep=ep, precision=precision,
         kv_precision=kv_precision, activation_precision=activation_precision,
         input_tokens=input_tokens, output_tokens=output_tokens, prefix_tokens=prefix_tokens,
@@ -62,11 +54,13 @@ def estimate(
         slo_percentile=slo_percentile, phase=phase, mode=mode, tier=tier, tier_gb=tier_gb,
         tier_use=tier_use,
     )  # fmt: skip
-    result = run_estimate(catalog, inp, efficiency_table(catalog, efficiency))
+    result = run_estimate(request, context=context(ctx, efficiency))
     if json:
-        echo_json(result)
-        return
-    _render(result)
+        echo_json(result.to_dict())
+    elif result.success:
+        _render(result.to_dict())
+    if not result.success:
+        raise Unmet(result.message)
 
 
 def _render(r: dict) -> None:
@@ -93,7 +87,7 @@ def _render(r: dict) -> None:
         ("power", f"{r['power_w']:,.0f} W per instance"),
         ("energy", f"{r['energy_j_per_output_token']:.3f} J per output token"),
     ]  # fmt: skip
-    if "tier" in r:
+    if r["tier"] is not None:
         t = r["tier"]
         reload_ms = t["park_reload_s"] * 1e3
         line = f"{t['gb']:,.0f} GB of {t['id']} ({t['use']}): {t['spill_frac']:.0%} of KV"

@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 
 from optimizer import __version__
+from optimizer.api import CatalogError, FieldError, HetplanError
 from optimizer.cli import catalog_cmd
 from optimizer.cli.analyze_cmd import analyze
 from optimizer.cli.calibrate_cmd import calibrate
 from optimizer.cli.estimate_cmd import estimate
+from optimizer.cli.flags import field_error_text
 from optimizer.cli.solve_cmd import compare, solve
-from optimizer.errors import CatalogError, HetplanError
 
 app = typer.Typer(
     name="hetplan",
@@ -48,11 +49,12 @@ def main(
             help="A catalog directory loaded on top of the bundled one (repeatable).",
         ),
     ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Solver logs on stderr.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
     ] = False,
 ) -> None:
-    ctx.obj = {"catalog_dirs": list(catalog or [])}
+    ctx.obj = {"catalog_dirs": list(catalog or []), "verbose": verbose}
 
 
 def _report_error(error: HetplanError) -> None:
@@ -61,6 +63,8 @@ def _report_error(error: HetplanError) -> None:
             print(problem, file=sys.stderr)
         n = len(error.problems)
         print(f"error: the catalog has {n} problem{'s' * (n != 1)}", file=sys.stderr)
+    elif isinstance(error, FieldError):
+        print(f"error: {field_error_text(error)}", file=sys.stderr)
     else:
         print(f"error: {error}", file=sys.stderr)
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from optimizer.cli.common import JsonFlag, console, echo_json
-from optimizer.errors import HetplanError
+from optimizer.api import HetplanError
+from optimizer.cli.common import (
+    EfficiencyOption,
+    JsonFlag,
+    catalog_dirs,
+    console,
+    echo_json,
+    verbose,
+)
 
 Opt = typer.Option
 
@@ -18,52 +24,62 @@ SetOption = Annotated[
     Opt("--set", metavar="KEY=VALUE", help="Override a problem field, e.g. solver.name=highs."),
 ]
 
-VARY_ALIASES = {"objective": "objective.kind", "pricing": "objective.pricing",
-                "solver": "solver.name", "assignment": "solver.assignment"}  # fmt: skip
 
-
-def _pairs(items: list[str] | None, flag: str) -> list[tuple[str, str]]:
-    out = []
+def _pairs(items: list[str] | None, flag: str) -> dict[str, str]:
+    """``KEY=VALUE`` arguments as a mapping, in the order given."""
+    out = {}
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise HetplanError(f"{flag} {item!r}: expected KEY=VALUE")
-        out.append((key.strip(), value.strip()))
+        out[key.strip()] = value.strip()
     return out
 
 
+def _axes(items: list[str]) -> dict[str, list[str]]:
+    """``KEY=V1,V2`` arguments as field → values."""
+    return {
+        key: [v.strip() for v in values.split(",") if v.strip()]
+        for key, values in _pairs(items, "--vary").items()
+    }
+
+
 def solve(
+    ctx: typer.Context,
     problem: Annotated[Path, typer.Argument(help="Problem file (TOML).")],
     out: Annotated[Path | None, Opt("--out", help="Save the solution JSON here.")] = None,
     force: Annotated[bool, Opt("--force", help="Replace an existing --out file.")] = False,
     overrides: SetOption = None,
+    efficiency: EfficiencyOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Find the cheapest (or lowest-energy) fleet that serves the problem within its SLOs,
     prove it optimal and compare it with homogeneous, aggregated and tier-less fleets."""
-    from optimizer.catalog.problem_loader import load_problem
-    from optimizer.search.provision import solve as run_solve
+    from optimizer.api import solve as run_solve
 
-    loaded = load_problem(problem, dict(_pairs(overrides, "--set")))
+    settings = _pairs(overrides, "--set")
     if out is not None and out.exists() and not force:
         raise HetplanError(f"--out {out}: exists; pass --force to replace it")
-    solution = run_solve(loaded)
+    solution = run_solve(
+        problem, overrides=settings, catalog_dirs=catalog_dirs(ctx), efficiency=efficiency,
+        verbose=verbose(ctx),
+    )  # fmt: skip
     if out is not None:
         solution.save(out, force=force)
-    data = solution.to_dict()
     if json:
-        echo_json(data)
+        echo_json(solution.to_dict())
     else:
         from optimizer.report.solution_report import render_solution
 
-        render_solution(data, console())
+        render_solution(solution.to_dict(), console())
         if out is not None:
             console().print(f"solution saved to {out}")
-    if solution.status == "infeasible":
+    if not solution.success:
         raise typer.Exit(1)
 
 
 def compare(
+    ctx: typer.Context,
     inputs: Annotated[
         list[Path], typer.Argument(help="Solution JSON files, or one problem TOML with --vary.")
     ],
@@ -77,43 +93,25 @@ def compare(
         ),
     ] = None,
     overrides: SetOption = None,
+    efficiency: EfficiencyOption = None,
     json: JsonFlag = False,
 ) -> None:
     """Solutions side by side: pools, cost, energy, utilization and binding walls."""
+    from optimizer.api import compare as run_compare
+
     if vary:
-        solutions = _variants(inputs, vary, overrides)
+        if len(inputs) != 1 or inputs[0].suffix != ".toml":
+            raise HetplanError("--vary takes exactly one problem file (.toml)")
+        comparison = run_compare(
+            problem=inputs[0], vary=_axes(vary), overrides=_pairs(overrides, "--set"),
+            catalog_dirs=catalog_dirs(ctx), efficiency=efficiency, verbose=verbose(ctx),
+        )  # fmt: skip
     else:
-        if overrides:
-            raise HetplanError("--set applies to a problem file with --vary")
-        from optimizer.search.solution import read_solution
-
-        if len(inputs) < 2:
-            raise HetplanError("compare needs two or more solution files, or a problem and --vary")
-        solutions = [(str(p), read_solution(p)) for p in inputs]
+        comparison = run_compare(inputs, overrides=_pairs(overrides, "--set"))
     if json:
-        echo_json([{"label": label, **s} for label, s in solutions])
-        return
-    from optimizer.report.solution_report import render_comparison
+        echo_json(comparison.to_dict())
+    else:
+        from optimizer.report.solution_report import render_comparison
 
-    render_comparison(solutions, console())
-
-
-def _variants(inputs: list[Path], vary: list[str], overrides) -> list[tuple[str, dict]]:
-    from optimizer.catalog.problem_loader import load_problem
-    from optimizer.search.provision import solve as run_solve
-
-    if len(inputs) != 1 or inputs[0].suffix != ".toml":
-        raise HetplanError("--vary takes exactly one problem file (.toml)")
-    axes = []
-    for key, values in _pairs(vary, "--vary"):
-        choices = [v.strip() for v in values.split(",") if v.strip()]
-        if not choices:
-            raise HetplanError(f"--vary {key}: give at least one value")
-        axes.append([(VARY_ALIASES.get(key, key), v) for v in choices])
-    base = dict(_pairs(overrides, "--set"))
-    solutions = []
-    for combo in itertools.product(*axes):
-        label = ", ".join(f"{k}={v}" for k, v in combo)
-        loaded = load_problem(inputs[0], {**base, **dict(combo)})
-        solutions.append((label, run_solve(loaded).to_dict()))
-    return solutions
+        pairs = zip(comparison.labels, comparison.solutions, strict=True)
+        render_comparison([(label, s.to_dict()) for label, s in pairs], console())

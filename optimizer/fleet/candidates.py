@@ -2,7 +2,7 @@
 
 Every allowed (model, accelerator, TP, EP, precision, phase, memory tier) becomes a column: its
 capability per traffic class at that class's SLOs (``perf.serving.serve`` over the stacked grid
-of configurations), its cost per hour and its power (MODEL.md §8–10).
+of configurations), its cost per hour and its power (docs/model.md §8–10).
 
 Assumptions, each also said in the solution's ``assumptions``:
 - a class is served at its mean turn (``workload.representative_request``);
@@ -23,29 +23,26 @@ from itertools import product
 import numpy as np
 
 from optimizer.catalog.catalog import Catalog
+from optimizer.catalog.choices import Mode, TierUse
 from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.problem_spec import ProblemSpec
-from optimizer.catalog.units import GIGA, MILLI
+from optimizer.catalog.units import GIGA
 from optimizer.errors import HetplanError
 from optimizer.fleet.columns import Classes, Columns, TierPool
 from optimizer.fleet.pricing import DevicePrice, device_price, tier_usd_per_gb_hour
 from optimizer.perf.arithmetic import kv_bytes_per_sequence
+from optimizer.perf.bound import NONE_CODE, Bound
 from optimizer.perf.capacity import valid_split
 from optimizer.perf.config import ConfigError, TierChoice, build_config, stack_configs
-from optimizer.perf.efficiency import SOL, table_from_entries
-from optimizer.perf.serving import BOUNDS, Request, ServePhase, Slo, TierUse, kv_transfer_s, serve
+from optimizer.perf.efficiency import SOL, EfficiencyTable
+from optimizer.perf.serving import Request, ServePhase, Slo, kv_transfer_s, serve
 from optimizer.perf.shape import model_shape
 from optimizer.workload.requests import representative_request
 
 REFERENCE_KV = Precision.BF16
 """Class hand-off volumes are counted in bf16 KV bytes; each column's link rate is scaled by
 ``2 / its KV bytes per element`` so one class volume serves every precision."""
-
-
-def wall_name(code) -> str | None:
-    """The name of a ``bound``/``step_bound`` code (``perf.serving.BOUNDS``), None for -1."""
-    return BOUNDS[int(code)] if int(code) >= 0 else None
 
 
 class NoCandidates(HetplanError):
@@ -142,7 +139,7 @@ class CandidateTable:
     ttft_s: np.ndarray
     tpot_s: np.ndarray
     utilization: np.ndarray
-    bound: np.ndarray  # index into perf.serving.BOUNDS, -1 = none
+    bound: np.ndarray  # Bound codes, NONE_CODE where the model did not rate it
     step_bound: np.ndarray
     hardware_usd_per_hour: np.ndarray
     network_usd_per_hour: np.ndarray
@@ -158,6 +155,18 @@ class CandidateTable:
                              "hardware_usd_per_hour", "network_usd_per_hour")
             },
         )  # fmt: skip
+
+    def walls(self, i: int, k: int | None) -> tuple[str | None, str | None]:
+        """The labels of column ``i``'s wall and its step's wall serving class ``k`` (None for
+        no class, or where the model did not rate it)."""
+        if k is None:
+            return None, None
+        return _label(self.bound[i, k]), _label(self.step_bound[i, k])
+
+
+def _label(code) -> str | None:
+    bound = Bound.from_code(code)
+    return None if bound is None else bound.label
 
 
 @dataclass(frozen=True)
@@ -194,16 +203,10 @@ def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ..
                 name=s.class_name,
                 model=s.model,
                 workload=s.workload,
-                request=Request(shape.input_tokens, shape.output_tokens, shape.prefix_tokens),
-                parked_request=Request(
-                    shape.input_tokens, shape.output_tokens, shape.parkable_tokens
-                ),
+                request=Request.mean_turn(shape),
+                parked_request=Request.mean_turn(shape, parked=True),
                 requests_per_s=s.rate(w.turns_per_session.mean),
-                slo=Slo(
-                    ttft_s=s.ttft_ms * MILLI if s.ttft_ms is not None else None,
-                    tpot_s=s.tpot_ms * MILLI if s.tpot_ms is not None else None,
-                    quantile=s.percentile / 100.0,
-                ),
+                slo=Slo.from_ms(s.ttft_ms, s.tpot_ms, s.percentile),
                 park_gb_per_request_rate=w.tool_time_s.mean * kv_gb,
             )
         )
@@ -295,7 +298,7 @@ def _variants(catalog, spec, accelerators, tiers, models) -> list[Variant]:
         phases += [ServePhase.PREFILL, ServePhase.DECODE]
     if styles.aggregated:
         phases.append(ServePhase.AGGREGATED)
-    uses = {TierUse(u.value) for u in styles.tier_uses}
+    uses = set(styles.tier_uses)
     out = []
     for model_id in models:
         model = catalog.get("models", model_id)
@@ -361,8 +364,9 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
     """Serve every class of this group's model on the stacked ``config`` at the class's SLOs."""
     n = np.shape(config.tp)[0]
     nan = lambda: np.full((n, n_classes), np.nan)  # noqa: E731
+    unrated = lambda: np.full((n, n_classes), NONE_CODE)  # noqa: E731
     rated = _Rated(np.zeros((n, n_classes)), np.zeros((n, n_classes)), nan(), nan(), nan(),
-                   np.full((n, n_classes), -1), np.full((n, n_classes), -1), np.zeros(n),
+                   unrated(), unrated(), np.zeros(n),
                    np.broadcast_to(config.xfer_bw_bytes_per_s, (n,)))  # fmt: skip
     for t in traffic:
         k = k_of[t.name]
@@ -409,8 +413,11 @@ def _tighter(slo: Slo, extra_s) -> Slo:
     return replace(slo, ttft_s=np.maximum(slo.ttft_s - extra_s, 0.0))
 
 
-def build_fleet(catalog: Catalog, spec: ProblemSpec, economics) -> Fleet:
-    """Every allowed candidate of a model-based problem, rated, priced and ready for the ILP."""
+def build_fleet(
+    catalog: Catalog, spec: ProblemSpec, economics, efficiency: EfficiencyTable
+) -> Fleet:
+    """Every allowed candidate of a model-based problem, rated (with ``efficiency`` unless the
+    problem asks for the roofline), priced and ready for the ILP."""
     notes: list[str] = []
     traffic = class_traffic(catalog, spec)
     k_of = {t.name: k for k, t in enumerate(traffic)}
@@ -418,8 +425,7 @@ def build_fleet(catalog: Catalog, spec: ProblemSpec, economics) -> Fleet:
     tiers = _tiers(catalog, spec, economics, notes)
     models = list(dict.fromkeys(t.model for t in traffic))
     variants = _variants(catalog, spec, accelerators, tiers, models)
-    efficiency = table_from_entries(catalog.efficiency.values(), "catalog efficiency entries")
-    mode_sol = spec.styles.mode == "sol"
+    mode_sol = spec.styles.mode is Mode.SOL
     groups: dict[tuple, list[tuple[Variant, object]]] = {}
     for v in variants:
         try:

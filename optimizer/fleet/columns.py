@@ -1,4 +1,4 @@
-"""The provisioning ILP in numbers, independent of any solver (MODEL.md §10).
+"""The provisioning ILP in numbers, independent of any solver (docs/solver.md, Formulation).
 
 ``fleet`` fills an :class:`IlpProblem` from the performance model (or from measured
 capabilities); ``search.ilp`` solves it with PuLP; ``search.exhaustive`` enumerates it for

@@ -1,5 +1,5 @@
 """A problem file's objective, limits and solver settings, with a fleet's columns, as the ILP's
-input (MODEL.md §9–10)."""
+input (docs/model.md §9, docs/solver.md)."""
 
 from __future__ import annotations
 

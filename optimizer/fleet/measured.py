@@ -7,6 +7,7 @@ import numpy as np
 
 from optimizer.fleet.candidates import CandidateTable, ColumnInfo, Fleet
 from optimizer.fleet.columns import Classes, Columns
+from optimizer.perf.bound import NONE_CODE
 
 MEASURED_PHASE = "measured"
 
@@ -41,7 +42,7 @@ def measured_fleet(table) -> Fleet:
     )
     nan = np.full((n, k), np.nan)
     candidates = CandidateTable(
-        info, columns, nan, nan, nan, nan, np.full((n, k), -1), np.full((n, k), -1),
+        info, columns, nan, nan, nan, nan, np.full((n, k), NONE_CODE), np.full((n, k), NONE_CODE),
         columns.cost_usd_per_hour, np.zeros(n),
     )  # fmt: skip
     classes = Classes(

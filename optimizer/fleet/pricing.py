@@ -1,5 +1,5 @@
 """What one accelerator and one GB of memory tier cost per hour, and what a server adds in power
-(MODEL.md §9): amortized purchase under owned pricing, the rental rate under cloud pricing."""
+(docs/model.md §9): amortized purchase under owned pricing, the rental rate under cloud pricing."""
 
 from __future__ import annotations
 

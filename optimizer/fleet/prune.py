@@ -1,5 +1,6 @@
 """Drop candidate columns no optimal fleet needs: those that can serve nothing, and those
-another column makes redundant (MODEL.md §10). Pruning never changes the optimum."""
+another column makes redundant (docs/solver.md, Formulation). Pruning never changes the
+optimum."""
 
 from __future__ import annotations
 

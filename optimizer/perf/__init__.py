@@ -8,6 +8,7 @@ from optimizer.perf.arithmetic import (
     kv_bytes_read,
     linear_flops,
 )
+from optimizer.perf.bound import Bound
 from optimizer.perf.capacity import (
     kv_bytes_per_sequence_per_device,
     kv_shards,
@@ -17,19 +18,18 @@ from optimizer.perf.capacity import (
 )
 from optimizer.perf.compute_dtype import ComputePeak, UnsupportedPrecisionError, compute_peak
 from optimizer.perf.config import Config, TierChoice, build_config, stack_configs
-from optimizer.perf.efficiency import SOL, Efficiency, EfficiencyTable, Mode, PhaseEfficiency
-from optimizer.perf.serving import BOUNDS, Request, ServePhase, ServingPoint, Slo, TierUse, serve
+from optimizer.perf.efficiency import SOL, Efficiency, EfficiencyTable, PhaseEfficiency
+from optimizer.perf.serving import Request, ServePhase, ServingPoint, Slo, serve
 from optimizer.perf.shape import ModelShape, model_shape
 from optimizer.perf.step import StepCost, step_cost
 
 __all__ = [
-    "BOUNDS",
     "SOL",
+    "Bound",
     "ComputePeak",
     "Config",
     "Efficiency",
     "EfficiencyTable",
-    "Mode",
     "ModelShape",
     "PhaseEfficiency",
     "Request",
@@ -38,7 +38,6 @@ __all__ = [
     "Slo",
     "StepCost",
     "TierChoice",
-    "TierUse",
     "UnsupportedPrecisionError",
     "attention_flops",
     "build_config",

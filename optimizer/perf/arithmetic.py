@@ -1,4 +1,4 @@
-"""FLOPs and bytes of one forward step, vectorized over batch and context (MODEL.md §2–3).
+"""FLOPs and bytes of one forward step, vectorized over batch and context (docs/model.md §2–3).
 
 Every function takes a model (its :class:`~optimizer.catalog.model_arch.ModelArch` or the
 precomputed :class:`~optimizer.perf.shape.ModelShape`), precisions as a

@@ -1,10 +1,9 @@
-"""The model against measurements: predict each calibration case, score the errors, fit
-efficiency factors (MODEL.md §4; ``hetplan calibrate``).
+"""The model against measurements: evaluate calibration setups, score the errors, fit
+efficiency factors (docs/model.md §4). Building a setup from a case is the use case's job
+(:mod:`optimizer.api.calibration`).
 
-A case is rebuilt as the configuration it describes; blank fields take the serving engines'
-defaults, and each prediction lists the defaults it used. Cases the model cannot represent are
-skipped with the reason. Server and interactive throughputs are predicted as the largest batch
-that meets the run's p99 limits; their TTFT/TPOT rows at that operating point.
+Server and interactive throughputs are predicted as the largest batch that meets the run's p99
+limits; their TTFT/TPOT rows at that operating point.
 """
 
 from __future__ import annotations
@@ -15,22 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.catalog.cases import Case
-from optimizer.catalog.catalog import Catalog
-from optimizer.catalog.precision import Precision
-from optimizer.catalog.units import GIB, GIGA, MILLI
-from optimizer.errors import HetplanError
-from optimizer.perf.capacity import valid_split, weight_bytes_per_device
-from optimizer.perf.config import (
-    ENGINE_MEMORY_FRACTION,
-    Config,
-    build_config,
-    efficiency_fields,
-    stack_configs,
-)
-from optimizer.perf.efficiency import SOL, Efficiency, EfficiencyTable, PhaseEfficiency
+from optimizer.catalog.units import GIB, MILLI
+from optimizer.perf.capacity import weight_bytes_per_device
+from optimizer.perf.config import Config, efficiency_fields, stack_configs
+from optimizer.perf.efficiency import Efficiency, PhaseEfficiency
 from optimizer.perf.phases import decode_step, memory, prefill_step
 from optimizer.perf.serving import Request, ServePhase, Slo, serve
-from optimizer.perf.shape import ModelShape, model_shape
+from optimizer.perf.shape import ModelShape
 
 FIT_GROUP = "throughput and fixed-batch latency"
 GROUPS = {
@@ -43,7 +33,7 @@ GROUPS = {
     "weights_gib": "capacity",
 }
 FRACTION_METRICS = ("memory_bandwidth_fraction", "compute_fraction")
-SLO_QUANTILE = 0.99  # MLPerf server limits are p99
+SLO_PERCENTILE = 99.0  # MLPerf server limits are p99
 MIN_FAMILY_ROWS = 20
 """A family gets its own factors only with this many rows (a few per factor); smaller ones use
 the pooled ``default`` fit rather than factors that merely memorize a handful of runs."""
@@ -93,81 +83,6 @@ class Prediction:
         return GROUPS[self.case.metric]
 
 
-def _precision(text: str | None, default: Precision, what: str, defaults: list[str]):
-    if text is None:
-        defaults.append(f"{what} blank: {default.value}")
-        return default
-    return Precision.parse(text, what)
-
-
-def _default_tp(case: Case, catalog: Catalog, shape, weights: Precision, per_instance: int):
-    """Smallest power-of-two TP within the instance whose weights fit the engine's share."""
-    acc = catalog.accelerators[case.accelerator]
-    usable = (acc.memory_usable_gb or acc.memory_capacity_gb) * GIGA * ENGINE_MEMORY_FRACTION
-    tp = 1
-    while tp * 2 <= per_instance and weight_bytes_per_device(shape, weights, tp, 1, 1) > usable:
-        tp *= 2
-    return tp
-
-
-def setup_case(case: Case, catalog: Catalog, table: EfficiencyTable | None) -> Setup | Skip:
-    """Rebuild ``case`` as a configuration, or say why it cannot be."""
-    if case.metric in FRACTION_METRICS:
-        return Skip(
-            case, "microbenchmark fraction: an input that bounds the fit, not a prediction"
-        )
-    if case.metric not in GROUPS:
-        return Skip(case, f"metric {case.metric!r} is not one the model predicts")
-    if case.model not in catalog.models:
-        return Skip(case, f"model {case.model!r} is not in the catalog")
-    if case.accelerator not in catalog.accelerators:
-        return Skip(case, f"accelerator {case.accelerator!r} is not in the catalog")
-    needs_lengths = case.metric not in ("weights_gib", "kv_tokens_capacity")
-    if needs_lengths and (case.input_tokens is None or case.output_tokens is None):
-        return Skip(case, "input or output length not stated")
-    model = catalog.models[case.model]
-    acc = catalog.accelerators[case.accelerator]
-    shape = model_shape(model)
-    defaults: list[str] = []
-    try:
-        weights = _precision(case.precision_weights, Precision.BF16, "weights", defaults)
-        kv_default = weights if weights.bytes_per_element >= 1 else Precision.FP8
-        kv = _precision(case.precision_kv, kv_default, "kv", defaults)
-    except HetplanError as exc:
-        return Skip(case, str(exc))
-    accelerators = case.accelerators or 1
-    pp = case.pp or 1
-    if case.tp is None:
-        per_instance = accelerators // (case.instances or 1)
-        tp = _default_tp(case, catalog, shape, weights, max(per_instance // pp, 1))
-        defaults.append(f"tp blank: {tp} (smallest that fits)")
-    else:
-        tp = case.tp
-    ep = case.ep
-    if ep is None:
-        ep = tp if model.moe and model.moe.n_routed_experts % tp == 0 else 1
-        if model.moe:
-            defaults.append(f"ep blank: {ep} (expert parallel over the TP ranks)")
-    if not bool(valid_split(model, tp, pp, ep)):
-        return Skip(case, f"split tp={tp} pp={pp} ep={ep} is not valid for {case.model}")
-    efficiency, note = table.lookup(acc.family) if table else (SOL, None)
-    if note:
-        defaults.append(note)
-    try:
-        config, notes = build_config(
-            catalog, acc, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, efficiency=efficiency
-        )
-    except HetplanError as exc:
-        return Skip(case, str(exc))
-    defaults.extend(notes)
-    request = Request(case.input_tokens or 0.0, case.output_tokens or 0.0)
-    batch = float(case.batch) if case.batch else None
-    if case.metric in ("prefill_latency_ms", "decode_step_ms") and batch is None:
-        batch = 1.0
-        defaults.append("batch blank: 1")
-    return Setup(case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults))
-
-
 def _stack_requests(setups: list[Setup]) -> Request:
     return Request(
         np.array([s.request.input_tokens for s in setups]),
@@ -199,10 +114,10 @@ def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config
         point = serve(shape, c, req, phase=ServePhase.AGGREGATED)
         return _per_accelerator(setups, point.output_tokens_per_s)
     # loaded: the largest batch meeting the p99 limits; that point's throughput or latency
-    slo = Slo(
-        ttft_s=np.array([(s.case.ttft_slo_ms or np.inf) * MILLI for s in setups]),
-        tpot_s=np.array([(s.case.tpot_slo_ms or np.inf) * MILLI for s in setups]),
-        quantile=SLO_QUANTILE,
+    slo = Slo.from_ms(
+        np.array([s.case.ttft_slo_ms or np.inf for s in setups]),
+        np.array([s.case.tpot_slo_ms or np.inf for s in setups]),
+        SLO_PERCENTILE,
     )
     point = serve(shape, c, req, phase=ServePhase.AGGREGATED, slo=slo)
     metric = np.array([s.case.metric for s in setups])
@@ -244,19 +159,6 @@ def _with_efficiency(c: Config, e: Efficiency) -> Config:
     return dataclasses.replace(c, **efficiency_fields(e))
 
 
-def predict_cases(cases, catalog: Catalog, table: EfficiencyTable | None):
-    """(predictions, skips) for ``cases`` under ``table`` (None: the pure roofline)."""
-    setups, skips = [], []
-    for case in cases:
-        built = setup_case(case, catalog, table)
-        (skips if isinstance(built, Skip) else setups).append(built)
-    values = Evaluator(setups).predict() if setups else np.empty(0)
-    predictions = [
-        Prediction(s.case, float(v), s.defaults) for s, v in zip(setups, values, strict=True)
-    ]
-    return predictions, skips
-
-
 @dataclass(frozen=True, slots=True)
 class FittedFamily:
     family: str
@@ -264,20 +166,6 @@ class FittedFamily:
     rows: int
     phases: tuple[str, ...]  # phases the rows could identify
     median_abs_error: float
-
-
-def _fraction_caps(cases, catalog: Catalog) -> dict[tuple[str, str], float]:
-    """Highest measured fraction of peak per (family, 'compute'|'memory'): an efficiency
-    factor may not exceed what a microbenchmark reached."""
-    caps: dict[tuple[str, str], float] = {}
-    for case in cases:
-        if case.metric in FRACTION_METRICS and case.accelerator in catalog.accelerators:
-            family = catalog.accelerators[case.accelerator].family
-            what = "compute" if case.metric == "compute_fraction" else "memory"
-            key = (family, what)
-            caps[key] = max(caps.get(key, 0.0), min(case.value, 1.0))
-            caps[("default", what)] = max(caps.get(("default", what), 0.0), min(case.value, 1.0))
-    return caps
 
 
 _PARAMS = {  # name: (start, lower, upper); compute and memory capped by microbenchmarks
@@ -301,17 +189,14 @@ def _parameters(has_prefill_rows: bool) -> list[tuple[str, str]]:
     return names
 
 
-def fit_families(cases, catalog: Catalog) -> list[FittedFamily]:
-    """Least-squares efficiency factors per accelerator family (and a pooled ``default``) on the
-    throughput and fixed-batch latency cases, minimizing the log error with a robust loss."""
+def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> list[FittedFamily]:
+    """Least-squares efficiency factors per accelerator family (and a pooled ``default``) on
+    the throughput and fixed-batch latency setups (built under the roofline), minimizing the
+    log error with a robust loss; ``caps`` bound the compute and memory fractions per (family,
+    'compute'|'memory') by what microbenchmarks reached."""
     from scipy.optimize import least_squares  # heavy: only the fit needs it
 
-    caps = _fraction_caps(cases, catalog)
-    setups = [
-        s
-        for s in (setup_case(c, catalog, None) for c in cases)
-        if isinstance(s, Setup) and GROUPS[s.case.metric] == FIT_GROUP
-    ]
+    setups = [s for s in setups if GROUPS[s.case.metric] == FIT_GROUP]
     counts: dict[str, int] = {}
     for s in setups:
         counts[s.family] = counts.get(s.family, 0) + 1
@@ -369,4 +254,5 @@ def summarize(predictions: list[Prediction]) -> dict[str, dict]:
             "p90": float(np.percentile(errors, 90)),
         }
         for key, errors in buckets.items()
+        if errors
     }

@@ -7,11 +7,12 @@ fills one from catalog entries; :func:`stack_configs` joins many into one grid.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Protocol
 
 import numpy as np
 
-from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.hardware import Accelerator, Interconnect, LinkScope, MemoryTier
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.units import BITS_PER_BYTE, GIGA, MICRO, NANO, PICO, TERA
@@ -124,12 +125,26 @@ class TierChoice:
     gb: float
 
 
-def _link(catalog: Catalog, link_id: str | None) -> Interconnect | None:
+class Parts(Protocol):
+    """The entries an accelerator names by id (its links and memory type); a catalog is one.
+
+    The model resolves only these references of the accelerator it is given: the ids a user
+    asks for are looked up by the use case (``optimizer.api``).
+    """
+
+    @property
+    def interconnects(self) -> Mapping[str, Interconnect]: ...
+
+    @property
+    def memory(self) -> Mapping[str, MemoryTier]: ...
+
+
+def _link(catalog: Parts, link_id: str | None) -> Interconnect | None:
     return catalog.interconnects.get(link_id) if link_id else None
 
 
 def device_link(
-    catalog: Catalog, acc: Accelerator, role: str
+    catalog: Parts, acc: Accelerator, role: str
 ) -> tuple[float, Interconnect] | tuple[None, None]:
     """(per-direction GB/s, link) one device of ``acc`` has in ``role`` (``scale_up``,
     ``scale_out`` or ``host``): the device's own figure wins over the generic link entry. The
@@ -141,7 +156,7 @@ def device_link(
     return own or link.bandwidth_gb_per_s_per_direction, link
 
 
-def group_link(catalog: Catalog, acc: Accelerator, group: int) -> tuple[float, Interconnect]:
+def group_link(catalog: Parts, acc: Accelerator, group: int) -> tuple[float, Interconnect]:
     """(bandwidth bytes/s per direction, link) a collective over ``group`` devices runs on:
     the scale-up link inside its domain, else PCIe between the cards of one server, else
     scale-out."""
@@ -160,7 +175,7 @@ def group_link(catalog: Catalog, acc: Accelerator, group: int) -> tuple[float, I
     return gb * GIGA, out
 
 
-def _tier_arrays(catalog: Catalog, acc: Accelerator, tier: TierChoice | None, devices: int):
+def _tier_arrays(catalog: Parts, acc: Accelerator, tier: TierChoice | None, devices: int):
     """(bytes, instance bandwidth, latency, energy per byte) of an attached tier: each device
     reaches it at the smaller of the tier's per-unit bandwidth and its link's."""
     if tier is None or tier.gb <= 0:
@@ -185,7 +200,7 @@ def _tier_arrays(catalog: Catalog, acc: Accelerator, tier: TierChoice | None, de
 
 
 def build_config(
-    catalog: Catalog,
+    catalog: Parts,
     acc: Accelerator,
     *,
     tp: int = 1,

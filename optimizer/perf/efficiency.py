@@ -1,4 +1,4 @@
-"""Efficiency factors: how far a real serving stack falls short of the roofline (MODEL.md §4).
+"""Efficiency factors: how far a real serving stack falls short of the roofline (docs/model.md §4).
 
 A few physically meaningful numbers per accelerator family (vendor and generation) and phase:
 the fraction of peak FLOP/s and of memory bandwidth the kernels reach, a fixed overhead per
@@ -17,11 +17,6 @@ from enum import StrEnum
 class Phase(StrEnum):
     PREFILL = "prefill"
     DECODE = "decode"
-
-
-class Mode(StrEnum):
-    SOL = "sol"  # pure roofline: full peaks, no fixed overhead, no link latency
-    CALIBRATED = "calibrated"  # efficiency factors from catalogs/efficiency.toml
 
 
 @dataclass(frozen=True, slots=True)

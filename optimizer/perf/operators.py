@@ -1,9 +1,9 @@
 """Per-operator FLOPs, bytes, OI and CF of one step, and the data behind ``hetplan analyze``.
 
-The seed paper's argument operator by operator (MODEL.md §1–3): each operator of a prefill or a
-decode step gets its FLOPs, the bytes it moves from device memory, its operational intensity
-(OI = FLOPs / bytes), its capacity footprint per request (CF) and the wall it meets on an
-accelerator. Bytes are weights read plus KV read and written; activations are left out, as in
+The seed paper's argument operator by operator (docs/model.md §1–3): each operator of a
+prefill or a decode step gets its FLOPs, the bytes it moves from device memory, its operational
+intensity (OI = FLOPs / bytes), its capacity footprint per request (CF) and the wall it meets on
+an accelerator. Bytes are weights read plus KV read and written; activations are left out, as in
 :mod:`optimizer.perf.step`, so the OI of a long prefill's weight matmuls is an upper bound.
 """
 
@@ -15,8 +15,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from optimizer.catalog.catalog import Catalog
-from optimizer.catalog.hardware import Accelerator
 from optimizer.catalog.model_arch import ModelArch
 from optimizer.catalog.model_facts import (
     attention_params,
@@ -25,9 +23,6 @@ from optimizer.catalog.model_facts import (
     params_total,
 )
 from optimizer.catalog.precision import Precision
-from optimizer.catalog.units import GIGA, TERA
-from optimizer.catalog.workload_spec import Workload
-from optimizer.errors import HetplanError
 from optimizer.perf.arithmetic import (
     attention_flops_over_span,
     bytes_per_element,
@@ -35,16 +30,10 @@ from optimizer.perf.arithmetic import (
     kv_elements_per_sequence,
     prefill_kv_elements,
 )
-from optimizer.perf.capacity import valid_split
-from optimizer.perf.compute_dtype import compute_peak
-from optimizer.perf.config import Config, build_config
-from optimizer.perf.efficiency import SOL, Phase
-from optimizer.perf.phases import memory
+from optimizer.perf.bound import Bound
+from optimizer.perf.efficiency import Phase
 from optimizer.perf.serving import Request
-from optimizer.perf.shape import ModelShape, model_shape
-from optimizer.workload.requests import representative_request
-
-SCHEMA_VERSION = 1
+from optimizer.perf.shape import model_shape
 
 
 class Operator(StrEnum):
@@ -55,11 +44,6 @@ class Operator(StrEnum):
     FFN = "ffn"  # dense FFN, or router + shared experts + routed experts
     NORMS = "norms"  # RMS/LayerNorm weights
     LM_HEAD = "lm-head"  # output projection to the vocabulary
-
-
-COMPUTE = "compute"
-BANDWIDTH = "bandwidth"
-CAPACITY = "capacity"
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,7 +149,7 @@ class PhaseBreakdown:
 
     ``context_tokens`` is each request's KV length the CF counts: cached + new tokens for a
     prefill, the live context for a decode step. ``cf_bytes`` is the request's whole CF,
-    ``KV(context) + W / sequences`` (MODEL.md §1), input embedding included.
+    ``KV(context) + W / sequences`` (docs/model.md §1), input embedding included.
     """
 
     phase: Phase
@@ -368,29 +352,18 @@ def ridge_flop_per_byte(peak_flop_per_s, bandwidth_bytes_per_s) -> np.ndarray:
 
 def roofline_wall(oi_flop_per_byte, ridge) -> np.ndarray:
     """``"compute"`` where the OI reaches the ridge point, else ``"bandwidth"``."""
-    return np.where(np.asarray(oi_flop_per_byte) >= ridge, COMPUTE, BANDWIDTH)
+    return np.where(
+        np.asarray(oi_flop_per_byte) >= ridge, Bound.COMPUTE.label, Bound.BANDWIDTH.label
+    )
 
 
 def request_cf_bytes(m: ModelArch, context_tokens, batch, *, weights, kv=None) -> np.ndarray:
-    """CF of one request: ``KV(context) + W / batch`` bytes (MODEL.md §1)."""
+    """CF of one request: ``KV(context) + W / batch`` bytes (docs/model.md §1)."""
     kv = weights if kv is None else kv
     kv_bytes = kv_elements_per_sequence(model_shape(m), context_tokens) * bytes_per_element(kv)
     return kv_bytes + operator_params(m).total * bytes_per_element(weights) / np.asarray(
         batch, dtype=np.float64
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Workloads
-# --------------------------------------------------------------------------------------------
-
-
-def mean_turn_request(w: Workload) -> Request:
-    """A workload's mean turn (:func:`optimizer.workload.requests.representative_request`:
-    the measured mean context, else the accumulate model, capped at the workload's limit) as
-    a request whose prefix-cache hit fraction is cached."""
-    shape = representative_request(w)
-    return Request(shape.input_tokens, shape.output_tokens, shape.prefix_tokens)
 
 
 def request_operators(
@@ -411,23 +384,11 @@ def request_operators(
 
 
 # --------------------------------------------------------------------------------------------
-# The analysis of one model on a set of accelerators (what ``hetplan analyze`` shows)
+# The analysis of one model on a set of accelerators (built by ``optimizer.api.analyze``)
 # --------------------------------------------------------------------------------------------
-
-DEFAULT_ACCELERATORS = ("h100-sxm", "h200-sxm", "b200", "mi300x")
-AGENTIC_WORKLOADS = ("chat", "coding-agent", "web-agent", "computer-use-agent")
-ATTENTION_REFERENCE_MODELS = {"mha": "llama-2-7b", "gqa": "llama-3.1-70b", "mla": "deepseek-v3"}
-"""One model per attention kind for the CF-against-context curves (seed paper Figure 3)."""
-
-REFERENCE_REQUEST = Request(input_tokens=8192.0, output_tokens=512.0)
-"""The request analysed when no workload is named: an 8K-token prompt, 512 output tokens."""
 
 CONTEXT_SWEEP_TOKENS = np.geomspace(1024.0, 1024.0**2, 41)
 """Contexts from 1K to 1M tokens for the CF and capacity-wall curves."""
-
-
-class AnalysisError(HetplanError):
-    """An analysis the inputs do not allow (no accelerator, a batch below one...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,19 +419,6 @@ class DeviceView:
     def max_batch(self, phase: Phase) -> float:
         return self.max_batch_prefill if phase is Phase.PREFILL else self.max_batch_decode
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.accelerator,
-            "peak_flop_per_s": self.peak_flop_per_s,
-            "mem_bw_bytes_per_s": self.mem_bw_bytes_per_s,
-            "ridge_flop_per_byte": self.ridge_flop_per_byte,
-            "memory_bytes": self.memory_bytes,
-            "tp": self.tp,
-            "tp_for_batch": self.tp_for_batch,
-            "max_batch_prefill": self.max_batch_prefill,
-            "max_batch_decode": self.max_batch_decode,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class KvCurve:
@@ -492,56 +440,16 @@ class WorkloadView:
     decode: PhaseBreakdown
 
 
-def _request_dict(r: Request) -> dict:
-    return {
-        "input_tokens": r.input_tokens,
-        "output_tokens": r.output_tokens,
-        "prefix_tokens": r.prefix_tokens,
-        "new_tokens": r.new_tokens,
-        "decode_context_tokens": r.mean_context,
-    }
-
-
 def phase_walls(b: PhaseBreakdown, devices: tuple[DeviceView, ...]) -> dict[str, str]:
     """The wall a whole step meets on each device: ``capacity`` when its requests do not fit,
     else the roofline's."""
     walls = {}
     for d in devices:
         if d.max_batch(b.phase) < float(b.sequences):
-            walls[d.accelerator] = CAPACITY
+            walls[d.accelerator] = Bound.CAPACITY.label
         else:
             walls[d.accelerator] = str(roofline_wall(b.oi_flop_per_byte, d.ridge_flop_per_byte))
     return walls
-
-
-def _operator_dict(op: OperatorCost, devices: tuple[DeviceView, ...]) -> dict:
-    oi = float(op.oi_flop_per_byte)
-    return {
-        "operator": op.operator.value,
-        "flops": float(op.flops),
-        "weight_bytes": float(op.weight_bytes),
-        "kv_bytes": float(op.kv_bytes),
-        "bytes": float(op.bytes),
-        "oi_flop_per_byte": oi,
-        "cf_bytes": float(op.cf_bytes),
-        "wall": {d.accelerator: str(roofline_wall(oi, d.ridge_flop_per_byte)) for d in devices},
-    }
-
-
-def phase_dict(b: PhaseBreakdown, devices: tuple[DeviceView, ...]) -> dict:
-    """JSON-ready view of a (scalar) phase breakdown with its walls on ``devices``."""
-    return {
-        "phase": b.phase.value,
-        "tokens": float(b.tokens),
-        "sequences": float(b.sequences),
-        "context_tokens": float(b.context_tokens),
-        "flops": float(b.flops),
-        "bytes": float(b.bytes),
-        "oi_flop_per_byte": float(b.oi_flop_per_byte),
-        "cf_bytes": float(b.cf_bytes),
-        "wall": phase_walls(b, devices),
-        "operators": [_operator_dict(op, devices) for op in b.operators],
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,213 +475,3 @@ class Analysis:
     @property
     def phases(self) -> tuple[PhaseBreakdown, PhaseBreakdown]:
         return self.prefill, self.decode
-
-    def to_dict(self) -> dict:
-        """JSON-ready fields (SI units: FLOPs, bytes, seconds)."""
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "model": self.model,
-            "attention": self.attention,
-            "workload": self.workload,
-            "request": _request_dict(self.request),
-            "precision": self.precision,
-            "kv_precision": self.kv_precision,
-            "batch": self.batch,
-            "accelerators": [d.to_dict() for d in self.devices],
-            "phases": [phase_dict(b, self.devices) for b in self.phases],
-            "workloads": [
-                {
-                    "workload": v.workload,
-                    "request": _request_dict(v.request),
-                    "points": [
-                        {
-                            "phase": b.phase.value,
-                            "operator": op.operator.value,
-                            "oi_flop_per_byte": float(op.oi_flop_per_byte),
-                            "cf_bytes": float(op.cf_bytes),
-                        }
-                        for b in (v.prefill, v.decode)
-                        for op in b.operators
-                    ],
-                }
-                for v in self.workloads
-            ],
-            "context_sweep": {
-                "context_tokens": self.context_tokens.tolist(),
-                "kv_bytes_per_sequence": {c.model: c.kv_bytes.tolist() for c in self.kv_curves},
-                "max_batch": {d.accelerator: d.max_batch_curve.tolist() for d in self.devices},
-            },
-            "notes": list(self.notes),
-            "catalog_fingerprint": self.catalog_fingerprint,
-        }
-
-
-def _tp_candidates(m: ModelArch, acc: Accelerator) -> list[int]:
-    """Powers of two up to the scale-up domain that split the model validly."""
-    tps, tp = [], 1
-    while tp <= acc.scale_up_domain:
-        if bool(valid_split(m, tp, 1, 1)):
-            tps.append(tp)
-        tp *= 2
-    return tps
-
-
-def _instances(
-    catalog: Catalog, acc: Accelerator, m: ModelArch, s: ModelShape, precision, kv, context
-) -> list[tuple[int, Config, float]]:
-    """(tp, config, max batch at ``context``) of each TP instance whose weights fit."""
-    found = []
-    for tp in _tp_candidates(m, acc):
-        try:
-            config, _ = build_config(catalog, acc, tp=tp, weights=precision, kv=kv, efficiency=SOL)
-        except HetplanError:
-            continue
-        mem = memory(s, config, context)
-        if float(mem.kv_free_per_device) > 0:
-            found.append((tp, config, float(mem.max_batch)))
-    return found
-
-
-def _kv_curve_models(catalog: Catalog, m: ModelArch) -> list[ModelArch]:
-    """An MHA, a GQA and an MLA model (the reference ones where present), then ``m``."""
-    models = catalog.models
-    chosen = []
-    for kind, ref in ATTENTION_REFERENCE_MODELS.items():
-        if ref in models:
-            chosen.append(models[ref])
-            continue
-        same_kind = [x for x in models.values() if x.attention.value == kind]
-        if same_kind:
-            chosen.append(same_kind[0])
-    if all(x.id != m.id for x in chosen):
-        chosen.append(m)
-    return chosen
-
-
-def build_analysis(
-    catalog: Catalog,
-    model_id: str,
-    *,
-    workload_id: str | None = None,
-    accelerator_ids: tuple[str, ...] | list[str] = DEFAULT_ACCELERATORS,
-    precision: Precision = Precision.BF16,
-    kv_precision: Precision | None = None,
-    batch: float = 16.0,
-    request: Request | None = None,
-) -> Analysis:
-    """OI, CF and walls of ``model_id`` serving a workload's mean turn on each accelerator.
-
-    Weights are stored in ``precision`` and the compute runs at its peak (or the nearest wider
-    one, said in the notes); the roofline is the pure one (sol). Prefill is one pass over
-    ``batch`` requests' new tokens, decode one step of ``batch`` sequences; both share the
-    weights' CF among ``batch`` requests.
-
-    Args:
-        catalog: the loaded catalog.
-        model_id: a model id.
-        workload_id: a workload whose representative request is analysed; without one,
-            ``request`` (default :data:`REFERENCE_REQUEST`).
-        accelerator_ids: accelerators for walls, rooflines and capacity curves.
-        precision: weights precision.
-        kv_precision: KV-cache precision; default the weights', fp8 under sub-byte weights
-            (4-bit KV caches are not what engines ship).
-        batch: requests sharing a step (and the weights' CF).
-        request: the request when no workload is named.
-
-    Returns:
-        The analysis, with the curves its plots draw.
-
-    Raises:
-        UnknownIdError: an id the catalog does not hold.
-        AnalysisError: no accelerator, or a batch below one.
-    """
-    if not accelerator_ids:
-        raise AnalysisError("accelerator: name at least one accelerator")
-    if batch < 1:
-        raise AnalysisError(f"batch: must be >= 1, got {batch}")
-    m = catalog.get("models", model_id)
-    accs = [catalog.get("accelerators", a) for a in accelerator_ids]
-    notes: list[str] = []
-    if workload_id is not None:
-        request = mean_turn_request(catalog.get("workloads", workload_id))
-    request = request or REFERENCE_REQUEST
-    if request.input_tokens + request.output_tokens > m.max_context_tokens:
-        notes.append(
-            f"{m.id}: the request's {request.input_tokens + request.output_tokens:,.0f} tokens"
-            f" exceed its {m.max_context_tokens:,} context window (analysed anyway)"
-        )
-    s = model_shape(m)
-    batch = float(batch)
-    kv = kv_precision or (precision if precision.bytes_per_element >= 1 else Precision.FP8)
-    if kv_precision is None and kv is not precision:
-        notes.append(f"KV cache in {kv.value} under {precision.value} weights")
-    prefill, decode = request_operators(m, request, batch, weights=precision, kv=kv)
-    contexts = CONTEXT_SWEEP_TOKENS
-    devices = []
-    for acc in accs:
-        peak = compute_peak(acc, precision)
-        if peak.note and peak.note not in notes:
-            notes.append(peak.note)
-        instances = _instances(catalog, acc, m, s, precision, kv, request.mean_context)
-        holding_one = [i for i in instances if i[2] >= 1]
-        tp, config, _ = (holding_one or instances[-1:] or [(0, None, 0.0)])[0]
-        tp_for_batch = next((i[0] for i in instances if i[2] >= batch), 0)
-        if config is None:
-            notes.append(
-                f"{acc.id}: the weights of {m.id} in {precision.value} do not fit on one"
-                f" scale-up domain ({acc.scale_up_domain} devices)"
-            )
-            prefill_max = decode_max = 0.0
-            curve = np.zeros_like(contexts)
-        else:
-            prefill_max = float(memory(s, config, float(prefill.context_tokens)).max_batch)
-            decode_max = float(memory(s, config, request.mean_context).max_batch)
-            curve = np.asarray(memory(s, config, contexts).max_batch, dtype=np.float64)
-        devices.append(
-            DeviceView(
-                accelerator=acc.id,
-                peak_flop_per_s=peak.flop_per_s,
-                mem_bw_bytes_per_s=acc.memory_bandwidth_tb_per_s * TERA,
-                memory_bytes=(acc.memory_usable_gb or acc.memory_capacity_gb) * GIGA,
-                tp=tp,
-                tp_for_batch=tp_for_batch,
-                max_batch_prefill=prefill_max,
-                max_batch_decode=decode_max,
-                max_batch_curve=curve,
-            )
-        )
-    kv_curves = tuple(
-        KvCurve(
-            x.id,
-            x.attention.value,
-            x.max_context_tokens,
-            np.asarray(kv_elements_per_sequence(model_shape(x), contexts) * kv.bytes_per_element),
-        )
-        for x in _kv_curve_models(catalog, m)
-    )
-    workload_ids = [w for w in AGENTIC_WORKLOADS if w in catalog.workloads]
-    if workload_id is not None and workload_id not in workload_ids:
-        workload_ids.append(workload_id)
-    views = []
-    for wid in workload_ids:
-        r = mean_turn_request(catalog.workloads[wid])
-        views.append(
-            WorkloadView(wid, r, *request_operators(m, r, batch, weights=precision, kv=kv))
-        )
-    return Analysis(
-        model=m.id,
-        attention=m.attention.value,
-        workload=workload_id,
-        request=request,
-        precision=precision.value,
-        kv_precision=kv.value,
-        batch=batch,
-        prefill=prefill,
-        decode=decode,
-        devices=tuple(devices),
-        context_tokens=contexts,
-        kv_curves=kv_curves,
-        workloads=tuple(views),
-        notes=tuple(notes),
-        catalog_fingerprint=catalog.fingerprint,
-    )

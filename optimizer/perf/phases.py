@@ -1,4 +1,4 @@
-"""Prefill, decode and aggregated (chunked-prefill) serving on one instance type (MODEL.md §3,
+"""Prefill, decode and aggregated (chunked-prefill) serving on one instance type (docs/model.md §3,
 §5, §8), vectorized over configurations: capacity, step times, the largest batch that meets an
 SLO, and queueing at a TTFT target.
 """

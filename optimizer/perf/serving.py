@@ -1,5 +1,5 @@
 """An instance's operating point: the batch it runs, its TTFT, TPOT and throughput, and the wall
-that limits it (MODEL.md §8), vectorized over configurations."""
+that limits it (docs/model.md §8), vectorized over configurations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from enum import StrEnum
 
 import numpy as np
 
+from optimizer.catalog.choices import TierUse
+from optimizer.catalog.units import MILLI
 from optimizer.perf.arithmetic import kv_elements_per_sequence
+from optimizer.perf.bound import NONE_CODE, Bound
 from optimizer.perf.config import Config
 from optimizer.perf.phases import (
     ENGINE_MAX_BATCH,
@@ -25,21 +28,13 @@ from optimizer.perf.phases import (
 )
 from optimizer.perf.shape import ModelShape
 from optimizer.perf.step import StepCost
+from optimizer.workload.requests import RequestShape
 
 
 class ServePhase(StrEnum):
     PREFILL = "prefill"
     DECODE = "decode"
     AGGREGATED = "aggregated"
-
-
-class TierUse(StrEnum):
-    SPILL = "spill"  # active KV beyond device memory lives in the tier, streamed every step
-    PARK = "park"  # agent sessions' KV waits in the tier between turns and is reloaded
-
-
-BOUNDS = ("compute", "bandwidth", "interconnect", "capacity", "slo")
-COMPUTE, BANDWIDTH, INTERCONNECT, CAPACITY, SLO = range(5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +54,13 @@ class Request:
         """Live context averaged over the generation: input + output / 2."""
         return self.input_tokens + self.output_tokens / 2.0
 
+    @classmethod
+    def mean_turn(cls, shape: RequestShape, *, parked: bool = False) -> Request:
+        """A workload's mean turn; a parked session brings its history back from the tier,
+        so its cached part is the whole history instead of the prefix-cache hits."""
+        prefix = shape.parkable_tokens if parked else shape.prefix_tokens
+        return cls(shape.input_tokens, shape.output_tokens, prefix)
+
 
 @dataclass(frozen=True, slots=True)
 class Slo:
@@ -67,6 +69,15 @@ class Slo:
     ttft_s: float | None = None
     tpot_s: float | None = None
     quantile: float = 0.99
+
+    @classmethod
+    def from_ms(cls, ttft_ms: float | None, tpot_ms: float | None, percentile: float) -> Slo:
+        """Targets as users write them: milliseconds at a percentile (99 = p99)."""
+        return cls(
+            ttft_s=ttft_ms * MILLI if ttft_ms is not None else None,
+            tpot_s=tpot_ms * MILLI if tpot_ms is not None else None,
+            quantile=percentile / 100.0,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +90,7 @@ class ServingPoint:
     requests_per_s: np.ndarray
     output_tokens_per_s: np.ndarray
     utilization: np.ndarray  # of a prefill instance at its TTFT target (1 otherwise)
-    bound: np.ndarray  # index into BOUNDS
+    bound: np.ndarray  # Bound codes
     spill_frac: np.ndarray
     kv_transfer_s: np.ndarray
     park_reload_s: np.ndarray
@@ -166,12 +177,12 @@ def _prefill(s, c, request, mem, batch, slo):
     if slo.ttft_s is not None:
         util = max_utilization(service, slo.ttft_s, slo.quantile)
         ttft = service + md1_wait_quantile_s(util, service, slo.quantile)
-        bound = np.full(np.shape(service), SLO)
+        bound = np.full(np.shape(service), Bound.SLO)
     else:
         util = np.ones_like(service)
         ttft = service
         bound = step.wall()
-    bound = np.where(per_step < np.asarray(batch), CAPACITY, bound)
+    bound = np.where(per_step < np.asarray(batch), Bound.CAPACITY, bound)
     with np.errstate(divide="ignore", invalid="ignore"):
         req_s = np.where(per_step >= 1, util * per_step / service, 0.0)
     nan = np.full_like(service, np.nan)
@@ -209,19 +220,20 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch):
         target = np.minimum(target, slo.ttft_s / (prefill_steps + 0.5))
     if batch is not None:
         chosen = np.where(np.asarray(batch, dtype=np.float64) <= upper, batch, 0.0)
-        bound_cut = np.full(np.shape(chosen), -1)
+        bound_cut = np.full(np.shape(chosen), NONE_CODE)
     elif np.any(np.isfinite(target)):
         chosen = largest_batch(lambda b: step_at(b).time_s, upper, target)
-        bound_cut = np.where(chosen < upper, SLO, np.where(mem.max_batch <= upper, CAPACITY, -1))
+        capacity = np.where(mem.max_batch <= upper, Bound.CAPACITY, NONE_CODE)
+        bound_cut = np.where(chosen < upper, Bound.SLO, capacity)
     else:
         chosen = upper
-        bound_cut = np.where(mem.max_batch <= upper, CAPACITY, -1)
+        bound_cut = np.where(mem.max_batch <= upper, Bound.CAPACITY, NONE_CODE)
     step = step_at(np.maximum(chosen, 1.0))
     tpot = step.time_s
     ttft = (prefill_steps + 0.5) * tpot if aggregated else single.time_s
     with np.errstate(divide="ignore", invalid="ignore"):
         out_s = np.where(chosen >= 1, chosen / tpot, 0.0)
     req_s = out_s / request.output_tokens
-    bound = np.where(bound_cut >= 0, bound_cut, step.wall())
+    bound = np.where(bound_cut != NONE_CODE, bound_cut, step.wall())
     frac = spill_fraction(chosen, mem.max_batch_hbm) if spill else np.zeros_like(tpot)
     return chosen, ttft, tpot, req_s, out_s, np.ones_like(tpot), bound, frac, step

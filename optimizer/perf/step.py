@@ -1,4 +1,4 @@
-"""Time, traffic and energy of one engine step (MODEL.md §3–4, §9), vectorized.
+"""Time, traffic and energy of one engine step (docs/model.md §3–4, §9), vectorized.
 
 A step carries ``decode_batch`` sequences that each produce one token over a context of
 ``decode_context`` tokens, plus ``prefill_tokens`` prompt tokens (a chunk) that each attend over
@@ -26,6 +26,7 @@ from optimizer.perf.arithmetic import (
     kv_elements_per_sequence,
     prefill_kv_elements,
 )
+from optimizer.perf.bound import Bound
 from optimizer.perf.capacity import expert_shards, kv_shards
 from optimizer.perf.config import Config
 from optimizer.perf.efficiency import Phase
@@ -63,12 +64,13 @@ class StepCost:
         return self.energy_j / self.time_s
 
     def wall(self) -> np.ndarray:
-        """Which term is largest: 0 compute, 1 bandwidth (HBM or tier), 2 interconnect."""
+        """Which term is largest, as ``Bound`` codes: compute, bandwidth (HBM or tier) or
+        interconnect."""
         bandwidth = np.maximum(self.memory_s, self.tier_s)
         return np.where(
             self.comm_s > np.maximum(self.compute_s, bandwidth),
-            2,
-            np.where(self.compute_s >= bandwidth, 0, 1),
+            Bound.INTERCONNECT,
+            np.where(self.compute_s >= bandwidth, Bound.COMPUTE, Bound.BANDWIDTH),
         )
 
 

@@ -51,7 +51,7 @@ def efficiency_toml(fitted: list[FittedFamily], cases_file: str, fitted_on: str)
             )
     header = (
         "# Efficiency factors: how far real serving stacks fall short of the roofline, per\n"
-        "# accelerator family and phase (MODEL.md section 4). Written by\n"
+        "# accelerator family and phase (docs/model.md section 4). Written by\n"
         "# `hetplan calibrate --fit`; each entry says what it was fitted on. Families without\n"
         "# enough rows use `default`.\n\n"
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from optimizer.search.solution import WALL_TERMS
+from optimizer.perf.bound import Bound
 
 
 def _ms(seconds) -> str:
@@ -72,9 +72,10 @@ def _wall(p: dict) -> str:
     the batch."""
     if not p["bound"]:
         return "—"
-    text = WALL_TERMS[p["bound"]]
-    if p["bound"] in ("slo", "capacity") and p.get("step_bound"):
-        text += f"; step {WALL_TERMS[p['step_bound']].split(':')[0]}-bound"
+    bound = Bound.from_label(p["bound"])
+    text = bound.meaning
+    if bound in (Bound.SLO, Bound.CAPACITY) and p.get("step_bound"):
+        text += f"; step {p['step_bound']}-bound"
     return text
 
 

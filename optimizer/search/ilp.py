@@ -9,7 +9,11 @@ stopped by its time limit gets the LP relaxation of the same model as its bound.
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import highspy
@@ -249,9 +253,38 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
     return _Model(prob, n, (ii, kk), shares, scale, pools, slacks)
 
 
+class _SilentHighs(highspy.Highs):
+    """highspy's Highs, silent from birth: its constructor registers callbacks, and HiGHS prints
+    its banner on the C stdout at the first call made while output_flag is on."""
+
+    def enableCallbacks(self) -> None:
+        self.setOptionValue("output_flag", False)
+        super().enableCallbacks()
+
+
+def _log_to_stderr(event) -> None:
+    """HiGHS log callback: the line goes to stderr, so stdout carries only the output."""
+    sys.stderr.write(event.message)
+
+
 class _BulkHiGHS(pulp.HiGHS):
     """PuLP's in-process HiGHS, handed the model in a few array calls: PuLP's own builder makes
-    one call per row, column and integer (0.5 s of 0.6 s building a 10k-variable model)."""
+    one call per row, column and integer (0.5 s of 0.6 s building a 10k-variable model).
+    Silent, or with ``msg`` its log on stderr through a callback, never on stdout."""
+
+    def createAndConfigureSolver(self, lp: pulp.LpProblem) -> None:
+        highs = _SilentHighs()
+        if self.msg:  # log_to_console would print on the C stdout; the callback gets it alone
+            highs.cbLogging.subscribe(_log_to_stderr)
+            highs.setOptionValue("log_to_console", False)
+            highs.setOptionValue("output_flag", True)
+        options = {"mip_rel_gap": self.gapRel, "threads": self.threads, **self.optionsDict}
+        if self.timeLimit is not None:
+            options["time_limit"] = float(self.timeLimit)
+        for key, value in options.items():
+            if value is not None:
+                highs.setOptionValue(key, value)
+        lp.solverModel = highs
 
     def buildSolverModel(self, lp: pulp.LpProblem) -> None:
         highs = lp.solverModel
@@ -294,15 +327,24 @@ class _BulkHiGHS(pulp.HiGHS):
             )
 
 
-def _solver(settings: SolverSettings, *, mip: bool = True) -> pulp.LpSolver:
-    """The PuLP solver object, single-threaded and seeded."""
-    common = {"mip": mip, "msg": False, "timeLimit": settings.time_limit_s}
+class _Cbc(pulp.COIN_CMD):
+    """PuLP's CBC command with its log (``msg``) on stderr: PuLP lets CBC inherit stdout."""
+
+    def get_pipe(self):
+        if self.msg:  # a duplicate of fd 2, since PuLP closes the pipe after the run
+            return os.fdopen(os.dup(2), "w")
+        return super().get_pipe()
+
+
+def _solver(settings: SolverSettings, *, mip: bool = True, verbose: bool = False) -> pulp.LpSolver:
+    """The PuLP solver object, single-threaded and seeded; ``verbose``: its log on stderr."""
+    common = {"mip": mip, "msg": verbose, "timeLimit": settings.time_limit_s}
     if settings.name is SolverName.HIGHS:
         return _BulkHiGHS(**common, gapRel=settings.gap_rel, threads=1, random_seed=settings.seed)
     # CBC's seed 0 means "from the clock", so 0 keeps CBC's fixed default seed.
     seeds = [f"randomCbcSeed {settings.seed}", f"randomSeed {settings.seed}"]
     # COIN_CMD on PuLP's bundled binary is PULP_CBC_CMD without its PuLP 4 deprecation warning.
-    return pulp.COIN_CMD(
+    return _Cbc(
         **common,
         gapRel=settings.gap_rel,
         # no -threads: any value selects CBC's threaded branch and bound, which can stall 10 s
@@ -311,11 +353,23 @@ def _solver(settings: SolverSettings, *, mip: bool = True) -> pulp.LpSolver:
     )
 
 
-def _run(model: _Model, settings: SolverSettings) -> Status:
+_ONE_LOG_AT_A_TIME = threading.Lock()
+
+
+def _solve(prob: pulp.LpProblem, settings: SolverSettings, *, mip: bool, verbose: bool) -> None:
+    """``prob.solve`` with the settings' solver. Verbose solves take turns: each log reads
+    whole, and none deadlocks on HiGHS's banner, which the first solve to log writes under a
+    process-wide std::call_once through the Python callback (so it needs the GIL) while
+    another solve waits on that call_once holding the GIL."""
+    with _ONE_LOG_AT_A_TIME if verbose else nullcontext():
+        prob.solve(_solver(settings, mip=mip, verbose=verbose))
+
+
+def _run(model: _Model, settings: SolverSettings, verbose: bool) -> Status:
     """Solve and return the verdict; the variables then hold the incumbent, if any."""
     prob, name = model.prob, settings.name.value
     try:
-        prob.solve(_solver(settings))
+        _solve(prob, settings, mip=True, verbose=verbose)
     except pulp.PulpSolverError as error:
         raise SolverError(f"{name}: {error}") from error
     status = verdict(prob.status, prob.sol_status, name)
@@ -332,9 +386,9 @@ def _run(model: _Model, settings: SolverSettings) -> Status:
     return status
 
 
-def _relaxation_bound(model: _Model, settings: SolverSettings) -> float | None:
+def _relaxation_bound(model: _Model, settings: SolverSettings, verbose: bool) -> float | None:
     """The LP relaxation's optimum, a proven lower bound (None if it was not solved)."""
-    model.prob.solve(_solver(settings, mip=False))
+    _solve(model.prob, settings, mip=False, verbose=verbose)
     solved = (model.prob.status, model.prob.sol_status)
     if solved != (pulp.LpStatusOptimal, pulp.LpSolutionOptimal):
         return None
@@ -375,12 +429,15 @@ def _gap(objective: float, bound: float) -> float:
     return 0.0 if objective == 0 else (objective - bound) / abs(objective)
 
 
-def solve_ilp(problem: IlpProblem, *, one_group: bool = False) -> IlpSolution:
+def solve_ilp(
+    problem: IlpProblem, *, one_group: bool = False, verbose: bool = False
+) -> IlpSolution:
     """Solve the provisioning ILP (formulation in columns.py).
 
     Args:
         problem: columns, classes, limits, objective and solver settings.
         one_group: homogeneous fleets only: every instance from one availability group.
+        verbose: the solvers' logs on stderr (stdout stays the caller's); silent otherwise.
 
     Returns:
         The verdict with the fleet, objective, proven bound and gap; for an infeasible problem,
@@ -405,7 +462,7 @@ def solve_ilp(problem: IlpProblem, *, one_group: bool = False) -> IlpSolution:
         "n_variables": model.prob.numVariables(),
         "n_constraints": model.prob.numConstraints(),
     }
-    status = _run(model, settings)
+    status = _run(model, settings, verbose)
     if status is Status.INFEASIBLE:
         if model.prob.status == pulp.LpStatusNotSolved:
             why = (
@@ -414,7 +471,7 @@ def solve_ilp(problem: IlpProblem, *, one_group: bool = False) -> IlpSolution:
             )
             explanation: tuple[str, ...] = (why,)
         else:
-            explanation = tuple(_explain_limits(problem, one_group))
+            explanation = tuple(_explain_limits(problem, one_group, verbose))
         wall_s = time.perf_counter() - start
         return IlpSolution(status, name, wall_s, explanation=explanation, **size)
 
@@ -424,11 +481,11 @@ def solve_ilp(problem: IlpProblem, *, one_group: bool = False) -> IlpSolution:
     if settings.name is SolverName.HIGHS:
         bound = model.prob.solverModel.getInfo().mip_dual_bound
         if not math.isfinite(bound):
-            bound = _relaxation_bound(model, settings)
+            bound = _relaxation_bound(model, settings, verbose)
     elif status is Status.OPTIMAL:
         bound = objective - settings.gap_rel * abs(objective)
     else:
-        bound = _relaxation_bound(model, settings)
+        bound = _relaxation_bound(model, settings, verbose)
     if bound is not None:
         bound = min(bound, objective)
     return IlpSolution(
@@ -475,10 +532,10 @@ def _uncovered(problem: IlpProblem, one_group: bool) -> list[str]:
     return [f"one group only: no availability group serves every class alone ({listed})"]
 
 
-def _explain_limits(problem: IlpProblem, one_group: bool) -> list[str]:
+def _explain_limits(problem: IlpProblem, one_group: bool, verbose: bool) -> list[str]:
     """The limits the closest fleet misses, from the model with a slack on every limit."""
     model = _build(problem, one_group=one_group, elastic=True)
-    status = _run(model, problem.solver)
+    status = _run(model, problem.solver, verbose)
     if status is Status.INFEASIBLE:
         return ["no fleet found even with every limit relaxed (solver time limit?)"]
     who = "the fleet that misses the limits least"

@@ -1,4 +1,4 @@
-"""``hetplan solve``: from a loaded problem to an explained, proven fleet (MODEL.md §7–10).
+"""``hetplan solve``: from a loaded problem to an explained, proven fleet (docs/model.md §7–10).
 
 The fleet layer rates and prices every candidate; the ILP picks the fleet; three baselines —
 the best homogeneous aggregated fleet, the best homogeneous disaggregated fleet and the best
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from optimizer.catalog.problem_loader import LoadedProblem
 from optimizer.catalog.units import MILLI
 from optimizer.errors import SolverError
-from optimizer.fleet.candidates import Fleet, NoCandidates, build_fleet, wall_name
+from optimizer.fleet.candidates import Fleet, NoCandidates, build_fleet
 from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
 from optimizer.fleet.ilp_input import OBJECTIVE_UNITS, ilp_problem
 from optimizer.fleet.measured import measured_fleet
@@ -75,15 +75,26 @@ _BASELINES = (
 )
 
 
-def solve(loaded: LoadedProblem) -> Solution:
-    """Rate, prune, solve and explain one problem; ``status`` says whether it is solved."""
+def solve(
+    loaded: LoadedProblem, efficiency, *, workers: int | None = None, verbose: bool = False
+) -> Solution:
+    """Rate, prune, solve and explain one problem; ``status`` says whether it is solved.
+
+    Args:
+        loaded: the validated problem.
+        efficiency: the efficiency factors (``perf.efficiency.EfficiencyTable``) candidates
+            are rated with.
+        workers: threads for the optimum and its three baselines, which are independent
+            solves (default: one per core; 1 solves them in turn, as a caller's worker should).
+        verbose: the solvers' logs on stderr.
+    """
     start = time.perf_counter()
     spec = loaded.spec
     if loaded.measured is not None:
         fleet = measured_fleet(loaded.measured)
     else:
         try:
-            fleet = build_fleet(loaded.catalog, spec, loaded.economics)
+            fleet = build_fleet(loaded.catalog, spec, loaded.economics, efficiency)
         except NoCandidates as why:
             return _no_fleet(loaded, str(why), start)
     problem = ilp_problem(spec, loaded.economics, fleet)
@@ -94,10 +105,10 @@ def solve(loaded: LoadedProblem) -> Solution:
     if uncovered:
         result, baseline_runs = None, []
     else:  # the optimum and its baselines are independent solves: run them side by side
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            optimum = pool.submit(_checked, problem, False)
+        with _executor(workers) as pool:
+            optimum = pool.submit(_checked, problem, False, verbose)
             baseline_runs = [
-                (b, pool.submit(_baseline_run, b, problem, loaded)) for b in _BASELINES
+                (b, pool.submit(_baseline_run, b, problem, loaded, verbose)) for b in _BASELINES
             ]
             result = optimum.result()
     head = _head(loaded, fleet.notes)
@@ -112,6 +123,30 @@ def solve(loaded: LoadedProblem) -> Solution:
         )
     baselines = tuple(_baseline(b, run.result(), result) for b, run in baseline_runs)
     return _solution(problem, fleet, loaded, result, baselines, head, start)
+
+
+class _InTurn:
+    """An executor that runs each task when it is submitted (one worker, no threads)."""
+
+    def __enter__(self) -> _InTurn:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as error:  # re-raised by result(), as a thread pool would
+            future.set_exception(error)
+        return future
+
+
+def _executor(workers: int | None):
+    """Threads for independent solves, or none when the caller allows one worker."""
+    workers = workers or os.cpu_count() or 1
+    return _InTurn() if workers == 1 else ThreadPoolExecutor(max_workers=workers)
 
 
 def _head(loaded: LoadedProblem, notes: tuple[str, ...] = ()) -> dict:
@@ -195,7 +230,7 @@ def _solver_stats(spec, fleet: Fleet, result: IlpSolution | None) -> dict:
     }
 
 
-def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded):
+def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded, verbose: bool):
     """(description, restricted problem, its solution), or (why not applicable, None, None)."""
     c = problem.columns
     if loaded.measured is not None:
@@ -219,13 +254,13 @@ def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded):
             "no-memory-tiers": np.array([t is None for t in c.tier]),
         }[b.name]
     sub = replace(problem, columns=c.subset(keep))
-    return description, sub, _checked(sub, b.one_group)
+    return description, sub, _checked(sub, b.one_group, verbose)
 
 
-def _checked(problem: IlpProblem, one_group: bool) -> IlpSolution:
+def _checked(problem: IlpProblem, one_group: bool, verbose: bool) -> IlpSolution:
     """Solve, then re-check the fleet against every constraint without the solver: a fleet
     that fails is never reported."""
-    result = solve_ilp(problem, one_group=one_group)
+    result = solve_ilp(problem, one_group=one_group, verbose=verbose)
     violations = check_solution(problem, result, one_group=one_group)
     if violations:
         raise SolverError(
@@ -312,6 +347,7 @@ def _pool(i, table, problem, result, totals) -> Pool:
     lam = problem.classes.requests_per_s
     serves = []
     for k in np.flatnonzero(result.share[i] > _SHARE_EPS):
+        bound, step_bound = table.walls(i, k)
         serves.append(
             Share(
                 name=problem.classes.names[k],
@@ -320,8 +356,8 @@ def _pool(i, table, problem, result, totals) -> Pool:
                 batch=_opt(table.batch[i, k]),
                 ttft_s=_opt(table.ttft_s[i, k]) if c.prefill[i] else None,
                 tpot_s=_opt(table.tpot_s[i, k]) if c.decode[i] else None,
-                bound=wall_name(table.bound[i, k]),
-                step_bound=wall_name(table.step_bound[i, k]),
+                bound=bound,
+                step_bound=step_bound,
             )
         )
     heaviest = max(
@@ -330,6 +366,7 @@ def _pool(i, table, problem, result, totals) -> Pool:
         default=None,
     )
     n = int(result.instances[i])
+    bound, step_bound = table.walls(i, heaviest)
     return Pool(
         name=c.names[i], accelerator=info.accelerator, phase=info.phase, instances=n,
         devices=n * info.devices, tp=info.tp, ep=info.ep, precision=info.precision,
@@ -337,8 +374,7 @@ def _pool(i, table, problem, result, totals) -> Pool:
         tier_gb_per_device=info.tier_gb_per_device,
         utilization=float(totals.load[i] / n) if n else 0.0,
         cost_usd_per_hour=float(n * c.cost_usd_per_hour[i]), power_w=float(n * c.busy_w[i]),
-        bound=wall_name(table.bound[i, heaviest]) if heaviest is not None else None,
-        step_bound=wall_name(table.step_bound[i, heaviest]) if heaviest is not None else None,
+        bound=bound, step_bound=step_bound,
         serves=tuple(serves),
     )  # fmt: skip
 

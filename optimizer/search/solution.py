@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from optimizer.errors import HetplanError
+from optimizer.output import write_text_atomic
+from optimizer.results import Verdict
 
 SCHEMA_VERSION = 1
-
-WALL_TERMS = {
-    "compute": "compute: operational intensity above the ridge point",
-    "bandwidth": "bandwidth: operational intensity below the ridge point",
-    "interconnect": "interconnect: collectives and hand-offs dominate the step",
-    "capacity": "capacity: batch × capacity footprint fills device memory",
-    "slo": "SLO: the latency target caps the batch (or the queue)",
-}
 
 
 @dataclass(frozen=True)
@@ -29,7 +23,7 @@ class Share:
     batch: float | None
     ttft_s: float | None
     tpot_s: float | None
-    bound: str | None  # what limits the operating point (BOUNDS)
+    bound: str | None  # what limits the operating point (a perf.bound.Bound label)
     step_bound: str | None  # the largest term of its step: compute, bandwidth or interconnect
 
 
@@ -93,8 +87,10 @@ class Baseline:
     pools: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Solution:
+@dataclass(frozen=True, repr=False)
+class Solution(Verdict):
+    """The fleet a problem gets (or why none), its totals, baselines and assumptions."""
+
     problem: str
     problem_file: str
     problem_fingerprint: str
@@ -122,31 +118,58 @@ class Solution:
     assumptions: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
+    _REPR_FIELDS = ("problem", "objective", "cost_usd_per_hour")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def message(self) -> str:
+        """The verdict in one line: the objective reached, or why there is no fleet."""
+        if self.objective is None:
+            return "; ".join(self.explanation) or "no fleet"
+        gap = f", gap {self.gap:.2%}" if self.gap is not None else ""
+        return f"{self.objective_kind} {self.objective:.6g} {self.objective_units}{gap}"
 
-    def save(self, path: Path, *, force: bool = False) -> None:
-        """Write the JSON; an existing file is only replaced with ``force``."""
-        if path.exists() and not force:
-            raise HetplanError(f"{path}: exists; pass --force to replace it")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise HetplanError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write the JSON atomically; an existing file is only replaced with ``force``."""
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        return write_text_atomic(Path(path), text, force=force)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Solution:
+        """The solution a ``to_dict`` wrote (the verdict's derived keys are ignored).
+
+        Raises:
+            TypeError, KeyError, ValueError: data that is not a complete solution.
+        """
+        given = {k: v for k, v in data.items() if k not in ("success", "message")}
+        pools = given.pop("pools", ())
+        baselines = given.pop("baselines", ())
+        return cls(
+            pools=tuple(
+                Pool(**{**p, "serves": tuple(Share(**s) for s in p["serves"])}) for p in pools
+            ),
+            tier_pools=tuple(TierPoolUse(**p) for p in given.pop("tier_pools", ())),
+            workloads=tuple(WorkloadResult(**w) for w in given.pop("workloads", ())),
+            baselines=tuple(
+                Baseline(**{**b, "pools": tuple(b.get("pools", ()))}) for b in baselines
+            ),  # fmt: skip
+            explanation=tuple(given.pop("explanation", ())),
+            assumptions=tuple(given.pop("assumptions", ())),
+            notes=tuple(given.pop("notes", ())),
+            **given,
+        )
 
 
 _REQUIRED = ("problem", "status", "objective_kind", "objective_units", "wall_s", "solver")
 
 
-def read_solution(path: Path) -> dict:
-    """A saved solution as a dict, checked for its schema version."""
+def read_solution(path: str | Path) -> Solution:
+    """A saved solution, checked for its schema version and completeness."""
+    path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise HetplanError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise HetplanError(f"{path}: not a solution JSON file ({exc})") from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise HetplanError(f"{path}: not a hetplan solution (no schema_version)")
@@ -158,4 +181,7 @@ def read_solution(path: Path) -> dict:
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise HetplanError(f"{path}: not a complete solution, missing {', '.join(missing)}")
-    return data
+    try:
+        return Solution.from_dict(data)
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise HetplanError(f"{path}: not a complete solution ({exc})") from None

@@ -1,4 +1,4 @@
-"""A workload's representative request: the mean turn of a session (MODEL.md §8)."""
+"""A workload's representative request: the mean turn of a session (docs/model.md §8)."""
 
 from __future__ import annotations
 

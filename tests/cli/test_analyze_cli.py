@@ -6,9 +6,7 @@ import json
 
 import pytest
 
-from optimizer.cli import analyze_cmd
 from optimizer.cli.main import run
-from optimizer.perf import operators
 
 PLOTS = ("roofline", "cf_vs_context", "oi_cf_quadrants", "max_batch_vs_context")
 
@@ -67,7 +65,3 @@ def test_analyze_unknown_ids_exit_2(capsys, argv, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert "Traceback" not in err
-
-
-def test_analyze_default_accelerators_match_the_analysis_default():
-    assert analyze_cmd.DEFAULT_ACCELERATORS == operators.DEFAULT_ACCELERATORS

@@ -373,9 +373,17 @@ def test_compare_two_saved_solutions(capsys, saved_pair):
     assert "3 × a10g" in out and "1 × a10g" in out
 
 
+def _compared(capsys) -> list[dict]:
+    """The labelled solutions of ``compare --json``, after its verdict."""
+    data = json.loads(capsys.readouterr().out)
+    assert list(data)[:3] == ["status", "success", "message"]
+    assert data["success"] == all(s["success"] for s in data["solutions"])
+    return data["solutions"]
+
+
 def test_compare_json_lists_labelled_solutions(capsys, saved_pair):
     assert run(["compare", *saved_pair, "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = _compared(capsys)
     assert [d["label"] for d in data] == list(saved_pair)
     assert [d["objective"] for d in data] == pytest.approx([6.70, 4.68])
     assert all(d["schema_version"] == 1 for d in data)
@@ -384,7 +392,7 @@ def test_compare_json_lists_labelled_solutions(capsys, saved_pair):
 def test_compare_vary_solves_each_value(capsys):
     argv = ["compare", str(MELANGE), "--vary", "assignment=whole-class,split", "--json"]
     assert run(argv) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = _compared(capsys)
     assert [d["label"] for d in data] == [
         "solver.assignment=whole-class", "solver.assignment=split"]  # fmt: skip
     assert [d["objective"] for d in data] == pytest.approx([6.70, 4.68])
@@ -395,7 +403,7 @@ def test_compare_vary_two_axes_solves_every_combination(capsys):
     argv = ["compare", str(MELANGE), "--vary", "assignment=whole-class,split",
             "--vary", "solver=cbc,highs", "--json"]  # fmt: skip
     assert run(argv) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = _compared(capsys)
     assert len(data) == 4
     by_label = {d["label"]: d["objective"] for d in data}
     assert by_label == pytest.approx({
@@ -413,7 +421,7 @@ def test_compare_vary_objective_trades_cost_for_energy(capsys, tmp_path):
                      accelerators='["l4", "h100-sxm"]')  # fmt: skip
     argv = ["compare", str(problem), "--vary", "objective=cost,energy", "--json"]
     assert run(argv) == 0
-    cost, energy = json.loads(capsys.readouterr().out)
+    cost, energy = _compared(capsys)
     assert (cost["label"], energy["label"]) == ("objective.kind=cost", "objective.kind=energy")
     assert (cost["objective_kind"], energy["objective_kind"]) == ("cost", "energy")
     assert cost["status"] == energy["status"] == "optimal"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from optimizer.api import Context, EstimateRequest, estimate
 from optimizer.catalog.loader import load_catalog
 from optimizer.catalog.problem_spec import ProblemSpec
 from optimizer.fleet.candidates import build_fleet
 from optimizer.perf.efficiency import table_from_entries
-from optimizer.perf.estimate import EstimateInput, estimate
 
 MODEL, WORKLOAD = "llama-3.1-70b", "coding-agent"
 
@@ -33,7 +33,11 @@ def spec(**sections) -> ProblemSpec:
 
 @pytest.fixture(scope="module")
 def fleet(catalog):
-    return build_fleet(catalog, spec(), catalog.get("economics", "default"))
+    return build_fleet(catalog, spec(), catalog.get("economics", "default"), factors(catalog))
+
+
+def factors(catalog):
+    return table_from_entries(catalog.efficiency.values(), "catalog")
 
 
 def column(fleet, name):
@@ -42,12 +46,11 @@ def column(fleet, name):
 
 def test_decode_capability_is_the_estimate_at_the_slo(catalog, fleet):
     i = column(fleet, f"{MODEL}/h100-sxm/tp4/fp8/decode")
-    table = table_from_entries(catalog.efficiency.values(), "catalog")
-    inp = EstimateInput(model=MODEL, accelerator="h100-sxm", tp=4, precision="fp8",
-                        workload=WORKLOAD, phase="decode", tpot_slo_ms=50.0)  # fmt: skip
-    expected = estimate(catalog, inp, table)
-    assert fleet.table.columns.capability[i, 0] == pytest.approx(expected["requests_per_s"])
-    assert fleet.table.batch[i, 0] == expected["batch"]
+    request = EstimateRequest(model=MODEL, accelerator="h100-sxm", tp=4, precision="fp8",
+                              workload=WORKLOAD, phase="decode", tpot_slo_ms=50.0)  # fmt: skip
+    expected = estimate(request, context=Context(catalog, factors(catalog)))
+    assert fleet.table.columns.capability[i, 0] == pytest.approx(expected.requests_per_s)
+    assert fleet.table.batch[i, 0] == expected.batch
     assert fleet.table.tpot_s[i, 0] <= 0.050
 
 
@@ -74,7 +77,7 @@ def test_aggregated_columns_hand_nothing_off(fleet):
 
 def test_tighter_ttft_never_raises_a_prefill_capability(catalog, fleet):
     econ = catalog.get("economics", "default")
-    tight = build_fleet(catalog, spec(serve={"ttft_ms": 200.0}), econ)
+    tight = build_fleet(catalog, spec(serve={"ttft_ms": 200.0}), econ, factors(catalog))
     for name in fleet.table.columns.names:
         if name.endswith("/prefill"):
             i, j = column(fleet, name), column(tight, name)
@@ -85,7 +88,9 @@ def test_tighter_ttft_never_raises_a_prefill_capability(catalog, fleet):
 
 def test_parked_sessions_hold_tool_time_times_their_kv(catalog):
     econ = catalog.get("economics", "default")
-    f = build_fleet(catalog, spec(styles={"tiers": ["ddr5"], "tier_uses": ["park"]}), econ)
+    f = build_fleet(
+        catalog, spec(styles={"tiers": ["ddr5"], "tier_uses": ["park"]}), econ, factors(catalog)
+    )
     names = f.table.columns.names
     i = names.index(f"{MODEL}/h100-sxm/tp4/fp8/prefill/ddr5-park")
     # 1.11 s of tool time × KV of the 8,045-token history, counted in bf16 (327,680 B/token)
@@ -97,20 +102,29 @@ def test_parked_sessions_hold_tool_time_times_their_kv(catalog):
 
 def test_spill_columns_hold_their_tier_per_device(catalog):
     econ = catalog.get("economics", "default")
-    f = build_fleet(catalog, spec(styles={"tiers": ["ddr5"], "tier_uses": ["spill"]}), econ)
+    f = build_fleet(
+        catalog, spec(styles={"tiers": ["ddr5"], "tier_uses": ["spill"]}), econ, factors(catalog)
+    )
     i = f.table.columns.names.index(f"{MODEL}/b200/tp8/fp8/decode/ddr5-spill-64gb")
     assert f.table.columns.tier_gb[i] == 8 * 64.0
 
 
 def test_sessions_per_s_counts_every_turn(catalog):
     econ = catalog.get("economics", "default")
-    f = build_fleet(catalog, spec(serve={"requests_per_s": None, "sessions_per_s": 0.5}), econ)
+    f = build_fleet(
+        catalog,
+        spec(serve={"requests_per_s": None, "sessions_per_s": 0.5}),
+        econ,
+        factors(catalog),
+    )
     turns = catalog.get("workloads", WORKLOAD).turns_per_session.mean
     assert f.classes.requests_per_s[0] == pytest.approx(0.5 * turns)
 
 
 def test_accelerators_without_a_price_are_left_out_and_said(catalog):
     econ = catalog.get("economics", "default")
-    f = build_fleet(catalog, spec(styles={"accelerators": ["h100-sxm", "h20"]}), econ)
+    f = build_fleet(
+        catalog, spec(styles={"accelerators": ["h100-sxm", "h20"]}), econ, factors(catalog)
+    )
     assert not any("/h20/" in n for n in f.table.columns.names)
     assert any("h20" in note for note in f.notes)

@@ -1,4 +1,4 @@
-"""Per-step FLOPs and bytes against hand arithmetic (MODEL.md §2–4)."""
+"""Per-step FLOPs and bytes against hand arithmetic (docs/model.md §2–4)."""
 
 from __future__ import annotations
 

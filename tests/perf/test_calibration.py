@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from optimizer.api.calibration import fit_families, predict_cases, setup_case
 from optimizer.catalog.cases import load_cases
 from optimizer.catalog.loader import bundled_catalog_dir, load_catalog
 from optimizer.catalog.precision import Precision
@@ -16,9 +17,6 @@ from optimizer.perf.calibration import (
     Evaluator,
     Setup,
     Skip,
-    fit_families,
-    predict_cases,
-    setup_case,
 )
 from optimizer.perf.config import build_config
 from optimizer.perf.efficiency import SOL, Efficiency, EfficiencyTable, table_from_entries

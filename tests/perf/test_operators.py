@@ -5,22 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from optimizer.api import FieldError
+from optimizer.api.analysis import analysis_dict, build_analysis
 from optimizer.catalog import Precision, UnknownIdError, load_catalog
 from optimizer.perf import SOL, build_config, model_shape, step_cost
 from optimizer.perf.efficiency import Phase
 from optimizer.perf.operators import (
-    CAPACITY,
-    AnalysisError,
     Operator,
-    build_analysis,
     decode_operators,
-    mean_turn_request,
     operator_params,
     prefill_operators,
     request_cf_bytes,
     ridge_flop_per_byte,
     roofline_wall,
 )
+from optimizer.perf.serving import Request
+from optimizer.workload.requests import representative_request
 
 CATALOG = load_catalog()
 LLAMA_8B = CATALOG.models["llama-3.1-8b"]
@@ -160,11 +160,11 @@ def test_roofline_wall_at_the_ridge():
 
 
 def test_mean_turn_request_uses_measured_context_else_accumulated_history():
-    coding = mean_turn_request(CATALOG.workloads["coding-agent"])
+    coding = Request.mean_turn(representative_request(CATALOG.workloads["coding-agent"]))
     assert coding.input_tokens == pytest.approx(8012.51)
     assert coding.prefix_tokens == pytest.approx(0.9 * 8012.51)
     # workloads.toml: 2,000 + 1,500 + 12 · (1,500 + 200) = 23,900 tokens mean context
-    web = mean_turn_request(CATALOG.workloads["web-agent"])
+    web = Request.mean_turn(representative_request(CATALOG.workloads["web-agent"]))
     assert web.input_tokens == pytest.approx(23_900)
     assert web.output_tokens == 200
 
@@ -178,7 +178,7 @@ def test_build_analysis_capacity_wall_and_curves():
     # holding one: 0.9 · 85.52 GB − 141 GB / 4 leaves 41.7 GB per device, 12.6 GB per sequence
     # per device (8 KV heads over 4 ranks) -> 3 sequences. Even TP8 holds 9 < 16.
     assert (h100.tp, h100.max_batch_decode, h100.tp_for_batch) == (4, 3, 0)
-    assert a.to_dict()["phases"][1]["wall"]["h100-sxm"] == CAPACITY
+    assert analysis_dict(a)["phases"][1]["wall"]["h100-sxm"] == "capacity"
     assert np.all(np.diff(h100.max_batch_curve) <= 0)
     kinds = {c.attention for c in a.kv_curves}
     assert kinds == {"mha", "gqa", "mla"}
@@ -190,5 +190,5 @@ def test_build_analysis_rejects_bad_inputs():
         build_analysis(CATALOG, "llama-9")
     with pytest.raises(UnknownIdError, match="h900"):
         build_analysis(CATALOG, "llama-3.1-8b", accelerator_ids=["h900"])
-    with pytest.raises(AnalysisError, match="batch"):
+    with pytest.raises(FieldError, match="batch"):
         build_analysis(CATALOG, "llama-3.1-8b", batch=0)

@@ -28,7 +28,7 @@ from optimizer.perf.shape import model_shape
 from optimizer.perf.step import step_cost
 
 LLAMA_70B_PARAMS = 70_553_706_496  # derived Llama-3.1-70B count (see test_capacity)
-LLAMA_70B_KV_BF16 = 327_680  # bytes per token, MODEL.md §2
+LLAMA_70B_KV_BF16 = 327_680  # bytes per token, docs/model.md §2
 
 
 @pytest.fixture(scope="module")

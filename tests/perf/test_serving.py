@@ -8,8 +8,10 @@ import math
 import numpy as np
 import pytest
 
+from optimizer.catalog.choices import TierUse
 from optimizer.catalog.loader import load_catalog
 from optimizer.catalog.precision import Precision
+from optimizer.perf.bound import Bound
 from optimizer.perf.config import TierChoice, build_config
 from optimizer.perf.efficiency import SOL, table_from_entries
 from optimizer.perf.phases import (
@@ -20,16 +22,7 @@ from optimizer.perf.phases import (
     mixed_step,
     prefill_step,
 )
-from optimizer.perf.serving import (
-    BOUNDS,
-    CAPACITY,
-    SLO,
-    Request,
-    ServePhase,
-    Slo,
-    TierUse,
-    serve,
-)
+from optimizer.perf.serving import Request, ServePhase, Slo, serve
 from optimizer.perf.shape import model_shape
 
 LLAMA_70B_KV_BF16 = 327_680
@@ -60,8 +53,14 @@ def h200_tp4(cat, hopper):
 REQ = Request(input_tokens=2000, output_tokens=500)
 
 
-def test_bounds_names():
-    assert BOUNDS[CAPACITY] == "capacity" and BOUNDS[SLO] == "slo"
+def test_bound_labels_and_codes():
+    """JSON names stay as saved solutions spell them; -1 (no load) has no wall."""
+    labels = ["compute", "bandwidth", "interconnect", "capacity", "slo"]
+    assert [b.label for b in Bound] == labels
+    assert [Bound.from_label(x) for x in labels] == list(Bound)
+    assert [Bound.from_code(np.int64(i)) for i in range(5)] == list(Bound)
+    assert Bound.from_code(-1) is None
+    assert Bound.SLO.meaning.startswith("SLO:") and Bound.CAPACITY.meaning.startswith("capacity:")
 
 
 # ---------------------------------------------------------------- 10. decode SLO
@@ -79,9 +78,9 @@ def test_decode_slo_batch_is_the_largest_meeting_tpot(llama70, h200_tp4, tpot_ms
     assert float(point.tpot_s) == pytest.approx(at_b, rel=1e-12)
     if b < min(float(mem.max_batch), 2048):
         assert float(decode_step(llama70, h200_tp4, b + 1, 2250).time_s) > x
-        assert BOUNDS[int(point.bound)] == "slo"
+        assert int(point.bound) == Bound.SLO
     else:
-        assert BOUNDS[int(point.bound)] == "capacity"
+        assert int(point.bound) == Bound.CAPACITY
     assert float(point.output_tokens_per_s) == pytest.approx(b / at_b, rel=1e-12)
     assert float(point.requests_per_s) == pytest.approx(b / at_b / 500, rel=1e-12)
     assert float(point.ttft_s) == pytest.approx(
@@ -95,27 +94,27 @@ def test_decode_slo_capped_by_capacity(llama70, h200_tp4):
     mem = memory(llama70, h200_tp4, 2250)
     assert 0 < float(mem.max_batch) < 2048
     assert float(point.batch) == float(mem.max_batch)
-    assert int(point.bound) == CAPACITY
+    assert int(point.bound) == Bound.CAPACITY
 
 
 def test_decode_impossible_slo_gives_batch_zero(llama70, h200_tp4):
     point = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE, slo=Slo(tpot_s=1e-3))
     assert float(point.batch) == 0
     assert float(point.output_tokens_per_s) == 0 and float(point.requests_per_s) == 0
-    assert int(point.bound) == SLO
+    assert int(point.bound) == Bound.SLO
 
 
 def test_decode_without_slo_runs_at_the_capacity_wall(cat, llama70, h200_tp4):
     point = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE)
     assert float(point.batch) == float(memory(llama70, h200_tp4, 2250).max_batch)
-    assert int(point.bound) == CAPACITY
+    assert int(point.bound) == Bound.CAPACITY
     # a small model hits the engine's batch limit first (2048), not capacity
     s8 = model_shape(cat.models["llama-3.1-8b"])
     short = Request(100, 10)
     point = serve(s8, h200_tp4, short, phase=ServePhase.DECODE)
     assert float(memory(s8, h200_tp4, 105).max_batch) > 2048
     assert float(point.batch) == 2048
-    assert BOUNDS[int(point.bound)] != "capacity"
+    assert int(point.bound) != Bound.CAPACITY
     assert float(serve(s8, h200_tp4, short, phase=ServePhase.DECODE, max_batch=64).batch) == 64
 
 
@@ -166,7 +165,7 @@ def test_prefill_instance_at_ttft_target(llama70, h200_tp4):
     assert float(point.ttft_s) == pytest.approx(2.0, rel=1e-6)
     assert float(point.requests_per_s) == pytest.approx(rho * per_step / service, rel=1e-12)
     assert np.isnan(point.tpot_s)
-    assert int(point.bound) == SLO
+    assert int(point.bound) == Bound.SLO
 
 
 def test_prefill_instance_impossible_ttft(llama70, h200_tp4):
@@ -198,7 +197,7 @@ def test_kv_spill_into_cxl(cat, llama70):
     assert float(point.step.tier_s) == pytest.approx(spilled / (2 * CXL_BW), rel=1e-12)
     # the tier stream (≈ 6.5 s per step) dwarfs HBM: the bandwidth wall binds
     assert float(point.step.tier_s) > float(point.step.memory_s)
-    assert BOUNDS[int(point.bound)] in ("bandwidth", "capacity")
+    assert int(point.bound) in (Bound.BANDWIDTH, Bound.CAPACITY)
 
     # a batch that fits in HBM spills nothing
     small = serve(llama70, c, req, phase=ServePhase.DECODE, batch=100, tier_use=TierUse.SPILL)

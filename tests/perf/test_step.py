@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from optimizer.catalog.loader import load_catalog
 from optimizer.catalog.precision import Precision
+from optimizer.perf.bound import Bound
 from optimizer.perf.config import ConfigError, TierChoice, build_config, group_link
 from optimizer.perf.efficiency import SOL, Efficiency, Phase, PhaseEfficiency, table_from_entries
 from optimizer.perf.phases import decode_step, prefill_step
@@ -79,7 +80,7 @@ def test_sol_decode_llama_8b_batch1_on_h100(cat):
     assert float(step.tier_s) == 0.0
     assert float(step.bubble) == 1.0
     assert float(step.time_s) == pytest.approx(float(step.memory_s), rel=1e-12)
-    assert int(step.wall()) == 1  # bandwidth-bound
+    assert int(step.wall()) == Bound.BANDWIDTH
 
 
 def test_sol_prefill_compute_hand_calc(cat):
@@ -95,7 +96,7 @@ def test_sol_prefill_compute_hand_calc(cat):
     # KV: writes 2048 tokens, reads the span (1000 + 1024 tokens) once per 128-query tile
     kv = (2048 + (1000 + 1024) * 2048 / 128) * 131_072
     assert float(step.kv_bytes) == pytest.approx(kv, rel=1e-12)
-    assert int(step.wall()) == 0  # compute-bound
+    assert int(step.wall()) == Bound.COMPUTE
     assert float(step.bubble) == 1.0
 
 

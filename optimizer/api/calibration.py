@@ -1,0 +1,237 @@
+"""``calibrate``: the model against measurements, and efficiency factors fitted to them.
+
+A case is rebuilt as the configuration it describes; blank fields take the serving engines'
+defaults, and each prediction lists the defaults it used. Cases the model cannot represent are
+skipped with the reason. The evaluation and the fit are the model's
+(:mod:`optimizer.perf.calibration`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from optimizer.api.context import Context, open_context
+from optimizer.api.fields import choice
+from optimizer.catalog.cases import Case, load_cases
+from optimizer.catalog.catalog import Catalog
+from optimizer.catalog.choices import Mode
+from optimizer.catalog.precision import Precision
+from optimizer.catalog.units import GIGA
+from optimizer.errors import HetplanError
+from optimizer.output import write_text_atomic
+from optimizer.perf.calibration import (
+    FRACTION_METRICS,
+    GROUPS,
+    Evaluator,
+    FittedFamily,
+    Prediction,
+    Setup,
+    Skip,
+    fit_setups,
+    summarize,
+)
+from optimizer.perf.capacity import valid_split, weight_bytes_per_device
+from optimizer.perf.config import ENGINE_MEMORY_FRACTION, build_config
+from optimizer.perf.efficiency import SOL, EfficiencyTable
+from optimizer.perf.serving import Request
+from optimizer.perf.shape import model_shape
+from optimizer.results import Verdict
+
+FITTED_ON = "its throughput and fixed-batch rows"
+
+
+def _precision(text: str | None, default: Precision, what: str, defaults: list[str]):
+    if text is None:
+        defaults.append(f"{what} blank: {default.value}")
+        return default
+    return Precision.parse(text, what)
+
+
+def _default_tp(case: Case, catalog: Catalog, shape, weights: Precision, per_instance: int):
+    """Smallest power-of-two TP within the instance whose weights fit the engine's share."""
+    acc = catalog.accelerators[case.accelerator]
+    usable = (acc.memory_usable_gb or acc.memory_capacity_gb) * GIGA * ENGINE_MEMORY_FRACTION
+    tp = 1
+    while tp * 2 <= per_instance and weight_bytes_per_device(shape, weights, tp, 1, 1) > usable:
+        tp *= 2
+    return tp
+
+
+def setup_case(case: Case, catalog: Catalog, table: EfficiencyTable | None) -> Setup | Skip:
+    """Rebuild ``case`` as a configuration, or say why it cannot be."""
+    if case.metric in FRACTION_METRICS:
+        return Skip(
+            case, "microbenchmark fraction: an input that bounds the fit, not a prediction"
+        )
+    if case.metric not in GROUPS:
+        return Skip(case, f"metric {case.metric!r} is not one the model predicts")
+    if case.model not in catalog.models:
+        return Skip(case, f"model {case.model!r} is not in the catalog")
+    if case.accelerator not in catalog.accelerators:
+        return Skip(case, f"accelerator {case.accelerator!r} is not in the catalog")
+    needs_lengths = case.metric not in ("weights_gib", "kv_tokens_capacity")
+    if needs_lengths and (case.input_tokens is None or case.output_tokens is None):
+        return Skip(case, "input or output length not stated")
+    model = catalog.models[case.model]
+    acc = catalog.accelerators[case.accelerator]
+    shape = model_shape(model)
+    defaults: list[str] = []
+    try:
+        weights = _precision(case.precision_weights, Precision.BF16, "weights", defaults)
+        kv_default = weights if weights.bytes_per_element >= 1 else Precision.FP8
+        kv = _precision(case.precision_kv, kv_default, "kv", defaults)
+    except HetplanError as exc:
+        return Skip(case, str(exc))
+    accelerators = case.accelerators or 1
+    pp = case.pp or 1
+    if case.tp is None:
+        per_instance = accelerators // (case.instances or 1)
+        tp = _default_tp(case, catalog, shape, weights, max(per_instance // pp, 1))
+        defaults.append(f"tp blank: {tp} (smallest that fits)")
+    else:
+        tp = case.tp
+    ep = case.ep
+    if ep is None:
+        ep = tp if model.moe and model.moe.n_routed_experts % tp == 0 else 1
+        if model.moe:
+            defaults.append(f"ep blank: {ep} (expert parallel over the TP ranks)")
+    if not bool(valid_split(model, tp, pp, ep)):
+        return Skip(case, f"split tp={tp} pp={pp} ep={ep} is not valid for {case.model}")
+    efficiency, note = table.lookup(acc.family) if table else (SOL, None)
+    if note:
+        defaults.append(note)
+    try:
+        config, notes = build_config(
+            catalog, acc, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, efficiency=efficiency
+        )
+    except HetplanError as exc:
+        return Skip(case, str(exc))
+    defaults.extend(notes)
+    request = Request(case.input_tokens or 0.0, case.output_tokens or 0.0)
+    batch = float(case.batch) if case.batch else None
+    if case.metric in ("prefill_latency_ms", "decode_step_ms") and batch is None:
+        batch = 1.0
+        defaults.append("batch blank: 1")
+    return Setup(case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults))
+
+
+def _fraction_caps(cases, catalog: Catalog) -> dict[tuple[str, str], float]:
+    """Highest measured fraction of peak per (family, 'compute'|'memory'): an efficiency
+    factor may not exceed what a microbenchmark reached."""
+    caps: dict[tuple[str, str], float] = {}
+    for case in cases:
+        if case.metric in FRACTION_METRICS and case.accelerator in catalog.accelerators:
+            family = catalog.accelerators[case.accelerator].family
+            what = "compute" if case.metric == "compute_fraction" else "memory"
+            key = (family, what)
+            caps[key] = max(caps.get(key, 0.0), min(case.value, 1.0))
+            caps[("default", what)] = max(caps.get(("default", what), 0.0), min(case.value, 1.0))
+    return caps
+
+
+def predict_cases(cases: list[Case], catalog: Catalog, table: EfficiencyTable | None):
+    """(predictions, skips) for ``cases`` under ``table`` (None: the pure roofline)."""
+    setups, skips = [], []
+    for case in cases:
+        built = setup_case(case, catalog, table)
+        (skips if isinstance(built, Skip) else setups).append(built)
+    values = Evaluator(setups).predict() if setups else np.empty(0)
+    predictions = [
+        Prediction(s.case, float(v), s.defaults) for s, v in zip(setups, values, strict=True)
+    ]
+    return predictions, skips
+
+
+def fit_families(cases: list[Case], catalog: Catalog) -> list[FittedFamily]:
+    """Efficiency factors per accelerator family (and a pooled ``default``) fitted on
+    ``cases``, bounded by the microbenchmark fractions among them."""
+    setups = [s for s in (setup_case(c, catalog, None) for c in cases) if isinstance(s, Setup)]
+    return fit_setups(setups, _fraction_caps(cases, catalog))
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One case predicted against its measurement."""
+
+    case_id: str
+    metric: str
+    predicted: float
+    measured: float
+    error: float
+    defaults: tuple[str, ...]
+
+
+@dataclass(frozen=True, repr=False)
+class Calibration(Verdict):
+    """Every row predicted against its measurement, the error summary and, with a fit, the
+    fitted factors and their TOML (``efficiency_toml``; ``save`` writes it)."""
+
+    status: str
+    message: str
+    mode: str
+    cases_file: str
+    rows: tuple[Row, ...]
+    skipped: tuple[dict, ...]
+    summary: dict
+    fitted: tuple[FittedFamily, ...] = ()
+    efficiency_toml: str | None = None
+    _REPR_FIELDS = ("mode", "cases_file")
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        data["fitted"] = [f.family for f in self.fitted]
+        return data
+
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write the fitted factors' TOML atomically; an existing file only with ``force``."""
+        if self.efficiency_toml is None:
+            raise HetplanError("nothing to save: calibrate without fit fits no factors")
+        return write_text_atomic(Path(path), self.efficiency_toml, force=force)
+
+
+def calibrate(
+    cases_file: str | Path,
+    *,
+    fit: bool = False,
+    mode: str = "calibrated",
+    catalog_dirs: tuple[str | Path, ...] = (),
+    efficiency: str | Path | None = None,
+    context: Context | None = None,
+) -> Calibration:
+    """Predict every row of a calibration CSV and score the errors; with ``fit``, fit
+    efficiency factors on it and predict with them.
+
+    Raises:
+        FieldError: an unknown mode; CatalogError: an invalid CSV or efficiency file.
+    """
+    from optimizer.report.efficiency_toml import efficiency_toml
+
+    mode = choice("mode", mode, Mode)
+    ctx = context or open_context(catalog_dirs, efficiency)
+    cases = load_cases(cases_file)
+    table = ctx.efficiency if mode is Mode.CALIBRATED else None
+    fitted: list[FittedFamily] = []
+    text = None
+    if fit:
+        fitted = fit_families(cases, ctx.catalog)
+        text = efficiency_toml(fitted, str(cases_file), FITTED_ON)
+        table = EfficiencyTable({f.family: f.efficiency for f in fitted}, "fit")
+    predictions, skips = predict_cases(cases, ctx.catalog, table)
+    rows = tuple(
+        Row(p.case.case_id, p.case.metric, p.predicted, p.case.value, p.error, p.defaults)
+        for p in predictions
+    )
+    return Calibration(
+        status="ok",
+        message="",
+        mode="calibrated" if table else "sol",
+        cases_file=str(cases_file),
+        rows=rows,
+        skipped=tuple({"case_id": s.case.case_id, "reason": s.reason} for s in skips),
+        summary=summarize(predictions),
+        fitted=tuple(fitted),
+        efficiency_toml=text,
+    )

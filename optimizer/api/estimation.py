@@ -1,0 +1,371 @@
+"""``estimate``: one configuration through the OI/CF model, explained.
+
+Invalid input raises a :class:`FieldError` naming the field; a configuration that cannot work
+is an :class:`Estimate` with status ``infeasible`` whose message says why and by how much.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from optimizer.api.context import Context, open_context
+from optimizer.api.fields import FieldError, at_least, choice, positive, precision
+from optimizer.catalog.choices import Mode, TierUse
+from optimizer.catalog.model_arch import AttentionKind
+from optimizer.catalog.units import GIGA, MILLI
+from optimizer.perf.bound import Bound
+from optimizer.perf.capacity import valid_split
+from optimizer.perf.config import ENGINE_MEMORY_FRACTION, TierChoice, build_config
+from optimizer.perf.efficiency import SOL
+from optimizer.perf.phases import decode_step
+from optimizer.perf.serving import Request, ServePhase, Slo, serve
+from optimizer.perf.shape import model_shape
+from optimizer.results import Verdict
+from optimizer.workload.requests import representative_request
+
+
+class _Infeasible(Exception):
+    """The configuration is valid but cannot serve (carried to the result's message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateRequest:
+    """One configuration to estimate; ids and precision names are checked on use."""
+
+    model: str
+    accelerator: str
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    ep: int = 1
+    precision: str = "bf16"
+    kv_precision: str | None = None
+    activation_precision: str | None = None
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    prefix_tokens: float = 0.0
+    workload: str | None = None
+    batch: int | None = None
+    ttft_slo_ms: float | None = None
+    tpot_slo_ms: float | None = None
+    slo_percentile: float = 99.0
+    phase: str = "aggregated"
+    mode: str = "calibrated"
+    tier: str | None = None
+    tier_gb: float | None = None
+    tier_use: str | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class Estimate(Verdict):
+    """The estimate of one instance (SI units); see docs/files.md for every key. An
+    infeasible estimate carries its verdict and the configuration, the figures stay None."""
+
+    status: str
+    message: str
+    model: str
+    accelerator: str
+    mode: str
+    phase: str
+    tp: int
+    pp: int
+    dp: int
+    ep: int
+    devices: int
+    precision: dict | None = None
+    request: dict | None = None
+    batch: int | None = None
+    capacity_max_batch: int | None = None
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    requests_per_s: float | None = None
+    output_tokens_per_s: float | None = None
+    output_tokens_per_s_per_accelerator: float | None = None
+    oi: dict | None = None
+    cf_bytes_per_request: float | None = None
+    memory_bytes_per_device: dict | None = None
+    bound: str | None = None
+    step_s: dict | None = None
+    power_w: float | None = None
+    energy_j_per_output_token: float | None = None
+    kv_transfer_s: float | None = None
+    tier: dict | None = None
+    notes: tuple[str, ...] = ()
+    _REPR_FIELDS = ("model", "accelerator", "ttft_s", "tpot_s", "batch")
+
+
+def _check_split(model, req: EstimateRequest) -> None:
+    for field in ("tp", "pp", "dp", "ep"):
+        _count(field, getattr(req, field))
+    if valid_split(model, req.tp, req.pp, req.ep):
+        if req.ep > req.tp * req.dp:
+            raise FieldError("ep", f"{req.ep} is more expert ranks than the {{tp}} × {{dp}} = "
+                                   f"{req.tp * req.dp} devices that hold them")  # fmt: skip
+        return
+    if model.n_heads % req.tp:
+        raise FieldError("tp", f"{req.tp} must divide {model.id}'s {model.n_heads} query heads")
+    if model.attention is not AttentionKind.MLA and (
+        model.n_kv_heads % req.tp and req.tp % model.n_kv_heads
+    ):
+        raise FieldError("tp", f"{req.tp} must divide or be a multiple of {model.id}'s "
+                               f"{model.n_kv_heads} KV heads")  # fmt: skip
+    if req.pp > model.n_layers:
+        raise FieldError(
+            "pp", f"{req.pp} is more stages than {model.id}'s {model.n_layers} layers"
+        )
+    experts = model.moe.n_routed_experts if model.moe else 1
+    what = f"{experts} routed experts" if model.moe else "no routed experts (dense model)"
+    raise FieldError("ep", f"{req.ep} must divide {model.id}'s {what}")
+
+
+MAX_COUNT = 1 << 20
+"""Devices, ranks and batches beyond any real system: larger counts are typos."""
+
+
+def _count(field: str, value: int | None) -> None:
+    if value is not None and not 1 <= value <= MAX_COUNT:
+        raise FieldError(field, f"must be between 1 and {MAX_COUNT:,}, got {value}")
+
+
+def _request(ctx: Context, req: EstimateRequest, tier_use, notes: list[str]) -> Request:
+    if req.workload is not None:
+        if req.input_tokens is not None or req.output_tokens is not None:
+            raise FieldError("workload", "replaces {input_tokens}/{output_tokens}; give one")
+        w = ctx.catalog.get("workloads", req.workload)
+        parked = tier_use is TierUse.PARK
+        request = Request.mean_turn(representative_request(w), parked=parked)
+        notes.append(
+            f"{w.id}: mean turn of {request.input_tokens:,.0f} input tokens "
+            f"({request.prefix_tokens:,.0f} cached{' in the parked session' if parked else ''})"
+            f" and {request.output_tokens:,.0f} output tokens"
+        )
+        return request
+    if req.input_tokens is None or req.output_tokens is None:
+        missing = "input_tokens" if req.input_tokens is None else "output_tokens"
+        raise FieldError(missing, "give {input_tokens} and {output_tokens}, or {workload}")
+    at_least("input_tokens", req.input_tokens, 1)
+    at_least("output_tokens", req.output_tokens, 1)
+    if not 0 <= req.prefix_tokens < req.input_tokens:
+        raise FieldError(
+            "prefix_tokens",
+            f"must be in [0, input tokens {req.input_tokens:g}), got {req.prefix_tokens:g}",
+        )
+    return Request(float(req.input_tokens), float(req.output_tokens), float(req.prefix_tokens))
+
+
+def _tier(ctx: Context, req: EstimateRequest):
+    given = (req.tier is not None, req.tier_gb is not None, req.tier_use is not None)
+    if not any(given):
+        return None, None
+    if not all(given):
+        raise FieldError("tier", "{tier}, {tier_gb} and {tier_use} go together")
+    positive("tier_gb", req.tier_gb)
+    tier = ctx.catalog.get("memory", req.tier)
+    return TierChoice(tier, req.tier_gb), choice("tier_use", req.tier_use, TierUse)
+
+
+def _scalar(x) -> float:
+    return float(np.asarray(x))
+
+
+def estimate(
+    request: EstimateRequest,
+    *,
+    catalog_dirs: tuple[str | Path, ...] = (),
+    efficiency: str | Path | None = None,
+    context: Context | None = None,
+) -> Estimate:
+    """TTFT, TPOT, throughput, OI, CF, the binding wall and energy of one instance.
+
+    Args:
+        request: the configuration and its request (tokens or a workload), batch or SLOs.
+        catalog_dirs: catalog directories loaded on top of the bundled catalog.
+        efficiency: an ``[[efficiency]]`` TOML to use instead of the catalog's factors.
+        context: an already loaded catalog and factors (replaces the two above).
+
+    Raises:
+        FieldError: a field the model cannot take; UnknownIdError: an id the catalog lacks.
+    """
+    ctx = context or open_context(catalog_dirs, efficiency)
+    req = request
+    model = ctx.catalog.get("models", req.model)
+    acc = ctx.catalog.get("accelerators", req.accelerator)
+    phase = choice("phase", req.phase, ServePhase)
+    mode = choice("mode", req.mode, Mode)
+    weights = precision("precision", req.precision)
+    kv = precision("kv_precision", req.kv_precision) if req.kv_precision else None
+    act = (
+        precision("activation_precision", req.activation_precision)
+        if req.activation_precision
+        else None
+    )
+    _check_split(model, req)
+    _count("batch", req.batch)
+    if not 50.0 <= req.slo_percentile < 100.0:
+        raise FieldError("slo_percentile", f"must be in [50, 100), got {req.slo_percentile:g}")
+    positive("ttft_slo_ms", req.ttft_slo_ms)
+    positive("tpot_slo_ms", req.tpot_slo_ms)
+    tier, tier_use = _tier(ctx, req)
+    notes: list[str] = []
+    served = _request(ctx, req, tier_use, notes)
+    if mode is Mode.SOL:
+        efficiency_factors = SOL
+        notes.append("sol: pure roofline (full peaks, no overheads, no link latency)")
+    else:
+        efficiency_factors, note = ctx.efficiency.lookup(acc.family)
+        notes.append(f"calibrated: {efficiency_factors.origin}")
+        if note:
+            notes.append(note)
+    config, config_notes = build_config(
+        ctx.catalog, acc, tp=req.tp, pp=req.pp, dp=req.dp, ep=req.ep, weights=weights, kv=kv,
+        activations=act, efficiency=efficiency_factors, tier=tier,
+    )  # fmt: skip
+    notes.extend(config_notes)
+    shape = model_shape(model)
+    slo = Slo.from_ms(req.ttft_slo_ms, req.tpot_slo_ms, req.slo_percentile)
+    point = serve(shape, config, served, phase=phase, batch=req.batch, slo=slo, tier_use=tier_use)
+    head = dict(model=model.id, accelerator=acc.id, mode=mode.value, phase=phase.value,
+                tp=req.tp, pp=req.pp, dp=req.dp, ep=req.ep,
+                devices=req.tp * req.pp * req.dp)  # fmt: skip
+    try:
+        _explain_infeasible(point, req, phase, shape, config, served, tier_use)
+    except _Infeasible as why:
+        return Estimate(status="infeasible", message=str(why), notes=tuple(notes), **head)
+    figures = _figures(req, phase, served, point, config, shape, notes, weights, tier, tier_use)
+    return Estimate(status="ok", message="", **head, **figures)
+
+
+def _explain_infeasible(point, req, phase, shape, config, request, tier_use) -> None:
+    mem = point.memory
+    usable = _scalar(config.mem_usable_bytes) * ENGINE_MEMORY_FRACTION
+    weights = _scalar(mem.weights_per_device)
+    if weights >= usable:
+        raise _Infeasible(
+            f"does not fit: {req.model} weights need {weights / GIGA:.1f} GB per device, more "
+            f"than the {usable / GIGA:.1f} GB the engine may use on {req.accelerator} by "
+            f"{(weights - usable) / GIGA:.1f} GB (use more tensor or pipeline ranks, or "
+            "narrower weights)"
+        )
+    per_seq = _scalar(mem.kv_per_sequence_per_device)
+    if _scalar(mem.max_batch) < 1:
+        free = _scalar(mem.kv_free_per_device)
+        raise _Infeasible(
+            f"does not fit: one sequence of {request.mean_context:,.0f} tokens needs "
+            f"{per_seq / GIGA:.2f} GB of KV per device, {free / GIGA:.2f} GB free after weights "
+            f"(short by {(per_seq - free) / GIGA:.2f} GB)"
+        )
+    if req.batch is not None and _scalar(point.batch) < 1:
+        raise _Infeasible(
+            f"does not fit: batch {req.batch} needs more KV room than the "
+            f"{_scalar(mem.max_batch):.0f} sequences that fit per instance"
+        )
+    if _scalar(point.batch) >= 1 and _scalar(point.utilization) > 0:
+        return
+    if phase is ServePhase.PREFILL:
+        service = _scalar(point.step.time_s)
+        raise _Infeasible(
+            f"TTFT target {req.ttft_slo_ms:g} ms not met: one prefill step takes "
+            f"{service / MILLI:.1f} ms before any queueing (over by "
+            f"{service / MILLI - req.ttft_slo_ms:.1f} ms)"
+        )
+    single = serve(shape, config, request, phase=phase, batch=1, tier_use=tier_use)
+    tpot_ms = _scalar(single.tpot_s) / MILLI
+    ttft_ms = _scalar(single.ttft_s) / MILLI
+    if req.tpot_slo_ms is not None and tpot_ms > req.tpot_slo_ms:
+        raise _Infeasible(
+            f"TPOT target {req.tpot_slo_ms:g} ms not met: even at batch 1 a step takes "
+            f"{tpot_ms:.1f} ms (over by {tpot_ms - req.tpot_slo_ms:.1f} ms)"
+        )
+    raise _Infeasible(
+        f"TTFT target {req.ttft_slo_ms:g} ms not met: even at batch 1 TTFT is {ttft_ms:.1f} ms "
+        f"(over by {ttft_ms - req.ttft_slo_ms:.1f} ms)"
+    )
+
+
+def _figures(req, phase, request, point, config, shape, notes, weights, tier, tier_use) -> dict:
+    """The estimate's figures beyond the configuration, in SI units."""
+    batch = _scalar(point.batch)
+    devices = req.tp * req.pp * req.dp
+    mem = point.memory
+    decode = decode_step(shape, config, max(batch, 1.0), request.mean_context)
+    prefill = point.prefill
+    kv_held = _scalar(mem.kv_per_sequence_per_device) * req.tp * req.pp
+    weights_held = _scalar(mem.weights_per_device) * devices
+    step = point.step
+    out_s = _scalar(point.output_tokens_per_s)
+    if bool(np.asarray(step.tdp_capped)):
+        notes.append("the energy model exceeded the TDP; power capped at TDP")
+    if phase is ServePhase.PREFILL:
+        notes.append(
+            "prefill instance: throughput counts first tokens (one per request); TTFT includes "
+            f"an M/D/1 queueing wait at the p{req.slo_percentile:g} target"
+            if req.ttft_slo_ms
+            else "prefill instance: throughput counts first tokens (one per request)"
+        )
+    elif phase is ServePhase.AGGREGATED:
+        notes.append(
+            "aggregated: each step carries the batch's decode tokens plus the prompt chunk that "
+            "keeps it full (batch · new / output tokens); TTFT = prefill steps + half a step"
+        )
+    else:
+        notes.append("decode instance: TTFT is the prefill alone on this hardware; the KV "
+                     "hand-off from a prefill pool is kv_transfer_s")  # fmt: skip
+    if req.batch is None and req.ttft_slo_ms is None and req.tpot_slo_ms is None:
+        notes.append("no batch or SLO: the capacity-limited maximum throughput (offline)")
+    tpot = _scalar(point.tpot_s)
+    result = {
+        "precision": {
+            "weights": weights.value,
+            "kv": req.kv_precision or weights.value,
+            "activations": req.activation_precision or "compute dtype",
+        },
+        "request": {
+            "input_tokens": request.input_tokens,
+            "output_tokens": request.output_tokens,
+            "prefix_tokens": request.prefix_tokens,
+        },
+        "batch": int(batch),
+        "capacity_max_batch": int(_scalar(mem.max_batch)),
+        "ttft_s": _scalar(point.ttft_s),
+        "tpot_s": None if np.isnan(tpot) else tpot,
+        "requests_per_s": _scalar(point.requests_per_s),
+        "output_tokens_per_s": out_s,
+        "output_tokens_per_s_per_accelerator": out_s / devices,
+        "oi": {
+            "prefill": _scalar(prefill.flops / prefill.hbm_bytes),
+            "decode": _scalar(decode.flops / decode.hbm_bytes),
+        },
+        "cf_bytes_per_request": kv_held + weights_held / max(batch, 1.0),
+        "memory_bytes_per_device": {
+            "weights": _scalar(mem.weights_per_device),
+            "kv": _scalar(mem.kv_per_sequence_per_device)
+            * min(batch, _scalar(mem.max_batch_hbm))
+            / req.dp,
+            "other": _scalar(mem.reserve_per_device),
+        },
+        "bound": Bound(int(np.asarray(point.bound))).label,
+        "step_s": {
+            "compute": _scalar(step.compute_s),
+            "memory": _scalar(step.memory_s),
+            "tier": _scalar(step.tier_s),
+            "communication": _scalar(step.comm_s),
+            "overhead": _scalar(step.fixed_s),
+            "total": _scalar(step.time_s),
+        },
+        "power_w": _scalar(step.power_w),
+        "energy_j_per_output_token": _scalar(point.energy_j_per_output_token),
+        "kv_transfer_s": _scalar(point.kv_transfer_s),
+        "notes": tuple(notes),
+    }
+    if tier is not None:
+        result["tier"] = {
+            "id": tier.tier.id,
+            "gb": tier.gb,
+            "use": tier_use.value,
+            "spill_frac": _scalar(point.spill_frac),
+            "park_reload_s": _scalar(point.park_reload_s),
+        }
+    return result

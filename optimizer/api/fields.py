@@ -1,0 +1,72 @@
+"""Input errors named by the field they concern (``tp``), never by a command-line flag: the
+CLI maps a field to its flag in one place (``optimizer.cli.flags``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from enum import StrEnum
+from string import Formatter
+from typing import TypeVar
+
+from optimizer.catalog.precision import Precision, UnknownPrecisionError
+from optimizer.errors import HetplanError
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class FieldError(HetplanError):
+    """One input field the use case cannot take.
+
+    ``message`` may name other fields as ``{field}`` placeholders, so that each front end can
+    call every field by its own name (the CLI by its flag); ``str()`` uses the field names.
+    """
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(self.text())
+
+    def text(self, name: Callable[[str], str] = str) -> str:
+        """``FIELD: message`` with every field called ``name(field)``."""
+        names = {f: name(f) for _, f, _, _ in Formatter().parse(self.message) if f}
+        return f"{name(self.field)}: {self.message.format_map(names)}"
+
+
+def at_least(field: str, value: float, low: float) -> None:
+    """``value`` is a finite number ≥ ``low``."""
+    if not (math.isfinite(value) and value >= low):
+        raise FieldError(field, f"must be at least {low:g}, got {value:g}")
+
+
+def positive(field: str, value: float | None) -> None:
+    """``value`` is None or a finite number > 0."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise FieldError(field, f"must be positive, got {value:g}")
+
+
+def choice(field: str, value: str | E, enum: type[E]) -> E:
+    """``value`` as a member of ``enum``; the error lists the choices."""
+    try:
+        return enum(value)
+    except ValueError:
+        options = ", ".join(e.value for e in enum)
+        raise FieldError(
+            field, f"unknown value {literal(repr(value))}; use one of {options}"
+        ) from None
+
+
+def literal(text: str) -> str:
+    """User text inside a :class:`FieldError` message, braces kept as they are."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def precision(field: str, name: str) -> Precision:
+    """The precision called ``name``."""
+    try:
+        return Precision.parse(name, field)
+    except UnknownPrecisionError:
+        known = ", ".join(p.value for p in Precision)
+        raise FieldError(
+            field, f"unknown precision {literal(repr(name))}; use one of {known}"
+        ) from None
