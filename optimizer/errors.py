@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from string import Formatter
 
 
 class HetplanError(Exception):
@@ -47,3 +49,21 @@ class ProblemError(InputFileError):
 
 class SolverError(HetplanError, RuntimeError):
     """A solver backend failed in a way that is not an infeasibility verdict."""
+
+
+class FieldError(HetplanError):
+    """One input field the use case cannot take.
+
+    ``message`` may name other fields as ``{field}`` placeholders, so that each front end can
+    call every field by its own name (the CLI by its flag); ``str()`` uses the field names.
+    """
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(self.text())
+
+    def text(self, name: Callable[[str], str] = str) -> str:
+        """``FIELD: message`` with every field called ``name(field)``."""
+        names = {f: name(f) for _, f, _, _ in Formatter().parse(self.message) if f}
+        return f"{name(self.field)}: {self.message.format_map(names)}"

@@ -14,7 +14,7 @@ _LAZY = {
     "Context": "optimizer.api.context",
     "open_context": "optimizer.api.context",
     "efficiency_table": "optimizer.api.context",
-    "FieldError": "optimizer.api.fields",
+    "FieldError": "optimizer.errors",
     "estimate": "optimizer.api.estimation",
     "EstimateRequest": "optimizer.api.estimation",
     "Estimate": "optimizer.api.estimation",

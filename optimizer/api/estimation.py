@@ -161,7 +161,7 @@ def _tier(ctx: Context, req: EstimateRequest):
     if not any(given):
         return None, None
     if not all(given):
-        raise FieldError("tier", "{tier}, {tier_gb} and {tier_use} go together")
+        raise FieldError("tier", "goes with {tier_gb} and {tier_use}: give all three or none")
     positive("tier_gb", req.tier_gb)
     tier = ctx.catalog.get("memory", req.tier)
     return TierChoice(tier, req.tier_gb), choice("tier_use", req.tier_use, TierUse)

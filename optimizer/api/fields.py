@@ -1,36 +1,17 @@
-"""Input errors named by the field they concern (``tp``), never by a command-line flag: the
-CLI maps a field to its flag in one place (``optimizer.cli.flags``)."""
+"""Checks of request fields; a failure is a :class:`FieldError` named by the field (``tp``),
+never by a command-line flag: the CLI maps a field to its flag in one place
+(``optimizer.cli.flags``)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from enum import StrEnum
-from string import Formatter
 from typing import TypeVar
 
 from optimizer.catalog.precision import Precision, UnknownPrecisionError
-from optimizer.errors import HetplanError
+from optimizer.errors import FieldError
 
 E = TypeVar("E", bound=StrEnum)
-
-
-class FieldError(HetplanError):
-    """One input field the use case cannot take.
-
-    ``message`` may name other fields as ``{field}`` placeholders, so that each front end can
-    call every field by its own name (the CLI by its flag); ``str()`` uses the field names.
-    """
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        self.message = message
-        super().__init__(self.text())
-
-    def text(self, name: Callable[[str], str] = str) -> str:
-        """``FIELD: message`` with every field called ``name(field)``."""
-        names = {f: name(f) for _, f, _, _ in Formatter().parse(self.message) if f}
-        return f"{name(self.field)}: {self.message.format_map(names)}"
 
 
 def at_least(field: str, value: float, low: float) -> None:

@@ -17,7 +17,7 @@ from optimizer.catalog.cases import Case
 from optimizer.catalog.units import GIB, MILLI
 from optimizer.perf.capacity import weight_bytes_per_device
 from optimizer.perf.config import Config, efficiency_fields, stack_configs
-from optimizer.perf.efficiency import Efficiency, PhaseEfficiency
+from optimizer.perf.efficiency import FACTORS, Efficiency, PhaseEfficiency
 from optimizer.perf.phases import decode_step, memory, prefill_step
 from optimizer.perf.serving import Request, ServePhase, Slo, serve
 from optimizer.perf.shape import ModelShape
@@ -168,14 +168,7 @@ class FittedFamily:
     median_abs_error: float
 
 
-_PARAMS = {  # name: (start, lower, upper); compute and memory capped by microbenchmarks
-    "compute": (0.5, 0.02, 1.0),
-    "memory": (0.7, 0.05, 1.0),
-    "overhead_us_per_layer": (50.0, 0.0, 2000.0),
-    "hop_latency_scale": (0.5, 0.0, 20.0),
-    "overhead_us_per_sequence": (5.0, 0.0, 500.0),
-    "link": (0.5, 0.05, 1.0),
-}
+_FACTOR = {f.name: f for f in FACTORS}
 _PREFILL_ONLY_FROM_PREFILL_ROWS = ("memory", "overhead_us_per_layer", "hop_latency_scale", "link")
 
 
@@ -183,7 +176,7 @@ def _parameters(has_prefill_rows: bool) -> list[tuple[str, str]]:
     """(phase, factor) pairs the rows can identify: decode factors and the prefill compute
     efficiency (prompt chunks of aggregated runs) always; the rest of prefill only with
     prefill-latency rows."""
-    names = [("decode", n) for n in _PARAMS] + [("prefill", "compute")]
+    names = [("decode", f.name) for f in FACTORS] + [("prefill", "compute")]
     if has_prefill_rows:
         names += [("prefill", n) for n in _PREFILL_ONLY_FROM_PREFILL_ROWS]
     return names
@@ -205,14 +198,14 @@ def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> list[
         rows = [s for s in setups if family == "default" or s.family == family]
         has_prefill = any(s.kind == "prefill_latency_ms" for s in rows)
         names = _parameters(has_prefill)
-        lower = [_PARAMS[n][1] for _, n in names]
+        lower = [_FACTOR[n].fit_lower for _, n in names]
         upper = [
-            caps.get((family, n), caps.get(("default", n), _PARAMS[n][2]))
+            caps.get((family, n), caps.get(("default", n), _FACTOR[n].fit_upper))
             if n in ("compute", "memory")
-            else _PARAMS[n][2]
+            else _FACTOR[n].fit_upper
             for _, n in names
         ]
-        starts = [_PARAMS[n][0] for _, n in names]
+        starts = [_FACTOR[n].fit_start for _, n in names]
         x0 = np.clip(starts, np.add(lower, 1e-6), np.subtract(upper, 1e-6))
         evaluator = Evaluator(rows)
         measured = np.array([s.case.value for s in rows])

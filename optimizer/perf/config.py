@@ -18,7 +18,7 @@ from optimizer.catalog.precision import Precision
 from optimizer.catalog.units import BITS_PER_BYTE, GIGA, MICRO, NANO, PICO, TERA
 from optimizer.errors import HetplanError
 from optimizer.perf.compute_dtype import compute_peak
-from optimizer.perf.efficiency import Efficiency, Phase
+from optimizer.perf.efficiency import FACTORS, Efficiency, Phase
 
 ENGINE_MEMORY_FRACTION = 0.9
 """Share of device memory a serving engine allocates (vLLM ``gpu_memory_utilization`` and
@@ -80,7 +80,7 @@ class Config:
         return self.tp * self.pp * self.dp
 
     def factor(self, name: str, phase: Phase) -> np.ndarray:
-        """The efficiency field ``name`` (a key of :data:`EFFICIENCY_FIELDS`) of ``phase``."""
+        """The efficiency field ``name`` (a ``Factor.config_suffix``) of ``phase``."""
         return getattr(self, f"{phase.value}_{name}")
 
     def reshape(self, shape: tuple[int, ...]) -> Config:
@@ -88,22 +88,14 @@ class Config:
         return Config(**{f.name: np.reshape(getattr(self, f.name), shape) for f in fields(self)})
 
 
-EFFICIENCY_FIELDS = {  # Config field suffix: (PhaseEfficiency attribute, factor to SI units)
-    "compute_eff": ("compute", 1.0),
-    "memory_eff": ("memory", 1.0),
-    "overhead_s_per_layer": ("overhead_us_per_layer", MICRO),
-    "hop_latency_scale": ("hop_latency_scale", 1.0),
-    "overhead_s_per_sequence": ("overhead_us_per_sequence", MICRO),
-    "link_eff": ("link", 1.0),
-}
-
-
 def efficiency_fields(efficiency: Efficiency) -> dict[str, np.float64]:
     """The Config fields that hold ``efficiency``, for building or swapping them."""
     return {
-        f"{phase.value}_{suffix}": np.float64(getattr(efficiency.phase(phase), attr) * to_si)
+        f"{phase.value}_{f.config_suffix}": np.float64(
+            getattr(efficiency.phase(phase), f.name) * f.to_si
+        )
         for phase in Phase
-        for suffix, (attr, to_si) in EFFICIENCY_FIELDS.items()
+        for f in FACTORS
     }
 
 

@@ -13,10 +13,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from optimizer.catalog.units import MICRO
+
 
 class Phase(StrEnum):
     PREFILL = "prefill"
     DECODE = "decode"
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    """One efficiency factor: its name (in catalog entries, :class:`PhaseEfficiency` and fitted
+    TOML), the suffix of its SI field in ``Config`` with the conversion to it, and the start
+    and bounds of its fit."""
+
+    name: str
+    config_suffix: str
+    to_si: float
+    fit_start: float
+    fit_lower: float
+    fit_upper: float  # compute and memory are also capped by microbenchmark fractions
+
+
+FACTORS = (
+    Factor("compute", "compute_eff", 1.0, 0.5, 0.02, 1.0),
+    Factor("memory", "memory_eff", 1.0, 0.7, 0.05, 1.0),
+    Factor("overhead_us_per_layer", "overhead_s_per_layer", MICRO, 50.0, 0.0, 2000.0),
+    Factor("hop_latency_scale", "hop_latency_scale", 1.0, 0.5, 0.0, 20.0),
+    Factor("overhead_us_per_sequence", "overhead_s_per_sequence", MICRO, 5.0, 0.0, 500.0),
+    Factor("link", "link_eff", 1.0, 0.5, 0.05, 1.0),
+)
+"""The efficiency factors, defined once: every other list of them is derived from this one
+(``PhaseEfficiency``'s fields, the catalog schema's and ``Config``'s are checked against it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +100,7 @@ def table_from_entries(entries, source: str) -> EfficiencyTable:
     phases: dict[str, dict[str, PhaseEfficiency]] = {}
     for e in entries:
         phases.setdefault(e.family, {})[e.phase] = PhaseEfficiency(
-            e.compute,
-            e.memory,
-            e.overhead_us_per_layer,
-            e.hop_latency_scale,
-            e.overhead_us_per_sequence,
-            e.link,
+            **{f.name: getattr(e, f.name) for f in FACTORS}
         )
     default = phases.get(DEFAULT_FAMILY, {})
     by_family = {}

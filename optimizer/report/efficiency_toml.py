@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomli_w
 
 from optimizer.perf.calibration import FittedFamily
+from optimizer.perf.efficiency import FACTORS
 
 
 def _round(x: float) -> float:
@@ -24,12 +25,7 @@ def efficiency_toml(fitted: list[FittedFamily], cases_file: str, fitted_on: str)
                     "name": f"{f.family} {phase} efficiency (fitted)",
                     "family": f.family,
                     "phase": phase,
-                    "compute": _round(e.compute),
-                    "memory": _round(e.memory),
-                    "overhead_us_per_layer": _round(e.overhead_us_per_layer),
-                    "hop_latency_scale": _round(e.hop_latency_scale),
-                    "overhead_us_per_sequence": _round(e.overhead_us_per_sequence),
-                    "link": _round(e.link),
+                    **{f.name: _round(getattr(e, f.name)) for f in FACTORS},
                     "fit_rows": f.rows,
                     "fit_median_abs_error": _round(f.median_abs_error),
                     "confidence": "medium" if f.rows >= 100 else "uncertain",

@@ -82,7 +82,7 @@ def test_workload_mean_turn_and_park_tier(capsys):
         (["--precision", "fp6"], "unknown precision 'fp6'"),
         (["--ep", "2"], "routed experts"),
         (["--phase", "both"], "--phase"),
-        (["--tier", "cxl-expander"], "go together"),
+        (["--tier", "cxl-expander"], "--tier: goes with --tier-gb and --tier-use"),
     ],
 )
 def test_invalid_input_exits_2_with_one_line(capsys, extra, message):
