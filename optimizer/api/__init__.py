@@ -15,6 +15,7 @@ _LAZY = {
     "open_context": "optimizer.api.context",
     "efficiency_table": "optimizer.api.context",
     "FieldError": "optimizer.errors",
+    "plain": "optimizer.results",
     "estimate": "optimizer.api.estimation",
     "EstimateRequest": "optimizer.api.estimation",
     "Estimate": "optimizer.api.estimation",

@@ -11,7 +11,7 @@ import numpy as np
 
 from optimizer.api.context import Context, open_context
 from optimizer.api.defaults import ANALYSIS_ACCELERATORS
-from optimizer.api.fields import FieldError, at_least, precision
+from optimizer.api.fields import FieldError, at_least, precision, token_request, workload_alone
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.hardware import Accelerator
 from optimizer.catalog.model_arch import ModelArch
@@ -354,19 +354,13 @@ class AnalysisResult(Verdict):
 def _request(req: AnalyzeRequest) -> Request | None:
     """The request analysed without a workload (None with one)."""
     if req.workload is not None:
-        if req.input_tokens is not None or req.output_tokens is not None or req.prefix_tokens:
-            raise FieldError("workload", "replaces {input_tokens}/{output_tokens}; give one")
+        workload_alone(req.input_tokens, req.output_tokens, req.prefix_tokens)
         return None
-    new_input = REFERENCE_REQUEST.input_tokens if req.input_tokens is None else req.input_tokens
-    output = REFERENCE_REQUEST.output_tokens if req.output_tokens is None else req.output_tokens
-    at_least("input_tokens", new_input, 1)
-    at_least("output_tokens", output, 1)
-    if not 0 <= req.prefix_tokens < new_input:
-        raise FieldError(
-            "prefix_tokens",
-            f"must be in [0, input tokens {new_input:g}), got {req.prefix_tokens:g}",
-        )
-    return Request(float(new_input), float(output), float(req.prefix_tokens))
+    return token_request(
+        REFERENCE_REQUEST.input_tokens if req.input_tokens is None else req.input_tokens,
+        REFERENCE_REQUEST.output_tokens if req.output_tokens is None else req.output_tokens,
+        req.prefix_tokens,
+    )
 
 
 def analyze(

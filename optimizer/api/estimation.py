@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from optimizer.api.context import Context, open_context
-from optimizer.api.fields import FieldError, at_least, choice, positive, precision
+from optimizer.api.fields import (
+    FieldError,
+    choice,
+    positive,
+    precision,
+    token_request,
+    workload_alone,
+)
 from optimizer.catalog.choices import Mode, TierUse
 from optimizer.catalog.model_arch import AttentionKind
 from optimizer.catalog.units import GIGA, MILLI
@@ -132,8 +139,7 @@ def _count(field: str, value: int | None) -> None:
 
 def _request(ctx: Context, req: EstimateRequest, tier_use, notes: list[str]) -> Request:
     if req.workload is not None:
-        if req.input_tokens is not None or req.output_tokens is not None:
-            raise FieldError("workload", "replaces {input_tokens}/{output_tokens}; give one")
+        workload_alone(req.input_tokens, req.output_tokens, req.prefix_tokens)
         w = ctx.catalog.get("workloads", req.workload)
         parked = tier_use is TierUse.PARK
         request = Request.mean_turn(representative_request(w), parked=parked)
@@ -146,14 +152,7 @@ def _request(ctx: Context, req: EstimateRequest, tier_use, notes: list[str]) -> 
     if req.input_tokens is None or req.output_tokens is None:
         missing = "input_tokens" if req.input_tokens is None else "output_tokens"
         raise FieldError(missing, "give {input_tokens} and {output_tokens}, or {workload}")
-    at_least("input_tokens", req.input_tokens, 1)
-    at_least("output_tokens", req.output_tokens, 1)
-    if not 0 <= req.prefix_tokens < req.input_tokens:
-        raise FieldError(
-            "prefix_tokens",
-            f"must be in [0, input tokens {req.input_tokens:g}), got {req.prefix_tokens:g}",
-        )
-    return Request(float(req.input_tokens), float(req.output_tokens), float(req.prefix_tokens))
+    return token_request(req.input_tokens, req.output_tokens, req.prefix_tokens)
 
 
 def _tier(ctx: Context, req: EstimateRequest):

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from optimizer.catalog.precision import Precision, UnknownPrecisionError
 from optimizer.errors import FieldError
+from optimizer.perf.serving import Request
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -51,3 +52,22 @@ def precision(field: str, name: str) -> Precision:
         raise FieldError(
             field, f"unknown precision {literal(repr(name))}; use one of {known}"
         ) from None
+
+
+def token_request(input_tokens: float, output_tokens: float, prefix_tokens: float) -> Request:
+    """A request given by token counts: at least one input and one output token, and a cached
+    prefix shorter than the input."""
+    at_least("input_tokens", input_tokens, 1)
+    at_least("output_tokens", output_tokens, 1)
+    if not 0 <= prefix_tokens < input_tokens:
+        raise FieldError(
+            "prefix_tokens",
+            f"must be in [0, input tokens {input_tokens:g}), got {prefix_tokens:g}",
+        )
+    return Request(float(input_tokens), float(output_tokens), float(prefix_tokens))
+
+
+def workload_alone(input_tokens, output_tokens, prefix_tokens) -> None:
+    """A workload names its own mean turn: token counts may not come with it."""
+    if input_tokens is not None or output_tokens is not None or prefix_tokens:
+        raise FieldError("workload", "replaces {input_tokens}/{output_tokens}; give one")

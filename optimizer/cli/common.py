@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -63,19 +61,9 @@ def console():
     return Console(width=None if sys.stdout.isatty() else 240)
 
 
-def _finite(data):
-    """``data`` with every NaN or ±Infinity, however deeply nested, made None (a value nobody
-    computed is null; strict JSON has no NaN) and numpy floats made floats. Via ``numbers``,
-    so the CLI need not import numpy."""
-    if isinstance(data, dict):
-        return {key: _finite(value) for key, value in data.items()}
-    if isinstance(data, list | tuple):
-        return [_finite(value) for value in data]
-    if isinstance(data, numbers.Real) and not isinstance(data, numbers.Integral):
-        return float(data) if math.isfinite(data) else None
-    return data
-
-
 def echo_json(data) -> None:
-    """``data`` as one strict JSON document on stdout (no NaN or Infinity)."""
-    typer.echo(json.dumps(_finite(data), indent=2, allow_nan=False))
+    """``data`` as one strict JSON document on stdout: numbers nobody computed (NaN, ±Infinity)
+    are null, as in every result's ``to_dict``."""
+    from optimizer.api import plain
+
+    typer.echo(json.dumps(plain(data), indent=2, allow_nan=False))
