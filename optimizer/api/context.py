@@ -10,7 +10,7 @@ from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.loader import load_catalog, load_efficiency_file
 from optimizer.perf.efficiency import EfficiencyTable, table_from_entries
 
-CATALOG_FACTORS = "catalog [[efficiency]] entries"
+CATALOG_FACTORS = "the catalog's efficiency entries"
 """The origin of the catalog's own factors (bundled or overridden by a --catalog directory)."""
 
 

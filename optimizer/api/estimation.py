@@ -64,6 +64,7 @@ class EstimateRequest:
     tier: str | None = None
     tier_gb: float | None = None
     tier_use: str | None = None
+    requests_per_s: float | None = None  # arrival rate per instance; None: the highest that fits
 
 
 @dataclass(frozen=True, repr=False)
@@ -84,10 +85,16 @@ class Estimate(Verdict):
     devices: int
     precision: dict | None = None
     request: dict | None = None
-    batch: int | None = None
+    batch: float | None = None  # mean sequences per step (prompts per step on prefill)
     capacity_max_batch: int | None = None
-    ttft_s: float | None = None
+    ttft_s: float | None = None  # means
     tpot_s: float | None = None
+    ttft_p50_s: float | None = None
+    ttft_p99_s: float | None = None
+    tpot_p50_s: float | None = None
+    tpot_p99_s: float | None = None
+    queue_wait_s: float | None = None
+    utilization: float | None = None
     requests_per_s: float | None = None
     output_tokens_per_s: float | None = None
     output_tokens_per_s_per_accelerator: float | None = None
@@ -206,6 +213,9 @@ def estimate(
     if not 50.0 <= req.slo_percentile < 100.0:
         raise FieldError("slo_percentile", f"must be in [50, 100), got {req.slo_percentile:g}")
     positive("ttft_slo_ms", req.ttft_slo_ms)
+    positive("requests_per_s", req.requests_per_s)
+    if req.requests_per_s is not None and req.batch is not None:
+        raise FieldError("requests_per_s", "give {requests_per_s} or {batch}, not both")
     positive("tpot_slo_ms", req.tpot_slo_ms)
     tier, tier_use = _tier(ctx, req)
     notes: list[str] = []
@@ -225,7 +235,8 @@ def estimate(
     notes.extend(config_notes)
     shape = model_shape(model)
     slo = Slo.from_ms(req.ttft_slo_ms, req.tpot_slo_ms, req.slo_percentile)
-    point = serve(shape, config, served, phase=phase, batch=req.batch, slo=slo, tier_use=tier_use)
+    point = serve(shape, config, served, phase=phase, batch=req.batch, slo=slo,
+                  tier_use=tier_use, requests_per_s=req.requests_per_s)  # fmt: skip
     head = dict(model=model.id, accelerator=acc.id, mode=mode.value, phase=phase.value,
                 tp=req.tp, pp=req.pp, dp=req.dp, ep=req.ep,
                 devices=req.tp * req.pp * req.dp)  # fmt: skip
@@ -261,7 +272,10 @@ def _explain_infeasible(point, req, phase, shape, config, request, tier_use) -> 
             f"does not fit: batch {req.batch} needs more KV room than the "
             f"{_scalar(mem.max_batch):.0f} sequences that fit per instance"
         )
-    if _scalar(point.batch) >= 1 and _scalar(point.utilization) > 0:
+    if req.requests_per_s is not None:
+        _explain_rate(point, req, phase, shape, config, request, tier_use)
+        return
+    if _scalar(point.requests_per_s) > 0:
         return
     if phase is ServePhase.PREFILL:
         service = _scalar(point.step.time_s)
@@ -284,6 +298,51 @@ def _explain_infeasible(point, req, phase, shape, config, request, tier_use) -> 
     )
 
 
+def _explain_rate(point, req, phase, shape, config, request, tier_use) -> None:
+    """At a given arrival rate: the instance must sustain it, and its SLO quantiles meet."""
+    if _scalar(point.requests_per_s) <= 0:
+        most = serve(shape, config, request, phase=phase, tier_use=tier_use)
+        raise _Infeasible(
+            f"{req.requests_per_s:g} requests/s is more than the "
+            f"{_scalar(most.requests_per_s):.3g} requests/s this instance sustains"
+        )
+    percentile = f"p{req.slo_percentile:g}"
+    for name, target_ms, value in (
+        ("TTFT", req.ttft_slo_ms, point.ttft_q_s),
+        ("TPOT", req.tpot_slo_ms, point.tpot_q_s),
+    ):
+        value_ms = _scalar(value) / MILLI
+        if target_ms is not None and value_ms > target_ms:
+            raise _Infeasible(
+                f"{name} target {target_ms:g} ms not met at {req.requests_per_s:g} requests/s: "
+                f"{percentile} {name} is {value_ms:.1f} ms (over by {value_ms - target_ms:.1f} ms)"
+            )
+
+
+def _queue_notes(req: EstimateRequest, phase: ServePhase) -> list[str]:
+    """Which operating point and queue model the figures come from."""
+    if req.batch is not None:
+        point = f"a fixed batch of {req.batch}"
+    elif req.requests_per_s is not None:
+        point = f"what the engine reaches at {req.requests_per_s:g} requests/s"
+    elif req.ttft_slo_ms is not None or req.tpot_slo_ms is not None:
+        point = f"the highest rate whose p{req.slo_percentile:g} latencies meet the targets"
+    else:
+        point = "no batch, rate or SLO: the capacity-limited maximum throughput (offline)"
+    queue = {
+        ServePhase.PREFILL: "prefill instance: prompts batched per step behind an M/D/1 queue "
+        "(Poisson arrivals, deterministic steps); throughput counts first tokens",
+        ServePhase.DECODE: "decode instance: sequences in decode are Poisson (M/G/∞) and a "
+        "token's step holds itself plus them; TTFT is one prompt's prefill alone on this "
+        "hardware, the KV hand-off from a prefill pool is kv_transfer_s",
+        ServePhase.AGGREGATED: "aggregated: sequences in decode are Poisson (M/G/∞) and a "
+        "token's step holds itself plus them, with the prompt chunk that keeps the batch full; "
+        "TTFT = a uniform wait for the next step + the steps that carry the prompt at the "
+        "token budget the decode tokens leave",
+    }[phase]
+    return [f"operating point: {point}", queue]
+
+
 def _figures(req, phase, request, point, config, shape, notes, weights, tier, tier_use) -> dict:
     """The estimate's figures beyond the configuration, in SI units."""
     batch = _scalar(point.batch)
@@ -297,23 +356,7 @@ def _figures(req, phase, request, point, config, shape, notes, weights, tier, ti
     out_s = _scalar(point.output_tokens_per_s)
     if bool(np.asarray(step.tdp_capped)):
         notes.append("the energy model exceeded the TDP; power capped at TDP")
-    if phase is ServePhase.PREFILL:
-        notes.append(
-            "prefill instance: throughput counts first tokens (one per request); TTFT includes "
-            f"an M/D/1 queueing wait at the p{req.slo_percentile:g} target"
-            if req.ttft_slo_ms
-            else "prefill instance: throughput counts first tokens (one per request)"
-        )
-    elif phase is ServePhase.AGGREGATED:
-        notes.append(
-            "aggregated: each step carries the batch's decode tokens plus the prompt chunk that "
-            "keeps it full (batch · new / output tokens); TTFT = prefill steps + half a step"
-        )
-    else:
-        notes.append("decode instance: TTFT is the prefill alone on this hardware; the KV "
-                     "hand-off from a prefill pool is kv_transfer_s")  # fmt: skip
-    if req.batch is None and req.ttft_slo_ms is None and req.tpot_slo_ms is None:
-        notes.append("no batch or SLO: the capacity-limited maximum throughput (offline)")
+    notes.extend(_queue_notes(req, phase))
     tpot = _scalar(point.tpot_s)
     result = {
         "precision": {
@@ -326,10 +369,16 @@ def _figures(req, phase, request, point, config, shape, notes, weights, tier, ti
             "output_tokens": request.output_tokens,
             "prefix_tokens": request.prefix_tokens,
         },
-        "batch": int(batch),
+        "batch": batch,
         "capacity_max_batch": int(_scalar(mem.max_batch)),
         "ttft_s": _scalar(point.ttft_s),
         "tpot_s": None if np.isnan(tpot) else tpot,
+        "ttft_p50_s": _scalar(point.ttft_p50_s),
+        "ttft_p99_s": _scalar(point.ttft_p99_s),
+        "tpot_p50_s": _scalar(point.tpot_p50_s),
+        "tpot_p99_s": _scalar(point.tpot_p99_s),
+        "queue_wait_s": _scalar(point.queue_wait_s),
+        "utilization": _scalar(point.utilization),
         "requests_per_s": _scalar(point.requests_per_s),
         "output_tokens_per_s": out_s,
         "output_tokens_per_s_per_accelerator": out_s / devices,

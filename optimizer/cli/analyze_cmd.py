@@ -119,7 +119,7 @@ def _render(d: dict) -> None:
     ]
     out.print(render_rows(accelerators, title="accelerators (batches per instance of tp devices)"))
     for note in d["notes"]:
-        out.print(f"note: {note}")
+        out.print(f"note: {note}", markup=False)
     if d["plots"]:
         out.print("plots: " + ", ".join(d["plots"]))
 

@@ -31,6 +31,13 @@ def estimate(
     prefix_tokens: Annotated[float, Opt("--prefix-tokens", help="Cached part of the input.")] = 0,
     workload: Annotated[str | None, Opt("--workload", help="Workload id (mean turn).")] = None,
     batch: Annotated[int | None, Opt("--batch", help="Fixed batch (sequences).")] = None,
+    requests_per_s: Annotated[
+        float | None,
+        Opt(
+            "--requests-per-s",
+            help="Arrival rate per instance (default: the highest that meets the SLOs).",
+        ),
+    ] = None,
     ttft_slo_ms: Annotated[float | None, Opt("--ttft-slo-ms", help="TTFT target.")] = None,
     tpot_slo_ms: Annotated[float | None, Opt("--tpot-slo-ms", help="TPOT target.")] = None,
     slo_percentile: Annotated[float, Opt("--slo-percentile", help="SLO percentile.")] = 99.0,
@@ -52,7 +59,7 @@ def estimate(
         input_tokens=input_tokens, output_tokens=output_tokens, prefix_tokens=prefix_tokens,
         workload=workload, batch=batch, ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms,
         slo_percentile=slo_percentile, phase=phase, mode=mode, tier=tier, tier_gb=tier_gb,
-        tier_use=tier_use,
+        tier_use=tier_use, requests_per_s=requests_per_s,
     )  # fmt: skip
     result = run_estimate(request, context=context(ctx, efficiency))
     if json:
@@ -66,7 +73,12 @@ def estimate(
 def _render(r: dict) -> None:
     from rich.table import Table
 
-    tpot = f"{r['tpot_s'] * 1e3:.2f} ms" if r["tpot_s"] is not None else "—"
+    tpot = (
+        f"{r['tpot_s'] * 1e3:.2f} ms mean, {r['tpot_p50_s'] * 1e3:.2f} p50, "
+        f"{r['tpot_p99_s'] * 1e3:.2f} p99"
+        if r["tpot_s"] is not None
+        else "—"
+    )
     table = Table(
         title=f"{r['model']} on {r['devices']} × {r['accelerator']} (tp {r['tp']}, pp {r['pp']}, "
         f"dp {r['dp']}, ep {r['ep']}), {r['phase']}, {r['mode']}",
@@ -74,8 +86,10 @@ def _render(r: dict) -> None:
     )
     mem = r["memory_bytes_per_device"]
     rows = [
-        ("batch", f"{r['batch']} (capacity wall {r['capacity_max_batch']})"),
-        ("TTFT", f"{r['ttft_s'] * 1e3:.1f} ms"),
+        ("batch", f"{r['batch']:,.1f} (capacity wall {r['capacity_max_batch']})"),
+        ("rate", f"{r['requests_per_s']:,.3g} requests/s ({r['utilization']:.0%} of the most)"),
+        ("TTFT", f"{r['ttft_s'] * 1e3:.1f} ms mean, {r['ttft_p50_s'] * 1e3:.1f} p50, "
+                 f"{r['ttft_p99_s'] * 1e3:.1f} p99 (queue {r['queue_wait_s'] * 1e3:.1f} ms)"),
         ("TPOT", tpot),
         ("throughput", f"{r['output_tokens_per_s']:,.0f} tok/s "
                        f"({r['output_tokens_per_s_per_accelerator']:,.0f} per accelerator)"),
@@ -97,4 +111,4 @@ def _render(r: dict) -> None:
     out = console()
     out.print(table)
     for note in r["notes"]:
-        out.print(f"  note: {note}")
+        out.print(f"  note: {note}", markup=False)

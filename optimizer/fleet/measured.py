@@ -42,7 +42,8 @@ def measured_fleet(table) -> Fleet:
     )
     nan = np.full((n, k), np.nan)
     candidates = CandidateTable(
-        info, columns, nan, nan, nan, nan, np.full((n, k), NONE_CODE), np.full((n, k), NONE_CODE),
+        info, columns, nan, nan, nan, nan, nan, nan, np.full((n, k), NONE_CODE),
+        np.full((n, k), NONE_CODE),
         columns.cost_usd_per_hour, np.zeros(n),
     )  # fmt: skip
     classes = Classes(

@@ -6,6 +6,7 @@ SLO, and queueing at a TTFT target.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -114,6 +115,85 @@ def mixed_step(
     )
 
 
+def own_prompt_steps(
+    s: ModelShape, c: Config, batch, new_tokens, cached_tokens, output_tokens, spill_frac=0.0
+) -> tuple[np.ndarray, StepCost]:
+    """(k, one of the k steps) that carry one request's own prompt on an aggregated instance
+    running ``batch`` decode sequences: the engine fills each step's token budget left after
+    the decode tokens with the waiting prompt, so the prompt takes ``k = ⌈new / (budget −
+    batch)⌉`` steps, each with ``new / k`` of its tokens over the cached prefix."""
+    new = np.asarray(new_tokens, dtype=np.float64)
+    cached = np.asarray(cached_tokens, dtype=np.float64)
+    batch = np.asarray(batch, dtype=np.float64)
+    room = np.maximum(ENGINE_MAX_TOKENS_PER_STEP - batch, 1.0)
+    k = np.maximum(np.ceil(new / room), 1.0)
+    step = step_cost(
+        s,
+        c,
+        decode_batch=batch,
+        decode_context=cached + new + np.asarray(output_tokens, dtype=np.float64) / 2.0,
+        prefill_tokens=new / k,
+        prefill_span=cached + new / 2.0,
+        prefill_requests=1.0 / k,
+        phase=Phase.DECODE,
+        spill_frac=spill_frac,
+    )
+    return k, step
+
+
+_EXACT_POISSON_MEAN = 20.0  # exact sums below; Cornish–Fisher above (within one count)
+_EXACT_POISSON_TERMS = 64
+_LOG_FACTORIAL = np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, _EXACT_POISSON_TERMS)))))
+
+
+def _poisson_cdf(mean, k) -> np.ndarray:
+    """``P(N ≤ k)`` for ``N ~ Poisson(mean)``, exact, for counts below the table's terms."""
+    terms = np.arange(_EXACT_POISSON_TERMS, dtype=np.float64)
+    mean = np.asarray(mean, dtype=np.float64)[..., None]
+    log_pmf = terms * np.log(np.maximum(mean, 1e-300)) - mean - _LOG_FACTORIAL
+    pmf = np.where(terms <= np.asarray(k, dtype=np.float64)[..., None], np.exp(log_pmf), 0.0)
+    return pmf.sum(axis=-1)
+
+
+def _cornish_fisher(quantile: float) -> tuple[float, float]:
+    z = NormalDist().inv_cdf(quantile)
+    return z, (z * z - 1.0) / 6.0 - 0.5
+
+
+def poisson_quantile(mean, quantile: float) -> np.ndarray:
+    """The ``quantile`` of a Poisson count of ``mean``: the smallest ``k`` with ``P(N ≤ k) ≥
+    quantile``. Exact up to a mean of 20; above, the Cornish–Fisher expansion ``mean +
+    z√mean + (z² − 1)/6`` rounded (within one count there)."""
+    mean = np.asarray(mean, dtype=np.float64)
+    small = np.minimum(mean, _EXACT_POISSON_MEAN)[..., None]
+    terms = np.arange(_EXACT_POISSON_TERMS, dtype=np.float64)
+    cdf = np.cumsum(np.exp(terms * np.log(np.maximum(small, 1e-300)) - small - _LOG_FACTORIAL),
+                    axis=-1)  # fmt: skip
+    exact = np.argmax(cdf >= quantile - 1e-12, axis=-1).astype(np.float64)
+    z, shift = _cornish_fisher(quantile)
+    approx = np.maximum(np.ceil(mean + z * np.sqrt(mean) + shift), 0.0)
+    return np.where(mean <= _EXACT_POISSON_MEAN, exact, approx)
+
+
+def poisson_mean_within(count, quantile: float) -> np.ndarray:
+    """The largest mean whose ``quantile`` count (:func:`poisson_quantile`) is at most ``count``
+    — how much load keeps ``count`` others in a step that often."""
+    count = np.asarray(count, dtype=np.float64)
+    z, shift = _cornish_fisher(quantile)
+    # Cornish–Fisher: mean + z√mean + shift ≤ count, solved for √mean
+    root = (-z + np.sqrt(np.maximum(z * z + 4.0 * (count - shift), 0.0))) / 2.0
+    approx = np.maximum(root, 0.0) ** 2 * (1.0 - 1e-9)  # strictly inside the rounding edge
+    lo = np.zeros(count.shape)
+    hi = np.full(count.shape, _EXACT_POISSON_MEAN)
+    for _ in range(40):  # exact: P(N ≤ count) falls as the mean grows
+        mid = (lo + hi) / 2.0
+        ok = _poisson_cdf(mid, np.minimum(count, _EXACT_POISSON_TERMS - 1)) >= quantile - 1e-12
+        lo = np.where(ok, mid, lo)
+        hi = np.where(ok, hi, mid)
+    beyond = poisson_quantile(np.full(count.shape, _EXACT_POISSON_MEAN), quantile) <= count
+    return np.where(beyond, np.maximum(approx, _EXACT_POISSON_MEAN), lo)
+
+
 def largest_batch(time_at, upper, target_s) -> np.ndarray:
     """Largest integer batch in ``[1, upper]`` whose step time ``time_at(batch)`` is within
     ``target_s`` (0 where even batch 1 misses it). Step time grows with the batch, so a
@@ -145,6 +225,31 @@ def md1_wait_quantile_s(utilization, service_s, quantile) -> np.ndarray:
         theta = np.asarray(service_s) / (2.0 * (1.0 - rho))
         wait = theta * np.log(rho / (1.0 - quantile))
     return np.where(rho > 1.0 - quantile, wait, 0.0)
+
+
+def md1_mean_wait_s(utilization, service_s) -> np.ndarray:
+    """Mean queueing wait of an M/D/1 queue, ``ρS / (2(1 − ρ))`` (Pollaczek–Khinchine)."""
+    rho = np.asarray(utilization, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(rho < 1.0, rho * np.asarray(service_s) / (2.0 * (1.0 - rho)), np.inf)
+
+
+def best_integer(value_at, upper) -> np.ndarray:
+    """The integer in ``[1, upper]`` where ``value_at`` peaks, for a ``value_at`` that rises
+    then falls (quasi-concave): a bisection on the sign of ``value_at(b + 1) − value_at(b)``,
+    ``2·log2(upper)`` vectorized evaluations. Ties go to the smaller integer."""
+    upper = np.maximum(np.floor(np.asarray(upper, dtype=np.float64)), 1.0)
+    lo = np.ones_like(upper)
+    hi = upper.copy()
+    for _ in range(64):
+        open_ = hi > lo
+        if not open_.any():
+            break
+        mid = np.floor((lo + hi) / 2.0)
+        rising = value_at(mid + 1.0) > value_at(mid)
+        lo = np.where(open_ & rising, mid + 1.0, lo)
+        hi = np.where(open_ & ~rising, mid, hi)
+    return lo
 
 
 def max_utilization(service_s, target_s, quantile) -> np.ndarray:

@@ -17,12 +17,17 @@ from optimizer.perf.phases import (
     ENGINE_MAX_BATCH,
     ENGINE_MAX_TOKENS_PER_STEP,
     Memory,
+    best_integer,
     decode_step,
     largest_batch,
     max_utilization,
+    md1_mean_wait_s,
     md1_wait_quantile_s,
     memory,
     mixed_step,
+    own_prompt_steps,
+    poisson_mean_within,
+    poisson_quantile,
     prefill_step,
     spill_fraction,
 )
@@ -80,16 +85,29 @@ class Slo:
         )
 
 
+P50, P99 = 0.5, 0.99
+
+
 @dataclass(frozen=True, slots=True)
 class ServingPoint:
-    """Arrays over configurations; ``batch`` 0 marks a configuration that cannot serve."""
+    """Arrays over configurations; ``batch`` 0 marks a configuration that cannot serve.
 
-    batch: np.ndarray
+    Latencies are means (``ttft_s``, ``tpot_s``), medians, 99th percentiles and values at the
+    SLO's quantile (``*_q_s``); a prefill-only instance has no TPOT (NaN)."""
+
+    batch: np.ndarray  # mean sequences per step (decode) or prompts per step (prefill)
     ttft_s: np.ndarray
-    tpot_s: np.ndarray  # NaN for a prefill-only instance
+    tpot_s: np.ndarray
+    ttft_p50_s: np.ndarray
+    ttft_p99_s: np.ndarray
+    ttft_q_s: np.ndarray
+    tpot_p50_s: np.ndarray
+    tpot_p99_s: np.ndarray
+    tpot_q_s: np.ndarray
+    queue_wait_s: np.ndarray  # mean wait before a request's prompt starts
     requests_per_s: np.ndarray
     output_tokens_per_s: np.ndarray
-    utilization: np.ndarray  # of a prefill instance at its TTFT target (1 otherwise)
+    utilization: np.ndarray  # request rate / the highest rate the instance sustains
     bound: np.ndarray  # Bound codes
     spill_frac: np.ndarray
     kv_transfer_s: np.ndarray
@@ -102,6 +120,15 @@ class ServingPoint:
     def energy_j_per_output_token(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.step.power_w / self.output_tokens_per_s
+
+
+@dataclass(frozen=True, slots=True)
+class _Latency:
+    """TTFT and TPOT of one operating point: mean, p50, p99 and at the SLO's quantile."""
+
+    ttft: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    tpot: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    queue_wait_s: np.ndarray
 
 
 def _tier_reload_s(s: ModelShape, c: Config, tokens) -> np.ndarray:
@@ -129,10 +156,15 @@ def serve(
     slo: Slo | None = None,
     tier_use: TierUse | None = None,
     max_batch: float = ENGINE_MAX_BATCH,
+    requests_per_s=None,
 ) -> ServingPoint:
-    """The operating point of instances ``c`` serving ``request``: with ``batch`` given, that
-    batch; with SLOs, the largest batch (or prefill utilization) meeting them; otherwise the
-    largest batch that fits (capacity wall, at most ``max_batch``)."""
+    """The operating point of instances ``c`` serving ``request`` (docs/model.md §8).
+
+    The batch is given (``batch``), or what the engine reaches at an arrival rate
+    (``requests_per_s`` per instance), or the one that serves the highest rate whose SLO
+    quantiles meet ``slo``, or else the largest that fits (capacity wall, at most
+    ``max_batch``). A rate beyond what the instance sustains gives batch 0.
+    """
     slo = slo or Slo()
     spill = tier_use is TierUse.SPILL
     mem = memory(s, c, request.mean_context, spill=spill)
@@ -144,20 +176,31 @@ def serve(
     )
     transfer = kv_transfer_s(s, c, request.input_tokens)
     if phase is ServePhase.PREFILL:
-        point = _prefill(s, c, request, mem, batch, slo)
+        point = _prefill(s, c, request, mem, batch, slo, requests_per_s)
     else:
-        point = _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch)
-    batch_, ttft, tpot, req_s, out_s, util, bound, spill_frac, step = point
+        point = _decoding(
+            s, c, request, mem, single, phase, batch, slo, spill, max_batch, requests_per_s
+        )
+    batch_, latency, req_s, out_s, util, bound, spill_frac, step = point
+    ttft = [np.where(batch_ > 0, x + park, np.nan) for x in latency.ttft]
+    tpot = [np.where(batch_ > 0, x, np.nan) for x in latency.tpot]
     return ServingPoint(
         batch=batch_,
-        ttft_s=ttft + park,
-        tpot_s=tpot,
+        ttft_s=ttft[0],
+        tpot_s=tpot[0],
+        ttft_p50_s=ttft[1],
+        ttft_p99_s=ttft[2],
+        ttft_q_s=ttft[3],
+        tpot_p50_s=tpot[1],
+        tpot_p99_s=tpot[2],
+        tpot_q_s=tpot[3],
+        queue_wait_s=np.where(batch_ > 0, latency.queue_wait_s, np.nan),
         requests_per_s=req_s,
         output_tokens_per_s=out_s,
         utilization=util,
         bound=bound,
         spill_frac=spill_frac,
-        kv_transfer_s=np.broadcast_to(transfer, np.shape(ttft)),
+        kv_transfer_s=np.broadcast_to(transfer, np.shape(batch_)),
         park_reload_s=park,
         step=step,
         prefill=single,
@@ -165,75 +208,167 @@ def serve(
     )
 
 
-def _prefill(s, c, request, mem, batch, slo):
-    """A prefill-only instance: prompts batched up to the step's token budget."""
-    if batch is None:
-        batch = np.maximum(
-            1.0, np.floor(ENGINE_MAX_TOKENS_PER_STEP / np.maximum(request.new_tokens, 1.0))
-        )
-    per_step = np.minimum(np.asarray(batch, dtype=np.float64), mem.max_batch)
-    step = prefill_step(s, c, per_step, request.new_tokens, request.prefix_tokens, pipelined=True)
-    service = step.time_s
-    if slo.ttft_s is not None:
-        util = max_utilization(service, slo.ttft_s, slo.quantile)
-        ttft = service + md1_wait_quantile_s(util, service, slo.quantile)
-        bound = np.full(np.shape(service), Bound.SLO)
+def _prefill(s, c, request, mem, batch, slo, rate):
+    """A prefill-only instance: ``b`` prompts per step, an M/D/1 queue of steps in front.
+
+    With a TTFT target and no batch, ``b`` is the one that serves the highest rate whose TTFT
+    quantile meets it; with a rate, the one with the lowest mean TTFT at that rate; else the
+    step's token budget (highest throughput)."""
+    most = np.minimum(
+        np.maximum(np.floor(ENGINE_MAX_TOKENS_PER_STEP / np.maximum(request.new_tokens, 1.0)), 1),
+        mem.max_batch,
+    )
+
+    def service(b):
+        return prefill_step(s, c, b, request.new_tokens, request.prefix_tokens, pipelined=True)
+
+    def slo_rate(b):
+        time = service(b).time_s
+        return max_utilization(time, slo.ttft_s, slo.quantile) * b / time
+
+    def mean_ttft(b):
+        time = service(b).time_s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return time + md1_mean_wait_s(rate * time / b, time)
+
+    if batch is not None:
+        per_step = np.minimum(np.asarray(batch, dtype=np.float64), mem.max_batch)
+    elif slo.ttft_s is not None and rate is None:
+        per_step = np.where(most >= 1, best_integer(slo_rate, most), 0.0)
+    elif rate is not None:
+        per_step = np.where(most >= 1, best_integer(lambda b: -mean_ttft(b), most), 0.0)
     else:
-        util = np.ones_like(service)
-        ttft = service
-        bound = step.wall()
-    bound = np.where(per_step < np.asarray(batch), Bound.CAPACITY, bound)
+        per_step = most
+    step = service(np.maximum(per_step, 1.0))
+    time = step.time_s
     with np.errstate(divide="ignore", invalid="ignore"):
-        req_s = np.where(per_step >= 1, util * per_step / service, 0.0)
-    nan = np.full_like(service, np.nan)
-    return per_step, ttft, nan, req_s, req_s, util, bound, np.zeros_like(service), step
+        capacity_rate = np.where(per_step >= 1, per_step / time, 0.0)
+    if rate is not None:
+        req_s = np.where(np.asarray(rate) < capacity_rate, rate, 0.0)
+        rho = np.where(capacity_rate > 0, req_s / capacity_rate, 0.0)
+        bound = step.wall()
+    elif slo.ttft_s is not None:
+        rho = max_utilization(time, slo.ttft_s, slo.quantile)
+        req_s = rho * capacity_rate
+        bound = np.full(np.shape(time), Bound.SLO)
+    else:
+        rho = np.ones_like(time)
+        req_s = capacity_rate
+        bound = step.wall()
+    bound = np.where(per_step < np.asarray(batch if batch is not None else 0), Bound.CAPACITY,
+                     bound)  # fmt: skip
+    served = np.where(req_s > 0, per_step, 0.0)
+    ttft = tuple(time + md1_wait_quantile_s(rho, time, q) for q in (P50, P99, slo.quantile))
+    wait = np.where(rho < 1.0, md1_mean_wait_s(rho, time), 0.0)
+    latency = _Latency((time + wait, *ttft), (np.full_like(time, np.nan),) * 4, wait)
+    return served, latency, req_s, req_s, rho, bound, np.zeros_like(time), step
 
 
-def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch):
-    """Decode-only or aggregated instances: the batch from the caller, the SLOs or capacity."""
+def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, rate):
+    """Decode-only or aggregated instances with continuous batching.
+
+    Under Poisson arrivals the sequences in decode are Poisson with mean ``B`` (M/G/∞), and a
+    token is generated in a step of itself plus those others: TPOT is the step time at batch
+    ``1 + N``, ``N ~ Poisson(B)``, and Little's law ``B = λ · O · t(1 + B)`` ties ``B`` to the
+    arrival rate λ. An aggregated prompt waits for the next step boundary, then rides ``k``
+    steps at the token budget the decode tokens leave. A given batch, or an engine saturated
+    at its capacity, runs that batch in every step."""
     aggregated = phase is ServePhase.AGGREGATED
-    prefill_steps = np.ceil(request.new_tokens / ENGINE_MAX_TOKENS_PER_STEP)
+    out = request.output_tokens
+
+    def frac(b):
+        return spill_fraction(b, mem.max_batch_hbm) if spill else 0.0
 
     def step_at(b):
-        frac = spill_fraction(b, mem.max_batch_hbm) if spill else 0.0
         if aggregated:
-            return mixed_step(
-                s,
-                c,
-                b,
-                request.new_tokens,
-                request.prefix_tokens,
-                request.output_tokens,
-                spill_frac=frac,
-            )
-        return decode_step(s, c, b, request.mean_context, spill_frac=frac)
+            return mixed_step(s, c, b, request.new_tokens, request.prefix_tokens, out,
+                              spill_frac=frac(b))  # fmt: skip
+        return decode_step(s, c, b, request.mean_context, spill_frac=frac(b))
 
     upper = np.minimum(mem.max_batch, max_batch)
     if aggregated:  # the step's token budget holds the decode tokens and the prompt chunk
-        per_sequence = 1.0 + request.new_tokens / request.output_tokens
+        per_sequence = 1.0 + request.new_tokens / out
         upper = np.minimum(upper, np.floor(ENGINE_MAX_TOKENS_PER_STEP / per_sequence))
-    target = np.inf
-    if slo.tpot_s is not None:
-        target = slo.tpot_s
-    if aggregated and slo.ttft_s is not None:
-        # a prompt waits for a step boundary, then takes its prefill steps
-        target = np.minimum(target, slo.ttft_s / (prefill_steps + 0.5))
+
+    def seen(b, q):
+        """The batch a token is generated in at the ``q`` quantile (None: on average)."""
+        others = b if q is None else poisson_quantile(b, q)
+        return np.clip(1.0 + others, 1.0, np.maximum(upper, 1.0))
+
+    def ttft_at(b, wait_share):
+        """TTFT in steps of batch ``b``: a share of a step's wait, then the prompt's own steps
+        (decode-only: the prompt's prefill alone, handed over from elsewhere)."""
+        if not aggregated:
+            return np.broadcast_to(single.time_s, np.shape(b))
+        k, own = own_prompt_steps(s, c, b, request.new_tokens, request.prefix_tokens, out,
+                                  spill_frac=frac(b))  # fmt: skip
+        return wait_share * step_at(b).time_s + k * own.time_s
+
+    def slack(batch_q):
+        """The worst ratio of an SLO quantile to its target when a token's step holds
+        ``batch_q`` sequences at the SLO's quantile (≤ 1 meets)."""
+        worst = np.zeros(np.shape(batch_q))
+        if slo.tpot_s is not None:
+            worst = np.maximum(worst, step_at(batch_q).time_s / slo.tpot_s)
+        if aggregated and slo.ttft_s is not None:
+            worst = np.maximum(worst, ttft_at(batch_q, slo.quantile) / slo.ttft_s)
+        return worst
+
+    capacity = np.where(mem.max_batch <= upper, Bound.CAPACITY, NONE_CODE)
+    fixed = batch is not None or (rate is None and slo.tpot_s is None
+                                  and not (aggregated and slo.ttft_s is not None))  # fmt: skip
     if batch is not None:
-        chosen = np.where(np.asarray(batch, dtype=np.float64) <= upper, batch, 0.0)
-        bound_cut = np.full(np.shape(chosen), NONE_CODE)
-    elif np.any(np.isfinite(target)):
-        chosen = largest_batch(lambda b: step_at(b).time_s, upper, target)
-        capacity = np.where(mem.max_batch <= upper, Bound.CAPACITY, NONE_CODE)
-        bound_cut = np.where(chosen < upper, Bound.SLO, capacity)
+        mean_batch = np.where(np.asarray(batch, dtype=np.float64) <= upper, batch, 0.0)
+        bound_cut = np.full(np.shape(mean_batch), NONE_CODE)
+    elif rate is not None:
+        mean_batch = _batch_at_rate(lambda b: step_at(seen(b, None)).time_s, upper,
+                                    np.asarray(rate) * out)  # fmt: skip
+        bound_cut = np.full(np.shape(mean_batch), NONE_CODE)
+    elif not fixed:  # the largest step the SLO quantiles allow, then the load that keeps to it
+        steps_within = largest_batch(slack, upper, 1.0)
+        mean_batch = np.where(
+            steps_within >= upper,
+            upper,
+            np.where(steps_within >= 1, poisson_mean_within(steps_within - 1.0, slo.quantile), 0),
+        )
+        bound_cut = np.where(mean_batch < upper, Bound.SLO, capacity)
     else:
-        chosen = upper
-        bound_cut = np.where(mem.max_batch <= upper, Bound.CAPACITY, NONE_CODE)
-    step = step_at(np.maximum(chosen, 1.0))
-    tpot = step.time_s
-    ttft = (prefill_steps + 0.5) * tpot if aggregated else single.time_s
+        mean_batch = upper
+        bound_cut = capacity
+    if fixed:
+        at = (np.maximum(mean_batch, 1.0),) * 4
+    else:
+        at = tuple(seen(mean_batch, q) for q in (None, P50, P99, slo.quantile))
+    steps = [step_at(b) for b in at]
+    step, tpot = steps[0], tuple(x.time_s for x in steps)
+    serving = (mean_batch > 0) & (upper >= 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out_s = np.where(chosen >= 1, chosen / tpot, 0.0)
-    req_s = out_s / request.output_tokens
+        out_s = np.where(serving, mean_batch / tpot[0], 0.0)
+        most_out_s = np.where(upper >= 1, upper / step_at(np.maximum(upper, 1.0)).time_s, 0.0)
+        util = np.where(most_out_s > 0, out_s / most_out_s, 0.0)
+    shares = (0.5, P50, P99, slo.quantile)  # of a step's wait: uniform over one step
+    ttft = tuple(ttft_at(b, share) for b, share in zip(at, shares, strict=True))
+    wait = 0.5 * tpot[0] if aggregated else np.zeros_like(tpot[0])
+    latency = _Latency(ttft, tpot, wait)
     bound = np.where(bound_cut != NONE_CODE, bound_cut, step.wall())
-    frac = spill_fraction(chosen, mem.max_batch_hbm) if spill else np.zeros_like(tpot)
-    return chosen, ttft, tpot, req_s, out_s, np.ones_like(tpot), bound, frac, step
+    spilled = spill_fraction(at[0], mem.max_batch_hbm) if spill else np.zeros_like(tpot[0])
+    served = np.where(serving, mean_batch, 0.0)
+    return served, latency, out_s / out, out_s, util, bound, spilled, step
+
+
+def _batch_at_rate(time_at, upper, tokens_per_s) -> np.ndarray:
+    """The mean batch ``B`` in ``(0, upper]`` whose output rate ``B / t(B)`` equals
+    ``tokens_per_s`` (Little's law; the rate grows with the batch), by bisection; 0 where even
+    ``upper`` falls short."""
+    upper = np.asarray(upper, dtype=np.float64)
+    target = np.asarray(tokens_per_s, dtype=np.float64)
+    shape = np.broadcast_shapes(upper.shape, target.shape)
+    lo = np.zeros(shape)
+    hi = np.broadcast_to(upper, shape).copy()
+    reachable = (hi > 0) & (hi / time_at(np.maximum(hi, 1e-9)) >= target)
+    for _ in range(40):
+        mid = (lo + hi) / 2.0
+        enough = mid / time_at(np.maximum(mid, 1e-9)) >= target
+        hi = np.where(enough, mid, hi)
+        lo = np.where(enough, lo, mid)
+    return np.where(reachable & (target > 0), hi, 0.0)

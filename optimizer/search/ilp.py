@@ -106,6 +106,11 @@ def instance_bounds(problem: IlpProblem, usable: np.ndarray) -> np.ndarray:
     return np.ceil(np.maximum(work, handoff)).astype(int)
 
 
+_UNIT_SLACK = 1e-7
+"""How far below one whole unit the last pool unit's use may fall (the solvers' feasibility
+tolerance is of this order, so a use a hair above a whole number still finds its unit)."""
+
+
 def _constraint(prob: pulp.LpProblem, terms: list, sense: int, rhs: float, name: str) -> None:
     expression = pulp.LpAffineExpression(terms)
     prob.addConstraint(pulp.LpConstraint(expression, sense, name, rhs))
@@ -194,6 +199,13 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
         pools[pool.name] = units
         if terms:
             _constraint(prob, [*terms, (units, -1.0)], _LE, 0.0, f"pool_{t}_{pool.name}")
+            # and no unit beyond the last one in use: an idle unit costs money yet barely
+            # moves an energy objective, whose cost tie-break is below the solvers' tolerances
+            negated = [(v, -c) for v, c in terms]
+            _constraint(prob, [(units, 1.0), *negated], _LE, 1.0 - _UNIT_SLACK,
+                        f"pool_{t}_{pool.name}_used")  # fmt: skip
+        else:
+            _constraint(prob, [(units, 1.0)], _LE, 0.0, f"pool_{t}_{pool.name}_unused")
         if pool.max_units is not None and elastic:
             extra = slack(f"pool:{pool.name}", pool.max_units, integer=True)
             _constraint(prob, [(units, 1.0), *extra], _LE, pool.max_units, f"pool_units_{t}")
@@ -398,6 +410,10 @@ def _relaxation_bound(model: _Model, settings: SolverSettings, verbose: bool) ->
 _SHARE_NOISE = 1e-7
 """Shares below the solvers' primal feasibility tolerance are rounding noise, not load."""
 
+_UNBOUGHT_SHARE_NOISE = 1e-5
+"""Shares on a column with no instance below this are tolerance noise (a tiny class's whole
+share is 1, far above it)."""
+
 
 def _values(
     model: _Model, n_columns: int, n_classes: int
@@ -412,6 +428,10 @@ def _values(
     share = np.zeros((n_columns, n_classes))
     share[model.share_at] = np.clip(raw * model.share_scale, 0.0, 1.0)
     share[share < _SHARE_NOISE] = 0.0
+    # a share the solver parked on a column it bought none of, within its feasibility
+    # tolerance, is noise too: raising that column to an instance would buy hardware (and, for
+    # a homogeneous baseline, a second group) for a load of a millionth of a request
+    share[(instances == 0)[:, None] & (share < _UNBOUGHT_SHARE_NOISE)] = 0.0
     units = {name: round(u.varValue or 0.0) for name, u in model.pools.items()}
     return instances, share, units
 

@@ -379,14 +379,18 @@ def _pool(i, table, problem, result, totals) -> Pool:
     )  # fmt: skip
 
 
+def _worst(values: np.ndarray) -> float | None:
+    """The largest of the pools' latencies for one class (None where none was rated)."""
+    return _opt(np.nanmax(values)) if values.size and not np.isnan(values).all() else None
+
+
 def _workloads(fleet: Fleet, loaded, result) -> tuple[WorkloadResult, ...]:
     c, table = fleet.table.columns, fleet.table
     used = result.share > _SHARE_EPS
     out = []
     for k, name in enumerate(fleet.classes.names):
         t = fleet.traffic[k] if fleet.traffic else None
-        ttft = table.ttft_s[used[:, k] & c.prefill, k]
-        tpot = table.tpot_s[used[:, k] & c.decode, k]
+        prefills, decodes = used[:, k] & c.prefill, used[:, k] & c.decode
         split = float(result.share[c.prefill & ~c.decode, k].sum())
         out.append(
             WorkloadResult(
@@ -397,9 +401,11 @@ def _workloads(fleet: Fleet, loaded, result) -> tuple[WorkloadResult, ...]:
                 ttft_slo_s=t.slo.ttft_s if t else None,
                 tpot_slo_s=t.slo.tpot_s if t else None,
                 percentile=t.slo.quantile * 100 if t else None,
-                ttft_s=_opt(np.nanmax(ttft)) if ttft.size and not np.isnan(ttft).all() else None,
-                tpot_s=_opt(np.nanmax(tpot)) if tpot.size and not np.isnan(tpot).all() else None,
+                ttft_s=_worst(table.ttft_s[prefills, k]),
+                tpot_s=_worst(table.tpot_s[decodes, k]),
                 disaggregated_share=split,
+                ttft_p50_s=_worst(table.ttft_p50_s[prefills, k]),
+                tpot_p50_s=_worst(table.tpot_p50_s[decodes, k]),
             )
         )
     return tuple(out)

@@ -69,9 +69,11 @@ class WorkloadResult:
     ttft_slo_s: float | None
     tpot_slo_s: float | None
     percentile: float | None
-    ttft_s: float | None  # the worst over the pools that serve it
+    ttft_s: float | None  # at the SLO percentile, the worst over the pools that serve it
     tpot_s: float | None
     disaggregated_share: float  # of its requests handed from a prefill to a decode pool
+    ttft_p50_s: float | None = None  # medians, the worst over the pools
+    tpot_p50_s: float | None = None
 
 
 @dataclass(frozen=True)
