@@ -60,8 +60,15 @@ def _default_tp(case: Case, catalog: Catalog, shape, weights: Precision, per_ins
     return tp
 
 
-def setup_case(case: Case, catalog: Catalog, table: EfficiencyTable | None) -> Setup | Skip:
-    """Rebuild ``case`` as a configuration, or say why it cannot be."""
+def setup_case(
+    case: Case,
+    catalog: Catalog,
+    table: EfficiencyTable | None,
+    run_rate: tuple[str, float] | None = None,
+) -> Setup | Skip:
+    """Rebuild ``case`` as a configuration, or say why it cannot be. ``run_rate`` is (the
+    run's throughput row, its request rate per accelerator) for a latency row of a loaded run:
+    its latencies are predicted at that rate."""
     if case.metric in FRACTION_METRICS:
         return Skip(
             case, "microbenchmark fraction: an input that bounds the fit, not a prediction"
@@ -115,7 +122,14 @@ def setup_case(case: Case, catalog: Catalog, table: EfficiencyTable | None) -> S
     if case.metric in ("prefill_latency_ms", "decode_step_ms") and batch is None:
         batch = 1.0
         defaults.append("batch blank: 1")
-    return Setup(case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults))
+    rate = None
+    if run_rate is not None and case.metric in ("ttft_ms", "tpot_ms"):
+        sibling, per_accelerator = run_rate
+        rate = per_accelerator * tp * pp
+        defaults.append(f"at the run's rate: {rate:.3g} requests/s per instance ({sibling})")
+    return Setup(
+        case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults), rate
+    )
 
 
 def _fraction_caps(cases, catalog: Catalog) -> dict[tuple[str, str], float]:
@@ -132,11 +146,30 @@ def _fraction_caps(cases, catalog: Catalog) -> dict[tuple[str, str], float]:
     return caps
 
 
-def predict_cases(cases: list[Case], catalog: Catalog, table: EfficiencyTable | None):
-    """(predictions, skips) for ``cases`` under ``table`` (None: the pure roofline)."""
-    setups, skips = [], []
+def run_rates(cases: list[Case]) -> dict[str, tuple[str, float]]:
+    """For each TTFT/TPOT row of a loaded run: (its run's throughput row, the requests/s per
+    accelerator that run achieved = output tokens/s per accelerator ÷ output tokens). The
+    throughput row is the one of the same source and scenario (a published run)."""
+    throughput = {}
     for case in cases:
-        built = setup_case(case, catalog, table)
+        if case.metric == "output_tokens_per_s_per_accelerator" and case.output_tokens:
+            key = (case.source, case.scenario)
+            throughput[key] = None if key in throughput else case  # ambiguous: none
+    rates = {}
+    for case in cases:
+        run = throughput.get((case.source, case.scenario))
+        if case.metric in ("ttft_ms", "tpot_ms") and run is not None:
+            rates[case.case_id] = (run.case_id, run.value / run.output_tokens)
+    return rates
+
+
+def predict_cases(cases: list[Case], catalog: Catalog, table: EfficiencyTable | None):
+    """(predictions, skips) for ``cases`` under ``table`` (None: the pure roofline); a loaded
+    run's latency rows at the rate the run achieved."""
+    setups, skips = [], []
+    rates = run_rates(cases)
+    for case in cases:
+        built = setup_case(case, catalog, table, rates.get(case.case_id))
         (skips if isinstance(built, Skip) else setups).append(built)
     values = Evaluator(setups).predict() if setups else np.empty(0)
     predictions = [

@@ -51,6 +51,7 @@ class Setup:
     batch: float | None
     accelerators_per_instance: int
     defaults: tuple[str, ...]  # blank fields filled with engine defaults, and other notes
+    requests_per_s: float | None = None  # per instance, from the run's own throughput
 
     @property
     def kind(self) -> str:
@@ -58,6 +59,8 @@ class Setup:
         metric, scenario = self.case.metric, self.case.scenario
         if metric in ("prefill_latency_ms", "decode_step_ms", "weights_gib", "kv_tokens_capacity"):
             return metric
+        if metric in ("ttft_ms", "tpot_ms") and self.requests_per_s is not None:
+            return "at_rate"
         return "loaded" if scenario in ("server", "interactive") else "offline"
 
 
@@ -113,6 +116,12 @@ def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config
     if kind == "offline":
         point = serve(shape, c, req, phase=ServePhase.AGGREGATED)
         return _per_accelerator(setups, point.output_tokens_per_s)
+    metric = np.array([s.case.metric for s in setups])
+    if kind == "at_rate":  # the run's median latencies at the rate it achieved, or saturated
+        most = serve(shape, c, req, phase=ServePhase.AGGREGATED).requests_per_s
+        rate = np.minimum([s.requests_per_s for s in setups], most * (1.0 - 1e-9))
+        point = serve(shape, c, req, phase=ServePhase.AGGREGATED, requests_per_s=rate)
+        return np.where(metric == "ttft_ms", point.ttft_p50_s, point.tpot_p50_s) / MILLI
     # loaded: the largest batch meeting the p99 limits; that point's throughput or latency
     slo = Slo.from_ms(
         np.array([s.case.ttft_slo_ms or np.inf for s in setups]),
@@ -120,7 +129,6 @@ def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config
         SLO_PERCENTILE,
     )
     point = serve(shape, c, req, phase=ServePhase.AGGREGATED, slo=slo)
-    metric = np.array([s.case.metric for s in setups])
     return np.where(
         metric == "ttft_ms",
         point.ttft_s / MILLI,
