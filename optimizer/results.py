@@ -30,11 +30,15 @@ def plain(value):
 
 
 def flat(data: dict, prefix: str = "") -> dict:
-    """Nested dicts as one level of dotted keys; lists stay whole."""
+    """One level of dotted keys and scalar values: nested dicts flatten, lists of scalars join
+    with "; ", lists of records (tables of their own) are left out."""
     out = {}
     for key, value in data.items():
         if isinstance(value, dict):
             out.update(flat(value, f"{prefix}{key}."))
+        elif isinstance(value, list):
+            if not any(isinstance(v, dict | list) for v in value):
+                out[f"{prefix}{key}"] = "; ".join(str(v) for v in value)
         else:
             out[f"{prefix}{key}"] = value
     return out

@@ -11,7 +11,14 @@ import numpy as np
 
 from optimizer.api.context import Context, open_context
 from optimizer.api.defaults import ANALYSIS_ACCELERATORS
-from optimizer.api.fields import FieldError, at_least, precision, token_request, workload_alone
+from optimizer.api.fields import (
+    FieldError,
+    at_least,
+    entry,
+    precision,
+    token_request,
+    workload_alone,
+)
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.hardware import Accelerator
 from optimizer.catalog.model_arch import ModelArch
@@ -227,11 +234,12 @@ def build_analysis(
     if not accelerator_ids:
         raise FieldError("accelerators", "name at least one accelerator")
     at_least("batch", batch, 1)
-    m = catalog.get("models", model_id)
-    accs = [catalog.get("accelerators", a) for a in accelerator_ids]
+    m = entry(catalog, "models", "model", model_id)
+    accs = [entry(catalog, "accelerators", "accelerators", a) for a in accelerator_ids]
     notes: list[str] = []
     if workload_id is not None:
-        request = Request.mean_turn(representative_request(catalog.get("workloads", workload_id)))
+        workload = entry(catalog, "workloads", "workload", workload_id)
+        request = Request.mean_turn(representative_request(workload))
     request = request or REFERENCE_REQUEST
     if request.input_tokens + request.output_tokens > m.max_context_tokens:
         notes.append(
@@ -398,4 +406,6 @@ def analyze(
         from optimizer.report.analysis_plots import write_analysis_plots
 
         plots = [str(p) for p in write_analysis_plots(analysis, Path(plots_dir))]
-    return AnalysisResult("ok", "", analysis, tuple(plots))
+    oi = [float(b.oi_flop_per_byte) for b in analysis.phases]
+    message = f"{analysis.model}: OI {oi[0]:,.0f} FLOP/byte in prefill, {oi[1]:,.1f} in decode"
+    return AnalysisResult("ok", message, analysis, tuple(plots))

@@ -127,9 +127,7 @@ def setup_case(
         sibling, per_accelerator = run_rate
         rate = per_accelerator * tp * pp
         defaults.append(f"at the run's rate: {rate:.3g} requests/s per instance ({sibling})")
-    return Setup(
-        case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults), rate
-    )
+    return Setup(case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults), rate)
 
 
 def _fraction_caps(cases, catalog: Catalog) -> dict[tuple[str, str], float]:
@@ -257,14 +255,21 @@ def calibrate(
         Row(p.case.case_id, p.case.metric, p.predicted, p.case.value, p.error, p.defaults)
         for p in predictions
     )
+    summary = summarize(predictions)
+    overall = summary.get("all")
+    message = (
+        f"{overall['n']} rows: median error {overall['median']:.1%}, p90 {overall['p90']:.1%}"
+        if overall
+        else "no row could be predicted"
+    )
     return Calibration(
         status="ok",
-        message="",
+        message=message,
         mode="calibrated" if table else "sol",
         cases_file=str(cases_file),
         rows=rows,
         skipped=tuple({"case_id": s.case.case_id, "reason": s.reason} for s in skips),
-        summary=summarize(predictions),
+        summary=summary,
         fitted=tuple(fitted),
         efficiency_toml=text,
     )

@@ -26,7 +26,9 @@ class Comparison(Verdict):
     def message(self) -> str:
         unsolved = [lbl for lbl, s in zip(self.labels, self.solutions, strict=True)
                     if not s.success]  # fmt: skip
-        return f"no fleet for {', '.join(unsolved)}" if unsolved else ""
+        if unsolved:
+            return f"no fleet for {', '.join(unsolved)}"
+        return f"{len(self.solutions)} solutions side by side"
 
     def to_dict(self) -> dict:
         head = {"status": self.status, "success": self.success, "message": self.message}

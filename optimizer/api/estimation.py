@@ -15,6 +15,8 @@ from optimizer.api.context import Context, open_context
 from optimizer.api.fields import (
     FieldError,
     choice,
+    count,
+    entry,
     positive,
     precision,
     token_request,
@@ -139,15 +141,14 @@ MAX_COUNT = 1 << 20
 """Devices, ranks and batches beyond any real system: larger counts are typos."""
 
 
-def _count(field: str, value: int | None) -> None:
-    if value is not None and not 1 <= value <= MAX_COUNT:
-        raise FieldError(field, f"must be between 1 and {MAX_COUNT:,}, got {value}")
+def _count(field: str, value) -> None:
+    count(field, value, MAX_COUNT)
 
 
 def _request(ctx: Context, req: EstimateRequest, tier_use, notes: list[str]) -> Request:
     if req.workload is not None:
         workload_alone(req.input_tokens, req.output_tokens, req.prefix_tokens)
-        w = ctx.catalog.get("workloads", req.workload)
+        w = entry(ctx.catalog, "workloads", "workload", req.workload)
         parked = tier_use is TierUse.PARK
         request = Request.mean_turn(representative_request(w), parked=parked)
         notes.append(
@@ -169,7 +170,7 @@ def _tier(ctx: Context, req: EstimateRequest):
     if not all(given):
         raise FieldError("tier", "goes with {tier_gb} and {tier_use}: give all three or none")
     positive("tier_gb", req.tier_gb)
-    tier = ctx.catalog.get("memory", req.tier)
+    tier = entry(ctx.catalog, "memory", "tier", req.tier)
     return TierChoice(tier, req.tier_gb), choice("tier_use", req.tier_use, TierUse)
 
 
@@ -197,8 +198,8 @@ def estimate(
     """
     ctx = context or open_context(catalog_dirs, efficiency)
     req = request
-    model = ctx.catalog.get("models", req.model)
-    acc = ctx.catalog.get("accelerators", req.accelerator)
+    model = entry(ctx.catalog, "models", "model", req.model)
+    acc = entry(ctx.catalog, "accelerators", "accelerator", req.accelerator)
     phase = choice("phase", req.phase, ServePhase)
     mode = choice("mode", req.mode, Mode)
     weights = precision("precision", req.precision)
@@ -245,7 +246,16 @@ def estimate(
     except _Infeasible as why:
         return Estimate(status="infeasible", message=str(why), notes=tuple(notes), **head)
     figures = _figures(req, phase, served, point, config, shape, notes, weights, tier, tier_use)
-    return Estimate(status="ok", message="", **head, **figures)
+    return Estimate(status="ok", message=_verdict(figures), **head, **figures)
+
+
+def _verdict(f: dict) -> str:
+    """The estimate in one line: latencies at the operating point and what binds it."""
+    tpot = f", TPOT {f['tpot_s'] / MILLI:.2f} ms" if f["tpot_s"] is not None else ""
+    return (
+        f"TTFT {f['ttft_s'] / MILLI:.1f} ms{tpot} at {f['requests_per_s']:.3g} requests/s "
+        f"per instance ({f['bound']}-bound)"
+    )
 
 
 def _explain_infeasible(point, req, phase, shape, config, request, tier_use) -> None:

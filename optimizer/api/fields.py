@@ -5,9 +5,11 @@ never by a command-line flag: the CLI maps a field to its flag in one place
 from __future__ import annotations
 
 import math
+import numbers
 from enum import StrEnum
 from typing import TypeVar
 
+from optimizer.catalog.catalog import Catalog, UnknownIdError
 from optimizer.catalog.precision import Precision, UnknownPrecisionError
 from optimizer.errors import FieldError
 from optimizer.perf.serving import Request
@@ -15,15 +17,24 @@ from optimizer.perf.serving import Request
 E = TypeVar("E", bound=StrEnum)
 
 
+def _number(field: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise FieldError(field, f"must be a number, got {literal(repr(value))}")
+
+
 def at_least(field: str, value: float, low: float) -> None:
     """``value`` is a finite number ≥ ``low``."""
+    _number(field, value)
     if not (math.isfinite(value) and value >= low):
         raise FieldError(field, f"must be at least {low:g}, got {value:g}")
 
 
 def positive(field: str, value: float | None) -> None:
     """``value`` is None or a finite number > 0."""
-    if value is not None and not (math.isfinite(value) and value > 0):
+    if value is None:
+        return
+    _number(field, value)
+    if not (math.isfinite(value) and value > 0):
         raise FieldError(field, f"must be positive, got {value:g}")
 
 
@@ -71,3 +82,21 @@ def workload_alone(input_tokens, output_tokens, prefix_tokens) -> None:
     """A workload names its own mean turn: token counts may not come with it."""
     if input_tokens is not None or output_tokens is not None or prefix_tokens:
         raise FieldError("workload", "replaces {input_tokens}/{output_tokens}; give one")
+
+
+def entry(catalog: Catalog, kind: str, field: str, entry_id: str):
+    """The catalog entry ``entry_id`` of ``kind`` that ``field`` names."""
+    try:
+        return catalog.get(kind, entry_id)
+    except UnknownIdError as error:
+        raise FieldError(field, literal(str(error))) from None
+
+
+def count(field: str, value, most: int) -> None:
+    """``value`` is None or a whole number in ``[1, most]`` (devices, ranks, sequences)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise FieldError(field, f"must be a whole number, got {literal(repr(value))}")
+    if not (math.isfinite(value) and float(value).is_integer() and 1 <= value <= most):
+        raise FieldError(field, f"must be a whole number from 1 to {most:,}, got {value:g}")

@@ -54,6 +54,8 @@ def problem_overrides(
             raise FieldError("overrides", "a field name is empty")
     axes = []
     for key, values in (vary or {}).items():
+        if isinstance(values, str):  # one value, not its characters
+            values = [values]
         field = ALIASES.get(key.strip(), key.strip())
         if not field:
             raise FieldError("vary", "a field name is empty")

@@ -42,9 +42,7 @@ def analyze(
         str | None,
         Opt("--kv-precision", help="KV cache precision (default: the weights', fp8 below 8 bit)."),
     ] = None,
-    batch: Annotated[
-        int, Opt("--batch", min=1, help="Requests per step, sharing the weights' CF.")
-    ] = 16,
+    batch: Annotated[int, Opt("--batch", help="Requests per step, sharing the weights' CF.")] = 16,
     input_tokens: Annotated[
         float | None, Opt("--input-tokens", help="Prompt tokens without --workload (8192).")
     ] = None,

@@ -16,8 +16,8 @@ EfficiencyOption = Annotated[
     typer.Option(
         "--efficiency",
         metavar="FILE",
-        help="Efficiency factors ([[efficiency]] TOML, e.g. from calibrate --fit) instead of "
-        "the catalog's.",
+        help="Efficiency factors (an efficiency TOML file, e.g. from calibrate --fit) instead "
+        "of the catalog's.",
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

@@ -226,17 +226,20 @@ def _prefill(s, c, request, mem, batch, slo, rate):
         time = service(b).time_s
         return max_utilization(time, slo.ttft_s, slo.quantile) * b / time
 
-    def mean_ttft(b):
+    def keeps_up_then_fast(b):
+        """Rises with ``b`` while ``b`` prompts a step cannot keep up with the rate (toward
+        batches that can), then falls as the mean TTFT grows: quasi-concave."""
         time = service(b).time_s
         with np.errstate(divide="ignore", invalid="ignore"):
-            return time + md1_mean_wait_s(rate * time / b, time)
+            ttft = time + md1_mean_wait_s(rate * time / b, time)
+        return np.where(np.isfinite(ttft), -ttft, -1e12 + b / time)
 
-    if batch is not None:
-        per_step = np.minimum(np.asarray(batch, dtype=np.float64), mem.max_batch)
+    if batch is not None:  # within the token budget and the capacity wall
+        per_step = np.minimum(np.asarray(batch, dtype=np.float64), most)
     elif slo.ttft_s is not None and rate is None:
         per_step = np.where(most >= 1, best_integer(slo_rate, most), 0.0)
     elif rate is not None:
-        per_step = np.where(most >= 1, best_integer(lambda b: -mean_ttft(b), most), 0.0)
+        per_step = np.where(most >= 1, best_integer(keeps_up_then_fast, most), 0.0)
     else:
         per_step = most
     step = service(np.maximum(per_step, 1.0))
@@ -251,15 +254,16 @@ def _prefill(s, c, request, mem, batch, slo, rate):
         rho = max_utilization(time, slo.ttft_s, slo.quantile)
         req_s = rho * capacity_rate
         bound = np.full(np.shape(time), Bound.SLO)
-    else:
+    else:  # saturated: a throughput, with no queue counted in its latencies
         rho = np.ones_like(time)
         req_s = capacity_rate
         bound = step.wall()
     bound = np.where(per_step < np.asarray(batch if batch is not None else 0), Bound.CAPACITY,
                      bound)  # fmt: skip
     served = np.where(req_s > 0, per_step, 0.0)
-    ttft = tuple(time + md1_wait_quantile_s(rho, time, q) for q in (P50, P99, slo.quantile))
-    wait = np.where(rho < 1.0, md1_mean_wait_s(rho, time), 0.0)
+    queued = np.where(rho < 1.0, rho, 0.0)
+    ttft = tuple(time + md1_wait_quantile_s(queued, time, q) for q in (P50, P99, slo.quantile))
+    wait = md1_mean_wait_s(queued, time)
     latency = _Latency((time + wait, *ttft), (np.full_like(time, np.nan),) * 4, wait)
     return served, latency, req_s, req_s, rho, bound, np.zeros_like(time), step
 

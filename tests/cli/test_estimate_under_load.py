@@ -1,0 +1,134 @@
+"""``hetplan estimate`` under load (issue 10): ``--requests-per-s``, the load figures in the
+JSON (queue wait, utilization, p50/p99 TTFT and TPOT), invalid rates (exit 2), rates beyond the
+instance (exit 1), and the issue's two examples: a TTFT below the speed of light and a prefill
+instance rated at a worse batch than batch 1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from optimizer.catalog.loader import load_catalog
+from optimizer.cli.main import run
+
+# the issue's first example: llama-3.1-70b on 2 × h200-sxm, fp8 weights and KV
+ISSUE_1 = ["estimate", "--model", "llama-3.1-70b", "--accelerator", "h200-sxm", "--tp", "2",
+           "--precision", "fp8", "--kv-precision", "fp8", "--input-tokens", "4000",
+           "--output-tokens", "500"]  # fmt: skip
+TPOT_50 = ["--tpot-slo-ms", "50"]
+LOAD_KEYS = {"queue_wait_s", "utilization", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
+             "tpot_p99_s", "ttft_s", "tpot_s", "requests_per_s"}  # fmt: skip
+
+# the issue's third example: a prefill instance of llama-3.3-70b on one mi300x
+ISSUE_3 = ["estimate", "--model", "llama-3.3-70b", "--accelerator", "mi300x", "--precision",
+           "fp8", "--input-tokens", "8013", "--prefix-tokens", "7593", "--output-tokens", "33",
+           "--phase", "prefill", "--ttft-slo-ms", "2000"]  # fmt: skip
+
+
+def _json(capsys, argv) -> dict:
+    assert run([*argv, "--json"]) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+# ------------------------------------------------------------------ the speed of light
+
+
+def test_catalog_figures_behind_the_floor():
+    cat = load_catalog()
+    assert cat.accelerators["h200-sxm"].dense_tflops.fp8 == 1979.0  # the issue's 1,978.9
+    m = cat.models["llama-3.1-70b"]
+    assert (m.vocab_size, m.hidden_size, m.n_heads, m.n_layers) == (128_256, 8_192, 64, 80)
+
+
+@pytest.mark.parametrize("mode", ["calibrated", "sol"])
+@pytest.mark.parametrize("phase", ["aggregated", "decode", "prefill"])
+def test_issue_1_ttft_is_at_least_143_ms(capsys, mode, phase):
+    """The 4000-token prompt: linear layers 2·(P − 2·V·d)·N + 2·V·d with P = 70,553,706,496,
+    V·d = 128,256 · 8,192 = 1,050,673,152 (embedding indexed; LM head for the last token only)
+    = 5.476e14 FLOP, plus causal attention 4·H·d_h·L·N·N/2 = 4·64·128·80·4000·2000 = 2.097e13:
+    5.686e14 FLOP over 2 × 1979e12 FLOP/s = 0.1437 s. The issue reported 74 ms."""
+    linear = 2 * (70_553_706_496 - 2 * 1_050_673_152) * 4000 + 2 * 1_050_673_152
+    attention = 4 * 64 * 128 * 80 * 4000 * 2000
+    floor = (linear + attention) / (2 * 1979e12)
+    assert floor == pytest.approx(0.1437, abs=5e-4) and floor >= 0.143
+    r = _json(capsys, [*ISSUE_1, *TPOT_50, "--mode", mode, "--phase", phase])
+    assert r["ttft_s"] >= 0.143
+    # at a light load every quantile is finite (a prefill instance with neither a TTFT target
+    # nor a rate runs saturated, where the M/D/1 wait quantiles are unbounded)
+    light = _json(capsys, [*ISSUE_1, *TPOT_50, "--mode", mode, "--phase", phase,
+                           "--requests-per-s", "0.5"])  # fmt: skip
+    assert light["ttft_s"] >= 0.143
+    assert light["ttft_p50_s"] >= 0.143 and light["ttft_p99_s"] >= 0.143
+
+
+# ------------------------------------------------------------------ the operating point
+
+
+def test_requests_per_s_gives_the_load_figures(capsys):
+    r = _json(capsys, [*ISSUE_1, *TPOT_50, "--requests-per-s", "1.0"])
+    assert LOAD_KEYS <= r.keys()
+    assert r["requests_per_s"] == pytest.approx(1.0, rel=1e-9)
+    # every request's 500 tokens come out: λ·O = 500 tokens/s
+    assert r["output_tokens_per_s"] == pytest.approx(500.0, rel=1e-6)
+    assert 0 < r["utilization"] < 1
+    assert r["ttft_p50_s"] <= r["ttft_p99_s"] and r["tpot_p50_s"] <= r["tpot_p99_s"]
+    assert r["ttft_s"] <= r["ttft_p99_s"] and r["tpot_s"] <= r["tpot_p99_s"]
+    assert 0 <= r["queue_wait_s"] < r["ttft_s"]
+
+
+def test_without_a_rate_the_slo_point_meets_the_target_at_p99(capsys):
+    """TPOT ≤ 50 ms at the default p99: the p99 meets it, the mean sits below it."""
+    r = _json(capsys, [*ISSUE_1, *TPOT_50])
+    assert LOAD_KEYS <= r.keys()
+    assert r["tpot_p99_s"] <= 0.050 * (1 + 1e-9)
+    assert r["tpot_s"] < 0.050
+    assert r["ttft_p50_s"] <= r["ttft_p99_s"] and r["tpot_p50_s"] <= r["tpot_p99_s"]
+    assert 0 < r["utilization"] <= 1
+
+
+def test_half_the_slo_rate_is_faster(capsys):
+    """Latency at the operating point: half the traffic the SLO allows gives a smaller batch and
+    shorter TTFT and TPOT than the SLO point itself."""
+    limit = _json(capsys, [*ISSUE_1, *TPOT_50])
+    half = limit["requests_per_s"] / 2
+    r = _json(capsys, [*ISSUE_1, *TPOT_50, "--requests-per-s", repr(half)])
+    assert r["requests_per_s"] == pytest.approx(half, rel=1e-9)
+    assert r["batch"] < limit["batch"]
+    assert r["tpot_p99_s"] < limit["tpot_p99_s"] and r["tpot_s"] < limit["tpot_s"]
+    assert r["ttft_s"] <= limit["ttft_s"]
+    assert r["utilization"] < limit["utilization"]
+
+
+def test_the_table_shows_a_point_at_a_rate(capsys):
+    assert run([*ISSUE_1, "--requests-per-s", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "TTFT" in out and "TPOT" in out
+
+
+@pytest.mark.parametrize("rate", ["0", "-1", "nan"])
+def test_invalid_rate_exits_2_naming_the_flag(capsys, rate):
+    assert run([*ISSUE_1, "--requests-per-s", rate]) == 2
+    err = capsys.readouterr().err
+    assert "--requests-per-s" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("phase", ["aggregated", "decode", "prefill"])
+def test_rate_beyond_the_instance_exits_1(capsys, phase):
+    """A million requests/s of 4000-token prompts is 4e9 prompt tokens/s, 1.1e24 FLOP/s, far
+    beyond two H200s (4e15 FLOP/s)."""
+    assert run([*ISSUE_1, "--phase", phase, "--requests-per-s", "1e6"]) == 1
+    assert "requests/s" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ prefill at its best batch
+
+
+def test_issue_3_default_prefill_batch_serves_at_least_batch_1(capsys):
+    """Before issue 10 the default ran ⌊8192/420⌋ = 19 prompts per step at 2.36 req/s while
+    ``--batch 1`` gave 19.5 req/s under the same 2 s TTFT target."""
+    default = _json(capsys, ISSUE_3)
+    one = _json(capsys, [*ISSUE_3, "--batch", "1"])
+    assert one["requests_per_s"] > 0
+    assert default["requests_per_s"] >= one["requests_per_s"] * (1 - 1e-9)
+    assert default["ttft_p99_s"] <= 2.0 * (1 + 1e-9)
