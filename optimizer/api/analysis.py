@@ -4,7 +4,7 @@ with the curves behind the paper's four plots (which ``optimizer.report.analysis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -401,6 +401,9 @@ def analyze(
         batch=request.batch,
         request=_request(request),
     )
+    if efficiency is not None:
+        note = f"{efficiency}: efficiency factors do not enter the analysis (roofline walls)"
+        analysis = replace(analysis, notes=(*analysis.notes, note))
     plots: list[str] = []
     if plots_dir is not None:
         from optimizer.report.analysis_plots import write_analysis_plots

@@ -221,6 +221,11 @@ def estimate(
     tier, tier_use = _tier(ctx, req)
     notes: list[str] = []
     served = _request(ctx, req, tier_use, notes)
+    if served.input_tokens + served.output_tokens > model.max_context_tokens:
+        notes.append(
+            f"{model.id}: {served.input_tokens + served.output_tokens:,.0f} tokens exceed its "
+            f"{model.max_context_tokens:,}-token context window (estimated anyway)"
+        )
     if mode is Mode.SOL:
         efficiency_factors = SOL
         notes.append("sol: pure roofline (full peaks, no overheads, no link latency)")

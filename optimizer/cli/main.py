@@ -62,7 +62,7 @@ def _report_error(error: HetplanError) -> None:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         n = len(error.problems)
-        print(f"error: the catalog has {n} problem{'s' * (n != 1)}", file=sys.stderr)
+        print(f"error: {n} problem{'s' * (n != 1)} in the input files above", file=sys.stderr)
     elif isinstance(error, FieldError):
         print(f"error: {field_error_text(error)}", file=sys.stderr)
     else:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from optimizer.catalog.units import GIGA, TERA
+from optimizer.errors import HetplanError
 from optimizer.perf.operators import Analysis, Operator
 
 PLOTTED_OPERATORS = (
@@ -74,13 +75,16 @@ def _save(fig, out_dir: Path, stem: str) -> list[Path]:
     """Write ``stem`` in every format into ``out_dir``; the paths written."""
     import matplotlib
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    with matplotlib.rc_context({"svg.hashsalt": "hetplan"}):
-        for fmt in FORMATS:
-            path = out_dir / f"{stem}.{fmt}"
-            fig.savefig(path, format=fmt, dpi=150, metadata=_METADATA[fmt])
-            paths.append(path)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with matplotlib.rc_context({"svg.hashsalt": "hetplan"}):
+            for fmt in FORMATS:
+                path = out_dir / f"{stem}.{fmt}"
+                fig.savefig(path, format=fmt, dpi=150, metadata=_METADATA[fmt])
+                paths.append(path)
+    except OSError as exc:
+        raise HetplanError(f"{out_dir}: cannot write the plots: {exc.strerror or exc}") from None
     return paths
 
 

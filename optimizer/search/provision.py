@@ -38,10 +38,12 @@ _SHARE_EPS = 1e-9
 
 ASSUMPTIONS = (
     "each class is served at its workload's mean turn (input, cached prefix, output tokens)",
-    "TTFT at the class percentile: M/D/1 queue at a prefill instance (Poisson arrivals, "
-    "exponential tail that keeps the exact mean wait) + prefill + KV hand-off over the prefill "
-    "instance's scale-out links; aggregated instances: (prompt steps + 1/2) mixed steps",
-    "TPOT is the decode step time, the same for every token: any percentile equals the mean",
+    "latencies meet the targets at the class percentile: sequences in decode are Poisson "
+    "(M/G/∞) and a token's step holds itself plus them; TPOT is that step's time",
+    "TTFT: at a prefill instance an M/D/1 queue (Poisson arrivals, exponential tail that keeps "
+    "the exact mean wait) + prefill at the batch that serves the most requests + KV hand-off "
+    "over the prefill instance's scale-out links; at an aggregated instance a wait for the "
+    "next step + the steps that carry the prompt at the token budget the decode batch leaves",
     "power is IT power (accelerators at their operating point, capped at TDP, plus their "
     "server's overhead share); facility power multiplies it by the PUE",
     "energy: idle power always plus the busy increment in proportion to load",

@@ -139,7 +139,7 @@ def test_catalog_validate_broken_user_catalog_exits_2_without_traceback(case, wr
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: the catalog has 1 problem")
+    assert lines[-1] == "error: 1 problem in the input files above"
     assert lines[0].startswith(str(user / "bad.toml") + ": ")
     assert expected in lines[0]
 
