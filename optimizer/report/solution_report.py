@@ -89,7 +89,9 @@ def _pools_table(s: dict) -> Table:
         if p["tier"]:
             size = f" {p['tier_gb_per_device']:g} GB/dev" if p["tier_use"] == "spill" else ""
             tier = f"{p['tier']} {p['tier_use']}{size}"
-        batches = ", ".join(f"{x['batch']:g}" for x in p["serves"] if x["batch"] is not None)
+        batches = ", ".join(
+            f"{x['batch']:,.1f}".removesuffix(".0") for x in p["serves"] if x["batch"] is not None
+        )
         t.add_row(
             p["accelerator"], p["phase"], str(p["instances"]), _parallel(p),
             p["precision"] or "—", tier, f"{p['utilization']:.0%}", batches or "—",
