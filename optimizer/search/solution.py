@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from optimizer.errors import HetplanError
@@ -137,28 +138,21 @@ class Solution(Verdict):
 
     @classmethod
     def from_dict(cls, data: dict) -> Solution:
-        """The solution a ``to_dict`` wrote (the verdict's derived keys are ignored).
+        """The solution a ``to_dict`` wrote (the verdict's derived keys are ignored), every
+        field checked against its type.
 
         Raises:
-            TypeError, KeyError, ValueError: data that is not a complete solution.
+            pydantic.ValidationError: a field of the wrong type, however deeply nested.
         """
         given = {k: v for k, v in data.items() if k not in ("success", "message")}
-        pools = given.pop("pools", ())
-        baselines = given.pop("baselines", ())
-        return cls(
-            pools=tuple(
-                Pool(**{**p, "serves": tuple(Share(**s) for s in p["serves"])}) for p in pools
-            ),
-            tier_pools=tuple(TierPoolUse(**p) for p in given.pop("tier_pools", ())),
-            workloads=tuple(WorkloadResult(**w) for w in given.pop("workloads", ())),
-            baselines=tuple(
-                Baseline(**{**b, "pools": tuple(b.get("pools", ()))}) for b in baselines
-            ),  # fmt: skip
-            explanation=tuple(given.pop("explanation", ())),
-            assumptions=tuple(given.pop("assumptions", ())),
-            notes=tuple(given.pop("notes", ())),
-            **given,
-        )
+        return _adapter().validate_python(given)
+
+
+@cache
+def _adapter():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Solution)
 
 
 _REQUIRED = ("problem", "status", "objective_kind", "objective_units", "wall_s", "solver")
@@ -171,7 +165,7 @@ def read_solution(path: str | Path) -> Solution:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise HetplanError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: bad JSON
         raise HetplanError(f"{path}: not a solution JSON file ({exc})") from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise HetplanError(f"{path}: not a hetplan solution (no schema_version)")
@@ -183,7 +177,13 @@ def read_solution(path: str | Path) -> Solution:
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise HetplanError(f"{path}: not a complete solution, missing {', '.join(missing)}")
+    from pydantic import ValidationError
+
     try:
         return Solution.from_dict(data)
-    except (TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise HetplanError(f"{path}: not a complete solution ({exc})") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()[:5]
+        )
+        raise HetplanError(f"{path}: not a valid solution: {problems}") from None

@@ -200,3 +200,35 @@ def test_import_optimizer_loads_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(json.loads(out.stdout.replace("'", '"')))
     assert not loaded & {"numpy", "pydantic", "scipy", "pulp", "pandas", "matplotlib"}
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "named"),
+    [
+        (("cost_usd_per_hour",), "abc", "cost_usd_per_hour"),
+        (("pools", 0, "instances"), None, "pools.0.instances"),
+        (("pools", 0, "serves", 0, "share"), "zz", "pools.0.serves.0.share"),
+        (("baselines", 0, "pools"), 7, "baselines.0.pools"),
+    ],
+)
+def test_read_solution_names_a_wrongly_typed_field(melange, tmp_path, where, value, named):
+    data = melange.to_dict()
+    target = data
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(optimizer.HetplanError) as error:
+        read_solution(path)
+    assert f"not a valid solution: {named}:" in str(error.value)
+
+
+def test_read_solution_refuses_json_beyond_the_parser(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"schema_version": ' + "9" * 5000 + "}")
+    for path in (deep, huge):
+        with pytest.raises(optimizer.HetplanError, match="not a solution JSON file"):
+            read_solution(path)
