@@ -91,7 +91,7 @@ class ClassTraffic:
     parked_request: Request  # the same turn with its history reloaded from a tier
     requests_per_s: float
     slo: Slo
-    park_gb_per_request_rate: float  # tier GB held per request/s while sessions wait for tools
+    park_gb_per_request_rate: float  # bf16 tier GB held per request/s while sessions wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,10 +525,10 @@ def _table(variants, rated, traffic, k_of) -> CandidateTable:
     transfer = np.where(one_phase, cat("transfer_bytes_per_s") * kv_scale, np.inf)
     park = np.zeros((n, len(traffic)))
     for i, v in enumerate(variants):
-        if v.tier_use is TierUse.PARK:
+        if v.tier_use is TierUse.PARK:  # parked KV at the precision this column keeps it in
             for t in traffic:
-                park[i, k_of[t.name]] = t.park_gb_per_request_rate * (
-                    capability[i, k_of[t.name]] > 0
+                park[i, k_of[t.name]] = (
+                    t.park_gb_per_request_rate / kv_scale[i] * (capability[i, k_of[t.name]] > 0)
                 )
     columns = Columns(
         names=tuple(v.name for v in variants),

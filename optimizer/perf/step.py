@@ -122,14 +122,17 @@ def step_cost(
     prefill_kv = prefill_kv_elements(s, chunk, span) * c.kv_bytes
     spill = np.asarray(spill_frac, dtype=np.float64)
     kv_dev = (decode_kv * (1.0 - spill) + prefill_kv) / kv_split
-    tier_bytes = decode_kv * spill
+    # a device streams the spilled KV it attends over from the tier over its own link: a KV
+    # copy replicated on several ranks (MLA's latent, KV heads fewer than TP) is read once per
+    # rank, not shared out between them
+    tier_dev = decode_kv * spill / kv_split
 
     compute_s = (decode_flops / c.decode_compute_eff + prefill_flops / c.prefill_compute_eff) / (
         working * c.peak_flop_per_s
     )
     memory_s = (weights_dev + kv_dev) / (c.mem_bw_bytes_per_s * c.factor("memory_eff", phase))
     with np.errstate(divide="ignore", invalid="ignore"):
-        tier_s = np.where(tier_bytes > 0, tier_bytes / c.tier_bw_bytes_per_s, 0.0)
+        tier_s = np.where(tier_dev > 0, tier_dev * c.devices / c.tier_bw_bytes_per_s, 0.0)
 
     comm_s, link_bytes = _communication(s, c, tokens, phase, stages_parallel)
     sequences = batch + requests
@@ -138,6 +141,7 @@ def step_cost(
 
     devices = c.devices
     hbm_bytes = (weights_dev + kv_dev) * devices * stages_parallel / c.pp
+    tier_bytes = tier_dev * devices * stages_parallel / c.pp
     # a decoding micro-batch's next token waits for its previous one, so the pipeline drains
     # every step: GPipe's bubble with m = pp micro-batches stretches the step by (m + pp − 1) / m
     drains = pipelined & (batch > 0)

@@ -93,8 +93,9 @@ def test_parked_sessions_hold_tool_time_times_their_kv(catalog):
     )
     names = f.table.columns.names
     i = names.index(f"{MODEL}/h100-sxm/tp4/fp8/prefill/ddr5-park")
-    # 1.11 s of tool time × KV of the 8,045-token history, counted in bf16 (327,680 B/token)
-    expected_gb = 1.11 * (8012.51 + 32.68) * 327_680 / 1e9
+    # 1.11 s of tool time × KV of the 8,045-token history, at the column's fp8 KV:
+    # 80 layers × 8 KV heads × 128 × 2 (K, V) × 1 byte = 163,840 B/token (half of bf16's)
+    expected_gb = 1.11 * (8012.51 + 32.68) * 163_840 / 1e9
     served = f.table.columns.capability[i, 0] > 0
     assert f.table.columns.tier_gb_per_request_rate[i, 0] == pytest.approx(expected_gb * served)
     assert f.table.columns.tier[i] == "ddr5" and f.table.columns.tier_gb[i] == 0.0

@@ -417,3 +417,27 @@ def test_decode_step_monotone(cat, hopper, model, acc, tp, dp, calibrated, conte
     contexts = np.linspace(1, context, 50)
     tc = decode_step(s, c, batch, contexts).time_s
     assert np.all(np.diff(tc) >= -1e-15 * tc[1:])
+
+
+def test_replicated_kv_is_streamed_from_the_tier_once_per_rank(cat):
+    """MLA's latent KV sits on every TP rank, so each rank streams its own copy of the spilled
+    part over its own link; the instance's ranks do not share the reading out."""
+    deepseek = model_shape(cat.models["deepseek-v3"])
+    tier = TierChoice(cat.memory["optical-memory-pool"], 4000)
+    config, _ = build_config(cat, cat.accelerators["b200"], tp=8, ep=8, weights=Precision.FP8,
+                             efficiency=SOL, tier=tier)  # fmt: skip
+    batch, context, spill = 64.0, 150_000.0, 0.8
+    step = decode_step(deepseek, config, batch, context, spill_frac=spill)
+    # latent (512) + rope key (64) per layer × 61 layers, fp8: 35,136 bytes per token
+    spilled_bytes = batch * 35_136 * context * spill
+    # each device reaches the pool at min(14,375 GB/s unit, 898 GB/s optical link) = 898 GB/s
+    assert float(step.tier_s) == pytest.approx(spilled_bytes / 898e9, rel=1e-9)
+    assert float(step.tier_bytes) == pytest.approx(8 * spilled_bytes, rel=1e-9)
+    # a GQA model splits its KV heads over the ranks: the ranks share the reading out
+    llama = model_shape(cat.models["llama-3.1-70b"])
+    gqa, _ = build_config(cat, cat.accelerators["b200"], tp=8, weights=Precision.FP8,
+                          efficiency=SOL, tier=tier)  # fmt: skip
+    step = decode_step(llama, gqa, batch, context, spill_frac=spill)
+    # 80 layers × 8 KV heads × 128 × 2 (K, V), fp8 weights → fp8 KV: 163,840 bytes per token
+    spilled_bytes = batch * 163_840 * context * spill
+    assert float(step.tier_s) == pytest.approx(spilled_bytes / (8 * 898e9), rel=1e-9)
