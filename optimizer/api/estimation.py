@@ -241,13 +241,17 @@ def estimate(
     notes.extend(config_notes)
     shape = model_shape(model)
     slo = Slo.from_ms(req.ttft_slo_ms, req.tpot_slo_ms, req.slo_percentile)
+    idle_s = _idle_s(ctx, req, phase, tier_use)
     point = serve(shape, config, served, phase=phase, batch=req.batch, slo=slo,
-                  tier_use=tier_use, requests_per_s=req.requests_per_s)  # fmt: skip
+                  tier_use=tier_use, requests_per_s=req.requests_per_s,
+                  idle_s=idle_s)  # fmt: skip
+    if idle_s is not None:
+        notes.append(_prefix_note(served, point, idle_s, tier_use))
     head = dict(model=model.id, accelerator=acc.id, mode=mode.value, phase=phase.value,
                 tp=req.tp, pp=req.pp, dp=req.dp, ep=req.ep,
                 devices=req.tp * req.pp * req.dp)  # fmt: skip
     try:
-        _explain_infeasible(point, req, phase, shape, config, served, tier_use)
+        _explain_infeasible(point, req, phase, shape, config, served, tier_use, idle_s)
     except _Infeasible as why:
         return Estimate(status="infeasible", message=str(why), notes=tuple(notes), **head)
     figures = _figures(req, phase, served, point, config, shape, notes, weights, tier, tier_use)
@@ -263,7 +267,34 @@ def _verdict(f: dict) -> str:
     )
 
 
-def _explain_infeasible(point, req, phase, shape, config, request, tier_use) -> None:
+def _idle_s(ctx: Context, req: EstimateRequest, phase: ServePhase, tier_use) -> float | None:
+    """The workload's mean tool time, during which a session's prefix must stay in this
+    instance's memory to be a cache hit at its next turn; None where that does not apply (no
+    workload, a decode instance, parked sessions)."""
+    if req.workload is None or phase is ServePhase.DECODE or tier_use is TierUse.PARK:
+        return None
+    return entry(ctx.catalog, "workloads", "workload", req.workload).tool_time_s.mean
+
+
+def _prefix_note(request, point, idle_s, tier_use) -> str:
+    """How much of the cached prefix survives the sessions' tool time in this instance."""
+    share = _scalar(point.prefix_hit_share)
+    where = "beside the running batch" + (" and in the spill tier" if tier_use else "")
+    if share >= 1.0:
+        return (
+            f"prefix cache: the KV of the sessions waiting {idle_s:g} s between turns fits "
+            f"{where}; every cached prefix is kept"
+        )
+    return (
+        f"prefix cache: the KV of the sessions waiting {idle_s:g} s between turns does not fit "
+        f"{where}: {share:.1%} of the cached prefix kept "
+        f"({share * request.prefix_tokens:,.0f} of {request.prefix_tokens:,.0f} tokens), the "
+        "rest prefilled again (share computed at the operating point with every hit kept, "
+        "then rated again with it)"
+    )
+
+
+def _explain_infeasible(point, req, phase, shape, config, request, tier_use, idle_s) -> None:
     mem = point.memory
     usable = _scalar(config.mem_usable_bytes) * ENGINE_MEMORY_FRACTION
     weights = _scalar(mem.weights_per_device)
@@ -288,7 +319,7 @@ def _explain_infeasible(point, req, phase, shape, config, request, tier_use) -> 
             f"{_scalar(mem.max_batch):.0f} sequences that fit per instance"
         )
     if req.requests_per_s is not None:
-        _explain_rate(point, req, phase, shape, config, request, tier_use)
+        _explain_rate(point, req, phase, shape, config, request, tier_use, idle_s)
         return
     if _scalar(point.requests_per_s) > 0:
         return
@@ -313,10 +344,10 @@ def _explain_infeasible(point, req, phase, shape, config, request, tier_use) -> 
     )
 
 
-def _explain_rate(point, req, phase, shape, config, request, tier_use) -> None:
+def _explain_rate(point, req, phase, shape, config, request, tier_use, idle_s) -> None:
     """At a given arrival rate: the instance must sustain it, and its SLO quantiles meet."""
     if _scalar(point.requests_per_s) <= 0:
-        most = serve(shape, config, request, phase=phase, tier_use=tier_use)
+        most = serve(shape, config, request, phase=phase, tier_use=tier_use, idle_s=idle_s)
         raise _Infeasible(
             f"{req.requests_per_s:g} requests/s is more than the "
             f"{_scalar(most.requests_per_s):.3g} requests/s this instance sustains"
@@ -383,6 +414,7 @@ def _figures(req, phase, request, point, config, shape, notes, weights, tier, ti
             "input_tokens": request.input_tokens,
             "output_tokens": request.output_tokens,
             "prefix_tokens": request.prefix_tokens,
+            "prefix_kept_tokens": request.prefix_tokens * _scalar(point.prefix_hit_share),
         },
         "batch": batch,
         "capacity_max_batch": int(_scalar(mem.max_batch)),

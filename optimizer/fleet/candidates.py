@@ -13,7 +13,9 @@ Assumptions, each also said in the solution's ``assumptions``:
 - a decode instance's TTFT share is zero (the prefill pool emits the first token);
 - KV spill adds ``tier_gb_per_device`` of a tier to every device; session parking keeps an
   agent's whole history in a tier between turns (Little's law: λ × tool time sessions are
-  parked) and reloads it instead of prefilling it.
+  parked) and reloads it instead of prefilling it; without parking, a prefill or aggregated
+  instance keeps the prefix-cache hits of the sessions whose KV fits beside its running batch
+  during their tool time and prefills the rest again (``serve``'s ``idle_s``).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class ClassTraffic:
     requests_per_s: float
     slo: Slo
     park_gb_per_request_rate: float  # bf16 tier GB held per request/s while sessions wait
+    idle_s: float = 0.0  # mean tool time a session waits between turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +215,7 @@ def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ..
                 requests_per_s=s.rate(w.turns_per_session.mean),
                 slo=Slo.from_ms(s.ttft_ms, s.tpot_ms, s.percentile),
                 park_gb_per_request_rate=w.tool_time_s.mean * kv_gb,
+                idle_s=w.tool_time_s.mean,
             )
         )
     return tuple(out)
@@ -377,7 +381,7 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
     for t in traffic:
         k = k_of[t.name]
         request = t.parked_request if tier_use is TierUse.PARK else t.request
-        point = _serve_within_slo(shape, config, request, phase, tier_use, t.slo)
+        point = _serve_within_slo(shape, config, request, phase, tier_use, t.slo, t.idle_s)
         ok = point.requests_per_s > 0
         rated.capability[:, k] = np.where(ok, point.requests_per_s, 0.0)
         rated.batch[:, k] = point.batch
@@ -392,18 +396,19 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
     return rated
 
 
-def _serve_within_slo(shape, config, request, phase, tier_use, slo: Slo):
+def _serve_within_slo(shape, config, request, phase, tier_use, slo: Slo, idle_s=None):
     """``serve`` with the TTFT target tightened by what serve leaves out of it: the KV hand-off
     of a prefill instance and the reload of a parked session. Its TTFTs include both; the
-    targets are met at the SLO's percentile (``ttft_q_s``, ``tpot_q_s``)."""
+    targets are met at the SLO's percentile (``ttft_q_s``, ``tpot_q_s``). Without parking, a
+    session's prefix-cache hits survive its ``idle_s`` between turns only as far as its KV fits
+    beside the running batch (``serve``'s ``idle_s``)."""
     transfer = 0.0
     if phase is ServePhase.PREFILL:
         transfer = kv_transfer_s(shape, config, request.input_tokens)
     if phase is ServePhase.DECODE:
         slo = replace(slo, ttft_s=None)
-    point = serve(
-        shape, config, request, phase=phase, slo=_tighter(slo, transfer), tier_use=tier_use
-    )
+    point = serve(shape, config, request, phase=phase, slo=_tighter(slo, transfer),
+                  tier_use=tier_use, idle_s=idle_s)  # fmt: skip
     if tier_use is TierUse.PARK and slo.ttft_s is not None:
         tighter = _tighter(slo, transfer + point.park_reload_s)
         point = serve(shape, config, request, phase=phase, slo=tighter, tier_use=tier_use)

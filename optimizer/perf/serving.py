@@ -3,7 +3,7 @@ that limits it (docs/model.md §8), vectorized over configurations."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -31,6 +31,7 @@ from optimizer.perf.phases import (
     prefill_step,
     spill_fraction,
 )
+from optimizer.perf.prefix import prefix_hit_share
 from optimizer.perf.shape import ModelShape
 from optimizer.perf.step import StepCost
 from optimizer.workload.requests import RequestShape
@@ -44,7 +45,8 @@ class ServePhase(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One request: ``prefix_tokens`` of its ``input_tokens`` are already cached."""
+    """One request: ``prefix_tokens`` of its ``input_tokens`` are already cached (each field
+    a number or an array over configurations)."""
 
     input_tokens: float
     output_tokens: float
@@ -115,6 +117,7 @@ class ServingPoint:
     step: StepCost  # the step the throughput comes from
     prefill: StepCost  # one request's prefill alone
     memory: Memory
+    prefix_hit_share: np.ndarray  # share of sessions whose cached prefix survived (§6)
 
     @property
     def energy_j_per_output_token(self) -> np.ndarray:
@@ -157,6 +160,7 @@ def serve(
     tier_use: TierUse | None = None,
     max_batch: float = ENGINE_MAX_BATCH,
     requests_per_s=None,
+    idle_s: float | None = None,
 ) -> ServingPoint:
     """The operating point of instances ``c`` serving ``request`` (docs/model.md §8).
 
@@ -164,7 +168,29 @@ def serve(
     (``requests_per_s`` per instance), or the one that serves the highest rate whose SLO
     quantiles meet ``slo``, or else the largest that fits (capacity wall, at most
     ``max_batch``). A rate beyond what the instance sustains gives batch 0.
+
+    ``idle_s`` is the mean time a session waits between turns. Given, a prefill or aggregated
+    instance that does not park sessions keeps a session's prefix only while its KV fits in the
+    room the running batch leaves (:func:`perf.prefix.prefix_hit_share`, docs/model.md §6): the
+    instance is rated with every hit kept, the surviving share ``h`` is computed at that
+    operating point, and the instance is rated again with ``h · prefix`` cached (one step of the
+    fixed point). None keeps every hit.
     """
+    point = _serve_once(s, c, request, phase, batch, slo, tier_use, max_batch, requests_per_s)
+    if idle_s is None or phase is ServePhase.DECODE or tier_use is TierUse.PARK:
+        return point
+    rate = point.requests_per_s if requests_per_s is None else requests_per_s
+    served = np.where(point.batch > 0, point.batch, 0.0)
+    share = prefix_hit_share(s, c, request, point.memory, served, rate, idle_s,
+                             spill=tier_use is TierUse.SPILL)  # fmt: skip
+    if np.all(share >= 1.0):
+        return replace(point, prefix_hit_share=share)
+    kept = Request(request.input_tokens, request.output_tokens, request.prefix_tokens * share)
+    point = _serve_once(s, c, kept, phase, batch, slo, tier_use, max_batch, requests_per_s)
+    return replace(point, prefix_hit_share=share)
+
+
+def _serve_once(s, c, request, phase, batch, slo, tier_use, max_batch, requests_per_s):
     slo = slo or Slo()
     spill = tier_use is TierUse.SPILL
     mem = memory(s, c, request.mean_context, spill=spill)
@@ -205,6 +231,7 @@ def serve(
         step=step,
         prefill=single,
         memory=mem,
+        prefix_hit_share=np.ones(np.shape(batch_)),
     )
 
 

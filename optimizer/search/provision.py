@@ -48,6 +48,8 @@ ASSUMPTIONS = (
     "server's overhead share); facility power multiplies it by the PUE",
     "energy: idle power always plus the busy increment in proportion to load",
     "session parking keeps λ × mean tool time sessions' KV in the tier (Little's law)",
+    "without parking, prefix-cache hits survive the tool time only as far as the λ × mean tool "
+    "time idle sessions' KV fits beside the running batch (the rest is prefilled again)",
     "prefill and decode pools of one class may use different KV precisions; the hand-off "
     "converts them",
 )
