@@ -13,9 +13,9 @@ from optimizer.catalog.units import GIB, GIGA
 CATALOG = load_catalog()
 
 REQUIRED = {
-    "accelerators": """a10g a100-sxm-80gb h100-sxm h100-pcie h100-nvl h800-sxm h200-sxm h200-nvl
-        gh200 b200 b300 gb200 gb300 rubin rubin-cpx l40s l4 rtx-pro-6000 mi300x mi325x mi355x
-        gaudi2 gaudi3 tpu-v5e tpu-v5p tpu-v6e tpu-v7 trainium2 inferentia2""",
+    "accelerators": """a10g a100-sxm-80gb a100-sxm-40gb h100-sxm h100-pcie h100-nvl h800-sxm
+        h200-sxm h200-nvl gh200 b200 b300 gb200 gb300 rubin rubin-cpx l40s l4 rtx-pro-6000
+        mi300x mi325x mi355x gaudi2 gaudi3 tpu-v5e tpu-v5p tpu-v6e tpu-v7 trainium2 inferentia2""",
     "memory": """hbm2 hbm2e hbm3 hbm3e hbm4 gddr6 gddr7 lpddr5x ddr5 cxl-expander
         optical-memory-pool""",
     "interconnects": """nvlink3 nvlink4 nvlink5 nvlink6 nvlink-c2c pcie4 pcie5 pcie6 cxl ib-ndr
@@ -24,7 +24,7 @@ REQUIRED = {
         llama-3.1-405b qwen2.5-7b qwen2.5-72b qwen3-32b qwen3-30b-a3b qwen3-235b-a22b
         qwen3-coder-480b-a35b deepseek-v3 deepseek-r1 kimi-k2 gpt-oss-20b gpt-oss-120b
         mixtral-8x7b mixtral-8x22b gemma-3-27b glm-4.5 llama-4-scout llama-4-maverick
-        bloom-176b opt-13b""",
+        bloom-176b opt-13b gpt-j-6b""",
     "workloads": "chat coding-agent web-agent computer-use-agent",
     "economics": "default",
 }
@@ -148,3 +148,26 @@ def test_superchip_host_bandwidth_lies_between_shared_and_dedicated_c2c():
     # GPU if shared, 450 if each GPU has its own.
     for acc_id in ("gb200", "gb300"):
         assert 225 <= CATALOG.accelerators[acc_id].host_bandwidth_gb_per_s_per_direction <= 450
+
+
+def test_gpt_j_parameters_and_kv_by_hand():
+    # GPT-J-6B: untied 50,400 × 4096 embedding and LM head; per layer q, k, v, o (4 · 4096²),
+    # fc_in/fc_out (2 · 4096 · 16384) with biases (16384 + 4096), one LayerNorm (2 · 4096);
+    # a final LayerNorm. The model card's 6,053,381,344 adds the LM head's bias and buffers.
+    per_layer = 4 * 4096**2 + 2 * 4096 * 16384 + 16384 + 4096 + 2 * 4096
+    total = 2 * 50_400 * 4096 + 28 * per_layer + 2 * 4096
+    facts = model_facts(CATALOG.models["gpt-j-6b"], Precision.BF16)
+    assert facts.params_total == total == 6_050_832_384
+    assert facts.params_total == pytest.approx(6_053_381_344, rel=1e-3)
+    # MHA KV: K and V of 16 heads × 256 per layer, 28 layers, 2 bytes
+    assert facts.kv_bytes_per_token == 2 * 16 * 256 * 28 * 2
+
+
+def test_a100_40gb_is_the_datasheet_part():
+    # A100 datasheet, 40 GB SXM: 312 TFLOPS bf16 dense, 1,555 GB/s HBM2, 400 W; the same
+    # GA100 as the 80 GB part, so the same family and compute
+    a40, a80 = CATALOG.accelerators["a100-sxm-40gb"], CATALOG.accelerators["a100-sxm-80gb"]
+    assert (a40.dense_tflops.bf16, a40.memory_bandwidth_tb_per_s, a40.tdp_w) == (312, 1.555, 400)
+    assert a40.family == a80.family and a40.dense_tflops == a80.dense_tflops
+    # nvidia-smi's 40536 MiB, in 10^9 bytes
+    assert a40.memory_usable_gb == pytest.approx(40536 * 2**20 / 1e9, abs=1e-3)
