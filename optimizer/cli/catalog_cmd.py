@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from optimizer.api import HetplanError
-from optimizer.cli.common import JsonFlag, console, echo_json, load
+from optimizer.cli.common import JsonFlag, catalog_dirs, console, echo_json, load
 
 app = typer.Typer(help="Browse and check the catalog.", no_args_is_help=True)
 
@@ -73,7 +73,9 @@ def validate(
     """Check the bundled catalog, plus DIR as it would be used; exit 2 listing every problem."""
     from optimizer.api import Origin
 
-    catalog = load(ctx, *([directory] if directory else []))
+    given = [Path(d).resolve() for d in catalog_dirs(ctx)]
+    extra = [directory] if directory and directory.resolve() not in given else []
+    catalog = load(ctx, *extra)  # a DIR already given with --catalog is loaded once
     counts: dict[str, int] = {}
     for record in catalog.records.values():
         counts[record.kind] = counts.get(record.kind, 0) + 1

@@ -158,3 +158,11 @@ def test_duplicate_id_in_user_directory_exits_2(capsys, write_catalog):
     user = write_catalog({"a.toml": entry, "b.toml": entry})
     assert run(["catalog", "validate", str(user)]) == 2
     assert "b.toml: mine: id: duplicate id" in capsys.readouterr().err
+
+
+def test_validate_a_directory_also_given_with_catalog_reports_it_once(capsys, write_catalog):
+    user = write_catalog({"bad.toml": '[[model]]\nid = "x"\n'})
+    assert run(["catalog", "validate", str(user)]) == 2
+    alone = capsys.readouterr().err
+    assert run(["--catalog", str(user), "catalog", "validate", str(user)]) == 2
+    assert capsys.readouterr().err == alone
