@@ -55,11 +55,14 @@ class Verdict:
     def success(self) -> bool:
         return self.status in SUCCESS
 
+    def verdict(self) -> dict:
+        """``status``, ``success`` and ``message``: what every ``to_dict`` starts with."""
+        return {"status": self.status, "success": self.success, "message": self.message}
+
     def to_dict(self) -> dict:
         """Verdict first, then every field, JSON-ready (strict: no NaN or infinity)."""
-        data = plain(self)
-        head = {"status": self.status, "success": self.success, "message": self.message}
-        return head | {k: v for k, v in data.items() if k not in head}
+        head = self.verdict()
+        return head | {k: v for k, v in plain(self).items() if k not in head}
 
     def to_row(self) -> dict:
         """One flat record (dotted keys) for tables and data frames."""

@@ -349,8 +349,7 @@ class AnalysisResult(Verdict):
     plots: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        head = {"status": self.status, "success": self.success, "message": self.message}
-        return head | analysis_dict(self.analysis) | {"plots": list(self.plots)}
+        return self.verdict() | analysis_dict(self.analysis) | {"plots": list(self.plots)}
 
     def __repr__(self) -> str:
         a = self.analysis

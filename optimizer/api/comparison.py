@@ -31,9 +31,8 @@ class Comparison(Verdict):
         return f"{len(self.solutions)} solutions side by side"
 
     def to_dict(self) -> dict:
-        head = {"status": self.status, "success": self.success, "message": self.message}
         pairs = zip(self.labels, self.solutions, strict=True)
-        return head | {"solutions": [{"label": lbl, **s.to_dict()} for lbl, s in pairs]}
+        return self.verdict() | {"solutions": [{"label": lbl, **s.to_dict()} for lbl, s in pairs]}
 
     def rows(self) -> list[dict]:
         """One flat record per solution, labelled."""

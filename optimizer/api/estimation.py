@@ -71,7 +71,7 @@ class EstimateRequest:
 
 @dataclass(frozen=True, repr=False)
 class Estimate(Verdict):
-    """The estimate of one instance (SI units); see docs/files.md for every key. An
+    """The estimate of one instance (SI units); docs/cli.md lists every key. An
     infeasible estimate carries its verdict and the configuration, the figures stay None."""
 
     status: str

@@ -146,13 +146,18 @@ _EXACT_POISSON_TERMS = 64
 _LOG_FACTORIAL = np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, _EXACT_POISSON_TERMS)))))
 
 
+def _poisson_pmf(mean) -> np.ndarray:
+    """``P(N = k)`` for ``N ~ Poisson(mean)`` and ``k`` over the table's terms (last axis)."""
+    mean = np.asarray(mean, dtype=np.float64)[..., None]
+    terms = np.arange(_EXACT_POISSON_TERMS, dtype=np.float64)
+    return np.exp(terms * np.log(np.maximum(mean, 1e-300)) - mean - _LOG_FACTORIAL)
+
+
 def _poisson_cdf(mean, k) -> np.ndarray:
     """``P(N ≤ k)`` for ``N ~ Poisson(mean)``, exact, for counts below the table's terms."""
     terms = np.arange(_EXACT_POISSON_TERMS, dtype=np.float64)
-    mean = np.asarray(mean, dtype=np.float64)[..., None]
-    log_pmf = terms * np.log(np.maximum(mean, 1e-300)) - mean - _LOG_FACTORIAL
-    pmf = np.where(terms <= np.asarray(k, dtype=np.float64)[..., None], np.exp(log_pmf), 0.0)
-    return pmf.sum(axis=-1)
+    below = terms <= np.asarray(k, dtype=np.float64)[..., None]
+    return np.where(below, _poisson_pmf(mean), 0.0).sum(axis=-1)
 
 
 def _cornish_fisher(quantile: float) -> tuple[float, float]:
@@ -165,10 +170,7 @@ def poisson_quantile(mean, quantile: float) -> np.ndarray:
     quantile``. Exact up to a mean of 20; above, the Cornish–Fisher expansion ``mean +
     z√mean + (z² − 1)/6`` rounded (within one count there)."""
     mean = np.asarray(mean, dtype=np.float64)
-    small = np.minimum(mean, _EXACT_POISSON_MEAN)[..., None]
-    terms = np.arange(_EXACT_POISSON_TERMS, dtype=np.float64)
-    cdf = np.cumsum(np.exp(terms * np.log(np.maximum(small, 1e-300)) - small - _LOG_FACTORIAL),
-                    axis=-1)  # fmt: skip
+    cdf = np.cumsum(_poisson_pmf(np.minimum(mean, _EXACT_POISSON_MEAN)), axis=-1)
     exact = np.argmax(cdf >= quantile - 1e-12, axis=-1).astype(np.float64)
     z, shift = _cornish_fisher(quantile)
     approx = np.maximum(np.ceil(mean + z * np.sqrt(mean) + shift), 0.0)
