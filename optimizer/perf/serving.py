@@ -292,7 +292,12 @@ def _prefill(s, c, request, mem, batch, slo, rate):
     ttft = tuple(time + md1_wait_quantile_s(queued, time, q) for q in (P50, P99, slo.quantile))
     wait = md1_mean_wait_s(queued, time)
     latency = _Latency((time + wait, *ttft), (np.full_like(time, np.nan),) * 4, wait)
-    return served, latency, req_s, req_s, rho, bound, np.zeros_like(time), step
+    # utilization against the most the instance sustains (prompts at the full budget), not
+    # against the batch chosen, which changes with the load
+    with np.errstate(divide="ignore", invalid="ignore"):
+        most_req_s = np.where(most >= 1, most / service(np.maximum(most, 1.0)).time_s, 0.0)
+        util = np.where(most_req_s > 0, req_s / most_req_s, 0.0)
+    return served, latency, req_s, req_s, util, bound, np.zeros_like(time), step
 
 
 def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, rate):

@@ -463,6 +463,16 @@ SMALL_COMBOS = (
     f1=st.floats(0.02, 0.95),
     f2=st.floats(0.02, 0.95),
 )
+@example(  # found by this test: utilization measured against the batch the load chose
+    # (3 prompts a step at half load, 4 at 55 %: 0.58 → 0.55 against the chosen batch)
+    combo=("mixtral-8x7b", "mi300x", 2, Precision.BF16),
+    mode="sol",
+    phase=ServePhase.PREFILL,
+    input_tokens=256,
+    output_tokens=64,
+    f1=0.5,
+    f2=0.55,
+)
 @example(  # found by this test: a prefill rate 87.5 % of what the instance sustains got batch 0
     combo=("mixtral-8x7b", "mi300x", 2, Precision.BF16),
     mode="sol",
@@ -486,9 +496,11 @@ def test_more_traffic_never_lowers_latency(
     b = serve(s, c, req, phase=phase, requests_per_s=hi * float(top.requests_per_s))
     assert _served(a) and _served(b)
     assert float(b.ttft_s) >= float(a.ttft_s) * (1 - REL)
-    assert float(b.queue_wait_s) >= float(a.queue_wait_s) * (1 - REL)
     assert float(b.utilization) > float(a.utilization)
-    if phase is not ServePhase.PREFILL:  # a prefill instance may change its batch with the rate
+    # a prefill instance may change its batch with the rate, trading queueing for a longer
+    # step: its mean TTFT rises, its queue alone need not
+    if phase is not ServePhase.PREFILL:
+        assert float(b.queue_wait_s) >= float(a.queue_wait_s) * (1 - REL)
         assert float(b.batch) > float(a.batch)
         assert float(b.tpot_s) >= float(a.tpot_s) * (1 - REL)
         assert float(b.tpot_p99_s) >= float(a.tpot_p99_s) * (1 - REL)
