@@ -110,9 +110,9 @@ def _workloads_table(s: dict) -> Table:
     for w in s["workloads"]:
         pct = f" p{w['percentile']:g}" if w["percentile"] is not None else ""
         t.add_row(
-            w["name"], f"{w['requests_per_s']:,.2f}", _ms(w.get("ttft_p50_s")),
+            w["name"], f"{w['requests_per_s']:,.2f}", _ms(w["ttft_p50_s"]),
             _ms(w["ttft_s"]) + pct, _ms(w["ttft_slo_s"]) + (pct if w["ttft_slo_s"] else ""),
-            _ms(w.get("tpot_p50_s")), _ms(w["tpot_s"]) + pct,
+            _ms(w["tpot_p50_s"]), _ms(w["tpot_s"]) + pct,
             _ms(w["tpot_slo_s"]) + (pct if w["tpot_slo_s"] else ""),
             f"{w['disaggregated_share']:.0%}",
         )  # fmt: skip
