@@ -69,6 +69,7 @@ kind = "node"
 accelerator = "acc-x"
 n_accelerators = 8
 overhead_power_w = 4600.0
+host_power_w = 2800.0
 sources = ["test fixture"]
 confidence = "solid"
 """

@@ -8,6 +8,7 @@ skipped with the reason. The evaluation and the fit are the model's
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,29 +19,43 @@ from optimizer.api.fields import choice
 from optimizer.catalog.cases import Case, load_cases
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.choices import Mode
+from optimizer.catalog.host import host_power_w
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.units import GIGA
 from optimizer.errors import HetplanError
 from optimizer.output import write_text_atomic
 from optimizer.perf.calibration import (
+    FIT_GROUP,
     FRACTION_METRICS,
     GROUPS,
+    POWER_METRICS,
     Evaluator,
     FittedFamily,
+    FittedPower,
     Prediction,
     Setup,
     Skip,
+    fit_power,
     fit_setups,
     summarize,
 )
 from optimizer.perf.capacity import valid_split, weight_bytes_per_device
 from optimizer.perf.config import ENGINE_MEMORY_FRACTION, build_config
-from optimizer.perf.efficiency import SOL, EfficiencyTable
+from optimizer.perf.efficiency import DEFAULT_FAMILY, POWER_SHARES, SOL, EfficiencyTable
 from optimizer.perf.serving import Request
 from optimizer.perf.shape import model_shape
 from optimizer.results import Verdict
 
 FITTED_ON = "its throughput and fixed-batch rows"
+MLPERF_LENGTHS = {"llama-2-70b": (219.0, 291.0), "mixtral-8x7b": (380.0, 145.9)}
+"""Mean input and output tokens of MLPerf's datasets, for MLPerf rows that leave them blank:
+the MLPerf rows of catalogs/measurements/published.csv (OpenOrca for llama-2-70b, the mixed
+mixtral-8x7b set), which state them."""
+CHAT_PROMPT_TOKENS = 200.0
+"""Prompt length for chat and instruction sources that publish none (ML.ENERGY's LM-Arena
+prompts, TokenPowerBench's Alpaca): a short single-turn prompt. An assumption, said in each
+such prediction's notes; a power row's error moves little with it (prefill is a small share
+of a chat request's steps)."""
 
 
 def _precision(text: str | None, default: Precision, what: str, defaults: list[str]):
@@ -79,13 +94,19 @@ def setup_case(
         return Skip(case, f"model {case.model!r} is not in the catalog")
     if case.accelerator not in catalog.accelerators:
         return Skip(case, f"accelerator {case.accelerator!r} is not in the catalog")
+    defaults: list[str] = []
+    power = GROUPS[case.metric] in ("power", "energy")
+    if power:
+        filled = _power_lengths(case, defaults)
+        if isinstance(filled, Skip):
+            return filled
+        case = filled
     needs_lengths = case.metric not in ("weights_gib", "kv_tokens_capacity")
     if needs_lengths and (case.input_tokens is None or case.output_tokens is None):
         return Skip(case, "input or output length not stated")
     model = catalog.models[case.model]
     acc = catalog.accelerators[case.accelerator]
     shape = model_shape(model)
-    defaults: list[str] = []
     try:
         weights = _precision(case.precision_weights, Precision.BF16, "weights", defaults)
         kv_default = weights if weights.bytes_per_element >= 1 else Precision.FP8
@@ -112,8 +133,9 @@ def setup_case(
         defaults.append(note)
     try:
         config, notes = build_config(
-            catalog, acc, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, efficiency=efficiency
-        )
+            catalog, acc, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, efficiency=efficiency,
+            power_cap_w=case.power_cap_w,
+        )  # fmt: skip
     except HetplanError as exc:
         return Skip(case, str(exc))
     defaults.extend(notes)
@@ -127,7 +149,36 @@ def setup_case(
         sibling, per_accelerator = run_rate
         rate = per_accelerator * tp * pp
         defaults.append(f"at the run's rate: {rate:.3g} requests/s per instance ({sibling})")
-    return Setup(case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults), rate)
+    host_w = 0.0
+    if case.metric == "system_power_w":
+        host_w, host_source = host_power_w(catalog, acc)
+        defaults.append(f"host power: {host_source} per accelerator")
+    return Setup(
+        case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults), rate, host_w
+    )
+
+
+def _power_lengths(case: Case, defaults: list[str]) -> Case | Skip:
+    """A power or energy row with its prompt lengths filled where the source states none
+    (MLPerf datasets, chat prompts), or why it cannot be predicted."""
+    if case.power_cap_w is None and "maxq" in (case.case_id + case.notes).lower():
+        return Skip(case, "MaxQ run without a recorded power cap: its GPUs ran under an unknown "
+                          "limit")  # fmt: skip
+    if case.input_tokens is not None and case.output_tokens is not None:
+        return case
+    if case.case_id.lower().startswith("mlperf"):
+        if case.model not in MLPERF_LENGTHS:
+            return Skip(case, f"no stated prompt lengths for {case.model}'s MLPerf dataset")
+        inputs, outputs = MLPERF_LENGTHS[case.model]
+        defaults.append(f"lengths blank: MLPerf {case.model} dataset means {inputs:g} in, "
+                        f"{case.output_tokens or outputs:g} out")  # fmt: skip
+        return dataclasses.replace(
+            case, input_tokens=inputs, output_tokens=case.output_tokens or outputs
+        )
+    if case.output_tokens is None:
+        return Skip(case, "output length not stated")
+    defaults.append(f"input blank: a {CHAT_PROMPT_TOKENS:g}-token chat prompt (assumed)")
+    return dataclasses.replace(case, input_tokens=CHAT_PROMPT_TOKENS)
 
 
 def _fraction_caps(cases, catalog: Catalog) -> dict[tuple[str, str], float]:
@@ -169,10 +220,20 @@ def predict_cases(cases: list[Case], catalog: Catalog, table: EfficiencyTable | 
     for case in cases:
         built = setup_case(case, catalog, table, rates.get(case.case_id))
         (skips if isinstance(built, Skip) else setups).append(built)
-    values = Evaluator(setups).predict() if setups else np.empty(0)
-    predictions = [
-        Prediction(s.case, float(v), s.defaults) for s, v in zip(setups, values, strict=True)
+    setups += [  # energy rows again, over the predicted throughput
+        dataclasses.replace(s, at_predicted_throughput=True)
+        for s in setups
+        if GROUPS[s.case.metric] == "energy" and s.case.throughput_output_tokens_per_s
     ]
+    values = Evaluator(setups).predict() if setups else np.empty(0)
+    predictions = []
+    for s, v in zip(setups, values, strict=True):
+        if np.isfinite(v):
+            predictions.append(Prediction(s.case, float(v), s.defaults, s.at_predicted_throughput))
+        else:  # e.g. a measured batch the model cannot hold, so no predicted throughput
+            what = "over the predicted throughput: " if s.at_predicted_throughput else ""
+            skips.append(Skip(s.case, f"{what}no finite prediction (a batch the model cannot "
+                                      "hold on this configuration)"))  # fmt: skip
     return predictions, skips
 
 
@@ -208,12 +269,16 @@ class Calibration(Verdict):
     skipped: tuple[dict, ...]
     summary: dict
     fitted: tuple[FittedFamily, ...] = ()
+    fitted_power: tuple[FittedPower, ...] = ()
     efficiency_toml: str | None = None
     _REPR_FIELDS = ("mode", "cases_file")
 
     def to_dict(self) -> dict:
         data = super().to_dict()
         data["fitted"] = [f.family for f in self.fitted]
+        data["fitted_power"] = {
+            f.family: {n: getattr(f.shares, n) for n in POWER_SHARES} for f in self.fitted_power
+        }
         return data
 
     def save(self, path: str | Path, *, force: bool = False) -> Path:
@@ -245,14 +310,27 @@ def calibrate(
     cases = load_cases(cases_file)
     table = ctx.efficiency if mode is Mode.CALIBRATED else None
     fitted: list[FittedFamily] = []
+    fitted_power: list[FittedPower] = []
     text = None
     if fit:
-        fitted = fit_families(cases, ctx.catalog)
-        text = efficiency_toml(fitted, str(cases_file), FITTED_ON)
-        table = EfficiencyTable({f.family: f.efficiency for f in fitted}, "fit")
+        if any(GROUPS.get(c.metric) == FIT_GROUP for c in cases):
+            fitted = fit_families(cases, ctx.catalog)
+        time_table = (
+            EfficiencyTable({f.family: f.efficiency for f in fitted}, "fit")
+            if fitted
+            else ctx.efficiency
+        )
+        power_setups = [
+            s
+            for s in (setup_case(c, ctx.catalog, time_table) for c in cases)
+            if isinstance(s, Setup) and s.case.metric in POWER_METRICS
+        ]
+        fitted_power = fit_power(power_setups) if power_setups else []
+        text = efficiency_toml(fitted, fitted_power, str(cases_file), FITTED_ON)
+        table = _with_power(time_table, fitted_power)
     predictions, skips = predict_cases(cases, ctx.catalog, table)
     rows = tuple(
-        Row(p.case.case_id, p.case.metric, p.predicted, p.case.value, p.error, p.defaults)
+        Row(p.case.case_id, p.metric, p.predicted, p.case.value, p.error, p.defaults)
         for p in predictions
     )
     summary = summarize(predictions)
@@ -271,5 +349,20 @@ def calibrate(
         skipped=tuple({"case_id": s.case.case_id, "reason": s.reason} for s in skips),
         summary=summary,
         fitted=tuple(fitted),
+        fitted_power=tuple(fitted_power),
         efficiency_toml=text,
     )
+
+
+def _with_power(table: EfficiencyTable, fitted: list[FittedPower]) -> EfficiencyTable:
+    """``table`` with the fitted power shares: a family's own, else the fitted default's."""
+    if not fitted:
+        return table
+    shares = {f.family: f.shares for f in fitted}
+    families = dict.fromkeys([*table.by_family, *shares, DEFAULT_FAMILY])
+    by_family = {}
+    for family in families:
+        base, _ = table.lookup(family)
+        power = shares.get(family, shares.get(DEFAULT_FAMILY, base.power))
+        by_family[family] = dataclasses.replace(base, power=power)
+    return EfficiencyTable(by_family, table.source)

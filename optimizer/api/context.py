@@ -23,12 +23,20 @@ class Context:
 
 
 def efficiency_table(catalog: Catalog, efficiency_file: str | Path | None = None):
-    """The factors of ``efficiency_file`` (an ``[[efficiency]]`` TOML, e.g. from ``calibrate
-    --fit``), else the catalog's own entries."""
-    if efficiency_file is not None:
-        entries = load_efficiency_file(efficiency_file)
-        return table_from_entries(entries, str(efficiency_file))
-    return table_from_entries(catalog.efficiency.values(), CATALOG_FACTORS)
+    """The factors of ``efficiency_file`` (``[[efficiency]]`` and/or ``[[power]]`` entries,
+    e.g. from ``calibrate --fit``) over the catalog's own: the file replaces the kinds it
+    holds, so a power-only fit keeps the catalog's time factors and vice versa."""
+    time, power = list(catalog.efficiency.values()), list(catalog.power.values())
+    if efficiency_file is None:
+        return table_from_entries(time + power, CATALOG_FACTORS)
+    entries = load_efficiency_file(efficiency_file)
+    given_time = [e for e in entries if hasattr(e, "phase")]
+    given_power = [e for e in entries if not hasattr(e, "phase")]
+    source = str(efficiency_file)
+    if not (given_time and given_power):
+        kept = "power shares" if given_time else "efficiency factors"
+        source += f" (with the catalog's {kept})"
+    return table_from_entries((given_time or time) + (given_power or power), source)
 
 
 def open_context(

@@ -23,6 +23,7 @@ from optimizer.api.fields import (
     workload_alone,
 )
 from optimizer.catalog.choices import Mode, TierUse
+from optimizer.catalog.host import host_power_w, idle_power_w
 from optimizer.catalog.model_arch import AttentionKind
 from optimizer.catalog.units import GIGA, MILLI
 from optimizer.perf.bound import Bound
@@ -67,6 +68,7 @@ class EstimateRequest:
     tier_gb: float | None = None
     tier_use: str | None = None
     requests_per_s: float | None = None  # arrival rate per instance; None: the highest that fits
+    power_cap_w: float | None = None  # per device; None: its TDP
 
 
 @dataclass(frozen=True, repr=False)
@@ -105,8 +107,10 @@ class Estimate(Verdict):
     memory_bytes_per_device: dict | None = None
     bound: str | None = None
     step_s: dict | None = None
-    power_w: float | None = None
-    energy_j_per_output_token: float | None = None
+    power_w: float | None = None  # the instance's accelerators (board power)
+    host_power_w: float | None = None  # their share of the reference system's host power
+    energy_j_per_output_token: float | None = None  # accelerators only
+    wall_energy_j_per_output_token: float | None = None  # accelerators and host (no PUE)
     kv_transfer_s: float | None = None
     tier: dict | None = None
     notes: tuple[str, ...] = ()
@@ -215,6 +219,7 @@ def estimate(
         raise FieldError("slo_percentile", f"must be in [50, 100), got {req.slo_percentile:g}")
     positive("ttft_slo_ms", req.ttft_slo_ms)
     positive("requests_per_s", req.requests_per_s)
+    positive("power_cap_w", req.power_cap_w)
     if req.requests_per_s is not None and req.batch is not None:
         raise FieldError("requests_per_s", "give {requests_per_s} or {batch}, not both")
     positive("tpot_slo_ms", req.tpot_slo_ms)
@@ -234,11 +239,18 @@ def estimate(
         notes.append(f"calibrated: {efficiency_factors.origin}")
         if note:
             notes.append(note)
+    idle_w, _ = idle_power_w(ctx.catalog, acc)
+    if req.power_cap_w is not None and req.power_cap_w <= idle_w:
+        raise FieldError(
+            "power_cap_w", f"{req.power_cap_w:g} W is not above {acc.id}'s idle {idle_w:g} W"
+        )
     config, config_notes = build_config(
         ctx.catalog, acc, tp=req.tp, pp=req.pp, dp=req.dp, ep=req.ep, weights=weights, kv=kv,
-        activations=act, efficiency=efficiency_factors, tier=tier,
+        activations=act, efficiency=efficiency_factors, tier=tier, power_cap_w=req.power_cap_w,
     )  # fmt: skip
     notes.extend(config_notes)
+    host_w, host_source = host_power_w(ctx.catalog, acc)
+    notes.append(f"host power: {host_source} per accelerator")
     shape = model_shape(model)
     slo = Slo.from_ms(req.ttft_slo_ms, req.tpot_slo_ms, req.slo_percentile)
     idle_s = _idle_s(ctx, req, phase, tier_use)
@@ -254,7 +266,8 @@ def estimate(
         _explain_infeasible(point, req, phase, shape, config, served, tier_use, idle_s)
     except _Infeasible as why:
         return Estimate(status="infeasible", message=str(why), notes=tuple(notes), **head)
-    figures = _figures(req, phase, served, point, config, shape, notes, weights, tier, tier_use)
+    figures = _figures(req, phase, served, point, config, shape, notes, weights, tier, tier_use,
+                       host_w)  # fmt: skip
     return Estimate(status="ok", message=_verdict(figures), **head, **figures)
 
 
@@ -389,8 +402,11 @@ def _queue_notes(req: EstimateRequest, phase: ServePhase) -> list[str]:
     return [f"operating point: {point}", queue]
 
 
-def _figures(req, phase, request, point, config, shape, notes, weights, tier, tier_use) -> dict:
-    """The estimate's figures beyond the configuration, in SI units."""
+def _figures(
+    req, phase, request, point, config, shape, notes, weights, tier, tier_use, host_w
+) -> dict:
+    """The estimate's figures beyond the configuration, in SI units; ``host_w`` is one
+    device's share of its host's power."""
     batch = _scalar(point.batch)
     devices = req.tp * req.pp * req.dp
     mem = point.memory
@@ -400,8 +416,12 @@ def _figures(req, phase, request, point, config, shape, notes, weights, tier, ti
     weights_held = _scalar(mem.weights_per_device) * devices
     step = point.step
     out_s = _scalar(point.output_tokens_per_s)
-    if bool(np.asarray(step.tdp_capped)):
-        notes.append("the energy model exceeded the TDP; power capped at TDP")
+    throttle = _scalar(step.throttle)
+    if throttle > 1.0:
+        notes.append(
+            f"power cap {_scalar(config.power_cap_w):,.0f} W: the device would draw more, so "
+            f"its clock drops and compute runs {throttle:.2f}× slower"
+        )
     notes.extend(_queue_notes(req, phase))
     tpot = _scalar(point.tpot_s)
     result = {
@@ -451,7 +471,11 @@ def _figures(req, phase, request, point, config, shape, notes, weights, tier, ti
             "total": _scalar(step.time_s),
         },
         "power_w": _scalar(step.power_w),
+        "host_power_w": host_w * devices,
         "energy_j_per_output_token": _scalar(point.energy_j_per_output_token),
+        "wall_energy_j_per_output_token": (_scalar(step.power_w) + host_w * devices) / out_s
+        if out_s > 0
+        else None,
         "kv_transfer_s": _scalar(point.kv_transfer_s),
         "notes": tuple(notes),
     }

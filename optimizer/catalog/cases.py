@@ -14,13 +14,23 @@ from pathlib import Path
 from optimizer.errors import CatalogError, Problem
 
 COLUMNS = (
-    "case_id", "source", "grade", "model", "accelerator", "accelerators", "precision_weights",
-    "precision_kv", "tp", "pp", "ep", "instances", "scenario", "input_tokens", "output_tokens",
-    "batch", "ttft_slo_ms", "tpot_slo_ms", "metric", "value", "unit", "notes",
+    "case_id", "source", "model", "accelerator", "accelerators", "precision_weights",
+    "precision_kv", "tp", "pp", "instances", "scenario", "input_tokens", "output_tokens",
+    "batch", "metric", "value", "unit", "notes",
 )  # fmt: skip
+OPTIONAL_COLUMNS = (
+    "grade", "ep", "ttft_slo_ms", "tpot_slo_ms", "power_cap_w", "throughput_output_tokens_per_s",
+)  # fmt: skip
+"""Read when present: power.csv has no SLO or EP columns, published.csv no power columns."""
 SCENARIOS = ("offline", "server", "interactive", "single-request", "microbench")
-_INTS = ("accelerators", "tp", "pp", "ep", "instances", "batch")
-_FLOATS = ("input_tokens", "output_tokens", "ttft_slo_ms", "tpot_slo_ms")
+_SCENARIO_WORDS = (("offline", "offline"), ("server", "server"), ("online", "server"))
+"""A scenario written in words (power.csv: "MLPerf offline; …", "online serving, vLLM, …")
+is the first of these words it contains."""
+_INTS = ("accelerators", "tp", "pp", "ep", "instances")
+_FLOATS = (
+    "input_tokens", "output_tokens", "batch", "ttft_slo_ms", "tpot_slo_ms", "power_cap_w",
+    "throughput_output_tokens_per_s",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +51,15 @@ class Case:
     scenario: str
     input_tokens: float | None
     output_tokens: float | None
-    batch: int | None
+    batch: float | None  # a measured mean batch may be fractional
     ttft_slo_ms: float | None
     tpot_slo_ms: float | None
     metric: str
     value: float
     unit: str
     notes: str
+    power_cap_w: float | None = None  # per device, where the submitter set one
+    throughput_output_tokens_per_s: float | None = None  # of the whole configuration
 
 
 def _number(text: str, kind, column: str, case_id: str, file: str, problems: list[Problem]):
@@ -65,6 +77,13 @@ def _number(text: str, kind, column: str, case_id: str, file: str, problems: lis
         problems.append(Problem(file, case_id, column, f"must be positive, got {text!r}"))
         return None
     return value
+
+
+def _scenario(text: str) -> str:
+    if text in SCENARIOS:
+        return text
+    lowered = text.lower()
+    return next((name for word, name in _SCENARIO_WORDS if word in lowered), text)
 
 
 def load_cases(path: str | Path) -> list[Case]:
@@ -91,12 +110,13 @@ def load_cases(path: str | Path) -> list[Case]:
         if case_id in seen:
             problems.append(Problem(name, case_id, "case_id", "duplicate case id"))
         seen.add(case_id)
-        nums = {c: _number(row[c] or "", int, c, case_id, name, problems) for c in _INTS}
-        nums |= {c: _number(row[c] or "", float, c, case_id, name, problems) for c in _FLOATS}
+        cells = {c: row.get(c) or "" for c in (*_INTS, *_FLOATS)}  # optional ones may be absent
+        nums = {c: _number(cells[c], int, c, case_id, name, problems) for c in _INTS}
+        nums |= {c: _number(cells[c], float, c, case_id, name, problems) for c in _FLOATS}
         value = _number(row["value"] or "", float, "value", case_id, name, problems)
         if value is None and (row["value"] or "").strip() == "":
             problems.append(Problem(name, case_id, "value", "required"))
-        scenario = (row["scenario"] or "").strip()
+        scenario = _scenario((row["scenario"] or "").strip())
         if scenario not in SCENARIOS:
             problems.append(
                 Problem(name, case_id, "scenario", f"must be one of {', '.join(SCENARIOS)}, "

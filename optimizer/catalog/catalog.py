@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 from optimizer.catalog.base import Entry
 from optimizer.catalog.economics import Economics
-from optimizer.catalog.efficiency_spec import EfficiencyFactors
+from optimizer.catalog.efficiency_spec import EfficiencyFactors, PowerFactors
 from optimizer.catalog.hardware import Accelerator, Interconnect, MemoryTier, System
 from optimizer.catalog.model_arch import ModelArch
 from optimizer.catalog.workload_spec import Workload
@@ -108,3 +108,7 @@ class Catalog:
     @property
     def efficiency(self) -> Mapping[str, EfficiencyFactors]:
         return self.entries("efficiency")
+
+    @property
+    def power(self) -> Mapping[str, PowerFactors]:
+        return self.entries("power")

@@ -35,11 +35,14 @@ def _entry_problems(record: Record, ids) -> Iterator[tuple[str, str]]:
         for field, link in entry.links().items():
             if link not in ids.get("interconnects", ()):
                 yield field, _missing(link, "interconnects", ids)
+        system = entry.reference_system
+        if system is not None and system not in ids.get("systems", ()):
+            yield "reference_system", _missing(system, "systems", ids)
     elif record.kind == "memory":
         if entry.link is not None and entry.link not in ids.get("interconnects", ()):
             yield "link", _missing(entry.link, "interconnects", ids)
     elif record.kind == "systems":
-        if entry.accelerator not in ids.get("accelerators", ()):
+        if entry.accelerator is not None and entry.accelerator not in ids.get("accelerators", ()):
             yield "accelerator", _missing(entry.accelerator, "accelerators", ids)
     elif record.kind == "models":
         if n_dense_layers(entry) and entry.intermediate_size is None:

@@ -1,5 +1,6 @@
 """Efficiency factor entries: a serving stack's shortfall from the roofline, per accelerator
-family and phase, each saying what it was fitted on (docs/model.md §4)."""
+family and phase, and how its power rises from idle to TDP, each saying what it was fitted on
+(docs/model.md §4, §9)."""
 
 from __future__ import annotations
 
@@ -29,4 +30,24 @@ class EfficiencyFactors(Entry):
         expected = f"{self.family}-{self.phase}"
         if self.id != expected:
             raise ValueError(f"id: must be FAMILY-PHASE ({expected!r}), got {self.id!r}")
+        return self
+
+
+class PowerFactors(Entry):
+    """``id`` is ``FAMILY-power``: a device's board power between idle and TDP as shares of
+    ``TDP − idle``: ``busy`` whenever it executes, plus ``compute`` at full compute duty and
+    ``memory`` at full memory-bandwidth duty (the sum is capped at 1, i.e. the TDP)."""
+
+    family: Id
+    busy: float = Field(ge=0, le=1, allow_inf_nan=False)
+    compute: float = Field(ge=0, le=1, allow_inf_nan=False)
+    memory: float = Field(ge=0, le=1, allow_inf_nan=False)
+    fit_rows: int = Field(ge=0)
+    fit_median_abs_error: NonNegativeFloat | None = None
+
+    @model_validator(mode="after")
+    def _id_names_family(self) -> PowerFactors:
+        expected = f"{self.family}-power"
+        if self.id != expected:
+            raise ValueError(f"id: must be FAMILY-power ({expected!r}), got {self.id!r}")
         return self

@@ -66,6 +66,9 @@ class Accelerator(Entry):
     idle_w: PositiveFloat | None = None
     price_usd: PositiveFloat | None = None
     cloud_usd_per_hour: PositiveFloat | None = None
+    # the system whose host (CPUs, DRAM, NICs, fans) serves this device; by default the smallest
+    # system that lists it, else the catalog's generic host (catalog.host.reference_system)
+    reference_system: Id | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Accelerator:
@@ -153,16 +156,35 @@ class SystemKind(StrEnum):
     NODE = "node"
     RACK = "rack"
     SLICE = "slice"
+    HOST = "host"  # a generic server for cards sold alone: no accelerator of its own
 
 
 class System(Entry):
-    """A purchasable node, rack or cloud slice: the unit that fleet cost and power come from."""
+    """A purchasable node, rack or cloud slice: the unit that fleet cost and power come from.
+
+    ``overhead_power_w`` is the rated maximum beyond the accelerators' TDP; ``host_power_w``
+    what the host (CPUs, DRAM, NICs, switches, fans, conversion losses) typically draws while
+    the system serves, the figure power and energy use."""
 
     kind: SystemKind
-    accelerator: Id
+    accelerator: Id | None = None
     n_accelerators: PositiveInt
-    overhead_power_w: NonNegativeFloat  # host, NICs, switches, fans beyond the accelerators' TDP
+    overhead_power_w: NonNegativeFloat
+    host_power_w: NonNegativeFloat
     price_usd: PositiveFloat | None = None
     cloud_usd_per_hour: PositiveFloat | None = None
     rack_units: PositiveInt | None = None
     rack_power_w: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _host_fits(self) -> System:
+        if (self.accelerator is None) != (self.kind is SystemKind.HOST):
+            raise ValueError(
+                "accelerator: required for a node, rack or slice; a generic host has none"
+            )
+        if self.host_power_w > self.overhead_power_w:
+            raise ValueError(
+                f"host_power_w: must be <= overhead_power_w ({self.overhead_power_w}), the"
+                f" rated maximum, got {self.host_power_w}"
+            )
+        return self

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from optimizer.catalog.base import Entry
 from optimizer.catalog.economics import Economics
-from optimizer.catalog.efficiency_spec import EfficiencyFactors
+from optimizer.catalog.efficiency_spec import EfficiencyFactors, PowerFactors
 from optimizer.catalog.hardware import Accelerator, Interconnect, MemoryTier, System
 from optimizer.catalog.model_arch import ModelArch
 from optimizer.catalog.workload_spec import Workload
@@ -30,6 +30,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("workloads", "workload", Workload),
     Kind("economics", "economics", Economics),
     Kind("efficiency", "efficiency", EfficiencyFactors),
+    Kind("power", "power", PowerFactors),
 )
 KIND_BY_NAME = {k.name: k for k in KINDS}
 KIND_BY_TABLE = {k.table: k for k in KINDS}

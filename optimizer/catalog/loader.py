@@ -91,7 +91,8 @@ def load_catalog(
 
 
 def load_efficiency_file(path: str | Path) -> list:
-    """The ``[[efficiency]]`` entries of one TOML file (as ``--efficiency FILE`` gives them).
+    """The ``[[efficiency]]`` and ``[[power]]`` entries of one TOML file (as ``--efficiency
+    FILE`` gives them).
 
     Raises:
         CatalogError: unreadable file, invalid entries, other sections, or no entries at all.
@@ -103,8 +104,8 @@ def load_efficiency_file(path: str | Path) -> list:
     parsed = _read_file(path, problems, hashlib.sha256())
     _check_duplicates(parsed, problems)
     for item in parsed:
-        if item.kind.name != "efficiency":
-            why = "an efficiency file holds only [[efficiency]] entries"
+        if item.kind.name not in ("efficiency", "power"):
+            why = "an efficiency file holds only [[efficiency]] and [[power]] entries"
             problems.append(Problem(item.file, item.entry.id, "", why))
     if not parsed and not problems:
         problems.append(Problem(_display(path), "", "", "holds no [[efficiency]] entries"))

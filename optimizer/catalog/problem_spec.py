@@ -65,6 +65,7 @@ class CatalogSection(StrictModel):
     workload: RawEntries = ()
     economics: RawEntries = ()
     efficiency: RawEntries = ()
+    power: RawEntries = ()
 
 
 class Serve(StrictModel):

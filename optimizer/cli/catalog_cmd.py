@@ -23,7 +23,8 @@ def list_entries(
     kind: Annotated[
         str | None,
         typer.Argument(
-            help="accelerators, memory, interconnects, systems, models, workloads or economics."
+            help="accelerators, memory, interconnects, systems, models, workloads, economics, "
+            "efficiency or power."
         ),
     ] = None,
     as_json: JsonFlag = False,

@@ -46,6 +46,9 @@ def estimate(
     tier: Annotated[str | None, Opt("--tier", help="Memory tier id.")] = None,
     tier_gb: Annotated[float | None, Opt("--tier-gb", help="Tier GB per instance.")] = None,
     tier_use: Annotated[str | None, Opt("--tier-use", help="spill or park.")] = None,
+    power_cap_w: Annotated[
+        float | None, Opt("--power-cap-w", help="Power limit per device (default: its TDP).")
+    ] = None,
     efficiency: EfficiencyOption = None,
     json: JsonFlag = False,
 ) -> None:
@@ -59,7 +62,7 @@ def estimate(
         input_tokens=input_tokens, output_tokens=output_tokens, prefix_tokens=prefix_tokens,
         workload=workload, batch=batch, ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms,
         slo_percentile=slo_percentile, phase=phase, mode=mode, tier=tier, tier_gb=tier_gb,
-        tier_use=tier_use, requests_per_s=requests_per_s,
+        tier_use=tier_use, requests_per_s=requests_per_s, power_cap_w=power_cap_w,
     )  # fmt: skip
     result = run_estimate(request, context=context(ctx, efficiency))
     if json:
@@ -98,8 +101,10 @@ def _render(r: dict) -> None:
         ("CF per request", f"{r['cf_bytes_per_request'] / 1e9:,.2f} GB"),
         ("memory per device", f"weights {mem['weights'] / 1e9:.1f} GB, KV {mem['kv'] / 1e9:.1f}"
                               f" GB, other {mem['other'] / 1e9:.1f} GB"),
-        ("power", f"{r['power_w']:,.0f} W per instance"),
-        ("energy", f"{r['energy_j_per_output_token']:.3f} J per output token"),
+        ("power", f"{r['power_w']:,.0f} W accelerators + {r['host_power_w']:,.0f} W host "
+                  "per instance"),
+        ("energy", f"{r['energy_j_per_output_token']:.3f} J per output token "
+                   f"({r['wall_energy_j_per_output_token']:.3f} with the host)"),
     ]  # fmt: skip
     if r["tier"] is not None:
         t = r["tier"]

@@ -28,6 +28,7 @@ import numpy as np
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.choices import Mode, TierUse
 from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
+from optimizer.catalog.host import idle_fraction_of_tdp, idle_power_w
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.problem_spec import ProblemSpec
 from optimizer.catalog.units import GIGA
@@ -226,19 +227,13 @@ def _kv_bytes(model, tokens: float) -> float:
     return float(kv_bytes_per_sequence(model, REFERENCE_KV, tokens))
 
 
-def _idle_fraction_of_tdp(catalog: Catalog) -> float:
-    """The median idle/TDP ratio of the catalog's accelerators that publish an idle power."""
-    ratios = [a.idle_w / a.tdp_w for a in catalog.accelerators.values() if a.idle_w is not None]
-    return float(np.median(ratios)) if ratios else 0.0
-
-
 def _accelerators(catalog, spec, economics, notes) -> list[tuple[Accelerator, DevicePrice]]:
     """Allowed, priced accelerators; one without an idle power gets the catalog's median
     idle/TDP ratio (0 W idle would make it look free to keep on in an energy objective)."""
     styles = spec.styles
     ids = styles.accelerators or tuple(catalog.accelerators)
     chosen, unpriced, no_idle = [], [], []
-    idle_frac = _idle_fraction_of_tdp(catalog)
+    idle_frac = idle_fraction_of_tdp(catalog)
     for acc_id in ids:
         if acc_id in styles.exclude_accelerators:
             continue
@@ -249,7 +244,7 @@ def _accelerators(catalog, spec, economics, notes) -> list[tuple[Accelerator, De
             continue
         if acc.idle_w is None:
             no_idle.append(acc_id)
-            acc = acc.model_copy(update={"idle_w": idle_frac * acc.tdp_w})
+            acc = acc.model_copy(update={"idle_w": idle_power_w(catalog, acc)[0]})
         chosen.append((acc, price))
     if no_idle:
         notes.append(

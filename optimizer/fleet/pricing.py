@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.economics import Economics
 from optimizer.catalog.hardware import Accelerator, MemoryTier, System
+from optimizer.catalog.host import host_power_w
 from optimizer.catalog.problem_spec import Pricing
 from optimizer.catalog.units import HOURS_PER_YEAR, WH_PER_KWH
 
 
 @dataclass(frozen=True, slots=True)
 class DevicePrice:
-    """Per accelerator: hardware and network $/h (energy excluded) and its server's share of
-    power beyond the accelerator's own."""
+    """Per accelerator: hardware and network $/h (energy excluded) and its share of its
+    reference system's typical host power (``catalog.host``)."""
 
     hardware_usd_per_hour: float
     network_usd_per_hour: float
@@ -46,12 +47,13 @@ def device_price(
 ) -> DevicePrice | None:
     """The price of one ``acc`` under ``pricing``; None when the catalog has none.
 
-    A system's price and power are shared evenly by its accelerators, so a server's CPUs, NICs
-    and fans are paid for; without a system, the accelerator's own price and no overhead. Owned
-    hardware also pays one scale-out port per accelerator where the link lists a port price.
+    A system's price is shared evenly by its accelerators, so a server's CPUs, NICs and fans
+    are paid for; without a system, the accelerator's own price. The host power is the
+    reference system's (``catalog.host``), the same ``estimate`` reports. Owned hardware also
+    pays one scale-out port per accelerator where the link lists a port price.
     """
     system = _system(catalog, acc)
-    overhead_w = system.overhead_power_w / system.n_accelerators if system else 0.0
+    overhead_w, _ = host_power_w(catalog, acc)
     if pricing is Pricing.CLOUD:
         if system is not None and system.cloud_usd_per_hour is not None:
             rate = system.cloud_usd_per_hour / system.n_accelerators

@@ -17,7 +17,13 @@ from optimizer.catalog.cases import Case
 from optimizer.catalog.units import GIB, MILLI
 from optimizer.perf.capacity import weight_bytes_per_device
 from optimizer.perf.config import Config, efficiency_fields, stack_configs
-from optimizer.perf.efficiency import FACTORS, Efficiency, PhaseEfficiency
+from optimizer.perf.efficiency import (
+    FACTORS,
+    POWER_SHARES,
+    Efficiency,
+    PhaseEfficiency,
+    PowerShares,
+)
 from optimizer.perf.phases import decode_step, memory, prefill_step
 from optimizer.perf.serving import Request, ServePhase, Slo, serve
 from optimizer.perf.shape import ModelShape
@@ -31,7 +37,13 @@ GROUPS = {
     "tpot_ms": "loaded latency (server runs)",
     "kv_tokens_capacity": "capacity",
     "weights_gib": "capacity",
+    "accelerator_power_w": "power",
+    "system_power_w": "power",
+    "energy_j_per_output_token": "energy",
+    "energy_j_per_request": "energy",
 }
+POWER_METRICS = ("accelerator_power_w", "system_power_w")
+"""The power fit's rows: energy rows are these powers over a throughput, not new data."""
 FRACTION_METRICS = ("memory_bandwidth_fraction", "compute_fraction")
 SLO_PERCENTILE = 99.0  # MLPerf server limits are p99
 MIN_FAMILY_ROWS = 20
@@ -52,6 +64,8 @@ class Setup:
     accelerators_per_instance: int
     defaults: tuple[str, ...]  # blank fields filled with engine defaults, and other notes
     requests_per_s: float | None = None  # per instance, from the run's own throughput
+    host_w: float = 0.0  # per device: its share of the reference system's host power
+    at_predicted_throughput: bool = False  # energy over the predicted, not measured, throughput
 
     @property
     def kind(self) -> str:
@@ -59,6 +73,8 @@ class Setup:
         metric, scenario = self.case.metric, self.case.scenario
         if metric in ("prefill_latency_ms", "decode_step_ms", "weights_gib", "kv_tokens_capacity"):
             return metric
+        if GROUPS.get(metric) in ("power", "energy"):  # at the measured batch, else at full load
+            return "power_at_batch" if self.batch is not None else "power_at_full_load"
         if metric in ("ttft_ms", "tpot_ms") and self.requests_per_s is not None:
             return "at_rate"
         return "loaded" if scenario in ("server", "interactive") else "offline"
@@ -81,9 +97,17 @@ class Prediction:
         """Relative error |predicted − measured| / measured."""
         return abs(self.predicted - self.case.value) / self.case.value
 
+    at_predicted_throughput: bool = False
+
     @property
     def group(self) -> str:
         return GROUPS[self.case.metric]
+
+    @property
+    def metric(self) -> str:
+        """The case's metric; an energy row evaluated over the predicted throughput says so."""
+        suffix = " at predicted throughput" if self.at_predicted_throughput else ""
+        return self.case.metric + suffix
 
 
 def _stack_requests(setups: list[Setup]) -> Request:
@@ -117,6 +141,8 @@ def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config
         point = serve(shape, c, req, phase=ServePhase.AGGREGATED)
         return _per_accelerator(setups, point.output_tokens_per_s)
     metric = np.array([s.case.metric for s in setups])
+    if kind.startswith("power_"):
+        return _power(shape, c, setups, req, metric, kind)
     if kind == "at_rate":  # the run's median latencies at the rate it achieved, or saturated
         most = serve(shape, c, req, phase=ServePhase.AGGREGATED).requests_per_s
         rate = np.minimum([s.requests_per_s for s in setups], most * (1.0 - 1e-9))
@@ -140,6 +166,30 @@ def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config
     )
 
 
+def _power(shape, c: Config, setups, req: Request, metric, kind: str) -> np.ndarray:
+    """Power and energy rows: the step at the run's batch (or at full load) gives each
+    device's board power; a system adds its host; energy divides the accelerators' power by
+    the run's measured throughput, or by the predicted one."""
+    batch = np.array([s.batch for s in setups]) if kind == "power_at_batch" else None
+    point = serve(shape, c, req, phase=ServePhase.AGGREGATED, batch=batch)
+    device_w = point.step.device_power_w
+    accelerators = np.array([s.case.accelerators or s.accelerators_per_instance for s in setups])
+    host_w = np.array([s.host_w for s in setups])
+    per_instance = np.array([s.accelerators_per_instance for s in setups], dtype=np.float64)
+    predicted = point.output_tokens_per_s * accelerators / per_instance
+    measured = np.array(
+        [s.case.throughput_output_tokens_per_s or np.nan for s in setups], dtype=np.float64
+    )
+    use_predicted = np.array([s.at_predicted_throughput for s in setups]) | np.isnan(measured)
+    per_token = device_w * accelerators / np.where(use_predicted, predicted, measured)
+    return np.select(
+        [metric == "accelerator_power_w", metric == "system_power_w",
+         metric == "energy_j_per_output_token"],
+        [device_w, (device_w + host_w) * accelerators, per_token],
+        per_token * req.output_tokens,
+    )  # fmt: skip
+
+
 class Evaluator:
     """Predicts many setups at once: grouped by model and kind, each group one NumPy pass.
     ``with_efficiency`` re-evaluates under other factors without rebuilding anything."""
@@ -155,16 +205,20 @@ class Evaluator:
             self.groups.append((kind, setups[idx[0]].shape, np.array(idx), config))
 
     def predict(self, efficiency: Efficiency | None = None) -> np.ndarray:
+        """Predictions under ``efficiency`` (None: the factors each setup was built with)."""
+        return self._predict(efficiency_fields(efficiency) if efficiency else {})
+
+    def predict_power(self, shares: PowerShares) -> np.ndarray:
+        """Predictions with the power shares replaced and every other factor as built."""
+        return self._predict({f"power_{n}": np.float64(getattr(shares, n)) for n in POWER_SHARES})
+
+    def _predict(self, fields: dict) -> np.ndarray:
         out = np.empty(len(self.setups))
         for kind, shape, idx, config in self.groups:
-            c = config if efficiency is None else _with_efficiency(config, efficiency)
+            c = dataclasses.replace(config, **fields) if fields else config
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[idx] = _evaluate_group(kind, shape, [self.setups[i] for i in idx], c)
         return out
-
-
-def _with_efficiency(c: Config, e: Efficiency) -> Config:
-    return dataclasses.replace(c, **efficiency_fields(e))
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,11 +296,54 @@ def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> list[
     return fitted
 
 
+@dataclass(frozen=True, slots=True)
+class FittedPower:
+    family: str
+    shares: PowerShares
+    rows: int
+    median_abs_error: float
+
+
+def fit_power(setups: list[Setup]) -> list[FittedPower]:
+    """Power shares per accelerator family (and a pooled ``default``) on the power rows
+    (board and system power; energy rows are those powers over a throughput, not new data),
+    with the time factors each setup was built with; least squares on the log error with a
+    robust loss, every share within [0, 1]."""
+    from scipy.optimize import least_squares  # heavy: only the fit needs it
+
+    setups = [s for s in setups if s.case.metric in POWER_METRICS]
+    counts: dict[str, int] = {}
+    for s in setups:
+        counts[s.family] = counts.get(s.family, 0) + 1
+    fitted = []
+    start = PowerShares(busy=0.5, compute=0.3, memory=0.3)
+    for family in ["default", *sorted(f for f, n in counts.items() if n >= MIN_FAMILY_ROWS)]:
+        rows = [s for s in setups if family == "default" or s.family == family]
+        if not rows:
+            continue
+        evaluator = Evaluator(rows)
+        measured = np.array([s.case.value for s in rows])
+
+        def residuals(x, evaluator=evaluator, measured=measured):
+            predicted = evaluator.predict_power(PowerShares(*x))
+            r = np.log(np.where(predicted > 0, predicted, 1e-9) / measured)
+            return np.where(np.isfinite(r), r, 10.0)
+
+        x0 = [getattr(start, n) for n in POWER_SHARES]
+        result = least_squares(
+            residuals, x0, bounds=(0.0, 1.0), loss="soft_l1", f_scale=0.1, max_nfev=300
+        )
+        errors = np.abs(np.expm1(residuals(result.x)))
+        shares = PowerShares(*(float(v) for v in result.x))
+        fitted.append(FittedPower(family, shares, len(rows), float(np.median(errors))))
+    return fitted
+
+
 def summarize(predictions: list[Prediction]) -> dict[str, dict]:
     """Median and 90th-percentile absolute relative error: overall, per group, per metric."""
     buckets: dict[str, list[float]] = {"all": []}
     for p in predictions:
-        for key in ("all", f"group: {p.group}", f"metric: {p.case.metric}"):
+        for key in ("all", f"group: {p.group}", f"metric: {p.metric}"):
             buckets.setdefault(key, []).append(p.error)
     return {
         key: {

@@ -14,11 +14,12 @@ from typing import Protocol
 import numpy as np
 
 from optimizer.catalog.hardware import Accelerator, Interconnect, LinkScope, MemoryTier
+from optimizer.catalog.host import idle_power_w
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.units import BITS_PER_BYTE, GIGA, MICRO, NANO, PICO, TERA
 from optimizer.errors import HetplanError
 from optimizer.perf.compute_dtype import compute_peak
-from optimizer.perf.efficiency import FACTORS, Efficiency, Phase
+from optimizer.perf.efficiency import FACTORS, POWER_SHARES, Efficiency, Phase
 
 ENGINE_MEMORY_FRACTION = 0.9
 """Share of device memory a serving engine allocates (vLLM ``gpu_memory_utilization`` and
@@ -46,15 +47,13 @@ class Config:
     mem_usable_bytes: np.ndarray
     tdp_w: np.ndarray
     idle_w: np.ndarray
-    flop_energy_j: np.ndarray
-    mem_energy_j_per_byte: np.ndarray
+    power_cap_w: np.ndarray  # the most a device may draw (its TDP unless capped lower)
     tp_bw_bytes_per_s: np.ndarray
     tp_latency_s: np.ndarray
     ep_bw_bytes_per_s: np.ndarray
     ep_latency_s: np.ndarray
     pp_bw_bytes_per_s: np.ndarray
     pp_latency_s: np.ndarray
-    link_energy_j_per_byte: np.ndarray
     xfer_bw_bytes_per_s: np.ndarray  # KV hand-off to another instance, all devices' scale-out
     xfer_latency_s: np.ndarray
     tier_bytes: np.ndarray  # per instance; 0 without a tier
@@ -73,6 +72,9 @@ class Config:
     decode_hop_latency_scale: np.ndarray
     decode_overhead_s_per_sequence: np.ndarray
     decode_link_eff: np.ndarray
+    power_busy: np.ndarray  # PowerShares, docs/model.md §9
+    power_compute: np.ndarray
+    power_memory: np.ndarray
 
     @property
     def devices(self) -> np.ndarray:
@@ -89,14 +91,17 @@ class Config:
 
 
 def efficiency_fields(efficiency: Efficiency) -> dict[str, np.float64]:
-    """The Config fields that hold ``efficiency``, for building or swapping them."""
-    return {
+    """The Config fields that hold ``efficiency`` (its power shares too), for building or
+    swapping them."""
+    factors = {
         f"{phase.value}_{f.config_suffix}": np.float64(
             getattr(efficiency.phase(phase), f.name) * f.to_si
         )
         for phase in Phase
         for f in FACTORS
     }
+    power = {f"power_{n}": np.float64(getattr(efficiency.power, n)) for n in POWER_SHARES}
+    return factors | power
 
 
 def stack_configs(configs: list[Config]) -> Config:
@@ -118,7 +123,8 @@ class TierChoice:
 
 
 class Parts(Protocol):
-    """The entries an accelerator names by id (its links and memory type); a catalog is one.
+    """The entries an accelerator names by id (its links and memory type), and the ones its
+    defaults come from (the median idle power of the accelerators); a catalog is one.
 
     The model resolves only these references of the accelerator it is given: the ids a user
     asks for are looked up by the use case (``optimizer.api``).
@@ -129,6 +135,9 @@ class Parts(Protocol):
 
     @property
     def memory(self) -> Mapping[str, MemoryTier]: ...
+
+    @property
+    def accelerators(self) -> Mapping[str, Accelerator]: ...
 
 
 def _link(catalog: Parts, link_id: str | None) -> Interconnect | None:
@@ -204,8 +213,10 @@ def build_config(
     activations: Precision | None = None,
     efficiency: Efficiency,
     tier: TierChoice | None = None,
+    power_cap_w: float | None = None,
 ) -> tuple[Config, list[str]]:
-    """One instance of ``acc`` as a :class:`Config`, and notes on what was assumed."""
+    """One instance of ``acc`` as a :class:`Config`, and notes on what was assumed;
+    ``power_cap_w`` limits each device's board power (its TDP when None)."""
     notes: list[str] = []
     peak = compute_peak(acc, weights)
     if peak.note:
@@ -213,18 +224,14 @@ def build_config(
     act = activations or Precision(peak.dtype)
     kv = kv or weights
     devices = tp * pp * dp
-    memory = catalog.memory.get(acc.memory_type)
-    mem_energy = (memory.energy_pj_per_bit if memory else 0.0) * PICO * BITS_PER_BYTE
     bw = acc.memory_bandwidth_tb_per_s * TERA
-    idle = acc.idle_w if acc.idle_w is not None else 0.0
-    if acc.idle_w is None:
-        notes.append(f"{acc.id} lists no idle power: static power taken as 0 W")
-    # a device at its peak FLOP/s while streaming at full bandwidth draws its TDP
-    dynamic_w = acc.tdp_w - idle - bw * mem_energy
-    if dynamic_w <= 0:
-        dynamic_w = 0.0
-        notes.append(
-            f"{acc.id}: full-bandwidth memory traffic alone reaches the TDP; FLOPs taken as free"
+    idle, idle_note = idle_power_w(catalog, acc)
+    if idle_note:
+        notes.append(idle_note)
+    cap = acc.tdp_w if power_cap_w is None else min(power_cap_w, acc.tdp_w)
+    if cap <= idle:
+        raise ConfigError(
+            f"power cap {power_cap_w:g} W is not above {acc.id}'s idle power ({idle:g} W)"
         )
     tp_bw, tp_link = group_link(catalog, acc, tp) if tp > 1 else (np.inf, None)
     ep_bw, ep_link = group_link(catalog, acc, ep) if ep > 1 else (np.inf, None)
@@ -233,8 +240,6 @@ def build_config(
     if xfer_link is None:
         xfer_gb, xfer_link = device_link(catalog, acc, "host")
     xfer_bw = xfer_gb * GIGA * devices if xfer_link else 0.0
-    used = [link for link in (tp_link, ep_link, pp_link) if link is not None]
-    link_energy = max((link.energy_pj_per_bit for link in used), default=0.0)
     tier_bytes, tier_bw, tier_latency, tier_energy = _tier_arrays(catalog, acc, tier, devices)
     usable_gb = acc.memory_usable_gb or acc.memory_capacity_gb
     config = Config(
@@ -250,15 +255,13 @@ def build_config(
         mem_usable_bytes=np.float64(usable_gb * GIGA),
         tdp_w=np.float64(acc.tdp_w),
         idle_w=np.float64(idle),
-        flop_energy_j=np.float64(dynamic_w / peak.flop_per_s),
-        mem_energy_j_per_byte=np.float64(mem_energy),
+        power_cap_w=np.float64(cap),
         tp_bw_bytes_per_s=np.float64(tp_bw),
         tp_latency_s=np.float64(tp_link.latency_us * MICRO if tp_link else 0.0),
         ep_bw_bytes_per_s=np.float64(ep_bw),
         ep_latency_s=np.float64(ep_link.latency_us * MICRO if ep_link else 0.0),
         pp_bw_bytes_per_s=np.float64(pp_bw),
         pp_latency_s=np.float64(pp_link.latency_us * MICRO if pp_link else 0.0),
-        link_energy_j_per_byte=np.float64(link_energy * PICO * BITS_PER_BYTE),
         xfer_bw_bytes_per_s=np.float64(xfer_bw),
         xfer_latency_s=np.float64(xfer_link.latency_us * MICRO if xfer_link else 0.0),
         tier_bytes=np.float64(tier_bytes),

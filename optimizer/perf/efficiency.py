@@ -60,12 +60,30 @@ class PhaseEfficiency:
 
 
 @dataclass(frozen=True, slots=True)
+class PowerShares:
+    """A device's board power above idle as shares of ``TDP − idle`` (docs/model.md §9):
+    ``busy`` whenever it executes a step, plus ``compute`` and ``memory`` times the share of
+    the step its compute units and its memory are busy; the sum is capped at 1 (the TDP)."""
+
+    busy: float = 0.0
+    compute: float = 1.0
+    memory: float = 1.0
+
+
+UNFITTED_POWER = PowerShares()
+"""Without fitted shares: a device busy all step on either compute or memory draws its TDP."""
+
+POWER_SHARES = ("busy", "compute", "memory")
+
+
+@dataclass(frozen=True, slots=True)
 class Efficiency:
     """Factors of one accelerator family; ``origin`` says where they came from."""
 
     prefill: PhaseEfficiency
     decode: PhaseEfficiency
     origin: str
+    power: PowerShares = UNFITTED_POWER
 
     def phase(self, phase: Phase) -> PhaseEfficiency:
         return self.prefill if phase is Phase.PREFILL else self.decode
@@ -95,18 +113,30 @@ class EfficiencyTable:
 
 
 def table_from_entries(entries, source: str) -> EfficiencyTable:
-    """Group ``[[efficiency]]`` entries by family; a family missing a phase borrows the
-    default's factors for it (or the roofline's when there is no default)."""
+    """Group ``[[efficiency]]`` and ``[[power]]`` entries by family; a family missing a phase
+    or power shares borrows the default's (or the roofline's and :data:`UNFITTED_POWER` when
+    there is no default)."""
     phases: dict[str, dict[str, PhaseEfficiency]] = {}
+    power: dict[str, PowerShares] = {}
     for e in entries:
-        phases.setdefault(e.family, {})[e.phase] = PhaseEfficiency(
-            **{f.name: getattr(e, f.name) for f in FACTORS}
-        )
+        if hasattr(e, "phase"):
+            phases.setdefault(e.family, {})[e.phase] = PhaseEfficiency(
+                **{f.name: getattr(e, f.name) for f in FACTORS}
+            )
+        else:
+            power[e.family] = PowerShares(**{name: getattr(e, name) for name in POWER_SHARES})
     default = phases.get(DEFAULT_FAMILY, {})
+    default_power = power.get(DEFAULT_FAMILY, UNFITTED_POWER)
     by_family = {}
-    for family, given in phases.items():
+    for family in dict.fromkeys([*phases, *power]):
+        given = phases.get(family, {})
         pick = {
             p: given.get(p) or default.get(p) or PhaseEfficiency() for p in ("prefill", "decode")
         }
-        by_family[family] = Efficiency(pick["prefill"], pick["decode"], f"{source}: {family}")
+        by_family[family] = Efficiency(
+            pick["prefill"],
+            pick["decode"],
+            f"{source}: {family}",
+            power.get(family, default_power),
+        )
     return EfficiencyTable(by_family, source)

@@ -7,6 +7,11 @@ A step carries ``decode_batch`` sequences that each produce one token over a con
     t = max(FLOPs / (N·peak·mfu), HBM bytes / (bw·mbu), tier bytes / tier_bw)
         + t_comm + layers · overhead_per_layer
 
+Board power (§9): P = idle + (TDP − idle) · min(1, busy + compute · d_c + memory · d_m), where
+d_c and d_m are the shares of the step the compute and memory terms fill. Above a power cap
+the clock drops: the compute term stretches by the dynamic power asked over the dynamic power
+allowed, ``(P − idle) / (cap − idle)``, and the device draws the cap.
+
 Pipeline parallelism: a *pipelined* step keeps every stage busy with its own micro-batch (steady
 decode, batched prefill), so compute and KV traffic divide over all ``tp·pp·dp`` devices; a step
 in *series* (one request's prefill) passes the stages one after another, so only ``tp·dp``
@@ -50,14 +55,21 @@ class StepCost:
     kv_bytes: np.ndarray  # of hbm_bytes, per device
     link_bytes: np.ndarray
     tier_bytes: np.ndarray
-    energy_j: np.ndarray
-    tdp_capped: np.ndarray  # the energy model asked for more than the TDP
+    device_power_w: np.ndarray  # board power of each device over the step
+    tier_energy_j: np.ndarray  # spent in the memory tier, outside the devices
+    throttle: np.ndarray  # compute-term stretch of a capped device, 1 when within its cap
     bubble: np.ndarray  # pipeline stretch factor, 1 without PP
+    devices: np.ndarray
 
     @property
     def time_s(self) -> np.ndarray:
         overlapped = np.maximum(np.maximum(self.compute_s, self.memory_s), self.tier_s)
         return (overlapped + self.comm_s + self.fixed_s) * self.bubble
+
+    @property
+    def energy_j(self) -> np.ndarray:
+        """Of the instance's devices and its tier traffic, over the step."""
+        return self.device_power_w * self.devices * self.time_s + self.tier_energy_j
 
     @property
     def power_w(self) -> np.ndarray:
@@ -146,31 +158,41 @@ def step_cost(
     # every step: GPipe's bubble with m = pp micro-batches stretches the step by (m + pp − 1) / m
     drains = pipelined & (batch > 0)
     bubble = np.where(drains, (2.0 * c.pp - 1.0) / c.pp, 1.0)
-    time_s = (np.maximum(np.maximum(compute_s, memory_s), tier_s) + comm_s + fixed_s) * bubble
-    dynamic_j = (
-        flops * c.flop_energy_j
-        + hbm_bytes * c.mem_energy_j_per_byte
-        + link_bytes * c.link_energy_j_per_byte
-        + tier_bytes * c.tier_energy_j_per_byte
-    )
-    energy_j = c.idle_w * devices * time_s + dynamic_j
-    cap_j = c.tdp_w * devices * time_s
+    power_w, throttle = _board_power(c, compute_s, memory_s, tier_s, comm_s + fixed_s, bubble)
+    compute_s = compute_s * throttle
     return StepCost(
         compute_s=compute_s,
         memory_s=memory_s,
         tier_s=tier_s,
         comm_s=comm_s,
-        fixed_s=np.broadcast_to(fixed_s, np.shape(time_s)),
+        fixed_s=np.broadcast_to(fixed_s, np.shape(power_w)),
         flops=flops,
         hbm_bytes=hbm_bytes,
-        weight_bytes=np.broadcast_to(weights_dev, np.shape(time_s)),
+        weight_bytes=np.broadcast_to(weights_dev, np.shape(power_w)),
         kv_bytes=kv_dev,
         link_bytes=link_bytes,
         tier_bytes=tier_bytes,
-        energy_j=np.minimum(energy_j, cap_j),
-        tdp_capped=energy_j > cap_j,
-        bubble=np.broadcast_to(bubble, np.shape(time_s)),
+        device_power_w=power_w,
+        tier_energy_j=tier_bytes * c.tier_energy_j_per_byte,
+        throttle=throttle,
+        bubble=np.broadcast_to(bubble, np.shape(power_w)),
+        devices=devices,
     )
+
+
+def _board_power(c: Config, compute_s, memory_s, tier_s, serial_s, bubble):
+    """(W per device, compute stretch): the power model of the module docstring. The duties
+    are the compute and memory terms over the whole step (bubble and serial terms included);
+    a capped device runs its compute term ``(P − idle) / (cap − idle)`` times slower, which
+    lowers the duties again, so its draw is taken as the cap (one pass, not iterated)."""
+    time_s = (np.maximum(np.maximum(compute_s, memory_s), tier_s) + serial_s) * bubble
+    with np.errstate(divide="ignore", invalid="ignore"):
+        duty_c = np.where(time_s > 0, compute_s / time_s, 0.0)
+        duty_m = np.where(time_s > 0, memory_s / time_s, 0.0)
+    share = np.minimum(1.0, c.power_busy + c.power_compute * duty_c + c.power_memory * duty_m)
+    asked = c.idle_w + (c.tdp_w - c.idle_w) * share
+    throttle = np.maximum(1.0, (asked - c.idle_w) / (c.power_cap_w - c.idle_w))
+    return np.minimum(asked, c.power_cap_w), throttle
 
 
 def _communication(s: ModelShape, c: Config, tokens, phase: Phase, stages_parallel):

@@ -49,6 +49,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("accelerator", lambda s: s.accelerator),
         ("n_accelerators", lambda s: s.n_accelerators),
         ("overhead_power_w", lambda s: s.overhead_power_w),
+        ("host_power_w", lambda s: s.host_power_w),
         ("price_usd", lambda s: s.price_usd),
     ],
     "models": [
@@ -77,6 +78,13 @@ COLUMNS: dict[str, list[Column]] = {
         ("compute", lambda e: e.compute),
         ("memory", lambda e: e.memory),
         ("overhead_us_per_layer", lambda e: e.overhead_us_per_layer),
+        ("fit_rows", lambda e: e.fit_rows),
+    ],
+    "power": [
+        ("family", lambda e: e.family),
+        ("busy", lambda e: e.busy),
+        ("compute", lambda e: e.compute),
+        ("memory", lambda e: e.memory),
         ("fit_rows", lambda e: e.fit_rows),
     ],
 }

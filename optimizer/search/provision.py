@@ -44,8 +44,9 @@ ASSUMPTIONS = (
     "the exact mean wait) + prefill at the batch that serves the most requests + KV hand-off "
     "over the prefill instance's scale-out links; at an aggregated instance a wait for the "
     "next step + the steps that carry the prompt at the token budget the decode batch leaves",
-    "power is IT power (accelerators at their operating point, capped at TDP, plus their "
-    "server's overhead share); facility power multiplies it by the PUE",
+    "power is IT power (accelerators at their operating point, between idle and TDP, plus their "
+    "share of their reference system's typical host power); facility power multiplies it by "
+    "the PUE",
     "energy: idle power always plus the busy increment in proportion to load",
     "session parking keeps λ × mean tool time sessions' KV in the tier (Little's law)",
     "without parking, prefix-cache hits survive the tool time only as far as the λ × mean tool "

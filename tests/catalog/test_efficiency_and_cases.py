@@ -305,11 +305,11 @@ def test_load_cases_collects_every_problem(tmp_path):
         {**GOOD_ROW, "case_id": "x", "tp": "a", "pp": "b"},
         {**GOOD_ROW, "case_id": "y", "scenario": "nope"},
         {**GOOD_ROW, "case_id": "y"},  # duplicate
-        {**GOOD_ROW, "case_id": "", "ep": "q"},  # no id: named by its line
+        {**GOOD_ROW, "case_id": "", "tp": "q"},  # no id: named by its line
     ]
     problems = _case_problems(_csv(tmp_path, rows))
     got = {(p.entry, p.field) for p in problems}
-    assert got == {("x", "tp"), ("x", "pp"), ("y", "scenario"), ("y", "case_id"), ("line 5", "ep")}
+    assert got == {("x", "tp"), ("x", "pp"), ("y", "scenario"), ("y", "case_id"), ("line 5", "tp")}
 
 
 def test_load_cases_missing_column_and_unreadable(tmp_path):

@@ -335,22 +335,6 @@ def test_a_devices_own_host_link_share_caps_its_host_tier(cat):
 # ---------------------------------------------------------------- energy
 
 
-def test_energy_hand_calc_decode(cat):
-    """idle·time + FLOPs·(TDP − idle − bw·e_mem)/peak + bytes·e_mem, below the TDP."""
-    acc = cat.accelerators["h100-sxm"]
-    e_mem = cat.memory["hbm3"].energy_pj_per_bit * 1e-12 * 8
-    s = model_shape(cat.models["llama-3.1-8b"])
-    c, _ = build_config(cat, acc, efficiency=SOL)
-    step = decode_step(s, c, 8, 1000)
-    t = float(step.time_s)
-    dynamic_w = max(700 - 70 - H100_BW * e_mem, 0.2 * 630)
-    hbm = float(step.weight_bytes) + float(step.kv_bytes)
-    expected = 70 * t + float(step.flops) * dynamic_w / H100_BF16 + hbm * e_mem
-    assert float(step.energy_j) == pytest.approx(expected, rel=1e-9)
-    assert 70 < float(step.power_w) < 700
-    assert not bool(step.tdp_capped)
-
-
 _MODELS = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen3-30b-a3b", "gemma-3-27b"]
 _ACCS = ["h100-sxm", "h200-sxm", "a100-sxm-80gb", "b200", "l40s", "mi300x"]
 
@@ -387,8 +371,10 @@ def test_power_never_above_tdp(
         phase=Phase.DECODE,
     )
     devices = tp * pp
+    idle = float(c.idle_w)  # the published idle, or the catalog median share of TDP
     assert float(step.power_w) <= a.tdp_w * devices * (1 + 1e-12)
-    assert float(step.power_w) >= (a.idle_w or 0.0) * devices * (1 - 1e-12)
+    assert float(step.power_w) >= idle * devices * (1 - 1e-12)
+    assert idle <= float(step.device_power_w) <= a.tdp_w
     assert float(step.time_s) > 0
 
 
