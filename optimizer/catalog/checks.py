@@ -44,6 +44,9 @@ def _entry_problems(record: Record, ids) -> Iterator[tuple[str, str]]:
     elif record.kind == "systems":
         if entry.accelerator is not None and entry.accelerator not in ids.get("accelerators", ()):
             yield "accelerator", _missing(entry.accelerator, "accelerators", ids)
+        for tier in entry.tier_slots:
+            if tier not in ids.get("memory", ()):
+                yield f"tier_slots.{tier}", _missing(tier, "memory", ids)
     elif record.kind == "models":
         if n_dense_layers(entry) and entry.intermediate_size is None:
             yield "intermediate_size", "required: the model has dense FFN layers"

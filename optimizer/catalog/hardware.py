@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from optimizer.catalog.base import (
     Entry,
@@ -123,6 +123,9 @@ class MemoryTier(Entry):
     latency_ns: PositiveFloat
     energy_pj_per_bit: PositiveFloat
     price_usd_per_gb: PositiveFloat | None = None
+    # devices one unit can serve at once (a pooled appliance's fabric radix); each then gets
+    # at most bandwidth_gb_per_s_per_unit / max_devices_per_unit. None: units are a host's own
+    max_devices_per_unit: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _pooled_needs_link(self) -> MemoryTier:
@@ -175,6 +178,9 @@ class System(Entry):
     cloud_usd_per_hour: PositiveFloat | None = None
     rack_units: PositiveInt | None = None
     rack_power_w: PositiveFloat | None = None
+    # memory-tier id -> units of it the system can hold (DIMM slots, CXL bays, CPU sockets);
+    # a tier listed here is limited to tier_slots / n_accelerators units per device
+    tier_slots: dict[Id, PositiveInt] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _host_fits(self) -> System:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from optimizer.catalog.hardware import Accelerator, System, SystemKind
+from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier, System, SystemKind
 
 
 class Hosts(Protocol):
@@ -61,3 +61,15 @@ def idle_power_w(catalog, acc: Accelerator) -> tuple[float, str | None]:
     return frac * acc.tdp_w, (
         f"{acc.id} lists no idle power: estimated as the catalog median {frac:.1%} of TDP"
     )
+
+
+def tier_slots_per_device(catalog: Hosts, acc: Accelerator, tier: MemoryTier) -> float | None:
+    """Units of a host or expander ``tier`` one device's server holds for it: the reference
+    system's ``tier_slots`` over its accelerators (0 when it lists none for this tier). None
+    for tiers no server slot limits (pooled appliances, on-package memory)."""
+    if tier.attach not in (Attachment.HOST, Attachment.EXPANDER):
+        return None
+    system = reference_system(catalog, acc)
+    if system is None:
+        return None
+    return system.tier_slots.get(tier.id, 0) / system.n_accelerators

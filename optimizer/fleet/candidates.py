@@ -28,7 +28,7 @@ import numpy as np
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.choices import Mode, TierUse
 from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
-from optimizer.catalog.host import idle_fraction_of_tdp, idle_power_w
+from optimizer.catalog.host import idle_fraction_of_tdp, idle_power_w, tier_slots_per_device
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.problem_spec import ProblemSpec
 from optimizer.catalog.units import GIGA
@@ -96,6 +96,7 @@ class ClassTraffic:
     slo: Slo
     park_gb_per_request_rate: float  # bf16 tier GB held per request/s while sessions wait
     idle_s: float = 0.0  # mean tool time a session waits between turns
+    park_bytes_per_request: float = 0.0  # bf16 tier traffic of one parked turn: out and back
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +218,7 @@ def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ..
                 slo=Slo.from_ms(s.ttft_ms, s.tpot_ms, s.percentile),
                 park_gb_per_request_rate=w.tool_time_s.mean * kv_gb,
                 idle_s=w.tool_time_s.mean,
+                park_bytes_per_request=2.0 * kv_gb * GIGA,
             )
         )
     return tuple(out)
@@ -315,26 +317,32 @@ def _variants(catalog, spec, accelerators, tiers, models) -> list[Variant]:
             for phase in phases:
                 out.append(replace(base, phase=phase))
                 for tier in tiers:
-                    if not _reaches(acc, tier):
+                    slots = tier_slots_per_device(catalog, acc, tier)
+                    if not _reaches(acc, tier) or slots == 0:
                         continue
                     if TierUse.PARK in uses and phase is not ServePhase.DECODE:
                         out.append(replace(base, phase=phase, tier=tier, tier_use=TierUse.PARK,
                                            tier_gb_per_device=0.0))  # fmt: skip
                     if TierUse.SPILL in uses and phase is not ServePhase.PREFILL:
-                        for gb in _spill_sizes(acc, tier, styles.tier_gb_per_device):
+                        for gb in _spill_sizes(acc, tier, styles.tier_gb_per_device, slots):
                             spill = replace(base, phase=phase, tier=tier, tier_use=TierUse.SPILL)
                             out.append(replace(spill, tier_gb_per_device=gb))
     return out
 
 
-def _spill_sizes(acc: Accelerator, tier: MemoryTier, given) -> tuple[float, ...]:
+def _spill_sizes(acc: Accelerator, tier: MemoryTier, given, slots) -> tuple[float, ...]:
     """Tier GB per device to try for KV spill: the problem's list, else one unit of an attached
-    tier, or 1× and 4× the device's HBM from a shared pool (whose units are far larger)."""
+    tier, or 1× and 4× the device's HBM from a shared pool (whose units are far larger); never
+    more than the ``slots`` units per device its server holds (None: no slot limit)."""
     if given:
-        return tuple(given)
-    if tier.attach is Attachment.POOLED:
-        return (acc.memory_capacity_gb, 4.0 * acc.memory_capacity_gb)
-    return (tier.capacity_gb_per_unit,)
+        sizes = tuple(given)
+    elif tier.attach is Attachment.POOLED:
+        sizes = (acc.memory_capacity_gb, 4.0 * acc.memory_capacity_gb)
+    else:
+        sizes = (tier.capacity_gb_per_unit,)
+    if slots is None:
+        return sizes
+    return tuple(gb for gb in sizes if gb <= slots * tier.capacity_gb_per_unit * (1 + 1e-9))
 
 
 @dataclass
@@ -352,6 +360,7 @@ class _Rated:
     step_bound: np.ndarray  # the wall of the step itself (compute, bandwidth, interconnect)
     busy_w: np.ndarray  # [i] the highest power of any class it serves
     transfer_bytes_per_s: np.ndarray  # [i] scale-out bandwidth of the whole instance
+    tier_bytes_per_s: np.ndarray  # [i] the most tier traffic of any class it serves (spill)
 
 
 def _config(catalog, efficiency_table, mode_sol, v: Variant):
@@ -372,7 +381,7 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
     unrated = lambda: np.full((n, n_classes), NONE_CODE)  # noqa: E731
     rated = _Rated(np.zeros((n, n_classes)), np.zeros((n, n_classes)), nan(), nan(), nan(),
                    nan(), nan(), unrated(), unrated(), np.zeros(n),
-                   np.broadcast_to(config.xfer_bw_bytes_per_s, (n,)))  # fmt: skip
+                   np.broadcast_to(config.xfer_bw_bytes_per_s, (n,)), np.zeros(n))  # fmt: skip
     for t in traffic:
         k = k_of[t.name]
         request = t.parked_request if tier_use is TierUse.PARK else t.request
@@ -388,6 +397,8 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
         rated.bound[:, k] = point.bound
         rated.step_bound[:, k] = point.step.wall()
         rated.busy_w = np.maximum(rated.busy_w, np.where(ok, point.step.power_w, 0.0))
+        spill = point.step.tier_bytes / point.step.time_s
+        rated.tier_bytes_per_s = np.maximum(rated.tier_bytes_per_s, np.where(ok, spill, 0.0))
     return rated
 
 
@@ -464,12 +475,15 @@ def build_fleet(
         kept.extend(v for v, _ in members)
         if tier_use is None:
             _record_best(shape, config, phase, own, [v for v, _ in members], best_ttft, best_tpot)
-    table = _table(kept, rated, traffic, k_of)
+    table = _table(catalog, kept, rated, traffic, k_of)
     pools = tuple(
         TierPool(
             name=t.id,
             unit_gb=t.capacity_gb_per_unit,
             cost_usd_per_hour_per_unit=tier_usd_per_gb_hour(t, economics) * t.capacity_gb_per_unit,
+            unit_bytes_per_s=t.bandwidth_gb_per_s_per_unit * GIGA,
+            max_devices_per_unit=t.max_devices_per_unit,
+            slot_limited=t.attach in (Attachment.HOST, Attachment.EXPANDER),
         )
         for t in tiers
     )
@@ -508,7 +522,7 @@ def _record_best(shape, config, phase, traffic, variants, best_ttft, best_tpot) 
                 best[t.name] = BestReach(float(values[i]), where)
 
 
-def _table(variants, rated, traffic, k_of) -> CandidateTable:
+def _table(catalog, variants, rated, traffic, k_of) -> CandidateTable:
     cat = lambda name: np.concatenate([getattr(r, name) for r in rated])  # noqa: E731
     capability = cat("capability")
     n = len(variants)
@@ -524,12 +538,21 @@ def _table(variants, rated, traffic, k_of) -> CandidateTable:
     one_phase = np.array([v.phase is not ServePhase.AGGREGATED for v in variants])
     transfer = np.where(one_phase, cat("transfer_bytes_per_s") * kv_scale, np.inf)
     park = np.zeros((n, len(traffic)))
+    park_bytes = np.zeros((n, len(traffic)))
     for i, v in enumerate(variants):
         if v.tier_use is TierUse.PARK:  # parked KV at the precision this column keeps it in
             for t in traffic:
-                park[i, k_of[t.name]] = (
-                    t.park_gb_per_request_rate / kv_scale[i] * (capability[i, k_of[t.name]] > 0)
-                )
+                k = k_of[t.name]
+                serves = capability[i, k] > 0
+                park[i, k] = t.park_gb_per_request_rate / kv_scale[i] * serves
+                park_bytes[i, k] = t.park_bytes_per_request / kv_scale[i] * serves
+    hosted = np.array(
+        [
+            np.inf if v.tier is None else (tier_slots_per_device(catalog, v.accelerator, v.tier)
+                                           or np.inf)
+            for v in variants
+        ]
+    ) * devices  # fmt: skip
     columns = Columns(
         names=tuple(v.name for v in variants),
         prefill=np.array([v.phase is not ServePhase.DECODE for v in variants]),
@@ -544,6 +567,9 @@ def _table(variants, rated, traffic, k_of) -> CandidateTable:
         tier=tuple(v.tier.id if v.tier is not None else None for v in variants),
         tier_gb=np.array([v.tier_gb_per_device for v in variants]) * devices,
         tier_gb_per_request_rate=park,
+        tier_bytes_per_s=cat("tier_bytes_per_s"),
+        tier_bytes_per_request=park_bytes,
+        tier_units_hosted=hosted,
     )
     info = tuple(ColumnInfo.of(v) for v in variants)
     return CandidateTable(info, columns, cat("batch"), cat("ttft_s"), cat("tpot_s"),

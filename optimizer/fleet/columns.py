@@ -15,7 +15,12 @@ memory-tier pools t:
 - KV hand-off, for a column covering one phase only:
   Σ_k s_ik λ_k · kv_transfer_bytes_k ≤ n_i · transfer_bytes_per_s_i;
 - tier pools: Σ_{i on t} (n_i · tier_gb_i + Σ_k s_ik λ_k · tier_gb_per_request_rate_ik)
-  ≤ u_t · unit_gb_t, u_t integer units (≤ max_units_t when given);
+  ≤ u_t · unit_gb_t, u_t integer units (≤ max_units_t when given); the traffic
+  Σ_{i on t} (n_i · tier_bytes_per_s_i + Σ_k s_ik λ_k · tier_bytes_per_request_ik)
+  ≤ u_t · unit_bytes_per_s_t; attached devices Σ_{i on t} n_i · devices_i
+  ≤ u_t · max_devices_per_unit_t (a pooled unit's radix); and on a slot-limited pool (host
+  tiers) the units fit the slots of the servers that hold them,
+  u_t ≤ Σ_{i on t} n_i · tier_units_hosted_i;
 - IT energy rate (W): E = Σ_i n_i idle_w_i + Σ_ik (busy_w_i − idle_w_i) s_ik λ_k / μ_ik;
 - cost ($/h): C = Σ_i n_i cost_i + Σ_t u_t cost_t + energy_usd_per_wh · E;
 - limits: Σ_i n_i busy_w_i ≤ power_w; ≤ racks · rack_power_w;
@@ -63,6 +68,21 @@ class Columns:
     tier: tuple[str | None, ...]  # [i] memory-tier pool drawn from, None = none
     tier_gb: np.ndarray  # [i] pool GB held by each instance (KV spill space)
     tier_gb_per_request_rate: np.ndarray  # [i, k] pool GB held per request/s served (parking)
+    # None (the default): no pool traffic and no slot limit
+    tier_bytes_per_s: np.ndarray | None = None  # [i] pool traffic of an instance at full load
+    tier_bytes_per_request: np.ndarray | None = None  # [i, k] per request (park and reload)
+    tier_units_hosted: np.ndarray | None = None  # [i] units its servers' slots hold (inf)
+
+    def __post_init__(self) -> None:
+        n, k = np.shape(self.capability)
+        defaults = {
+            "tier_bytes_per_s": np.zeros(n),
+            "tier_bytes_per_request": np.zeros((n, k)),
+            "tier_units_hosted": np.full(n, np.inf),
+        }
+        for name, default in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -85,6 +105,9 @@ class Columns:
             tier=pick(self.tier),
             tier_gb=self.tier_gb[index],
             tier_gb_per_request_rate=self.tier_gb_per_request_rate[index],
+            tier_bytes_per_s=self.tier_bytes_per_s[index],
+            tier_bytes_per_request=self.tier_bytes_per_request[index],
+            tier_units_hosted=self.tier_units_hosted[index],
         )
 
 
@@ -96,6 +119,9 @@ class TierPool:
     unit_gb: float
     cost_usd_per_hour_per_unit: float
     max_units: int | None = None
+    unit_bytes_per_s: float = np.inf  # one unit's bandwidth
+    max_devices_per_unit: int | None = None  # a pooled unit's radix; None: no attach limit
+    slot_limited: bool = False  # units sit in the slots of their columns' servers (host tiers)
 
 
 @dataclass(frozen=True)

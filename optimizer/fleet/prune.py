@@ -27,8 +27,10 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
     """[i] bool: columns another column makes redundant, to drop before solving.
 
     Column b is dominated by column a of the same phases and group, on b's tier or on none,
-    when a is no worse in anything: cost, idle and busy power, devices, pool GB (per instance
-    and per request/s), hand-off bandwidth and capability for every class. Swapping each
+    when a is no worse in anything: cost, idle and busy power, devices, pool GB and traffic
+    (per instance and per request), the host-tier units its servers hold for its own GB (more
+    is better; a column on no pool needs none), hand-off bandwidth and capability for every
+    class. Swapping each
     instance of b for one of a then keeps every constraint and cannot raise the objective:
     a's work x ≤ b's work y ≤ n, so its power n·idle_a + (busy_a − idle_a)·x
     ≤ idle_a·(n − y) + busy_a·y ≤ b's, given busy ≥ idle (columns without it are kept). Of
@@ -41,6 +43,13 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
         return out
     usable = usable_pairs(problem)
     bandwidth = np.where(columns.prefill == columns.decode, 0.0, columns.transfer_bytes_per_s)
+    limited = {pool.name for pool in problem.pools if pool.slot_limited}
+    hosted = np.array(  # a host tier's slots bound the column's own GB; no tier, no bound
+        [
+            h if t in limited else np.finfo(float).max
+            for t, h in zip(columns.tier, columns.tier_units_hosted, strict=True)
+        ]
+    )
     lower_is_better = np.column_stack(
         [
             columns.cost_usd_per_hour,
@@ -51,6 +60,9 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
             -bandwidth,
             -np.where(usable, columns.capability, 0.0),
             columns.tier_gb_per_request_rate,
+            columns.tier_bytes_per_s,
+            columns.tier_bytes_per_request,
+            -hosted,
         ]
     )
     keys = zip(columns.prefill, columns.decode, columns.group, strict=True)

@@ -177,24 +177,30 @@ def group_link(catalog: Parts, acc: Accelerator, group: int) -> tuple[float, Int
 
 
 def _tier_arrays(catalog: Parts, acc: Accelerator, tier: TierChoice | None, devices: int):
-    """(bytes, instance bandwidth, latency, energy per byte) of an attached tier: each device
-    reaches it at the smaller of the tier's per-unit bandwidth and its link's."""
+    """(bytes, instance bandwidth, latency, energy per byte) of an attached tier.
+
+    Each device reaches the tier over its link; the units share their bandwidth: a pooled
+    unit serving up to ``max_devices_per_unit`` devices gives each at most its fair share,
+    a host's own units (the whole ones its GB fill) give the instance their sum."""
     if tier is None or tier.gb <= 0:
         return 0.0, 0.0, 0.0, 0.0
     t = tier.tier
     link = _link(catalog, t.link)
-    per_device = t.bandwidth_gb_per_s_per_unit
     energy = t.energy_pj_per_bit
     latency_s = t.latency_ns * NANO
+    link_gb = np.inf
     if link is not None:
         host_gb, _ = device_link(catalog, acc, "host")
         link_gb = host_gb if link.id == acc.host_link else link.bandwidth_gb_per_s_per_direction
-        per_device = min(per_device, link_gb)
         energy += link.energy_pj_per_bit
         latency_s += link.latency_us * MICRO
+    if t.max_devices_per_unit is not None:
+        units_gb = devices * t.bandwidth_gb_per_s_per_unit / t.max_devices_per_unit
+    else:
+        units_gb = np.ceil(tier.gb / t.capacity_gb_per_unit - 1e-9) * t.bandwidth_gb_per_s_per_unit
     return (
         tier.gb * GIGA,
-        per_device * GIGA * devices,
+        min(devices * link_gb, units_gb) * GIGA,
         latency_s,
         energy * PICO * BITS_PER_BYTE,
     )

@@ -59,6 +59,16 @@ def render_solution(s: dict, out: Console) -> None:
         out.print(
             f"tier pool {t['tier']}: {t['units']} units = {t['gb']:,.0f} GB "
             f"({t['gb_used']:,.0f} GB used), {t['cost_usd_per_hour']:,.2f} $/h"
+            + (
+                f"; {t['gb_per_s_used']:,.0f} of {t['gb_per_s']:,.0f} GB/s"
+                if t.get("gb_per_s") is not None
+                else ""
+            )
+            + (
+                f"; {t['devices']} of {t['max_devices']} devices attached"
+                if t.get("max_devices") is not None
+                else ""
+            )
         )
     out.print(_baselines_table(s))
     for line in s["assumptions"]:

@@ -109,10 +109,20 @@ def _split(problem: IlpProblem, one_group: bool):
 
     on_pool = _pool_of(problem)
     parked_gb = np.where(can, rate * columns.tier_gb_per_request_rate, 0.0)  # GB at share 1
+    moved = np.where(can, rate * columns.tier_bytes_per_request, 0.0)  # B/s at share 1
     pool_most = []
     for t, pool in enumerate(problem.pools):
         gb = on_pool[t] @ (most * columns.tier_gb + parked_gb.sum(axis=1))
-        top = math.ceil(gb / pool.unit_gb - _EPS)
+        traffic = on_pool[t] @ (most * columns.tier_bytes_per_s + moved.sum(axis=1))
+        attached = on_pool[t] @ (most * columns.devices)
+        top = math.ceil(
+            max(
+                gb / pool.unit_gb,
+                traffic / pool.unit_bytes_per_s,
+                attached / (pool.max_devices_per_unit or math.inf),
+            )
+            - _EPS
+        )
         pool_most.append(top if pool.max_units is None else min(top, pool.max_units))
 
     ranges = [range(m + 1) for m in most] + [range(m + 1) for m in pool_most]
@@ -132,9 +142,8 @@ def _split(problem: IlpProblem, one_group: bool):
     least_objective = weights.usd_weight * fixed_usd + weights.energy_weight_per_w * least_w
 
     ok = _meets_limits(problem, n, least_cost)
-    unit_gb = np.array([p.unit_gb for p in problem.pools])
     if len(problem.pools):
-        ok &= np.all(n @ (on_pool * columns.tier_gb).T <= units * unit_gb * (1 + 1e-9), axis=1)
+        ok &= _pool_limits(problem, on_pool, n, units)
     if one_group:
         ok &= _one_group(problem, n)
 
@@ -153,6 +162,28 @@ def _split(problem: IlpProblem, one_group: bool):
             units_of = {p.name: int(units[c, t]) for t, p in enumerate(problem.pools)}
             best = (float(objective), n[c].astype(int), share, units_of)
     return best
+
+
+def _pool_limits(problem: IlpProblem, on_pool, n, units) -> np.ndarray:
+    """[candidate] bool: every pool's units hold its instances' GB and traffic and attach
+    their devices within a unit's radix, and a host tier's instances fit their GB in their own
+    servers' slots (the shares' parked GB and traffic come later)."""
+    columns = problem.columns
+    ok = np.ones(len(n), dtype=bool)
+    for t, pool in enumerate(problem.pools):
+        mine = on_pool[t]
+        have = units[:, t] * (1 + 1e-9)
+        ok &= n @ (mine * columns.tier_gb) <= have * pool.unit_gb
+        if np.isfinite(pool.unit_bytes_per_s):
+            ok &= n @ (mine * columns.tier_bytes_per_s) <= have * pool.unit_bytes_per_s
+        if pool.max_devices_per_unit is not None:
+            ok &= n @ (mine * columns.devices) <= have * pool.max_devices_per_unit
+        if pool.slot_limited:  # each column's own GB in its own servers' slots
+            mine = mine > 0
+            own = n[:, mine] * columns.tier_gb[mine] / pool.unit_gb
+            slots = n[:, mine] * columns.tier_units_hosted[mine]
+            ok &= np.all(own <= slots * (1 + 1e-9), axis=1)
+    return ok
 
 
 def _best_shares(problem, pairs, per_share, on_pool, n, units, fixed_usd):
@@ -190,6 +221,18 @@ def _best_shares(problem, pairs, per_share, on_pool, n, units, fixed_usd):
         room = units[t] * pool.unit_gb - n @ (on_pool[t] * columns.tier_gb)
         if parked.any():
             upper(parked, room)
+        if pool.slot_limited:
+            for col in np.flatnonzero(on_pool[t]):
+                parked_here = np.where(i == col, parked, 0.0) / pool.unit_gb
+                if parked_here.any():
+                    spare = n[col] * (
+                        columns.tier_units_hosted[col] - columns.tier_gb[col] / pool.unit_gb
+                    )
+                    upper(parked_here, spare)
+        moved = on_pool[t][i] * rate * columns.tier_bytes_per_request[i, k]
+        if moved.any() and np.isfinite(pool.unit_bytes_per_s):
+            spilled = n @ (on_pool[t] * columns.tier_bytes_per_s)
+            upper(moved, units[t] * pool.unit_bytes_per_s - spilled)
     budget = problem.limits.budget_usd_per_hour
     if budget is not None and problem.energy_usd_per_wh > 0:
         room = budget - fixed_usd - problem.energy_usd_per_wh * (n @ columns.idle_w)
@@ -268,11 +311,23 @@ def _whole_class(problem: IlpProblem, one_group: bool):
 
     on_pool = _pool_of(problem)
     held_gb = n * columns.tier_gb + (rate * columns.tier_gb_per_request_rate).sum(axis=2)
+    moved = n * columns.tier_bytes_per_s + (rate * columns.tier_bytes_per_request).sum(axis=2)
     units = np.zeros((len(picks), len(problem.pools)))
     for t, pool in enumerate(problem.pools):
-        units[:, t] = np.maximum(np.ceil(held_gb @ on_pool[t] / pool.unit_gb - _EPS), 0)
+        need = np.maximum(
+            held_gb @ on_pool[t] / pool.unit_gb, moved @ on_pool[t] / pool.unit_bytes_per_s
+        )
+        if pool.max_devices_per_unit is not None:
+            need = np.maximum(need, n @ (on_pool[t] * columns.devices) / pool.max_devices_per_unit)
+        units[:, t] = np.maximum(np.ceil(need - _EPS), 0)
         if pool.max_units is not None:
             ok &= units[:, t] <= pool.max_units
+        if pool.slot_limited:
+            mine = on_pool[t] > 0
+            slots = n[:, mine] * columns.tier_units_hosted[mine]
+            ok &= np.all(held_gb[:, mine] / pool.unit_gb <= slots * (1 + 1e-9), axis=1)
+    if len(problem.pools):
+        ok &= _pool_limits(problem, on_pool, n, units)
     pool_cost = np.array([p.cost_usd_per_hour_per_unit for p in problem.pools])
     fixed_usd = n @ columns.cost_usd_per_hour + units @ pool_cost
     energy_w = n @ columns.idle_w + work @ (columns.busy_w - columns.idle_w)

@@ -82,9 +82,15 @@ class _Model:
 
 def _validate(problem: IlpProblem) -> None:
     pools = {pool.name for pool in problem.pools}
-    for name, tier in zip(problem.columns.names, problem.columns.tier, strict=True):
+    limited = {pool.name for pool in problem.pools if pool.slot_limited}
+    columns = problem.columns
+    for name, tier, hosted in zip(columns.names, columns.tier, columns.tier_units_hosted,
+                                  strict=True):  # fmt: skip
         if tier is not None and tier not in pools:
             raise ValueError(f"column {name}: tier {tier!r} is not among the pools {pools}")
+        if tier in limited and not math.isfinite(hosted):
+            raise ValueError(f"column {name}: pool {tier!r} is slot-limited, its slots must be "
+                             f"finite")  # fmt: skip
     limits = problem.limits
     if (limits.racks is None) != (limits.rack_power_w is None):
         raise ValueError("limits: racks goes with rack_power_w; give both or neither")
@@ -112,12 +118,41 @@ tolerance is of this order, so a use a hair above a whole number still finds its
 
 
 def _constraint(prob: pulp.LpProblem, terms: list, sense: int, rhs: float, name: str) -> None:
-    expression = pulp.LpAffineExpression(terms)
+    """Add ``Σ coefficient · variable (sense) rhs``; a variable listed twice has its
+    coefficients summed (an affine expression built from pairs keeps only the last)."""
+    summed: dict = {}
+    for variable, coefficient in terms:
+        summed[variable] = summed.get(variable, 0.0) + coefficient
+    expression = pulp.LpAffineExpression(list(summed.items()))
     prob.addConstraint(pulp.LpConstraint(expression, sense, name, rhs))
 
 
 def _terms(variables: list, coefficients: list) -> list:
     return [(v, c) for v, c in zip(variables, coefficients, strict=True) if c != 0]
+
+
+def _pool_needs(pool, on_pool, columns, n, per_column, held_gb, moved) -> dict[str, list]:
+    """The pool's needs in units, as linear terms: ``gb`` (capacity held), ``traffic`` (spill
+    and park traffic over one unit's bandwidth) and ``attach`` (devices over a pooled unit's
+    radix). A need no column has is left out, and so is traffic where every coefficient is at
+    most the GB one beside it (the GB row then bounds it)."""
+    needs: dict[str, dict] = {"gb": {}, "traffic": {}, "attach": {}}
+    for i in on_pool:
+        needs["gb"].update(per_column(i, held_gb, pool.unit_gb))
+        needs["gb"][n[i]] = columns.tier_gb[i] / pool.unit_gb
+        if math.isfinite(pool.unit_bytes_per_s):
+            needs["traffic"].update(per_column(i, moved, pool.unit_bytes_per_s))
+            needs["traffic"][n[i]] = columns.tier_bytes_per_s[i] / pool.unit_bytes_per_s
+        if pool.max_devices_per_unit:
+            needs["attach"][n[i]] = columns.devices[i] / pool.max_devices_per_unit
+    gb = needs["gb"]
+    if all(c <= gb.get(v, 0.0) * (1 + 1e-12) for v, c in needs["traffic"].items()):
+        needs["traffic"] = {}
+    return {
+        what: [(v, c) for v, c in terms.items() if c != 0]
+        for what, terms in needs.items()
+        if any(terms.values())
+    }
 
 
 def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
@@ -182,30 +217,44 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
 
     pools: dict[str, pulp.LpVariable] = {}
     held_gb = rate * columns.tier_gb_per_request_rate[ii, kk] * scale
-    most_gb = bounds * columns.tier_gb + np.where(
-        usable, classes.requests_per_s * columns.tier_gb_per_request_rate, 0.0
+    moved = rate * columns.tier_bytes_per_request[ii, kk] * scale  # B/s per unit of variable
+    reachable = np.where(usable, classes.requests_per_s, 0.0)
+    most_gb = bounds * columns.tier_gb + (reachable * columns.tier_gb_per_request_rate).sum(axis=1)
+    most_moved = bounds * columns.tier_bytes_per_s + (
+        reachable * columns.tier_bytes_per_request
     ).sum(axis=1)
     for t, pool in enumerate(problem.pools):
         on_pool = [i for i in index if columns.tier[i] == pool.name]
-        terms = []
-        for i in on_pool:
-            terms += per_column(i, held_gb, pool.unit_gb)
-            if columns.tier_gb[i] > 0:
-                terms.append((n[i], columns.tier_gb[i] / pool.unit_gb))
-        most = math.ceil(sum(most_gb[i] for i in on_pool) / pool.unit_gb)
+        needs = _pool_needs(pool, on_pool, columns, n, per_column, held_gb, moved)
+        most = math.ceil(
+            max(
+                sum(most_gb[i] for i in on_pool) / pool.unit_gb,
+                sum(most_moved[i] for i in on_pool) / pool.unit_bytes_per_s,
+                sum(bounds[i] * columns.devices[i] for i in on_pool)
+                / (pool.max_devices_per_unit or math.inf),
+            )
+        )
         if pool.max_units is not None and not elastic:
             most = min(most, pool.max_units)
         units = prob.add_variable(f"u_{t}", 0, most, pulp.LpInteger)
         pools[pool.name] = units
-        if terms:
-            _constraint(prob, [*terms, (units, -1.0)], _LE, 0.0, f"pool_{t}_{pool.name}")
-            # and no unit beyond the last one in use: an idle unit costs money yet barely
-            # moves an energy objective, whose cost tie-break is below the solvers' tolerances
-            negated = [(v, -c) for v, c in terms]
-            _constraint(prob, [(units, 1.0), *negated], _LE, 1.0 - _UNIT_SLACK,
+        for what, terms in needs.items():
+            _constraint(prob, [*terms, (units, -1.0)], _LE, 0.0, f"pool_{t}_{pool.name}_{what}")
+        if needs:
+            # and no unit beyond the last one some need uses (their sum bounds the largest): an
+            # idle unit costs money yet barely moves an energy objective, whose cost tie-break
+            # is below the solvers' tolerances
+            used = [(v, -c) for terms in needs.values() for v, c in terms]
+            _constraint(prob, [(units, 1.0), *used], _LE, 1.0 - _UNIT_SLACK,
                         f"pool_{t}_{pool.name}_used")  # fmt: skip
         else:
             _constraint(prob, [(units, 1.0)], _LE, 0.0, f"pool_{t}_{pool.name}_unused")
+        if pool.slot_limited:  # host memory serves the devices of its own server only
+            for i in on_pool:
+                parked = per_column(i, held_gb, pool.unit_gb)
+                spare = columns.tier_units_hosted[i] - columns.tier_gb[i] / pool.unit_gb
+                if parked or spare < 0:  # a spill column within its slots needs no row
+                    _constraint(prob, [*parked, (n[i], -spare)], _LE, 0.0, f"slots_{i}")
         if pool.max_units is not None and elastic:
             extra = slack(f"pool:{pool.name}", pool.max_units, integer=True)
             _constraint(prob, [(units, 1.0), *extra], _LE, pool.max_units, f"pool_units_{t}")

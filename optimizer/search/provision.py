@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from optimizer.catalog.problem_loader import LoadedProblem
-from optimizer.catalog.units import MILLI
+from optimizer.catalog.units import GIGA, MILLI
 from optimizer.errors import SolverError
 from optimizer.fleet.candidates import Fleet, NoCandidates, build_fleet
 from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
@@ -309,15 +309,8 @@ def _solution(problem, fleet, loaded, result, baselines, head, start) -> Solutio
         "memory_tiers": totals.pool_usd_per_hour,
         "energy": totals.energy_usd_per_hour,
     }
-    tier_pools = tuple(
-        TierPoolUse(
-            p.name, int(result.pool_units.get(p.name, 0)),
-            p.unit_gb * result.pool_units.get(p.name, 0), float(totals.pool_gb.get(p.name, 0.0)),
-            p.cost_usd_per_hour_per_unit * result.pool_units.get(p.name, 0),
-        )
-        for p in problem.pools
-        if result.pool_units.get(p.name, 0) > 0
-    )  # fmt: skip
+    tier_pools = tuple(_tier_pool(p, result.pool_units[p.name], totals) for p in problem.pools
+                       if result.pool_units.get(p.name, 0) > 0)  # fmt: skip
     tokens_per_s = sum(t.requests_per_s * t.request.output_tokens for t in fleet.traffic)
     devices = {g: round(d) for g, d in totals.devices.items() if d > 0}
     return Solution(
@@ -339,6 +332,23 @@ def _solution(problem, fleet, loaded, result, baselines, head, start) -> Solutio
         workloads=_workloads(fleet, loaded, result),
         baselines=baselines,
         **head,
+    )
+
+
+def _tier_pool(pool, units: int, totals) -> TierPoolUse:
+    """What the fleet bought of one pool and how much of it, by each limit, it uses."""
+    return TierPoolUse(
+        pool.name,
+        int(units),
+        pool.unit_gb * units,
+        float(totals.pool_gb[pool.name]),
+        pool.cost_usd_per_hour_per_unit * units,
+        gb_per_s=pool.unit_bytes_per_s * units / GIGA
+        if np.isfinite(pool.unit_bytes_per_s)
+        else None,
+        gb_per_s_used=totals.pool_bytes_per_s[pool.name] / GIGA,
+        devices=round(totals.pool_devices[pool.name]),
+        max_devices=pool.max_devices_per_unit * units if pool.max_devices_per_unit else None,
     )
 
 

@@ -59,6 +59,10 @@ class TierPoolUse:
     gb: float
     gb_used: float
     cost_usd_per_hour: float
+    gb_per_s: float | None = None  # the units' bandwidth (None: not limited)
+    gb_per_s_used: float = 0.0  # spill at full load and park traffic of the fleet
+    devices: int = 0  # attached
+    max_devices: int | None = None  # units × a pooled unit's radix
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,9 @@ class Totals:
     handoff_bytes_per_s: np.ndarray  # [i]
     devices: dict[str, float]  # per availability group
     pool_gb: dict[str, float]  # pool GB the fleet holds, per pool
+    pool_bytes_per_s: dict[str, float]  # traffic the fleet draws from each pool
+    pool_devices: dict[str, float]  # devices attached to each pool
+    column_gb: np.ndarray  # [i] pool GB each column holds
     objective: float
 
 
@@ -75,11 +78,19 @@ def fleet_totals(
     devices: dict[str, float] = {}
     for group, count in zip(columns.group, n * columns.devices, strict=True):
         devices[group] = devices.get(group, 0.0) + float(count)
-    held_gb = n * columns.tier_gb + (rate * columns.tier_gb_per_request_rate).sum(axis=1)
-    pool_gb = {pool.name: 0.0 for pool in problem.pools}
-    for tier, gb in zip(columns.tier, held_gb, strict=True):
+    per_column = {
+        "gb": n * columns.tier_gb + (rate * columns.tier_gb_per_request_rate).sum(axis=1),
+        "bytes_per_s": n * columns.tier_bytes_per_s
+        + (rate * columns.tier_bytes_per_request).sum(axis=1),
+        "devices": n * columns.devices,
+        "slots": n
+        * np.where(np.isfinite(columns.tier_units_hosted), columns.tier_units_hosted, 0),
+    }
+    pool = {what: {p.name: 0.0 for p in problem.pools} for what in per_column}
+    for i, tier in enumerate(columns.tier):
         if tier is not None:
-            pool_gb[tier] = pool_gb.get(tier, 0.0) + float(gb)
+            for what, values in per_column.items():
+                pool[what][tier] = pool[what].get(tier, 0.0) + float(values[i])
 
     objective = problem.objective
     return Totals(
@@ -92,7 +103,10 @@ def fleet_totals(
         load=load,
         handoff_bytes_per_s=handoff,
         devices=devices,
-        pool_gb=pool_gb,
+        pool_gb=pool["gb"],
+        pool_bytes_per_s=pool["bytes_per_s"],
+        pool_devices=pool["devices"],
+        column_gb=per_column["gb"],
         objective=objective.usd_weight * (fixed + pool_cost)
         + objective.energy_weight_per_w * energy_w,
     )
@@ -178,6 +192,24 @@ def check_solution(
             out.append(f"tier pool {name}: {bought} units is not a non-negative integer")
         if _exceeds(gb, bought * pool.unit_gb, rel_tol):
             out.append(f"tier pool {name}: holds {gb:.6g} GB in {bought} units")
+        moved = totals.pool_bytes_per_s[name]
+        if _exceeds(moved, bought * pool.unit_bytes_per_s, rel_tol):
+            out.append(f"tier pool {name}: draws {moved:.6g} B/s from {bought} units of "
+                       f"{pool.unit_bytes_per_s:.6g} B/s")  # fmt: skip
+        attached = totals.pool_devices[name]
+        radix = pool.max_devices_per_unit
+        if radix is not None and _exceeds(attached, bought * radix, rel_tol):
+            out.append(f"tier pool {name}: {attached:.6g} devices attached to {bought} units "
+                       f"of {radix}")  # fmt: skip
+        if pool.slot_limited:  # host memory serves the devices of its own server only
+            for i in np.flatnonzero([t == name for t in columns.tier]):
+                own, slots = (
+                    totals.column_gb[i] / pool.unit_gb,
+                    n[i] * columns.tier_units_hosted[i],
+                )
+                if _exceeds(own, slots, rel_tol):
+                    out.append(f"{names[i]}: {own:.6g} units of {name}, more than its servers' "
+                               f"{slots:.6g} slots")  # fmt: skip
         if pool.max_units is not None and bought > pool.max_units:
             out.append(f"tier pool {name}: {bought} units, more than {pool.max_units} allowed")
 

@@ -298,7 +298,12 @@ def test_build_config_tier_numbers(cat):
         cat, cat.accelerators["h100-sxm"], tp=4, efficiency=SOL, tier=TierChoice(tier, 512)
     )
     assert float(c.tier_bytes) == 512e9
-    assert float(c.tier_bw_bytes_per_s) == pytest.approx(4 * min(36.0, 64.0) * 1e9)
+    # 512 GB fill two 256 GB modules of 36 GB/s: 72 GB/s, below four 64 GB/s CXL links
+    assert float(c.tier_bw_bytes_per_s) == pytest.approx(min(2 * 36.0, 4 * 64.0) * 1e9)
+    one, _ = build_config(
+        cat, cat.accelerators["h100-sxm"], tp=4, efficiency=SOL, tier=TierChoice(tier, 100)
+    )
+    assert float(one.tier_bw_bytes_per_s) == pytest.approx(36e9)  # one module, shared by 4
     assert float(c.tier_latency_s) == pytest.approx(190e-9 + 0.09e-6)
     assert float(c.tier_energy_j_per_byte) == pytest.approx((20.0 + 6.5) * 1e-12 * 8)
     c0, _ = build_config(
@@ -327,9 +332,20 @@ def test_a_devices_own_host_link_share_caps_its_host_tier(cat):
     )
     tier = TierChoice(cat.memory["lpddr5x"], 100)
     c, _ = build_config(cat, gb300, tp=2, efficiency=SOL, tier=tier)
-    assert float(c.tier_bw_bytes_per_s) == pytest.approx(2 * min(500.0, 225.0) * 1e9)
+    assert float(c.tier_bw_bytes_per_s) == pytest.approx(min(500.0, 2 * 225.0) * 1e9)
+    # at 450 GB/s each, two GPUs could pull 900 GB/s, but 100 GB sit in one socket of 500
     c, _ = build_config(cat, cat.accelerators["gb300"], tp=2, efficiency=SOL, tier=tier)
-    assert float(c.tier_bw_bytes_per_s) == pytest.approx(2 * min(500.0, 450.0) * 1e9)
+    assert float(c.tier_bw_bytes_per_s) == pytest.approx(min(500.0, 2 * 450.0) * 1e9)
+
+
+def test_a_pooled_unit_shares_its_bandwidth_over_its_radix(cat):
+    # one photonic-fabric appliance: 14,375 GB/s over up to 16 attached devices = 898.4 GB/s
+    # each, as its 898 GB/s optical link; eight B200s get eight shares whatever GB they hold
+    tier = cat.memory["optical-memory-pool"]
+    assert tier.max_devices_per_unit == 16
+    c, _ = build_config(cat, cat.accelerators["b200"], tp=8, efficiency=SOL,
+                        tier=TierChoice(tier, 4000))  # fmt: skip
+    assert float(c.tier_bw_bytes_per_s) == pytest.approx(8 * min(14_375 / 16, 898.0) * 1e9)
 
 
 # ---------------------------------------------------------------- energy

@@ -3,6 +3,8 @@ that vary every feature of the formulation (columns.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from optimizer.catalog.problem_spec import ObjectiveKind, SolverName
@@ -33,6 +35,9 @@ def make_columns(
     tier=None,
     tier_gb=None,
     tier_gb_per_request_rate=None,
+    tier_bytes_per_s=None,
+    tier_bytes_per_request=None,
+    tier_units_hosted=None,
     names=None,
 ) -> Columns:
     """Columns with defaults for whatever a test does not set (aggregated, $1/h, no power)."""
@@ -61,6 +66,9 @@ def make_columns(
             if tier_gb_per_request_rate is None
             else np.asarray(tier_gb_per_request_rate, float)
         ),
+        tier_bytes_per_s=tier_bytes_per_s,
+        tier_bytes_per_request=tier_bytes_per_request,
+        tier_units_hosted=tier_units_hosted,
     )
 
 
@@ -108,6 +116,24 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
                 tier_gb[i] = 0.0 if rng.random() < 0.3 else rng.uniform(10, 100)
                 parked[i] = np.where(rng.random(k) < 0.5, 0.0, rng.uniform(1, 40, k))
 
+    # pool bandwidth, radix and slots from their own stream, so the draws above stay put
+    extra = np.random.default_rng(seed + 1_000_003)
+    spill_bw = np.zeros(n)
+    park_bytes = np.zeros((n, k))
+    hosted = np.full(n, np.inf)
+    for t, pool in enumerate(pools):
+        unit_bw = extra.uniform(50.0, 300.0) if extra.random() < 0.5 else np.inf
+        radix = int(extra.integers(1, 9)) if extra.random() < 0.4 else None
+        limited = bool(extra.random() < 0.4)
+        pools[t] = replace(pool, unit_bytes_per_s=unit_bw, max_devices_per_unit=radix,
+                           slot_limited=limited)  # fmt: skip
+    limited = {pool.name for pool in pools if pool.slot_limited}
+    for i in range(n):
+        if tiers[i] is not None:
+            spill_bw[i] = 0.0 if extra.random() < 0.4 else extra.uniform(10.0, 150.0)
+            park_bytes[i] = np.where(extra.random(k) < 0.5, 0.0, extra.uniform(5.0, 60.0, k))
+            hosted[i] = float(extra.integers(0, 4)) if tiers[i] in limited else np.inf
+
     cost = rng.uniform(0.5, 5.0, n)
     busy = idle + rng.uniform(0, 700, n)
     devices = rng.choice([1, 2, 4, 8], n)
@@ -119,6 +145,8 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
         cost[-1], idle[-1], busy[-1] = cost[0] * worse, idle[0] * worse, busy[0] * worse
         devices[-1], link[-1] = devices[0] * (2 if worse > 1.2 else 1), link[0] / worse
         tier_gb[-1], parked[-1] = tier_gb[0] * worse, parked[0] * worse
+        spill_bw[-1], park_bytes[-1] = spill_bw[0] * worse, park_bytes[0] * worse
+        hosted[-1] = hosted[0] if worse == 1.0 else np.floor(hosted[0] / worse)
         if rng.random() < 0.5:  # but better in one thing: a trade, not dominated
             better = rng.uniform(0.5, 0.9)
             trade = rng.choice(["cost", "idle", "busy", "devices", "link", "capability"])
@@ -149,6 +177,9 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
         tier=tiers,
         tier_gb=tier_gb,
         tier_gb_per_request_rate=parked,
+        tier_bytes_per_s=spill_bw,
+        tier_bytes_per_request=park_bytes,
+        tier_units_hosted=hosted,
     )
     # electricity dearer than real (up to $4/kWh) so its share of cost and budget decides
     energy_usd_per_wh = 0.0 if rng.random() < 0.4 else rng.uniform(1e-4, 4e-3)

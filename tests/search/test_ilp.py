@@ -250,7 +250,7 @@ WORSE = {
 }
 
 
-def two_columns(**override) -> IlpProblem:
+def two_columns(pool=None, **override) -> IlpProblem:
     fields = {
         "capability": [[4.0, 4.0], [4.0, 4.0]],
         "phases": ["prefill", "prefill"],
@@ -269,7 +269,7 @@ def two_columns(**override) -> IlpProblem:
         classes=make_classes([1.0, 1.0], kv_transfer_bytes=[1e8, 1e8]),
         columns=make_columns(**fields),
         objective=COST,
-        pools=(TierPool("cxl", 100.0, 1.0),),
+        pools=(pool or TierPool("cxl", 100.0, 1.0),),
     )
 
 
@@ -325,3 +325,21 @@ def test_a_column_without_a_tier_may_dominate_one_with_a_tier_but_not_the_revers
     # identical numbers: the tier-less column draws on no pool, so it is never worse
     assert dominated_columns(two_columns(tier=[None, "cxl"])).tolist() == [False, True]
     assert dominated_columns(two_columns(tier=["cxl", None])).tolist() == [True, False]
+
+
+def test_a_column_whose_servers_hold_fewer_slots_does_not_dominate():
+    """On a host tier each column's GB must fit its own servers' slots, so fewer slots is
+    worse: of two columns alike but for 1 or 2 slots per instance, the one with 1 goes; on a
+    tier without slot limits they are identical and the second goes."""
+    limited = TierPool("cxl", 100.0, 1.0, slot_limited=True)
+    problem = two_columns(pool=limited, tier_units_hosted=[1.0, 2.0])
+    assert dominated_columns(problem).tolist() == [True, False]
+    problem = two_columns(pool=limited, tier_units_hosted=[2.0, 1.0])
+    assert dominated_columns(problem).tolist() == [False, True]
+    assert dominated_columns(two_columns(tier_units_hosted=[1.0, 2.0])).tolist() == [False, True]
+
+
+def test_more_tier_traffic_is_worse():
+    assert dominated_columns(two_columns(tier_bytes_per_s=[2e9, 1e9])).tolist() == [True, False]
+    park = [[5e9, 5e9], [5e9, 6e9]]  # the second moves more per request of one class
+    assert dominated_columns(two_columns(tier_bytes_per_request=park)).tolist() == [False, True]

@@ -35,7 +35,8 @@ def test_random_problems_cover_the_formulation():
     """The seeds reach every feature, and both verdicts, often enough to mean something."""
     count = dict.fromkeys(
         ["feasible", "infeasible", "whole_class", "one_group", "pools", "handoff", "highs",
-         "budget", "power", "devices", "one_phase", "energy_price"],
+         "budget", "power", "devices", "one_phase", "energy_price", "pool_traffic",
+         "pool_radix", "pool_slots"],
         0,
     )  # fmt: skip
     for seed in SEEDS:
@@ -57,4 +58,12 @@ def test_random_problems_cover_the_formulation():
         count["devices"] += bool(limits.devices)
         count["one_phase"] += bool(one_phase.any())
         count["energy_price"] += problem.energy_usd_per_wh > 0
+        finite_bw = [p.name for p in problem.pools if p.unit_bytes_per_s < float("inf")]
+        count["pool_traffic"] += any(
+            t in finite_bw
+            and (columns.tier_bytes_per_s[i] > 0 or columns.tier_bytes_per_request[i].any())
+            for i, t in enumerate(columns.tier)
+        )
+        count["pool_radix"] += any(p.max_devices_per_unit for p in problem.pools)
+        count["pool_slots"] += any(p.slot_limited for p in problem.pools)
     assert min(count.values()) >= 20, count
