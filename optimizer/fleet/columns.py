@@ -25,7 +25,9 @@ memory-tier pools t:
 - cost ($/h): C = Σ_i n_i cost_i + Σ_t u_t cost_t + energy_usd_per_wh · E;
 - limits: Σ_i n_i busy_w_i ≤ power_w; ≤ racks · rack_power_w;
   Σ_{i in group g} n_i devices_i ≤ devices[g]; C ≤ budget_usd_per_hour;
-- objective: usd_weight · (C − energy_usd_per_wh · E) + energy_weight_per_w · E.
+- objective: usd_weight · (C − energy_usd_per_wh · E) + energy_weight_per_w · E
+  (+ purchase_weight · (Σ_i n_i devices_i + Σ_t u_t)), then each of ``then`` in turn with the
+  objectives before it held within their solve's tolerance (lexicographic).
 """
 
 from __future__ import annotations
@@ -137,12 +139,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class Objective:
-    """``usd_weight`` × fixed $/h + ``energy_weight_per_w`` × average IT power (W)."""
+    """``usd_weight`` × fixed $/h + ``energy_weight_per_w`` × average IT power (W) +
+    ``purchase_weight`` × (devices + tier units bought)."""
 
     kind: ObjectiveKind
     usd_weight: float
     energy_weight_per_w: float
     units: str  # e.g. "usd_per_hour", "kwh_per_hour"
+    purchase_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,8 @@ class IlpProblem:
     whole_class: bool = False
     slice_factor: int = 1
     solver: SolverSettings = SolverSettings()
+    # minimized in turn after ``objective``, each with the ones before held at their optimum
+    then: tuple[Objective, ...] = ()
 
 
 class Status(StrEnum):

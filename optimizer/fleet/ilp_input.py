@@ -10,9 +10,9 @@ from optimizer.fleet.candidates import Fleet
 from optimizer.fleet.columns import IlpProblem, Limits, Objective, SolverSettings
 from optimizer.fleet.pricing import energy_usd_per_wh
 
-TIE_BREAK_KWH_PER_USD = 1e-6
-"""An energy objective also counts fixed cost at this weight, so that among fleets of (almost)
-the same energy the cheapest wins instead of an arbitrary one with idle extras."""
+PURCHASES = Objective(ObjectiveKind.COST, 0.0, 0.0, "purchases", purchase_weight=1.0)
+"""The last objective of every problem: among fleets equal in the ones before, the fewest
+devices and tier units."""
 
 OBJECTIVE_UNITS = {
     ObjectiveKind.COST: "usd_per_hour",
@@ -21,20 +21,20 @@ OBJECTIVE_UNITS = {
 }
 
 
-def objective(spec: ProblemSpec, economics: Economics) -> Objective:
-    """Cost: $/h including energy at electricity × PUE (owned); energy: facility kWh per hour
-    (average IT power × PUE), ties broken by cost; weighted: $/h plus facility kWh valued at
-    the problem's weight."""
+def objectives(spec: ProblemSpec, economics: Economics) -> tuple[Objective, ...]:
+    """The objectives in lexicographic order. Cost: $/h including energy at electricity × PUE
+    (owned); energy: facility kWh per hour (average IT power × PUE), then cost; weighted: $/h
+    plus facility kWh valued at the problem's weight; each then the fewest purchases."""
     kind = spec.objective.kind
     usd_per_wh = energy_usd_per_wh(economics, spec.objective.pricing)
     facility_kwh_per_wh = economics.pue / WH_PER_KWH
+    cost = Objective(ObjectiveKind.COST, 1.0, usd_per_wh, OBJECTIVE_UNITS[ObjectiveKind.COST])
     if kind is ObjectiveKind.COST:
-        return Objective(kind, 1.0, usd_per_wh, OBJECTIVE_UNITS[kind])
+        return cost, PURCHASES
     if kind is ObjectiveKind.ENERGY:
-        tie = TIE_BREAK_KWH_PER_USD
-        return Objective(kind, tie, facility_kwh_per_wh + tie * usd_per_wh, OBJECTIVE_UNITS[kind])
+        return Objective(kind, 0.0, facility_kwh_per_wh, OBJECTIVE_UNITS[kind]), cost, PURCHASES
     weight = spec.objective.energy_weight_usd_per_kwh * facility_kwh_per_wh
-    return Objective(kind, 1.0, usd_per_wh + weight, OBJECTIVE_UNITS[kind])
+    return Objective(kind, 1.0, usd_per_wh + weight, OBJECTIVE_UNITS[kind]), PURCHASES
 
 
 def limits(spec: ProblemSpec) -> Limits:
@@ -50,10 +50,12 @@ def limits(spec: ProblemSpec) -> Limits:
 
 def ilp_problem(spec: ProblemSpec, economics: Economics, fleet: Fleet) -> IlpProblem:
     s = spec.solver
+    ranked = objectives(spec, economics)
     return IlpProblem(
         classes=fleet.classes,
         columns=fleet.table.columns,
-        objective=objective(spec, economics),
+        objective=ranked[0],
+        then=ranked[1:],
         pools=fleet.pools,
         limits=limits(spec),
         energy_usd_per_wh=energy_usd_per_wh(economics, spec.objective.pricing),

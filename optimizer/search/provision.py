@@ -258,7 +258,8 @@ def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded, verbose: bool):
             "homogeneous-disaggregated": c.prefill ^ c.decode,
             "no-memory-tiers": np.array([t is None for t in c.tier]),
         }[b.name]
-    sub = replace(problem, columns=c.subset(keep))
+    # a baseline is compared on the first objective; its fleet is trimmed to what it needs
+    sub = replace(problem, columns=c.subset(keep), then=())
     return description, sub, _checked(sub, b.one_group, verbose)
 
 

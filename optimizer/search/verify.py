@@ -112,6 +112,40 @@ def fleet_totals(
     )
 
 
+def needed_purchases(
+    problem: IlpProblem, totals: Totals, share: np.ndarray, rel_tol: float = 1e-6
+) -> tuple[np.ndarray, dict[str, int]]:
+    """([i] instances, units per pool) a fleet with these shares needs at the least: enough
+    instances for each column's load and hand-off (one for any share it takes) and for its
+    host-tier GB in its own servers' slots; enough units for each pool's GB, traffic and
+    attached devices. Anything bought beyond carries nothing."""
+    columns = problem.columns
+    whole = lambda x: np.ceil(np.asarray(x) - rel_tol * np.maximum(np.abs(x), 1.0))  # noqa: E731
+    needed = np.maximum(whole(totals.load), (share > rel_tol).any(axis=1))
+    one_phase = columns.prefill != columns.decode
+    finite = (
+        one_phase & np.isfinite(columns.transfer_bytes_per_s) & (columns.transfer_bytes_per_s > 0)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        needed = np.maximum(
+            needed,
+            np.where(finite, whole(totals.handoff_bytes_per_s / columns.transfer_bytes_per_s), 0),
+        )
+        for pool in problem.pools:
+            if pool.slot_limited:
+                mine = np.array([t == pool.name for t in columns.tier])
+                slots = whole(totals.column_gb / (columns.tier_units_hosted * pool.unit_gb))
+                needed = np.maximum(needed, np.where(mine, np.nan_to_num(slots), 0))
+    units = {}
+    for pool in problem.pools:
+        need = totals.pool_gb[pool.name] / pool.unit_gb
+        need = max(need, totals.pool_bytes_per_s[pool.name] / pool.unit_bytes_per_s)
+        if pool.max_devices_per_unit:
+            need = max(need, totals.pool_devices[pool.name] / pool.max_devices_per_unit)
+        units[pool.name] = int(whole(need))
+    return needed.astype(int), units
+
+
 def _exceeds(value: float, limit: float, rel_tol: float) -> bool:
     """Whether ``value`` is above ``limit`` by more than the relative tolerance."""
     return value > limit + rel_tol * max(abs(limit), abs(value), 1.0)
@@ -212,6 +246,14 @@ def check_solution(
                                f"{slots:.6g} slots")  # fmt: skip
         if pool.max_units is not None and bought > pool.max_units:
             out.append(f"tier pool {name}: {bought} units, more than {pool.max_units} allowed")
+
+    needed, needed_units = needed_purchases(problem, totals, s, rel_tol)
+    for i in np.flatnonzero(n > needed):
+        out.append(f"{names[i]}: {n[i]:g} instances, {needed[i]} carry its load: unused")
+    for name, bought in units.items():
+        if name in needed_units and bought > needed_units[name]:
+            out.append(f"tier pool {name}: {bought} units, {needed_units[name]} hold its GB, "
+                       "traffic and devices: unused")  # fmt: skip
 
     limits = problem.limits
     if limits.power_w is not None and _exceeds(totals.peak_it_power_w, limits.power_w, rel_tol):

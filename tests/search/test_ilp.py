@@ -166,7 +166,7 @@ def test_solver_settings_seed_and_threads():
     assert "randomCbcSeed 7" in cbc.options
     assert "threads" not in cbc.optionsDict  # any -threads selects CBC's threaded search
     assert _solver(SolverSettings(name=SolverName.CBC, seed=0)).options == []  # CBC's default
-    highs = _solver(SolverSettings(name=SolverName.HIGHS, seed=7, time_limit_s=3.0))
+    highs = _solver(SolverSettings(name=SolverName.HIGHS, seed=7), time_limit_s=3.0)
     assert highs.optionsDict["random_seed"] == 7
     assert highs.timeLimit == 3.0
 
