@@ -207,6 +207,11 @@ class Constraints(StrictModel):
     rack_power_kw: PositiveFloat | None = None
     budget_usd_per_hour: PositiveFloat | None = None
     devices: dict[Id, Count] = Field(default_factory=dict)  # available per accelerator
+    # the most of its rated capacity an instance may carry; None: 0.8 for model-rated
+    # candidates (headroom on top of a capacity that already meets the latency percentile),
+    # 1.0 for measured ones (their capabilities are the limit the user measured)
+    max_utilization: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    spare_instances: Count = 0  # extra instances in every pool the fleet uses (N + spare)
 
     @model_validator(mode="after")
     def _racks(self) -> Constraints:

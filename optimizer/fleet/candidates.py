@@ -366,8 +366,11 @@ class _Rated:
 def _config(catalog, efficiency_table, mode_sol, v: Variant):
     efficiency = SOL if mode_sol else efficiency_table.lookup(v.accelerator.family)[0]
     tier = None
-    if v.tier is not None:  # parking needs the tier's bandwidth, not its size in the config
-        gb = v.tier_gb_per_device if v.tier_use is TierUse.SPILL else v.tier.capacity_gb_per_unit
+    if v.tier is not None:  # parking needs the tier's bandwidth, not its size: one unit per
+        # device, or the fewer its server holds (a Grace socket serves two GB300s)
+        slots = tier_slots_per_device(catalog, v.accelerator, v.tier)
+        parked = v.tier.capacity_gb_per_unit * min(1.0, slots if slots is not None else 1.0)
+        gb = v.tier_gb_per_device if v.tier_use is TierUse.SPILL else parked
         tier = TierChoice(v.tier, gb * v.tp)
     config, _ = build_config(catalog, v.accelerator, tp=v.tp, ep=v.ep, weights=v.precision,
                              kv=v.kv_precision, efficiency=efficiency, tier=tier)  # fmt: skip

@@ -11,7 +11,8 @@ memory-tier pools t:
   prefill column), decode (a decode column) or both (an aggregated column) run on i. With
   ``whole_class`` each class is cut into ``slice_factor`` equal slices, each on one column.
 - coverage, per class and phase: Σ_{i covers prefill} s_ik = 1, Σ_{i covers decode} s_ik = 1;
-- load: Σ_k s_ik λ_k / μ_ik ≤ n_i (μ_ik = ``capability``; μ = 0 means i cannot serve k);
+- load: Σ_k s_ik λ_k / μ_ik ≤ ρ · (n_i − spare · z_i) (μ_ik = ``capability``; μ = 0 means i
+  cannot serve k; ρ = ``max_utilization``; z_i = 1 when column i takes any share);
 - KV hand-off, for a column covering one phase only:
   Σ_k s_ik λ_k · kv_transfer_bytes_k ≤ n_i · transfer_bytes_per_s_i;
 - tier pools: Σ_{i on t} (n_i · tier_gb_i + Σ_k s_ik λ_k · tier_gb_per_request_rate_ik)
@@ -19,8 +20,9 @@ memory-tier pools t:
   Σ_{i on t} (n_i · tier_bytes_per_s_i + Σ_k s_ik λ_k · tier_bytes_per_request_ik)
   ≤ u_t · unit_bytes_per_s_t; attached devices Σ_{i on t} n_i · devices_i
   ≤ u_t · max_devices_per_unit_t (a pooled unit's radix); and on a slot-limited pool (host
-  tiers) the units fit the slots of the servers that hold them,
-  u_t ≤ Σ_{i on t} n_i · tier_units_hosted_i;
+  tiers, whose memory serves only its own server's devices) each column's GB fits its own
+  servers' slots, (n_i · tier_gb_i + Σ_k s_ik λ_k · tier_gb_per_request_rate_ik) / unit_gb_t
+  ≤ n_i · tier_units_hosted_i;
 - IT energy rate (W): E = Σ_i n_i idle_w_i + Σ_ik (busy_w_i − idle_w_i) s_ik λ_k / μ_ik;
 - cost ($/h): C = Σ_i n_i cost_i + Σ_t u_t cost_t + energy_usd_per_wh · E;
 - limits: Σ_i n_i busy_w_i ≤ power_w; ≤ racks · rack_power_w;
@@ -170,6 +172,8 @@ class IlpProblem:
     solver: SolverSettings = SolverSettings()
     # minimized in turn after ``objective``, each with the ones before held at their optimum
     then: tuple[Objective, ...] = ()
+    max_utilization: float = 1.0  # the share of an instance's capability it may carry
+    spare_instances: int = 0  # beyond the load, in every column the fleet uses
 
 
 class Status(StrEnum):

@@ -48,6 +48,19 @@ def limits(spec: ProblemSpec) -> Limits:
     )
 
 
+MODEL_RATED_MAX_UTILIZATION = 0.8
+"""Headroom on model-rated capacity: bursts beyond Poisson, rating error, rolling restarts."""
+
+
+def max_utilization(spec: ProblemSpec) -> float:
+    """The problem's ``max_utilization``, else 1.0 for measured capabilities (the limit the
+    user measured) and 0.8 for model-rated ones."""
+    given = spec.constraints.max_utilization
+    if given is not None:
+        return given
+    return 1.0 if spec.measured is not None else MODEL_RATED_MAX_UTILIZATION
+
+
 def ilp_problem(spec: ProblemSpec, economics: Economics, fleet: Fleet) -> IlpProblem:
     s = spec.solver
     ranked = objectives(spec, economics)
@@ -56,6 +69,8 @@ def ilp_problem(spec: ProblemSpec, economics: Economics, fleet: Fleet) -> IlpPro
         columns=fleet.table.columns,
         objective=ranked[0],
         then=ranked[1:],
+        max_utilization=max_utilization(spec),
+        spare_instances=spec.constraints.spare_instances,
         pools=fleet.pools,
         limits=limits(spec),
         energy_usd_per_wh=energy_usd_per_wh(economics, spec.objective.pricing),

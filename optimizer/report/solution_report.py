@@ -44,6 +44,11 @@ def render_solution(s: dict, out: Console) -> None:
         f"cost {_num(s['cost_usd_per_hour'], ',.2f')} $/h = hardware {b['hardware']:,.2f} + "
         f"network {b['network']:,.2f} + memory tiers {b['memory_tiers']:,.2f} + "
         f"energy {b['energy']:,.2f}"
+        + (
+            f"; {s['usd_per_million_output_tokens']:,.3f} $ per million output tokens"
+            if s.get("usd_per_million_output_tokens") is not None
+            else ""
+        )
     )
     devices = ", ".join(f"{n} × {a}" for a, n in s["devices"].items())
     per_token = (
@@ -115,7 +120,7 @@ def _workloads_table(s: dict) -> Table:
     """Per class: TTFT and TPOT at p50 and at the SLO percentile (the pools' worst), targets."""
     t = Table(title="workloads (latency at the pools' rated operating point)")
     for col in ("class", "req/s", "TTFT p50", "TTFT", "target", "TPOT p50", "TPOT", "target",
-                "P/D hand-off"):  # fmt: skip
+                "P/D hand-off", "$/M tok", "J/tok"):  # fmt: skip
         t.add_column(col)
     for w in s["workloads"]:
         pct = f" p{w['percentile']:g}" if w["percentile"] is not None else ""
@@ -125,6 +130,8 @@ def _workloads_table(s: dict) -> Table:
             _ms(w["tpot_p50_s"]), _ms(w["tpot_s"]) + pct,
             _ms(w["tpot_slo_s"]) + (pct if w["tpot_slo_s"] else ""),
             f"{w['disaggregated_share']:.0%}",
+            _num(w.get("usd_per_million_output_tokens"), ",.3f"),
+            _num(w.get("energy_j_per_output_token"), ".3f"),
         )  # fmt: skip
     return t
 

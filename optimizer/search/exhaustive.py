@@ -104,8 +104,10 @@ def _split(problem: IlpProblem, one_group: bool):
         link_need = np.where(
             (linked & finite)[:, None] & can, kv_rate / columns.transfer_bytes_per_s[:, None], 0.0
         ).sum(axis=1)
-    most = np.ceil(np.maximum(per_share.sum(axis=1), link_need) - _EPS).astype(int)
+    rho, spare = problem.max_utilization, problem.spare_instances
+    most = np.ceil(np.maximum(per_share.sum(axis=1) / rho, link_need) - _EPS).astype(int)
     most = np.maximum(most, 0)
+    most = most + spare * (most > 0)
 
     on_pool = _pool_of(problem)
     parked_gb = np.where(can, rate * columns.tier_gb_per_request_rate, 0.0)  # GB at share 1
@@ -210,7 +212,8 @@ def _best_shares(problem, pairs, per_share, on_pool, n, units, fixed_usd):
     for col in range(len(columns)):
         mine = i == col
         if mine.any():
-            upper(np.where(mine, per_share[i, k], 0.0), n[col])
+            carry = problem.max_utilization * max(n[col] - problem.spare_instances, 0.0)
+            upper(np.where(mine, per_share[i, k], 0.0), carry)
             bandwidth = columns.transfer_bytes_per_s[col]
             if columns.prefill[col] != columns.decode[col] and np.isfinite(bandwidth):
                 sent = np.where(mine, rate * classes.kv_transfer_bytes[k], 0.0)
@@ -295,7 +298,8 @@ def _whole_class(problem: IlpProblem, one_group: bool):
     rate = share * classes.requests_per_s  # [c, i, k]
     with np.errstate(divide="ignore", invalid="ignore"):
         work = np.where(columns.capability > 0, rate / columns.capability, 0.0).sum(axis=2)
-    n = np.ceil(work - _EPS)
+    used = share.sum(axis=2) > 0
+    n = np.ceil(work / problem.max_utilization - _EPS) + problem.spare_instances * used
     sent = rate @ classes.kv_transfer_bytes  # [c, i]
     one_phase = columns.prefill != columns.decode
     ok = np.ones(len(picks), dtype=bool)

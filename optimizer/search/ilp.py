@@ -111,7 +111,8 @@ def instance_bounds(problem: IlpProblem, usable: np.ndarray) -> np.ndarray:
         work = np.where(usable, rate / columns.capability, 0.0).sum(axis=1)
         sends = usable & one_phase & np.isfinite(bandwidth) & (bandwidth > 0)
         handoff = np.where(sends, rate * classes.kv_transfer_bytes / bandwidth, 0.0).sum(axis=1)
-    return np.ceil(np.maximum(work, handoff)).astype(int)
+    most = np.ceil(np.maximum(work / problem.max_utilization, handoff)).astype(int)
+    return most + problem.spare_instances * (most > 0)
 
 
 _UNIT_SLACK = 1e-7
@@ -195,8 +196,15 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
 
     one_phase = columns.prefill != columns.decode
     sent_bytes = rate * classes.kv_transfer_bytes[kk] * scale  # B/s per unit of variable
+    spare, rho = problem.spare_instances, problem.max_utilization
     for i in index:
-        _constraint(prob, [*per_column(i, work), (n[i], -1.0)], _LE, 0.0, f"load_{i}")
+        load = [*per_column(i, work), (n[i], -rho)]
+        if spare:  # z_i: the column takes a share, so it holds its spares too
+            used = prob.add_variable(f"z_{i}", 0, 1, pulp.LpInteger)
+            taken = per_column(i, np.ones(len(shares)) / covered)
+            _constraint(prob, [*taken, (used, -float(len(classes)))], _LE, 0.0, f"used_{i}")
+            load.append((used, rho * spare))
+        _constraint(prob, load, _LE, 0.0, f"load_{i}")
         bandwidth = columns.transfer_bytes_per_s[i]
         if one_phase[i] and 0 < bandwidth < math.inf:  # bandwidth 0: only kv = 0 is usable
             sent = per_column(i, sent_bytes, bandwidth)  # in instances' bandwidth
@@ -240,9 +248,8 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
         for what, terms in needs.items():
             _constraint(prob, [*terms, (units, -1.0)], _LE, 0.0, f"pool_{t}_{pool.name}_{what}")
         if needs:
-            # and no unit beyond the last one some need uses (their sum bounds the largest): an
-            # idle unit costs money yet barely moves an energy objective, whose cost tie-break
-            # is below the solvers' tolerances
+            # and no unit beyond the last one some need uses (their sum bounds the largest):
+            # no optimal fleet needs one, and the first objective (energy) cannot tell
             used = [(v, -c) for terms in needs.values() for v, c in terms]
             _constraint(prob, [(units, 1.0), *used], _LE, 1.0 - _UNIT_SLACK,
                         f"pool_{t}_{pool.name}_used")  # fmt: skip

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from optimizer.catalog.problem_loader import LoadedProblem
-from optimizer.catalog.units import GIGA, MILLI
+from optimizer.catalog.units import GIGA, MEGA, MILLI, SECONDS_PER_HOUR
 from optimizer.errors import SolverError
 from optimizer.fleet.candidates import Fleet, NoCandidates, build_fleet
 from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
@@ -327,10 +327,15 @@ def _solution(problem, fleet, loaded, result, baselines, head, start) -> Solutio
         average_power_w=totals.average_it_power_w,
         facility_power_w=totals.peak_it_power_w * loaded.economics.pue,
         energy_j_per_token=totals.average_it_power_w / tokens_per_s if tokens_per_s else None,
+        usd_per_million_output_tokens=(
+            totals.cost_usd_per_hour / (tokens_per_s * SECONDS_PER_HOUR) * MEGA
+            if tokens_per_s
+            else None
+        ),
         devices=devices,
         pools=pools,
         tier_pools=tier_pools,
-        workloads=_workloads(fleet, loaded, result),
+        workloads=_workloads(fleet, problem, result),
         baselines=baselines,
         **head,
     )
@@ -400,20 +405,23 @@ def _worst(values: np.ndarray) -> float | None:
     return _opt(np.nanmax(values)) if values.size and not np.isnan(values).all() else None
 
 
-def _workloads(fleet: Fleet, loaded, result) -> tuple[WorkloadResult, ...]:
+def _workloads(fleet: Fleet, problem: IlpProblem, result) -> tuple[WorkloadResult, ...]:
     c, table = fleet.table.columns, fleet.table
     used = result.share > _SHARE_EPS
+    usd_per_hour, watts = _class_shares(problem, result)
     out = []
     for k, name in enumerate(fleet.classes.names):
         t = fleet.traffic[k] if fleet.traffic else None
         prefills, decodes = used[:, k] & c.prefill, used[:, k] & c.decode
         split = float(result.share[c.prefill & ~c.decode, k].sum())
+        rate = float(fleet.classes.requests_per_s[k])
+        tokens_per_s = rate * t.request.output_tokens if t else 0.0
         out.append(
             WorkloadResult(
                 name=name,
                 model=t.model if t else None,
                 workload=t.workload if t else None,
-                requests_per_s=float(fleet.classes.requests_per_s[k]),
+                requests_per_s=rate,
                 ttft_slo_s=t.slo.ttft_s if t else None,
                 tpot_slo_s=t.slo.tpot_s if t else None,
                 percentile=t.slo.quantile * 100 if t else None,
@@ -422,6 +430,40 @@ def _workloads(fleet: Fleet, loaded, result) -> tuple[WorkloadResult, ...]:
                 disaggregated_share=split,
                 ttft_p50_s=_worst(table.ttft_p50_s[prefills, k]),
                 tpot_p50_s=_worst(table.tpot_p50_s[decodes, k]),
+                usd_per_million_output_tokens=(
+                    usd_per_hour[k] / (tokens_per_s * SECONDS_PER_HOUR) * MEGA
+                    if tokens_per_s
+                    else None
+                ),
+                energy_j_per_output_token=watts[k] / tokens_per_s if tokens_per_s else None,
             )
         )
     return tuple(out)
+
+
+def _class_shares(problem: IlpProblem, result) -> tuple[np.ndarray, np.ndarray]:
+    """([k] $/h, [k] average IT W) of each class: every column's cost and power (its idle
+    share included) split by the work each class puts on it, a tier pool's cost first split
+    over its columns by the GB each holds. The classes' shares add up to the fleet's."""
+    columns, classes = problem.columns, problem.classes
+    n, share, units = result.instances, result.share, result.pool_units
+    totals = fleet_totals(problem, n, share, units)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        work = np.where(
+            columns.capability > 0, share * classes.requests_per_s / columns.capability, 0.0
+        )
+        split = np.nan_to_num(work / totals.load[:, None])  # [i, k], rows sum to 1 or 0
+    watts = n * columns.idle_w + (columns.busy_w - columns.idle_w) * totals.load
+    usd = n * columns.cost_usd_per_hour + problem.energy_usd_per_wh * watts
+    for pool in problem.pools:
+        held = np.array(
+            [
+                g if t == pool.name else 0.0
+                for t, g in zip(columns.tier, totals.column_gb, strict=True)
+            ]
+        )
+        if held.sum() > 0:
+            usd = (
+                usd + pool.cost_usd_per_hour_per_unit * units.get(pool.name, 0) * held / held.sum()
+            )
+    return usd @ split, watts @ split

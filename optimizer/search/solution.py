@@ -79,6 +79,10 @@ class WorkloadResult:
     disaggregated_share: float  # of its requests handed from a prefill to a decode pool
     ttft_p50_s: float | None = None  # medians, the worst over the pools
     tpot_p50_s: float | None = None
+    # its share of the fleet's cost and average IT power (by the work it puts on each pool,
+    # a pool's tier cost by the GB it holds), per output token; None without token counts
+    usd_per_million_output_tokens: float | None = None
+    energy_j_per_output_token: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class Solution(Verdict):
     average_power_w: float | None = None  # IT power at the served load
     facility_power_w: float | None = None  # peak × PUE
     energy_j_per_token: float | None = None  # average IT power / output tokens per second
+    usd_per_million_output_tokens: float | None = None  # cost per hour / output tokens per hour
     devices: dict = field(default_factory=dict)
     pools: tuple[Pool, ...] = ()
     tier_pools: tuple[TierPoolUse, ...] = ()

@@ -116,12 +116,15 @@ def needed_purchases(
     problem: IlpProblem, totals: Totals, share: np.ndarray, rel_tol: float = 1e-6
 ) -> tuple[np.ndarray, dict[str, int]]:
     """([i] instances, units per pool) a fleet with these shares needs at the least: enough
-    instances for each column's load and hand-off (one for any share it takes) and for its
-    host-tier GB in its own servers' slots; enough units for each pool's GB, traffic and
-    attached devices. Anything bought beyond carries nothing."""
+    instances for each column's load at the problem's utilization cap and its hand-off (one for
+    any share it takes) and for its host-tier GB in its own servers' slots, plus the spares of
+    a column in use; enough units for each pool's GB, traffic and attached devices. Anything
+    bought beyond carries nothing."""
     columns = problem.columns
     whole = lambda x: np.ceil(np.asarray(x) - rel_tol * np.maximum(np.abs(x), 1.0))  # noqa: E731
-    needed = np.maximum(whole(totals.load), (share > rel_tol).any(axis=1))
+    used = (share > rel_tol).any(axis=1)
+    carried = whole(totals.load / problem.max_utilization) + problem.spare_instances * used
+    needed = np.maximum(carried, used)
     one_phase = columns.prefill != columns.decode
     finite = (
         one_phase & np.isfinite(columns.transfer_bytes_per_s) & (columns.transfer_bytes_per_s > 0)
@@ -201,9 +204,15 @@ def check_solution(
             out.append(f"whole class: shares are not multiples of 1/{problem.slice_factor}")
 
     totals = fleet_totals(problem, n, s, units)
+    used = (s > rel_tol).any(axis=1)
+    carry = problem.max_utilization * (n - problem.spare_instances * used)
     for i in range(len(columns)):
-        if _exceeds(totals.load[i], n[i], rel_tol):
-            out.append(f"{names[i]}: load {totals.load[i]:.6g} exceeds {n[i]:g} instances")
+        if _exceeds(totals.load[i], carry[i], rel_tol):
+            out.append(
+                f"{names[i]}: load {totals.load[i]:.6g} exceeds {carry[i]:.6g} instances "
+                f"(of {n[i]:g}, at {problem.max_utilization:.0%} with "
+                f"{problem.spare_instances * used[i]} spare)"
+            )
         if np.isinf(columns.transfer_bytes_per_s[i]):
             continue  # no hand-off limit
         bandwidth = n[i] * columns.transfer_bytes_per_s[i]

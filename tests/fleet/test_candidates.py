@@ -129,3 +129,20 @@ def test_accelerators_without_a_price_are_left_out_and_said(catalog):
     )
     assert not any("/h20/" in n for n in f.table.columns.names)
     assert any("h20" in note for note in f.notes)
+
+
+def test_a_parking_column_streams_from_the_sockets_its_servers_hold():
+    """Eight GB300s park in Grace LPDDR5X: their NVL72 holds one 500 GB/s socket per two
+    GPUs, so the instance reloads at 4 × 500 = 2,000 GB/s, not at 8 × its 450 GB/s links."""
+    from optimizer.catalog.choices import TierUse
+    from optimizer.catalog.precision import Precision
+    from optimizer.fleet.candidates import Variant, _config
+    from optimizer.fleet.pricing import DevicePrice
+    from optimizer.perf.serving import ServePhase
+
+    catalog = load_catalog()
+    v = Variant("qwen3-coder-480b-a35b", catalog.accelerators["gb300"], DevicePrice(1, 0, 0, ""),
+                8, 8, Precision.FP8, Precision.FP8, ServePhase.AGGREGATED,
+                tier=catalog.memory["lpddr5x"], tier_use=TierUse.PARK)  # fmt: skip
+    config = _config(catalog, None, True, v)
+    assert float(config.tier_bw_bytes_per_s) == pytest.approx(min(4 * 500, 8 * 450) * 1e9)

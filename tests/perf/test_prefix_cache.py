@@ -158,10 +158,11 @@ def test_long_context_coding_values_a_tier():
     a tier their prefixes do not fit in free HBM and are prefilled again, so the no-tier
     baseline costs far more than the optimum with tiers (before this model, 12.80 against
     9.73 $/h; with it 30.6 against 9.73; since cards sold alone pay their generic host's power
-    and fitted board power, the optimum is 10.33 $/h)."""
+    and fitted board power, 10.33 $/h; with instances loaded to at most 80 % of their rated
+    capacity, 13.71 $/h)."""
     from optimizer.api import solve
 
     solution = solve("problems/long-context-coding.toml")
     no_tiers = {b.name: b for b in solution.baselines}["no-memory-tiers"]
-    assert solution.objective == pytest.approx(10.33, rel=0.02)
+    assert solution.objective == pytest.approx(13.71, rel=0.02)
     assert no_tiers.objective > 2.0 * solution.objective

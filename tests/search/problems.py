@@ -203,6 +203,8 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
         budget_usd_per_hour=rng.uniform(2.0, 15.0) if rng.random() < 0.3 else None,
     )
     whole_class = bool(rng.random() < 0.35)
+    headroom = extra.uniform(0.5, 1.0) if extra.random() < 0.3 else 1.0
+    spare = int(extra.random() < 0.15)
     problem = IlpProblem(
         classes=make_classes(rates, kv),
         columns=columns,
@@ -213,5 +215,7 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
         whole_class=whole_class,
         slice_factor=int(rng.integers(1, 4)) if whole_class else 1,
         solver=SolverSettings(name=SolverName.HIGHS if seed % 2 else SolverName.CBC),
+        max_utilization=headroom,
+        spare_instances=spare,
     )
     return problem, bool(rng.random() < 0.25)

@@ -36,7 +36,7 @@ def test_random_problems_cover_the_formulation():
     count = dict.fromkeys(
         ["feasible", "infeasible", "whole_class", "one_group", "pools", "handoff", "highs",
          "budget", "power", "devices", "one_phase", "energy_price", "pool_traffic",
-         "pool_radix", "pool_slots"],
+         "pool_radix", "pool_slots", "headroom", "spare"],
         0,
     )  # fmt: skip
     for seed in SEEDS:
@@ -66,4 +66,6 @@ def test_random_problems_cover_the_formulation():
         )
         count["pool_radix"] += any(p.max_devices_per_unit for p in problem.pools)
         count["pool_slots"] += any(p.slot_limited for p in problem.pools)
+        count["headroom"] += problem.max_utilization < 1.0
+        count["spare"] += problem.spare_instances > 0
     assert min(count.values()) >= 20, count
