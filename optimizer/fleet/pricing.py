@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from optimizer.catalog.catalog import Catalog
+from optimizer.catalog.catalog import Catalog, Origin
 from optimizer.catalog.economics import Economics
 from optimizer.catalog.hardware import Accelerator, MemoryTier, System
-from optimizer.catalog.host import host_power_w
+from optimizer.catalog.host import host_power_w, reference_system
 from optimizer.catalog.problem_spec import Pricing
 from optimizer.catalog.units import HOURS_PER_YEAR, WH_PER_KWH
 
@@ -37,9 +37,26 @@ def energy_usd_per_wh(economics: Economics, pricing: Pricing) -> float:
 
 
 def _system(catalog: Catalog, acc: Accelerator) -> System | None:
-    """The catalog's smallest server, rack or slice built from ``acc``."""
-    systems = [s for s in catalog.systems.values() if s.accelerator == acc.id]
-    return min(systems, key=lambda s: s.n_accelerators, default=None)
+    """The system whose price ``acc`` shares: its reference system, when it lists ``acc``."""
+    system = reference_system(catalog, acc)
+    return system if system is not None and system.accelerator == acc.id else None
+
+
+def _offers(catalog: Catalog, acc: Accelerator, pricing: Pricing) -> list[tuple]:
+    """(kind, entry, $ per accelerator, what it covers) of every figure that prices ``acc``,
+    in the documented order: cloud, the accelerator's own rate (a GPU-hour includes its VM's
+    host), then its system's rate shared by its accelerators; owned, the system's price shared
+    (the whole server: host, NICs, chassis), then the card alone."""
+    system = _system(catalog, acc)
+    field = "cloud_usd_per_hour" if pricing is Pricing.CLOUD else "price_usd"
+    own = ("accelerators", acc, getattr(acc, field), "rate" if pricing is Pricing.CLOUD else
+           "card only, no server share")  # fmt: skip
+    shared = None
+    if system is not None and getattr(system, field) is not None:
+        per = getattr(system, field) / system.n_accelerators
+        shared = ("systems", system, per, f"{system.id} / {system.n_accelerators}")
+    ranked = [own, shared] if pricing is Pricing.CLOUD else [shared, own]
+    return [o for o in ranked if o is not None and o[2] is not None]
 
 
 def device_price(
@@ -47,31 +64,26 @@ def device_price(
 ) -> DevicePrice | None:
     """The price of one ``acc`` under ``pricing``; None when the catalog has none.
 
-    A system's price is shared evenly by its accelerators, so a server's CPUs, NICs and fans
-    are paid for; without a system, the accelerator's own price. The host power is the
-    reference system's (``catalog.host``), the same ``estimate`` reports. Owned hardware also
-    pays one scale-out port per accelerator where the link lists a port price.
+    One rule per pricing mode (``_offers``), and a figure from the user's own catalog
+    (``--catalog`` or a problem's inline entries) always wins over a bundled one. The source
+    names the entry and says when its figure is an estimate. The host power is the reference
+    system's (``catalog.host``), the same ``estimate`` reports. Owned hardware also pays one
+    scale-out port per accelerator where the link lists a port price.
     """
-    system = _system(catalog, acc)
+    offers = _offers(catalog, acc, pricing)
+    if not offers:
+        return None
+    user = [o for o in offers if catalog.records[(o[0], o[1].id)].origin is not Origin.BUNDLED]
+    kind, entry, price, covers = (user or offers)[0]
+    field = "cloud_usd_per_hour" if pricing is Pricing.CLOUD else "price_usd"
+    source = f"{entry.id} {field} ({covers})"
+    if field in entry.estimated:
+        source += ", estimate"
+    if user:
+        source += ", user catalog"
     overhead_w, _ = host_power_w(catalog, acc)
     if pricing is Pricing.CLOUD:
-        if system is not None and system.cloud_usd_per_hour is not None:
-            rate = system.cloud_usd_per_hour / system.n_accelerators
-            return DevicePrice(
-                rate, 0.0, overhead_w, f"{system.id} cloud rate / {system.n_accelerators}"
-            )
-        if acc.cloud_usd_per_hour is not None:
-            return DevicePrice(acc.cloud_usd_per_hour, 0.0, overhead_w, f"{acc.id} cloud rate")
-        return None
-    if system is not None and system.price_usd is not None:
-        price, source = (
-            system.price_usd / system.n_accelerators,
-            f"{system.id} price / {system.n_accelerators}",
-        )
-    elif acc.price_usd is not None:
-        price, source = acc.price_usd, f"{acc.id} price"
-    else:
-        return None
+        return DevicePrice(price, 0.0, overhead_w, source)
     link = catalog.interconnects.get(acc.scale_out_link) if acc.scale_out_link else None
     port = link.cost_usd_per_port if link is not None and link.cost_usd_per_port else 0.0
     return DevicePrice(

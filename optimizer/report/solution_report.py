@@ -60,6 +60,11 @@ def render_solution(s: dict, out: Console) -> None:
         f"power {s['power_w'] / 1e3:,.1f} kW peak IT ({s['facility_power_w'] / 1e3:,.1f} kW "
         f"facility), {s['average_power_w'] / 1e3:,.1f} kW average{per_token}; devices: {devices}"
     )
+    prices = {p["accelerator"]: p for p in s["pools"] if p.get("price_source") and p["devices"]}
+    for accelerator, p in prices.items():
+        per_device = p["cost_usd_per_hour"] / p["devices"]
+        out.print(f"price {accelerator}: {per_device:,.3f} $/h per device, from "
+                  f"{p['price_source']}", markup=False)  # fmt: skip
     for t in s["tier_pools"]:
         out.print(
             f"tier pool {t['tier']}: {t['units']} units = {t['gb']:,.0f} GB "

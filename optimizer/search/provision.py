@@ -396,7 +396,7 @@ def _pool(i, table, problem, result, totals) -> Pool:
         utilization=float(totals.load[i] / n) if n else 0.0,
         cost_usd_per_hour=float(n * c.cost_usd_per_hour[i]), power_w=float(n * c.busy_w[i]),
         bound=bound, step_bound=step_bound,
-        serves=tuple(serves),
+        serves=tuple(serves), price_source=info.price_source,
     )  # fmt: skip
 
 

@@ -50,6 +50,7 @@ class Pool:
     bound: str | None  # the wall of its largest share
     step_bound: str | None
     serves: tuple[Share, ...]
+    price_source: str | None = None  # the entry and field its price comes from
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,46 @@ def test_owned_price_without_a_system_is_the_card_alone_in_a_generic_host(catalo
     assert price.overhead_w == pytest.approx((5500 - 10 * 350) / 8)
 
 
-def test_cloud_price_prefers_the_system_rate_per_device(catalog):
+def test_cloud_price_is_the_accelerators_own_rate_before_its_systems(catalog):
+    """H100's entry says 2.35 $/GPU-h (a GPU-hour includes its VM's host); dgx-h100's 55.06 $/h
+    for 8 is used only for accelerators without a rate of their own."""
     econ = catalog.get("economics", "default")
     price = device_price(catalog, catalog.get("accelerators", "h100-sxm"), Pricing.CLOUD, econ)
-    assert price.hardware_usd_per_hour == pytest.approx(55.06 / 8)  # dgx-h100 cloud rate
+    assert price.hardware_usd_per_hour == pytest.approx(2.35)
+    assert price.source.startswith("h100-sxm cloud_usd_per_hour")
+
+
+def _user_catalog(tmp_path, table: str, entry_id: str, field: str, value: float):
+    """The bundled catalog with one entry copied into a user directory, one field changed."""
+    import tomllib
+
+    import tomli_w
+
+    bundled = load_catalog()
+    record = bundled.records[(table + "s" if table != "memory" else table, entry_id)]
+    with open(record.file, "rb") as f:
+        entries = tomllib.load(f)[table]
+    entry = next(e for e in entries if e["id"] == entry_id)
+    entry[field] = value
+    (tmp_path / "mine.toml").write_text(tomli_w.dumps({table: [entry]}))
+    return load_catalog(tmp_path)
+
+
+def test_a_user_override_of_a_price_always_wins(tmp_path):
+    """A --catalog override is used, not just reported: the H100 card at $20,000 beats the
+    bundled DGX H100 server share under owned pricing, and says where it came from."""
+    catalog = _user_catalog(tmp_path, "accelerator", "h100-sxm", "price_usd", 20_000.0)
+    econ = catalog.get("economics", "default")
+    price = device_price(catalog, catalog.get("accelerators", "h100-sxm"), Pricing.OWNED, econ)
+    assert price.hardware_usd_per_hour == pytest.approx(20_000 / (5 * 8760))
+    assert "user catalog" in price.source and "card only" in price.source
+
+
+def test_an_estimated_price_says_so(catalog):
+    econ = catalog.get("economics", "default")
+    price = device_price(catalog, catalog.get("accelerators", "h100-sxm"), Pricing.OWNED, econ)
+    assert "dgx-h100" in price.source
+    assert ("estimate" in price.source) == ("price_usd" in catalog.systems["dgx-h100"].estimated)
 
 
 def test_unpriced_accelerator_gives_none(catalog):
