@@ -30,6 +30,8 @@ _LAZY = {
     "Solution": "optimizer.api.provisioning",
     "read_solution": "optimizer.api.provisioning",
     "compare": "optimizer.api.comparison",
+    "schema": "optimizer.api.schema",
+    "schema_names": "optimizer.api.schema",
     "Comparison": "optimizer.api.comparison",
     "problem_overrides": "optimizer.api.overrides",
     "Variant": "optimizer.api.overrides",

@@ -253,7 +253,7 @@ class SolverName(StrEnum):
 
 
 class SolverSection(StrictModel):
-    name: SolverName = SolverName.CBC
+    name: SolverName = SolverName.HIGHS  # proves the bundled and benchmark optima fastest
     time_limit_s: PositiveFloat | None = 60.0
     gap: Fraction = 0.0  # relative MIP gap at which to stop
     seed: Seed = 0

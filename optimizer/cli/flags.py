@@ -11,6 +11,7 @@ _SPECIAL = {
     "cases_file": "CASES.csv",
     "overrides": "--set",
     "vary": "--vary",
+    "name": "NAME",
 }
 
 

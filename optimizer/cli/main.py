@@ -15,6 +15,7 @@ from optimizer.cli.analyze_cmd import analyze
 from optimizer.cli.calibrate_cmd import calibrate
 from optimizer.cli.estimate_cmd import estimate
 from optimizer.cli.flags import field_error_text
+from optimizer.cli.schema_cmd import schema
 from optimizer.cli.solve_cmd import compare, solve
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.command("calibrate")(calibrate)
 app.command("analyze")(analyze)
 app.command("solve")(solve)
 app.command("compare")(compare)
+app.command("schema")(schema)
 
 
 def _version(value: bool) -> None:

@@ -153,7 +153,7 @@ class Objective:
 
 @dataclass(frozen=True)
 class SolverSettings:
-    name: SolverName = SolverName.CBC
+    name: SolverName = SolverName.HIGHS
     time_limit_s: float | None = None
     gap_rel: float = 0.0
     seed: int = 0

@@ -120,10 +120,22 @@ _UNIT_SLACK = 1e-7
 tolerance is of this order, so a use a hair above a whole number still finds its unit)."""
 
 
+_TINY, _LARGE = 1e-7, 1e9
+"""A row with a coefficient below ``_TINY`` is scaled up, its largest kept below ``_LARGE``."""
+
+
 def _constraint(prob: pulp.LpProblem, terms: list, sense: int, rhs: float, name: str) -> None:
     """Add ``Σ coefficient · variable (sense) rhs``; a variable listed twice has its
-    coefficients summed (an affine expression built from pairs keeps only the last)."""
-    expression = pulp.LpAffineExpression(_summed(terms))
+    coefficients summed (an affine expression built from pairs keeps only the last). A row
+    with a coefficient below 10⁻⁷ is scaled up (its largest kept ≤ 10⁹): HiGHS drops matrix
+    entries below 10⁻⁹, and a class of 10⁻⁷ requests/s has load coefficients of that order."""
+    summed = _summed(terms)
+    sizes = [abs(c) for _, c in summed if c != 0]
+    if sizes and min(sizes) < _TINY:
+        factor = min(_TINY * 10 / min(sizes), _LARGE / max(sizes))
+        summed = [(v, c * factor) for v, c in summed]
+        rhs = rhs * factor
+    expression = pulp.LpAffineExpression(summed)
     prob.addConstraint(pulp.LpConstraint(expression, sense, name, rhs))
 
 

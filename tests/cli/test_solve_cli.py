@@ -91,10 +91,10 @@ def _number(pattern: str, text: str) -> float:
 @pytest.mark.parametrize(
     ("overrides", "objective", "fleet", "solver"),
     [
-        ([], 6.70, {"a10g": 3, "a100-80gb": 1}, "cbc"),
-        (["solver.slice_factor=4"], 5.69, {"a10g": 2, "a100-80gb": 1}, "cbc"),
-        (["solver.assignment=split"], 4.68, {"a10g": 1, "a100-80gb": 1}, "cbc"),
-        (["solver.name=highs"], 6.70, {"a10g": 3, "a100-80gb": 1}, "highs"),
+        ([], 6.70, {"a10g": 3, "a100-80gb": 1}, "highs"),  # HiGHS is the default
+        (["solver.slice_factor=4"], 5.69, {"a10g": 2, "a100-80gb": 1}, "highs"),
+        (["solver.assignment=split"], 4.68, {"a10g": 1, "a100-80gb": 1}, "highs"),
+        (["solver.name=cbc"], 6.70, {"a10g": 3, "a100-80gb": 1}, "cbc"),
     ],
 )
 def test_melange_golden_answers(capsys, overrides, objective, fleet, solver):
@@ -631,6 +631,8 @@ def test_cbc_is_not_asked_for_its_threaded_branch_and_bound():
     without it; below a 10 s time limit the stalled solve ends 'feasible' with a gap."""
     from optimizer.search import ilp
 
-    options = ilp._solver(ilp.SolverSettings(time_limit_s=60.0)).getOptions()
+    options = ilp._solver(
+        ilp.SolverSettings(name=ilp.SolverName.CBC), time_limit_s=60.0
+    ).getOptions()
     threads = [int(o.split()[1]) for o in options if o.startswith("threads")]
     assert all(n == 0 for n in threads), options

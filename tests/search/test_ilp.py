@@ -153,7 +153,7 @@ def test_solve_ilp_reports_size_solver_and_time():
 
 def test_solve_ilp_cbc_gap_reports_the_requested_guarantee():
     problem = melange(whole_class=False, slice_factor=1, solver=SolverName.CBC)
-    problem = dataclasses.replace(problem, solver=SolverSettings(gap_rel=0.05))
+    problem = dataclasses.replace(problem, solver=SolverSettings(SolverName.CBC, gap_rel=0.05))
     solution = solve_ilp(problem)
 
     assert solution.status is Status.OPTIMAL
