@@ -71,7 +71,7 @@ def solve(
     else:
         from optimizer.report.solution_report import render_solution
 
-        render_solution(solution.to_dict(), console())
+        render_solution(solution.to_dict(), console(), verbose=verbose(ctx))
         if out is not None:
             console().print(f"solution saved to {out}")
     if not solution.success:

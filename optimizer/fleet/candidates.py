@@ -265,7 +265,7 @@ def _tiers(catalog, spec, economics, notes) -> list[MemoryTier]:
     styles = spec.styles
     if not styles.memory_tiers:
         return []
-    ids = styles.tiers or tuple(catalog.memory)
+    ids = tuple(catalog.memory) if styles.tiers is None else styles.tiers  # [] = none
     chosen, unpriced = [], []
     for tier_id in ids:
         tier = catalog.get("memory", tier_id)
@@ -407,10 +407,10 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
 
 def _serve_within_slo(shape, config, request, phase, tier_use, slo: Slo, idle_s=None):
     """``serve`` with the TTFT target tightened by what serve leaves out of it: the KV hand-off
-    of a prefill instance and the reload of a parked session. Its TTFTs include both; the
-    targets are met at the SLO's percentile (``ttft_q_s``, ``tpot_q_s``). Without parking, a
-    session's prefix-cache hits survive its ``idle_s`` between turns only as far as its KV fits
-    beside the running batch (``serve``'s ``idle_s``)."""
+    of a prefill instance (serve counts a parked session's reload itself). Its TTFTs include
+    both; the targets are met at the SLO's percentile (``ttft_q_s``, ``tpot_q_s``). Without
+    parking, a session's prefix-cache hits survive its ``idle_s`` between turns only as far as
+    its KV fits beside the running batch (``serve``'s ``idle_s``)."""
     transfer = 0.0
     if phase is ServePhase.PREFILL:
         transfer = kv_transfer_s(shape, config, request.input_tokens)
@@ -418,9 +418,6 @@ def _serve_within_slo(shape, config, request, phase, tier_use, slo: Slo, idle_s=
         slo = replace(slo, ttft_s=None)
     point = serve(shape, config, request, phase=phase, slo=_tighter(slo, transfer),
                   tier_use=tier_use, idle_s=idle_s)  # fmt: skip
-    if tier_use is TierUse.PARK and slo.ttft_s is not None:
-        tighter = _tighter(slo, transfer + point.park_reload_s)
-        point = serve(shape, config, request, phase=phase, slo=tighter, tier_use=tier_use)
     within = np.ones(np.shape(point.batch), dtype=bool)
     if slo.ttft_s is not None:
         within &= point.ttft_q_s + transfer <= slo.ttft_s * (1 + 1e-9)

@@ -172,7 +172,9 @@ def _power(shape, c: Config, setups, req: Request, metric, kind: str) -> np.ndar
     the run's measured throughput, or by the predicted one."""
     batch = np.array([s.batch for s in setups]) if kind == "power_at_batch" else None
     point = serve(shape, c, req, phase=ServePhase.AGGREGATED, batch=batch)
-    device_w = point.step.device_power_w
+    # a configuration that cannot hold the run (weights, or its batch) predicts nothing
+    holds = (point.batch > 0) & (point.memory.max_batch >= (batch if batch is not None else 1))
+    device_w = np.where(holds, point.step.device_power_w, np.nan)
     accelerators = np.array([s.case.accelerators or s.accelerators_per_instance for s in setups])
     host_w = np.array([s.host_w for s in setups])
     per_instance = np.array([s.accelerators_per_instance for s in setups], dtype=np.float64)
@@ -312,6 +314,9 @@ def fit_power(setups: list[Setup]) -> list[FittedPower]:
     from scipy.optimize import least_squares  # heavy: only the fit needs it
 
     setups = [s for s in setups if s.case.metric in POWER_METRICS]
+    if setups:  # a run its configuration cannot hold predicts nothing, so fits nothing
+        finite = np.isfinite(Evaluator(setups).predict_power(PowerShares()))
+        setups = [s for s, ok in zip(setups, finite, strict=True) if ok]
     counts: dict[str, int] = {}
     for s in setups:
         counts[s.family] = counts.get(s.family, 0) + 1

@@ -201,6 +201,8 @@ def _serve_once(s, c, request, phase, batch, slo, tier_use, max_batch, requests_
         else np.zeros_like(single.time_s)
     )
     transfer = kv_transfer_s(s, c, request.input_tokens)
+    if slo.ttft_s is not None and tier_use is TierUse.PARK:  # the reload is part of the TTFT
+        slo = replace(slo, ttft_s=np.maximum(slo.ttft_s - park, 0.0))
     if phase is ServePhase.PREFILL:
         point = _prefill(s, c, request, mem, batch, slo, requests_per_s)
     else:

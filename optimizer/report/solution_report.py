@@ -23,9 +23,10 @@ def _parallel(p: dict) -> str:
     return f"tp{p['tp']}" + (f" ep{p['ep']}" if p["ep"] and p["ep"] > 1 else "")
 
 
-def render_solution(s: dict, out: Console) -> None:
+def render_solution(s: dict, out: Console, *, verbose: bool = False) -> None:
     """Status and objective, pools, per-workload latency against the SLOs, cost, power,
-    baselines, then assumptions and notes."""
+    baselines, then notes and the assumptions (in full with ``verbose``, else counted). Fits
+    a 120-column terminal; long lists wrap, never cut."""
     gap = f", gap {s['gap']:.2%}" if s.get("gap") is not None else ""
     out.print(
         f"[bold]{s['problem']}[/bold]: {s['status']}{gap} — {s['objective_kind']} objective "
@@ -38,6 +39,7 @@ def render_solution(s: dict, out: Console) -> None:
             out.print(f"  infeasible: {line}")
         return
     out.print(_pools_table(s))
+    out.print(_wall_legend(s), markup=False)
     out.print(_workloads_table(s))
     b = s["cost_breakdown"]
     out.print(
@@ -56,10 +58,14 @@ def render_solution(s: dict, out: Console) -> None:
         if s.get("energy_j_per_token") is not None
         else ""
     )
-    out.print(
-        f"power {s['power_w'] / 1e3:,.1f} kW peak IT ({s['facility_power_w'] / 1e3:,.1f} kW "
-        f"facility), {s['average_power_w'] / 1e3:,.1f} kW average{per_token}; devices: {devices}"
-    )
+    if _power_unknown(s):
+        out.print(f"power not given (measured capabilities without power_w); devices: {devices}")
+    else:
+        out.print(
+            f"power {s['power_w'] / 1e3:,.1f} kW peak IT ({s['facility_power_w'] / 1e3:,.1f} kW "
+            f"facility), {s['average_power_w'] / 1e3:,.1f} kW average{per_token}; "
+            f"devices: {devices}"
+        )
     prices = {p["accelerator"]: p for p in s["pools"] if p.get("price_source") and p["devices"]}
     for accelerator, p in prices.items():
         per_device = p["cost_usd_per_hour"] / p["devices"]
@@ -81,29 +87,63 @@ def render_solution(s: dict, out: Console) -> None:
             )
         )
     out.print(_baselines_table(s))
-    for line in s["assumptions"]:
-        out.print(f"  assumption: {line}")
+    for b in s["baselines"]:
+        if b["applicable"] and b["status"] != "infeasible" and b["pools"]:
+            out.print(f"  {b['name']} fleet: {', '.join(b['pools'])}", markup=False)
     for line in s["notes"]:
-        out.print(f"  note: {line}")
+        out.print(f"  note: {line}", markup=False)
+    if verbose:
+        for line in s["assumptions"]:
+            out.print(f"  assumption: {line}", markup=False)
+    elif s["assumptions"]:
+        out.print(f"  {len(s['assumptions'])} modelling assumptions (docs/model.md); --verbose "
+                  "prints them")  # fmt: skip
+
+
+_WALL_CODES = {
+    Bound.COMPUTE: "C",
+    Bound.BANDWIDTH: "B",
+    Bound.INTERCONNECT: "I",
+    Bound.CAPACITY: "K",
+    Bound.SLO: "S",
+}
 
 
 def _wall(p: dict) -> str:
-    """The binding wall in OI/CF terms, with the step's own wall when an SLO or capacity cut
-    the batch."""
+    """The binding wall as a short code (``_wall_legend`` spells them out), with the step's own
+    wall after a slash when an SLO or capacity cut the batch: ``S/B``."""
     if not p["bound"]:
         return "—"
     bound = Bound.from_label(p["bound"])
-    text = bound.meaning
+    code = _WALL_CODES[bound]
     if bound in (Bound.SLO, Bound.CAPACITY) and p.get("step_bound"):
-        text += f"; step {p['step_bound']}-bound"
-    return text
+        code += "/" + _WALL_CODES[Bound.from_label(p["step_bound"])]
+    return code
+
+
+def _wall_legend(s: dict) -> str:
+    """The codes the pool table uses, in OI/CF terms."""
+    used = {
+        Bound.from_label(label)
+        for p in s["pools"]
+        for label in (p["bound"], p.get("step_bound"))
+        if label
+    }
+    parts = [f"{_WALL_CODES[b]} = {b.meaning}" for b in Bound if b in used]
+    return "wall: " + "; ".join(parts) + ("; X/Y: X cut the batch, the step is Y-bound" if any(
+        "/" in _wall(p) for p in s["pools"]) else "")  # fmt: skip
+
+
+def _power_unknown(s: dict) -> bool:
+    """A measured problem whose instances state no power: 0 W would read as a measurement."""
+    return s["power_w"] == 0 and all(p["phase"] == "measured" for p in s["pools"])
 
 
 def _pools_table(s: dict) -> Table:
     t = Table(title="pools")
-    for col in ("pool", "phase", "instances", "parallel", "precision", "tier", "util",
-                "batch", "$/h", "kW", "binding wall"):  # fmt: skip
-        t.add_column(col, justify="right" if col in {"instances", "util", "$/h", "kW"} else "left")
+    for col in ("pool", "phase", "n", "parallel", "precision", "tier", "util",
+                "batch", "$/h", "kW", "wall"):  # fmt: skip
+        t.add_column(col, justify="right" if col in {"n", "util", "$/h", "kW"} else "left")
     for p in s["pools"]:
         tier = "—"
         if p["tier"]:
@@ -142,8 +182,8 @@ def _workloads_table(s: dict) -> Table:
 
 
 def _baselines_table(s: dict) -> Table:
-    t = Table(title=f"baselines (objective in {s['objective_units']})")
-    for col in ("baseline", "objective", "$/h", "saving of the optimum", "fleet"):
+    t = Table(title=f"baselines (objective in {s['objective_units']}; fleets below)")
+    for col in ("baseline", "objective", "$/h", "saving of the optimum", "what it is"):
         t.add_column(col)
     for b in s["baselines"]:
         if not b["applicable"]:
@@ -154,7 +194,7 @@ def _baselines_table(s: dict) -> Table:
             continue
         t.add_row(
             b["name"], _num(b["objective"], ",.3f"), _num(b["cost_usd_per_hour"]),
-            _num(b["saving_pct"], ".1f", " %"), ", ".join(b["pools"]) or b["description"],
+            _num(b["saving_pct"], ".1f", " %"), b["description"],
         )  # fmt: skip
     return t
 

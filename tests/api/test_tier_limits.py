@@ -56,3 +56,19 @@ def test_a_pooled_appliance_attaches_at_most_its_radix():
     assert pool.gb_per_s == pytest.approx(14_375 * pool.units)
     assert pool.gb_per_s_used <= pool.gb_per_s
     assert sum(p.instances * p.devices for p in solution.pools) > 16  # the radix mattered
+
+
+def test_an_empty_tier_list_means_no_tiers():
+    """``styles.tiers = []`` asks for no memory tier (it used to fall back to every tier)."""
+    solution = solve(LONG, overrides={"styles.tiers": "[]"})
+    assert solution.success
+    assert not solution.tier_pools and all(p.tier is None for p in solution.pools)
+
+
+def test_oam_siblings_share_their_platforms_host(catalog):
+    """MI325X and MI355X sit on MI300X's eight-OAM platform, Gaudi2 in a Gaudi3-class server:
+    each gets that system's host share (2,800 W / 8), not the generic PCIe host's."""
+    from optimizer.catalog.host import host_power_w
+
+    for acc in ("mi325x", "mi355x", "gaudi2"):
+        assert host_power_w(catalog, catalog.accelerators[acc])[0] == pytest.approx(2800 / 8)
