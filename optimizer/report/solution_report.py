@@ -9,10 +9,6 @@ from rich.table import Table
 from optimizer.perf.bound import Bound
 
 
-def _ms(seconds) -> str:
-    return "—" if seconds is None else f"{seconds * 1e3:,.1f} ms"
-
-
 def _num(x, fmt: str = ",.2f", unit: str = "") -> str:
     return "—" if x is None else f"{x:{fmt}}{unit}"
 
@@ -29,10 +25,10 @@ def render_solution(s: dict, out: Console, *, verbose: bool = False) -> None:
     a 120-column terminal; long lists wrap, never cut."""
     gap = f", gap {s['gap']:.2%}" if s.get("gap") is not None else ""
     out.print(
-        f"[bold]{s['problem']}[/bold]: {s['status']}{gap} — {s['objective_kind']} objective "
-        f"{_num(s.get('objective'), ',.3f')} {s['objective_units']} "
-        f"(solved in {s['wall_s']:.2f} s, {s['solver']['name']}, "
-        f"{s['solver']['columns']} of {s['solver']['columns_generated']} columns kept)"
+        f"[bold]{s['problem']}[/bold]: {s['status']}{gap} — {s['objective_kind']} "
+        f"{_num(s.get('objective'), ',.3f')} {s['objective_units']}\n"
+        f"  solved in {s['wall_s']:.2f} s by {s['solver']['name']}, "
+        f"{s['solver']['columns']} of {s['solver']['columns_generated']} candidate columns kept"
     )
     if s["status"] == "infeasible":
         for line in s["explanation"]:
@@ -162,23 +158,32 @@ def _pools_table(s: dict) -> Table:
 
 
 def _workloads_table(s: dict) -> Table:
-    """Per class: TTFT and TPOT at p50 and at the SLO percentile (the pools' worst), targets."""
+    """Per class: TTFT and TPOT at p50 and at the SLO percentile (the pools' worst) against
+    their targets, the share handed from prefill to decode pools, $/M output tokens, J/token."""
+    pct = {w["percentile"] for w in s["workloads"] if w["percentile"] is not None}
+    at = f"p{pct.pop():g}" if len(pct) == 1 else "pSLO"
     t = Table(title="workloads (latency at the pools' rated operating point)")
-    for col in ("class", "req/s", "TTFT p50", "TTFT", "target", "TPOT p50", "TPOT", "target",
-                "P/D hand-off", "$/M tok", "J/tok"):  # fmt: skip
-        t.add_column(col)
+    width = max((len(w["name"]) for w in s["workloads"]), default=5)
+    t.add_column("class", no_wrap=True, min_width=width)
+    for col in ("req/s", f"TTFT ms p50 / {at} ≤ target", f"TPOT ms p50 / {at} ≤ target",
+                "P→D", "$/M tok", "J/tok"):  # fmt: skip
+        t.add_column(col, justify="right")
     for w in s["workloads"]:
-        pct = f" p{w['percentile']:g}" if w["percentile"] is not None else ""
         t.add_row(
-            w["name"], f"{w['requests_per_s']:,.2f}", _ms(w["ttft_p50_s"]),
-            _ms(w["ttft_s"]) + pct, _ms(w["ttft_slo_s"]) + (pct if w["ttft_slo_s"] else ""),
-            _ms(w["tpot_p50_s"]), _ms(w["tpot_s"]) + pct,
-            _ms(w["tpot_slo_s"]) + (pct if w["tpot_slo_s"] else ""),
+            w["name"], f"{w['requests_per_s']:,.2f}",
+            _latency(w["ttft_p50_s"], w["ttft_s"], w["ttft_slo_s"]),
+            _latency(w["tpot_p50_s"], w["tpot_s"], w["tpot_slo_s"]),
             f"{w['disaggregated_share']:.0%}",
             _num(w.get("usd_per_million_output_tokens"), ",.3f"),
             _num(w.get("energy_j_per_output_token"), ".3f"),
         )  # fmt: skip
     return t
+
+
+def _latency(p50_s, q_s, target_s) -> str:
+    """``p50 / quantile ≤ target`` in ms (— where a figure does not apply)."""
+    ms = lambda x: "—" if x is None else f"{x * 1e3:,.1f}"  # noqa: E731
+    return f"{ms(p50_s)} / {ms(q_s)}" + ("" if target_s is None else f" ≤ {target_s * 1e3:,.0f}")
 
 
 def _baselines_table(s: dict) -> Table:
