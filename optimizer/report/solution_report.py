@@ -199,7 +199,8 @@ def _baselines_table(s: dict) -> Table:
             continue
         t.add_row(
             b["name"], _num(b["objective"], ",.3f"), _num(b["cost_usd_per_hour"]),
-            _num(b["saving_pct"], ".1f", " %"), b["description"],
+            "within the gap" if b.get("within_gap") else _num(b["saving_pct"], ".1f", " %"),
+            b["description"],
         )  # fmt: skip
     return t
 

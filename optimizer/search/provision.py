@@ -102,7 +102,7 @@ def solve(
             fleet = build_fleet(loaded.catalog, spec, loaded.economics, efficiency)
         except NoCandidates as why:
             return _no_fleet(loaded, str(why), start)
-    problem = ilp_problem(spec, loaded.economics, fleet)
+    problem = _within_time_left(ilp_problem(spec, loaded.economics, fleet), start)
     keep = usable_pairs(problem).any(axis=1) & ~dominated_columns(problem)
     fleet = replace(fleet, table=fleet.table.subset(keep))
     problem = replace(problem, columns=fleet.table.columns)
@@ -128,6 +128,16 @@ def solve(
         )
     baselines = tuple(_baseline(b, run.result(), result) for b, run in baseline_runs)
     return _solution(problem, fleet, loaded, result, baselines, head, start)
+
+
+def _within_time_left(problem: IlpProblem, start: float) -> IlpProblem:
+    """``solver.time_limit_s`` bounds the whole command: the solves (run side by side) get what
+    rating the candidates left of it (at least a second, so that a solve can report)."""
+    limit = problem.solver.time_limit_s
+    if limit is None:
+        return problem
+    left = max(limit - (time.perf_counter() - start), 1.0)
+    return replace(problem, solver=replace(problem.solver, time_limit_s=left))
 
 
 class _InTurn:
@@ -288,11 +298,14 @@ def _baseline(b: _BaselineSpec, run, best: IlpSolution) -> Baseline:
         if result.objective > 0
         else None
     )
+    # a saving no larger than what the two solves left unproven is no saving to report
+    unproven = (best.gap or 0.0) + (result.gap or 0.0)
+    within_gap = saving is not None and unproven > 0 and saving / 100.0 <= unproven
     used = tuple(sub.columns.names[i] for i in np.flatnonzero(result.instances > 0))
     return Baseline(
         b.name, True, description, status=result.status.value, objective=result.objective,
         cost_usd_per_hour=totals.cost_usd_per_hour, power_w=totals.peak_it_power_w,
-        saving_pct=saving, pools=used,
+        saving_pct=saving, pools=used, within_gap=within_gap,
     )  # fmt: skip
 
 

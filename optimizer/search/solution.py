@@ -96,6 +96,7 @@ class Baseline:
     cost_usd_per_hour: float | None = None
     power_w: float | None = None
     saving_pct: float | None = None  # of the optimum against this fleet
+    within_gap: bool = False  # the saving is no larger than the solves' unproven gaps
     pools: tuple[str, ...] = ()
 
 
