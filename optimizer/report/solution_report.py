@@ -35,7 +35,9 @@ def render_solution(s: dict, out: Console, *, verbose: bool = False) -> None:
             out.print(f"  infeasible: {line}")
         return
     out.print(_pools_table(s))
-    out.print(_wall_legend(s), markup=False)
+    legend = _wall_legend(s)
+    if legend:
+        out.print(legend, markup=False)
     out.print(_workloads_table(s))
     b = s["cost_breakdown"]
     out.print(
@@ -92,8 +94,9 @@ def render_solution(s: dict, out: Console, *, verbose: bool = False) -> None:
         for line in s["assumptions"]:
             out.print(f"  assumption: {line}", markup=False)
     elif s["assumptions"]:
-        out.print(f"  {len(s['assumptions'])} modelling assumptions (docs/model.md); --verbose "
-                  "prints them")  # fmt: skip
+        n = len(s["assumptions"])
+        out.print(f"  {n} modelling assumption{'s' if n > 1 else ''} (docs/model.md); --verbose "
+                  f"prints {'them' if n > 1 else 'it'}")  # fmt: skip
 
 
 _WALL_CODES = {
@@ -126,6 +129,8 @@ def _wall_legend(s: dict) -> str:
         if label
     }
     parts = [f"{_WALL_CODES[b]} = {b.meaning}" for b in Bound if b in used]
+    if not parts:
+        return ""
     return "wall: " + "; ".join(parts) + ("; X/Y: X cut the batch, the step is Y-bound" if any(
         "/" in _wall(p) for p in s["pools"]) else "")  # fmt: skip
 

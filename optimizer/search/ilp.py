@@ -595,7 +595,7 @@ def solve_ilp(
     if status is Status.INFEASIBLE:
         if model.prob.status == pulp.LpStatusNotSolved:
             why = (
-                f"no fleet found within the {settings.time_limit_s} s time limit; "
+                f"no fleet found within the {settings.time_limit_s:.3g} s time limit; "
                 "infeasibility is not proven (raise solver.time_limit_s)"
             )
             explanation: tuple[str, ...] = (why,)
