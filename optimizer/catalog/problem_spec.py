@@ -236,6 +236,9 @@ class Styles(StrictModel):
     precisions: tuple[str, ...] = ("bf16", "fp8")
     kv_precision: str | None = None  # None = the weights' precision
     mode: Mode = Mode.CALIBRATED
+    # how devices are bought: "system" in whole servers or racks (each accelerator's
+    # reference system), "device" one at a time; None: system when owned, device when rented
+    granularity: Literal["device", "system"] | None = None
 
     @model_validator(mode="after")
     def _something_allowed(self) -> Styles:

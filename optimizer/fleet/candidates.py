@@ -28,12 +28,17 @@ import numpy as np
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.choices import Mode, TierUse
 from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
-from optimizer.catalog.host import idle_fraction_of_tdp, idle_power_w, tier_slots_per_device
+from optimizer.catalog.host import (
+    idle_fraction_of_tdp,
+    idle_power_w,
+    reference_system,
+    tier_slots_per_device,
+)
 from optimizer.catalog.precision import Precision
-from optimizer.catalog.problem_spec import ProblemSpec
+from optimizer.catalog.problem_spec import Pricing, ProblemSpec
 from optimizer.catalog.units import GIGA
 from optimizer.errors import HetplanError
-from optimizer.fleet.columns import Classes, Columns, TierPool
+from optimizer.fleet.columns import Classes, Columns, PurchaseUnit, TierPool
 from optimizer.fleet.pricing import DevicePrice, device_price, tier_usd_per_gb_hour
 from optimizer.perf.arithmetic import kv_bytes_per_sequence
 from optimizer.perf.bound import NONE_CODE, Bound
@@ -198,6 +203,7 @@ class Fleet:
     best_ttft: dict[str, BestReach] = field(default_factory=dict)
     best_tpot: dict[str, BestReach] = field(default_factory=dict)
     generated: int = 0  # columns before pruning
+    purchase_units: tuple[PurchaseUnit, ...] = ()  # per accelerator, when bought in systems
 
 
 def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ...]:
@@ -494,7 +500,32 @@ def build_fleet(
             [_kv_bytes(catalog.get("models", t.model), t.request.input_tokens) for t in traffic]
         ),
     )
-    return Fleet(classes, traffic, table, pools, tuple(notes), best_ttft, best_tpot, len(kept))
+    units = _purchase_units(catalog, spec, accelerators)
+    return Fleet(classes, traffic, table, pools, tuple(notes), best_ttft, best_tpot, len(kept),
+                 units)  # fmt: skip
+
+
+def _purchase_units(catalog, spec: ProblemSpec, accelerators) -> tuple[PurchaseUnit, ...]:
+    """Each accelerator's reference system as its purchase unit, when the problem buys whole
+    systems (the default for owned hardware; rented devices come one at a time). A unit's
+    devices cost and idle as the accelerator's columns do per device."""
+    granularity = spec.styles.granularity or (
+        "system" if spec.objective.pricing is Pricing.OWNED else "device"
+    )
+    if granularity == "device":
+        return ()
+    units = []
+    for acc, price in accelerators:
+        system = reference_system(catalog, acc)
+        if system is None or system.n_accelerators <= 1:
+            continue
+        units.append(PurchaseUnit(
+            system.id if system.accelerator == acc.id else f"{system.id} of {acc.id}",
+            acc.id, system.n_accelerators,
+            price.hardware_usd_per_hour + price.network_usd_per_hour,
+            (acc.idle_w or 0.0) + price.overhead_w,
+        ))  # fmt: skip
+    return tuple(units)
 
 
 def _record_best(shape, config, phase, traffic, variants, best_ttft, best_tpot) -> None:

@@ -23,6 +23,9 @@ memory-tier pools t:
   tiers, whose memory serves only its own server's devices) each column's GB fits its own
   servers' slots, (n_i · tier_gb_i + Σ_k s_ik λ_k · tier_gb_per_request_rate_ik) / unit_gb_t
   ≤ n_i · tier_units_hosted_i;
+- whole purchase units (servers, racks) of group g: Σ_{i in g} n_i devices_i ≤ m_g · S_g,
+  S_g integer; the m_g·S_g − Σ n_i devices_i devices they add are paid (cost_g per device)
+  and idle (idle_g per device, host share included): C and E below include them;
 - IT energy rate (W): E = Σ_i n_i idle_w_i + Σ_ik (busy_w_i − idle_w_i) s_ik λ_k / μ_ik;
 - cost ($/h): C = Σ_i n_i cost_i + Σ_t u_t cost_t + energy_usd_per_wh · E;
 - limits: Σ_i n_i busy_w_i ≤ power_w; ≤ racks · rack_power_w;
@@ -129,6 +132,37 @@ class TierPool:
 
 
 @dataclass(frozen=True)
+class PurchaseUnit:
+    """Devices of availability group ``group`` are bought in whole units of ``devices`` (a
+    server, a rack): the devices a unit holds beyond the fleet's instances are paid for and
+    draw idle power (``idle_w_per_device``: the device's idle and its host share)."""
+
+    name: str  # what one unit is, e.g. "dgx-b200"
+    group: str
+    devices: int
+    usd_per_hour_per_device: float
+    idle_w_per_device: float
+
+
+def idle_devices(problem, instances) -> tuple[np.ndarray, np.ndarray, dict]:
+    """($/h, W, {unit name: (units, idle devices)}) of the devices that whole purchase units
+    add beyond ``instances`` ([i] or [c, i]): each group's devices rounded up to whole units."""
+    n = np.asarray(instances, dtype=np.float64)
+    usd = np.zeros(n.shape[:-1])
+    watts = np.zeros(n.shape[:-1])
+    bought = {}
+    for unit in problem.purchase_units:
+        member = np.array([g == unit.group for g in problem.columns.group])
+        used = n[..., member] @ problem.columns.devices[member]
+        units = np.ceil(used / unit.devices - 1e-9)
+        idle = units * unit.devices - used
+        usd = usd + idle * unit.usd_per_hour_per_device
+        watts = watts + idle * unit.idle_w_per_device
+        bought[unit.name] = (units, idle)
+    return usd, watts, bought
+
+
+@dataclass(frozen=True)
 class Limits:
     """Side constraints; None = unconstrained."""
 
@@ -174,6 +208,7 @@ class IlpProblem:
     then: tuple[Objective, ...] = ()
     max_utilization: float = 1.0  # the share of an instance's capability it may carry
     spare_instances: int = 0  # beyond the load, in every column the fleet uses
+    purchase_units: tuple[PurchaseUnit, ...] = ()  # whole servers or racks per group
 
 
 class Status(StrEnum):

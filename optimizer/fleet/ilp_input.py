@@ -71,6 +71,7 @@ def ilp_problem(spec: ProblemSpec, economics: Economics, fleet: Fleet) -> IlpPro
         then=ranked[1:],
         max_utilization=max_utilization(spec),
         spare_instances=spec.constraints.spare_instances,
+        purchase_units=fleet.purchase_units,
         pools=fleet.pools,
         limits=limits(spec),
         energy_usd_per_wh=energy_usd_per_wh(economics, spec.objective.pricing),

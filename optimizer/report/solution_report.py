@@ -64,6 +64,10 @@ def render_solution(s: dict, out: Console, *, verbose: bool = False) -> None:
             f"facility), {s['average_power_w'] / 1e3:,.1f} kW average{per_token}; "
             f"devices: {devices}"
         )
+    if s.get("systems"):
+        bought = ", ".join(f"{v['units']} × {k} ({v['idle_devices']} devices idle)"
+                           for k, v in s["systems"].items())  # fmt: skip
+        out.print(f"bought in whole systems: {bought}", markup=False)
     prices = {p["accelerator"]: p for p in s["pools"] if p.get("price_source") and p["devices"]}
     for accelerator, p in prices.items():
         per_device = p["cost_usd_per_hour"] / p["devices"]

@@ -13,7 +13,7 @@ import time
 import numpy as np
 from scipy.optimize import linprog
 
-from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
+from optimizer.fleet.columns import IlpProblem, IlpSolution, Status, idle_devices
 
 _MAX_CANDIDATES = 2_000_000
 _EPS = 1e-9  # float noise allowed when rounding a load up to whole instances
@@ -62,7 +62,7 @@ def _meets_limits(problem: IlpProblem, n: np.ndarray, cost_usd: np.ndarray) -> n
     """[c] candidates n [c, i] within power, racks, devices and (with ``cost_usd`` [c], a lower
     bound on their $/h) the budget."""
     columns, limits = problem.columns, problem.limits
-    peak_w = n @ columns.busy_w
+    peak_w = n @ columns.busy_w + idle_devices(problem, n)[1]
     ok = np.ones(len(n), dtype=bool)
     tolerance = 1 + 1e-9
     if limits.power_w is not None:
@@ -135,10 +135,12 @@ def _split(problem: IlpProblem, one_group: bool):
     n, units = grid[:, : len(columns)], grid[:, len(columns) :]
 
     pool_cost = np.array([p.cost_usd_per_hour_per_unit for p in problem.pools])
-    fixed_usd = n @ columns.cost_usd_per_hour + units @ pool_cost
+    spare_usd, spare_w, _ = idle_devices(problem, n)
+    fixed_usd = n @ columns.cost_usd_per_hour + units @ pool_cost + spare_usd
+    idle_w = n @ columns.idle_w + spare_w  # [c] instances' idle and whole units' idle devices
     energy_per_share = (columns.busy_w - columns.idle_w)[:, None] * per_share  # W at share 1
     least_extra_w = np.minimum(energy_per_share, 0).sum(axis=1)  # if busy < idle
-    least_w = n @ columns.idle_w + least_extra_w.sum()
+    least_w = idle_w + least_extra_w.sum()
     least_cost = fixed_usd + problem.energy_usd_per_wh * least_w
     weights = problem.objective
     least_objective = weights.usd_weight * fixed_usd + weights.energy_weight_per_w * least_w
@@ -154,11 +156,12 @@ def _split(problem: IlpProblem, one_group: bool):
     for c in np.flatnonzero(ok)[np.argsort(least_objective[ok], kind="stable")]:
         if best is not None and least_objective[c] >= best[0] - 1e-12 * max(1, abs(best[0])):
             break
-        found = _best_shares(problem, pairs, per_share, on_pool, n[c], units[c], fixed_usd[c])
+        found = _best_shares(problem, pairs, per_share, on_pool, n[c], units[c], fixed_usd[c],
+                             idle_w[c])  # fmt: skip
         if found is None:
             continue
         extra_w, share = found
-        energy_w = n[c] @ columns.idle_w + extra_w
+        energy_w = idle_w[c] + extra_w
         objective = weights.usd_weight * fixed_usd[c] + weights.energy_weight_per_w * energy_w
         if best is None or objective < best[0]:
             units_of = {p.name: int(units[c, t]) for t, p in enumerate(problem.pools)}
@@ -188,7 +191,7 @@ def _pool_limits(problem: IlpProblem, on_pool, n, units) -> np.ndarray:
     return ok
 
 
-def _best_shares(problem, pairs, per_share, on_pool, n, units, fixed_usd):
+def _best_shares(problem, pairs, per_share, on_pool, n, units, fixed_usd, idle_w):
     """(extra W above idle, shares [i, k]) minimizing the objective for fixed n and units, or
     None when no shares fit."""
     columns, classes = problem.columns, problem.classes
@@ -238,7 +241,7 @@ def _best_shares(problem, pairs, per_share, on_pool, n, units, fixed_usd):
             upper(moved, units[t] * pool.unit_bytes_per_s - spilled)
     budget = problem.limits.budget_usd_per_hour
     if budget is not None and problem.energy_usd_per_wh > 0:
-        room = budget - fixed_usd - problem.energy_usd_per_wh * (n @ columns.idle_w)
+        room = budget - fixed_usd - problem.energy_usd_per_wh * idle_w
         upper(problem.energy_usd_per_wh * extra_w, room)
 
     result = linprog(
@@ -333,8 +336,9 @@ def _whole_class(problem: IlpProblem, one_group: bool):
     if len(problem.pools):
         ok &= _pool_limits(problem, on_pool, n, units)
     pool_cost = np.array([p.cost_usd_per_hour_per_unit for p in problem.pools])
-    fixed_usd = n @ columns.cost_usd_per_hour + units @ pool_cost
-    energy_w = n @ columns.idle_w + work @ (columns.busy_w - columns.idle_w)
+    spare_usd, spare_w, _ = idle_devices(problem, n)
+    fixed_usd = n @ columns.cost_usd_per_hour + units @ pool_cost + spare_usd
+    energy_w = n @ columns.idle_w + work @ (columns.busy_w - columns.idle_w) + spare_w
     ok &= _meets_limits(problem, n, fixed_usd + problem.energy_usd_per_wh * energy_w)
     if one_group:
         ok &= _one_group(problem, n)

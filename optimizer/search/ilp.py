@@ -93,6 +93,15 @@ def _validate(problem: IlpProblem) -> None:
         if tier in limited and not math.isfinite(hosted):
             raise ValueError(f"column {name}: pool {tier!r} is slot-limited, its slots must be "
                              f"finite")  # fmt: skip
+    for unit in problem.purchase_units:  # an idle instance must not look cheaper than idle
+        members = [i for i, g in enumerate(columns.group) if g == unit.group]  # devices
+        for figure, per_device in (("cost_usd_per_hour", unit.usd_per_hour_per_device),
+                                   ("idle_w", unit.idle_w_per_device)):  # fmt: skip
+            least = min((getattr(columns, figure)[i] / columns.devices[i] for i in members),
+                        default=math.inf)  # fmt: skip
+            if per_device > least * (1 + 1e-9):
+                raise ValueError(f"purchase unit {unit.name}: {figure} per device "
+                                 f"{per_device:g} above a member column's {least:g}")  # fmt: skip
     limits = problem.limits
     if (limits.racks is None) != (limits.rack_power_w is None):
         raise ValueError("limits: racks goes with rack_power_w; give both or neither")
@@ -279,14 +288,39 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
 
     nvars = [n[i] for i in index]
     busy = columns.busy_w[active]
+
+    def spare_devices(per_device: dict) -> list:
+        """Terms of Σ_g c_g · (m_g·S_g − Σ_{i in g} devices_i·n_i): the devices whole units add,
+        at ``per_device[g]`` each."""
+        terms = []
+        for unit, units in servers:
+            c = per_device[unit.name]
+            if c:
+                terms.append((units, c * unit.devices))
+                terms += [(n[i], -c * columns.devices[i]) for i in index
+                          if columns.group[i] == unit.group]  # fmt: skip
+        return terms
+
+    servers = []  # (unit, S_g): whole servers or racks bought per group
+    for u, unit in enumerate(problem.purchase_units):
+        members = [i for i in index if columns.group[i] == unit.group]
+        if not members or unit.devices <= 1:
+            continue
+        most = math.ceil(sum(bounds[i] * columns.devices[i] for i in members) / unit.devices)
+        units = prob.add_variable(f"S_{u}", 0, most, pulp.LpInteger)
+        servers.append((unit, units))
+        terms = [(n[i], float(columns.devices[i])) for i in members]
+        _constraint(prob, [*terms, (units, -float(unit.devices))], _LE, 0.0, f"servers_{u}")
+    idle_spare = spare_devices({un.name: un.idle_w_per_device for un, _ in servers})
     if limits.power_w is not None:
-        terms = [*_terms(nvars, busy.tolist()), *slack("power", limits.power_w, integer=False)]
+        terms = [*_terms(nvars, busy.tolist()), *idle_spare]
+        terms += slack("power", limits.power_w, integer=False)
         _constraint(prob, terms, _LE, limits.power_w, "power")
     if limits.racks is not None and limits.rack_power_w is not None:
         extra = [
             (v, c * limits.rack_power_w) for v, c in slack("racks", limits.racks, integer=True)
         ]
-        terms = [*_terms(nvars, busy.tolist()), *extra]
+        terms = [*_terms(nvars, busy.tolist()), *idle_spare, *extra]
         _constraint(prob, terms, _LE, limits.racks * limits.rack_power_w, "racks")
     in_group: dict[str, list[int]] = {}
     for i in index:
@@ -306,6 +340,9 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
         fixed = columns.cost_usd_per_hour + e * columns.idle_w
         terms = _terms(nvars, fixed[active].tolist())
         terms += _terms(shares, (e * energy_per_share).tolist()) + pool_cost
+        terms += spare_devices(
+            {un.name: un.usd_per_hour_per_device + e * un.idle_w_per_device for un, _ in servers}
+        )
         terms += slack("budget", limits.budget_usd_per_hour, integer=False)
         _constraint(prob, terms, _LE, limits.budget_usd_per_hour, "budget")
 
@@ -324,13 +361,17 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
         terms = _terms(nvars, (per_instance + buy * columns.devices)[active].tolist())
         terms += _terms(shares, (per_w * energy_per_share).tolist())
         terms += [(u, usd * c) for u, c in pool_cost if usd != 0]
+        terms += spare_devices(
+            {un.name: usd * un.usd_per_hour_per_device + per_w * un.idle_w_per_device + buy
+             for un, _ in servers}
+        )  # fmt: skip
         return terms + [(u, buy) for u in pools.values() if buy != 0]
 
     if elastic:  # relative slacks: a limit of 0 counts its slack in its own unit
         objective = [(v, 1.0 / limit if limit > 0 else 1.0) for v, limit in slacks.values()]
     else:
         objective = terms_of(problem.objective)
-    prob.setObjective(pulp.LpAffineExpression(objective))
+    prob.setObjective(pulp.LpAffineExpression(_summed(objective)))
     return _Model(prob, n, (ii, kk), shares, scale, pools, slacks, terms_of)
 
 

@@ -35,6 +35,8 @@ from optimizer.search.solution import (
 from optimizer.search.verify import check_solution, fleet_totals
 
 _SHARE_EPS = 1e-9
+_GAP_NOISE = 1e-6
+"""Gaps below this are the solvers' rounding, not an unproven part of the objective."""
 
 ASSUMPTIONS = (
     "each class is served at its workload's mean turn (input, cached prefix, output tokens)",
@@ -300,7 +302,7 @@ def _baseline(b: _BaselineSpec, run, best: IlpSolution) -> Baseline:
     )
     # a saving no larger than what the two solves left unproven is no saving to report
     unproven = (best.gap or 0.0) + (result.gap or 0.0)
-    within_gap = saving is not None and unproven > 0 and saving / 100.0 <= unproven
+    within_gap = saving is not None and unproven > _GAP_NOISE and saving / 100.0 <= unproven
     used = tuple(sub.columns.names[i] for i in np.flatnonzero(result.instances > 0))
     return Baseline(
         b.name, True, description, status=result.status.value, objective=result.objective,
@@ -346,6 +348,16 @@ def _solution(problem, fleet, loaded, result, baselines, head, start) -> Solutio
             else None
         ),
         devices=devices,
+        systems={
+            unit.name: {
+                "accelerator": unit.group,
+                "devices_per_unit": unit.devices,
+                "units": totals.units_bought[unit.name][0],
+                "idle_devices": totals.units_bought[unit.name][1],
+            }
+            for unit in problem.purchase_units
+            if unit.name in totals.units_bought and totals.units_bought[unit.name][0] > 0
+        },
         pools=pools,
         tier_pools=tier_pools,
         workloads=_workloads(fleet, problem, result),

@@ -123,6 +123,9 @@ class Solution(Verdict):
     facility_power_w: float | None = None  # peak × PUE
     energy_j_per_token: float | None = None  # average IT power / output tokens per second
     usd_per_million_output_tokens: float | None = None  # cost per hour / output tokens per hour
+    # whole systems bought: name -> {"accelerator", "devices_per_unit", "units",
+    # "idle_devices" (in them, used by no instance)}
+    systems: dict = field(default_factory=dict)
     devices: dict = field(default_factory=dict)
     pools: tuple[Pool, ...] = ()
     tier_pools: tuple[TierPoolUse, ...] = ()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
+from optimizer.fleet.columns import IlpProblem, IlpSolution, Status, idle_devices
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,18 +23,19 @@ class Totals:
     [i] is the KV a one-phase column sends or receives (0 for aggregated columns).
     """
 
-    fixed_usd_per_hour: float  # Σ n_i cost_i
+    fixed_usd_per_hour: float  # Σ n_i cost_i, and the idle devices of whole purchase units
     pool_usd_per_hour: float  # Σ u_t cost_t
     energy_usd_per_hour: float  # energy_usd_per_wh · E
     cost_usd_per_hour: float  # C, the sum of the three
     average_it_power_w: float  # E
-    peak_it_power_w: float  # Σ n_i busy_w_i
+    peak_it_power_w: float  # Σ n_i busy_w_i, and the idle devices of whole purchase units
     load: np.ndarray  # [i]
     handoff_bytes_per_s: np.ndarray  # [i]
     devices: dict[str, float]  # per availability group
     pool_gb: dict[str, float]  # pool GB the fleet holds, per pool
     pool_bytes_per_s: dict[str, float]  # traffic the fleet draws from each pool
     pool_devices: dict[str, float]  # devices attached to each pool
+    units_bought: dict[str, tuple[int, int]]  # purchase unit name: (units, idle devices)
     column_gb: np.ndarray  # [i] pool GB each column holds
     objective: float
 
@@ -68,8 +69,9 @@ def fleet_totals(
     one_phase = columns.prefill != columns.decode
     handoff = np.where(one_phase, rate @ classes.kv_transfer_bytes, 0.0)
 
-    energy_w = float(n @ columns.idle_w + (columns.busy_w - columns.idle_w) @ load)
-    fixed = float(n @ columns.cost_usd_per_hour)
+    spare_usd, spare_w, bought = idle_devices(problem, n)
+    energy_w = float(n @ columns.idle_w + (columns.busy_w - columns.idle_w) @ load + spare_w)
+    fixed = float(n @ columns.cost_usd_per_hour + spare_usd)
     pool_cost = sum(
         pool.cost_usd_per_hour_per_unit * pool_units.get(pool.name, 0) for pool in problem.pools
     )
@@ -99,13 +101,14 @@ def fleet_totals(
         energy_usd_per_hour=energy_usd,
         cost_usd_per_hour=fixed + pool_cost + energy_usd,
         average_it_power_w=energy_w,
-        peak_it_power_w=float(n @ columns.busy_w),
+        peak_it_power_w=float(n @ columns.busy_w + spare_w),
         load=load,
         handoff_bytes_per_s=handoff,
         devices=devices,
         pool_gb=pool["gb"],
         pool_bytes_per_s=pool["bytes_per_s"],
         pool_devices=pool["devices"],
+        units_bought={k: (int(u), int(round(float(i)))) for k, (u, i) in bought.items()},
         column_gb=per_column["gb"],
         objective=objective.usd_weight * (fixed + pool_cost)
         + objective.energy_weight_per_w * energy_w,

@@ -14,6 +14,7 @@ from optimizer.fleet.columns import (
     IlpProblem,
     Limits,
     Objective,
+    PurchaseUnit,
     SolverSettings,
     TierPool,
 )
@@ -205,6 +206,22 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
     whole_class = bool(rng.random() < 0.35)
     headroom = extra.uniform(0.5, 1.0) if extra.random() < 0.3 else 1.0
     spare = int(extra.random() < 0.15)
+    units = ()
+    if extra.random() < 0.3:  # whole servers: devices beyond the instances paid and idle, at
+        # no more per device than any member instance (else an idle instance would pay less)
+        per_device = lambda v, g: min(  # noqa: E731
+            v[i] / columns.devices[i] for i in range(n) if groups[i] == g
+        )
+        units = tuple(
+            PurchaseUnit(
+                f"server-{g}",
+                g,
+                int(extra.integers(2, 9)),
+                per_device(columns.cost_usd_per_hour, g) * extra.uniform(0.3, 1.0),
+                per_device(columns.idle_w, g) * extra.uniform(0.3, 1.0),
+            )  # fmt: skip
+            for g in sorted(set(groups))
+        )
     problem = IlpProblem(
         classes=make_classes(rates, kv),
         columns=columns,
@@ -217,5 +234,6 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
         solver=SolverSettings(name=SolverName.HIGHS if seed % 2 else SolverName.CBC),
         max_utilization=headroom,
         spare_instances=spare,
+        purchase_units=units,
     )
     return problem, bool(rng.random() < 0.25)

@@ -36,7 +36,7 @@ def test_random_problems_cover_the_formulation():
     count = dict.fromkeys(
         ["feasible", "infeasible", "whole_class", "one_group", "pools", "handoff", "highs",
          "budget", "power", "devices", "one_phase", "energy_price", "pool_traffic",
-         "pool_radix", "pool_slots", "headroom", "spare"],
+         "pool_radix", "pool_slots", "headroom", "spare", "servers"],
         0,
     )  # fmt: skip
     for seed in SEEDS:
@@ -68,4 +68,5 @@ def test_random_problems_cover_the_formulation():
         count["pool_slots"] += any(p.slot_limited for p in problem.pools)
         count["headroom"] += problem.max_utilization < 1.0
         count["spare"] += problem.spare_instances > 0
+        count["servers"] += bool(problem.purchase_units)
     assert min(count.values()) >= 20, count
