@@ -69,9 +69,12 @@ def _meets_limits(problem: IlpProblem, n: np.ndarray, cost_usd: np.ndarray) -> n
         ok &= peak_w <= limits.power_w * tolerance
     if limits.racks is not None:
         ok &= peak_w <= limits.racks * limits.rack_power_w * tolerance
+    _, _, bought = idle_devices(problem, n)
+    idle = {unit.group: bought[unit.name][1] for unit in problem.purchase_units}
     for group, available in limits.devices.items():
         member = np.array([g == group for g in columns.group])
-        ok &= n[:, member] @ columns.devices[member] <= available * tolerance
+        used = n[:, member] @ columns.devices[member] + idle.get(group, 0.0)
+        ok &= used <= available * tolerance
     if limits.budget_usd_per_hour is not None:
         ok &= cost_usd <= limits.budget_usd_per_hour * tolerance
     return ok

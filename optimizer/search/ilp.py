@@ -325,10 +325,15 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
     in_group: dict[str, list[int]] = {}
     for i in index:
         in_group.setdefault(columns.group[i], []).append(i)
+    bought = {unit.group: (unit, units) for unit, units in servers}
     for g, (group, available) in enumerate(limits.devices.items()):
         members = in_group.get(group, [])
-        if members:
-            terms = [(n[i], float(columns.devices[i])) for i in members]
+        if members:  # devices bought: whole systems' worth where they come in systems
+            if group in bought:
+                unit, units = bought[group]
+                terms = [(units, float(unit.devices))]
+            else:
+                terms = [(n[i], float(columns.devices[i])) for i in members]
             terms += slack(f"devices:{group}", available, integer=False)
             _constraint(prob, terms, _LE, available, f"devices_{g}_{group}")
 

@@ -274,10 +274,12 @@ def check_solution(
         feed_w = limits.racks * limits.rack_power_w
         if _exceeds(totals.peak_it_power_w, feed_w, rel_tol):
             out.append(f"racks: {totals.peak_it_power_w:.6g} W exceeds {feed_w:.6g} W")
+    idle_by_group = {unit.group: totals.units_bought[unit.name][1]
+                     for unit in problem.purchase_units}  # fmt: skip
     for group, available in limits.devices.items():
-        used = totals.devices.get(group, 0.0)
+        used = totals.devices.get(group, 0.0) + idle_by_group.get(group, 0)
         if _exceeds(used, available, rel_tol):
-            out.append(f"{group}: {used:g} devices, {available} available")
+            out.append(f"{group}: {used:g} devices bought, {available} available")
     budget = limits.budget_usd_per_hour
     if budget is not None and _exceeds(totals.cost_usd_per_hour, budget, rel_tol):
         out.append(f"budget: ${totals.cost_usd_per_hour:.6g}/h exceeds ${budget:.6g}/h")

@@ -69,3 +69,27 @@ def test_device_granularity_buys_devices_one_at_a_time():
 def test_rented_devices_come_one_at_a_time():
     solution = solve(PROBLEMS / "coding-agent-cloud.toml")
     assert solution.success and not solution.systems
+
+
+def test_available_devices_count_whole_systems():
+    """With 6 devices available, a fleet of 2-device instances in 8-device servers cannot be
+    bought at all: one server alone is 8 devices."""
+    from optimizer.fleet.columns import Limits, Status
+
+    problem = IlpProblem(
+        classes=make_classes([1.5]),
+        columns=make_columns(
+            np.array([[1.0]]),
+            cost_usd_per_hour=[2.0],
+            idle_w=[100.0],
+            busy_w=[400.0],
+            devices=[2.0],
+            group=["acc"],
+        ),  # fmt: skip
+        objective=COST,
+        purchase_units=(PurchaseUnit("server", "acc", 8, 1.0, 50.0),),
+        limits=Limits(devices={"acc": 6}),
+    )
+    assert solve_ilp(problem).status is Status.INFEASIBLE
+    enough = IlpProblem(**{**vars(problem), "limits": Limits(devices={"acc": 8})})
+    assert solve_ilp(enough).status is Status.OPTIMAL

@@ -154,7 +154,10 @@ PLANTED = {
         lambda p, s: (with_limits(p, racks=1, rack_power_w=1500.0), s),
         "racks: 2000 W exceeds 1500 W",
     ),
-    "devices": (lambda p, s: (with_limits(p, devices={"p": 2}), s), "p: 3 devices, 2 available"),
+    "devices": (
+        lambda p, s: (with_limits(p, devices={"p": 2}), s),
+        "p: 3 devices bought, 2 available",
+    ),
     # $5/h of instances, $2/h of pool units, nothing for energy
     "budget": (
         lambda p, s: (with_limits(p, budget_usd_per_hour=6.5), s),
