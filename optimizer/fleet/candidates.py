@@ -43,6 +43,7 @@ from optimizer.fleet.pricing import DevicePrice, device_price, tier_usd_per_gb_h
 from optimizer.perf.arithmetic import kv_bytes_per_sequence
 from optimizer.perf.bound import NONE_CODE, Bound
 from optimizer.perf.capacity import valid_split
+from optimizer.perf.compute_dtype import compute_peak
 from optimizer.perf.config import ConfigError, TierChoice, build_config, stack_configs
 from optimizer.perf.efficiency import SOL, EfficiencyTable
 from optimizer.perf.serving import Request, ServePhase, Slo, kv_transfer_s, serve
@@ -120,6 +121,7 @@ class ColumnInfo:
     tier_use: str | None = None
     tier_gb_per_device: float = 0.0
     price_source: str | None = None
+    compute_dtype: str | None = None  # the tensor dtype its math runs at (a fallback differs)
 
     @classmethod
     def of(cls, v: Variant) -> ColumnInfo:
@@ -136,6 +138,7 @@ class ColumnInfo:
             tier_use=v.tier_use.value if v.tier_use is not None else None,
             tier_gb_per_device=v.tier_gb_per_device,
             price_source=v.price.source,
+            compute_dtype=compute_peak(v.accelerator, v.precision).dtype,
         )
 
 

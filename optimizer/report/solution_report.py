@@ -124,6 +124,15 @@ def _wall(p: dict) -> str:
     return code
 
 
+def _precision(p: dict) -> str:
+    """The stored precision, and the dtype its math runs at where the device falls back to a
+    wider one (fp4 weights on MI300X compute at fp8: ``fp4→fp8``)."""
+    stored, math_dtype = p["precision"], p.get("compute_dtype")
+    if stored is None:
+        return "—"
+    return stored if not math_dtype or math_dtype == stored else f"{stored}→{math_dtype}"
+
+
 def _wall_legend(s: dict) -> str:
     """The codes the pool table uses, in OI/CF terms."""
     used = {
@@ -159,7 +168,7 @@ def _pools_table(s: dict) -> Table:
         )
         t.add_row(
             p["accelerator"], p["phase"], str(p["instances"]), _parallel(p),
-            p["precision"] or "—", tier, f"{p['utilization']:.0%}", batches or "—",
+            _precision(p), tier, f"{p['utilization']:.0%}", batches or "—",
             f"{p['cost_usd_per_hour']:,.2f}", f"{p['power_w'] / 1e3:,.1f}",
             _wall(p),
         )  # fmt: skip
@@ -214,6 +223,11 @@ def _baselines_table(s: dict) -> Table:
     return t
 
 
+def _breakdown(s: dict, part: str) -> str:
+    value = (s.get("cost_breakdown") or {}).get(part)
+    return _num(value)
+
+
 def render_comparison(solutions: list[tuple[str, dict]], out: Console) -> None:
     """Several solutions side by side: one column each."""
     t = Table(title="comparison")
@@ -224,10 +238,21 @@ def render_comparison(solutions: list[tuple[str, dict]], out: Console) -> None:
         ("status", lambda s: s["status"]),
         ("objective", lambda s: f"{_num(s.get('objective'), ',.3f')} {s['objective_units']}"),
         ("cost $/h", lambda s: _num(s.get("cost_usd_per_hour"))),
+        ("  hardware", lambda s: _breakdown(s, "hardware")),
+        ("  network", lambda s: _breakdown(s, "network")),
+        ("  memory tiers", lambda s: _breakdown(s, "memory_tiers")),
+        ("  energy", lambda s: _breakdown(s, "energy")),
+        ("$/M output tokens", lambda s: _num(s.get("usd_per_million_output_tokens"), ",.3f")),
         ("peak IT kW", lambda s: _num((s.get("power_w") or 0) / 1e3, ",.1f")),
         ("average IT kW", lambda s: _num((s.get("average_power_w") or 0) / 1e3, ",.1f")),
         ("J / output token", lambda s: _num(s.get("energy_j_per_token"), ".3f")),
         ("devices", lambda s: ", ".join(f"{n} × {a}" for a, n in s.get("devices", {}).items())),
+        ("whole systems", lambda s: ", ".join(
+            f"{v['units']} × {k} ({v['idle_devices']} idle)"
+            for k, v in s.get("systems", {}).items())),
+        ("tier pools", lambda s: "\n".join(
+            f"{t['units']} × {t['tier']}: {t['gb_used']:,.0f} of {t['gb']:,.0f} GB"
+            for t in s.get("tier_pools", ()))),
         ("pools", lambda s: "\n".join(
             f"{p['instances']} × {p['accelerator']} {p['phase']} {_parallel(p)} "
             f"{p['precision'] or ''} {p['utilization']:.0%} {p['bound'] or ''}".rstrip()

@@ -51,6 +51,7 @@ class Pool:
     step_bound: str | None
     serves: tuple[Share, ...]
     price_source: str | None = None  # the entry and field its price comes from
+    compute_dtype: str | None = None  # the tensor dtype its math runs at
 
 
 @dataclass(frozen=True)
