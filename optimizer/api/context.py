@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optimizer.catalog.catalog import Catalog
+from optimizer.catalog.efficiency_spec import PowerFactors
 from optimizer.catalog.loader import load_catalog, load_efficiency_file
 from optimizer.perf.efficiency import EfficiencyTable, table_from_entries
 
@@ -30,8 +31,8 @@ def efficiency_table(catalog: Catalog, efficiency_file: str | Path | None = None
     if efficiency_file is None:
         return table_from_entries(time + power, CATALOG_FACTORS)
     entries = load_efficiency_file(efficiency_file)
-    given_time = [e for e in entries if hasattr(e, "phase")]
-    given_power = [e for e in entries if not hasattr(e, "phase")]
+    given_power = [e for e in entries if isinstance(e, PowerFactors)]
+    given_time = [e for e in entries if not isinstance(e, PowerFactors)]
     source = str(efficiency_file)
     if not (given_time and given_power):
         kept = "power shares" if given_time else "efficiency factors"

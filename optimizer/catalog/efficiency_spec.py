@@ -11,10 +11,30 @@ from pydantic import Field, model_validator
 from optimizer.catalog.base import Entry, Id, NonNegativeFloat
 
 
-class EfficiencyFactors(Entry):
-    """``id`` is ``FAMILY-PHASE``; ``family`` ``default`` stands in for unlisted families."""
+class _Fitted(Entry):
+    """A family's fitted figures: ``id`` is ``FAMILY-SUFFIX`` (``_id_suffix``), and ``family``
+    ``default`` stands in for unlisted families."""
 
     family: Id
+    fit_rows: int = Field(ge=0)  # measurements the figures were fitted on
+    fit_median_abs_error: NonNegativeFloat | None = None  # on those rows, as a fraction
+
+    def _id_suffix(self) -> tuple[str, str]:
+        """(the suffix of this entry's id, its name in the error)."""
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _id_names_family(self) -> _Fitted:
+        suffix, what = self._id_suffix()
+        expected = f"{self.family}-{suffix}"
+        if self.id != expected:
+            raise ValueError(f"id: must be FAMILY-{what} ({expected!r}), got {self.id!r}")
+        return self
+
+
+class EfficiencyFactors(_Fitted):
+    """``id`` is ``FAMILY-PHASE``: one phase's factors."""
+
     phase: Literal["prefill", "decode"]
     compute: float = Field(gt=0, le=1, allow_inf_nan=False)  # fraction of dense peak FLOP/s
     memory: float = Field(gt=0, le=1, allow_inf_nan=False)  # fraction of HBM bandwidth
@@ -22,32 +42,19 @@ class EfficiencyFactors(Entry):
     hop_latency_scale: NonNegativeFloat  # × the link's catalog latency per collective ring hop
     overhead_us_per_sequence: NonNegativeFloat = 0.0  # host time per sequence per step
     link: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)  # collective bw / link peak
-    fit_rows: int = Field(ge=0)  # measurements the factors were fitted on
-    fit_median_abs_error: NonNegativeFloat | None = None  # on those rows, as a fraction
 
-    @model_validator(mode="after")
-    def _id_names_family_and_phase(self) -> EfficiencyFactors:
-        expected = f"{self.family}-{self.phase}"
-        if self.id != expected:
-            raise ValueError(f"id: must be FAMILY-PHASE ({expected!r}), got {self.id!r}")
-        return self
+    def _id_suffix(self) -> tuple[str, str]:
+        return self.phase, "PHASE"
 
 
-class PowerFactors(Entry):
+class PowerFactors(_Fitted):
     """``id`` is ``FAMILY-power``: a device's board power between idle and TDP as shares of
     ``TDP − idle``: ``busy`` whenever it executes, plus ``compute`` at full compute duty and
     ``memory`` at full memory-bandwidth duty (the sum is capped at 1, i.e. the TDP)."""
 
-    family: Id
     busy: float = Field(ge=0, le=1, allow_inf_nan=False)
     compute: float = Field(ge=0, le=1, allow_inf_nan=False)
     memory: float = Field(ge=0, le=1, allow_inf_nan=False)
-    fit_rows: int = Field(ge=0)
-    fit_median_abs_error: NonNegativeFloat | None = None
 
-    @model_validator(mode="after")
-    def _id_names_family(self) -> PowerFactors:
-        expected = f"{self.family}-power"
-        if self.id != expected:
-            raise ValueError(f"id: must be FAMILY-power ({expected!r}), got {self.id!r}")
-        return self
+    def _id_suffix(self) -> tuple[str, str]:
+        return "power", "power"

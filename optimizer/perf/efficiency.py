@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from optimizer.catalog.efficiency_spec import PowerFactors
 from optimizer.catalog.units import MICRO
 
 
@@ -119,12 +120,12 @@ def table_from_entries(entries, source: str) -> EfficiencyTable:
     phases: dict[str, dict[str, PhaseEfficiency]] = {}
     power: dict[str, PowerShares] = {}
     for e in entries:
-        if hasattr(e, "phase"):
+        if isinstance(e, PowerFactors):
+            power[e.family] = PowerShares(**{name: getattr(e, name) for name in POWER_SHARES})
+        else:
             phases.setdefault(e.family, {})[e.phase] = PhaseEfficiency(
                 **{f.name: getattr(e, f.name) for f in FACTORS}
             )
-        else:
-            power[e.family] = PowerShares(**{name: getattr(e, name) for name in POWER_SHARES})
     default = phases.get(DEFAULT_FAMILY, {})
     default_power = power.get(DEFAULT_FAMILY, UNFITTED_POWER)
     by_family = {}

@@ -142,10 +142,9 @@ def _wall_legend(s: dict) -> str:
         if label
     }
     parts = [f"{_WALL_CODES[b]} = {b.meaning}" for b in Bound if b in used]
-    if not parts:
-        return ""
-    return "wall: " + "; ".join(parts) + ("; X/Y: X cut the batch, the step is Y-bound" if any(
-        "/" in _wall(p) for p in s["pools"]) else "")  # fmt: skip
+    if any("/" in _wall(p) for p in s["pools"]):
+        parts.append("X/Y: X cut the batch, the step is Y-bound")
+    return "wall: " + "; ".join(parts) if parts else ""
 
 
 def _power_unknown(s: dict) -> bool:

@@ -682,11 +682,20 @@ def _primary_bound(model: _Model, problem: IlpProblem, status: Status, verbose: 
     elif status is Status.OPTIMAL:
         found = float(pulp.value(model.prob.objective) or 0.0)
         return found - settings.gap_rel * abs(found)
-    incumbent = {v: v.varValue for v in model.prob.variables()}
+    incumbent = _snapshot(model.prob)
     bound = _relaxation_bound(model, settings, verbose)
-    for variable, value in incumbent.items():
-        variable.varValue = value
+    _restore(incumbent)
     return bound
+
+
+def _snapshot(prob: pulp.LpProblem) -> dict:
+    """The variables' values, for ``_restore`` after an LP solve overwrote them."""
+    return {v: v.varValue for v in prob.variables()}
+
+
+def _restore(snapshot: dict) -> None:
+    for variable, value in snapshot.items():
+        variable.varValue = value
 
 
 _THEN_GAP_REL = 1e-3
@@ -713,16 +722,14 @@ def _then(model: _Model, problem: IlpProblem, verbose: bool, start: float) -> No
                 return
         value = float(pulp.value(prob.objective) or 0.0)
         slack = _HOLD_REL * max(abs(value), 1.0) + settings.gap_rel * abs(value)
-        incumbent = {v: v.varValue for v in prob.variables()}
+        incumbent = _snapshot(prob)
         _fix_by_reduced_cost(model, settings, value + slack, verbose, left)
-        for variable, found in incumbent.items():
-            variable.varValue = found
+        _restore(incumbent)
         _constraint(prob, model.terms_of(held), _LE, value + slack, f"hold_{number}")
         prob.setObjective(pulp.LpAffineExpression(_summed(model.terms_of(then))))
         stage_settings = replace(settings, gap_rel=max(settings.gap_rel, _THEN_GAP_REL))
         if _run(model, stage_settings, verbose, left, warm=True) is Status.INFEASIBLE:
-            for variable, found in incumbent.items():
-                variable.varValue = found
+            _restore(incumbent)  # nothing found in time: keep the previous stage's fleet
             return
         held = then
 

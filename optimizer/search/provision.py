@@ -360,7 +360,7 @@ def _solution(problem, fleet, loaded, result, baselines, head, start) -> Solutio
         },
         pools=pools,
         tier_pools=tier_pools,
-        workloads=_workloads(fleet, problem, result),
+        workloads=_workloads(fleet, problem, result, totals),
         baselines=baselines,
         **head,
     )
@@ -431,10 +431,10 @@ def _worst(values: np.ndarray) -> float | None:
     return _opt(np.nanmax(values)) if values.size and not np.isnan(values).all() else None
 
 
-def _workloads(fleet: Fleet, problem: IlpProblem, result) -> tuple[WorkloadResult, ...]:
+def _workloads(fleet: Fleet, problem: IlpProblem, result, totals) -> tuple[WorkloadResult, ...]:
     c, table = fleet.table.columns, fleet.table
     used = result.share > _SHARE_EPS
-    usd_per_hour, watts = _class_shares(problem, result)
+    usd_per_hour, watts = _class_shares(problem, result, totals)
     out = []
     for k, name in enumerate(fleet.classes.names):
         t = fleet.traffic[k] if fleet.traffic else None
@@ -467,20 +467,27 @@ def _workloads(fleet: Fleet, problem: IlpProblem, result) -> tuple[WorkloadResul
     return tuple(out)
 
 
-def _class_shares(problem: IlpProblem, result) -> tuple[np.ndarray, np.ndarray]:
+def _class_shares(problem: IlpProblem, result, totals) -> tuple[np.ndarray, np.ndarray]:
     """([k] $/h, [k] average IT W) of each class: every column's cost and power (its idle
     share included) split by the work each class puts on it, a tier pool's cost first split
-    over its columns by the GB each holds. The classes' shares add up to the fleet's."""
+    over its columns by the GB each holds and a whole system's idle devices over its columns by
+    the devices each uses. The classes' shares add up to the fleet's."""
     columns, classes = problem.columns, problem.classes
     n, share, units = result.instances, result.share, result.pool_units
-    totals = fleet_totals(problem, n, share, units)
     with np.errstate(divide="ignore", invalid="ignore"):
         work = np.where(
             columns.capability > 0, share * classes.requests_per_s / columns.capability, 0.0
         )
         split = np.nan_to_num(work / totals.load[:, None])  # [i, k], rows sum to 1 or 0
     watts = n * columns.idle_w + (columns.busy_w - columns.idle_w) * totals.load
-    usd = n * columns.cost_usd_per_hour + problem.energy_usd_per_wh * watts
+    spare_usd = np.zeros(len(columns))
+    for unit in problem.purchase_units:  # a system's idle devices, by the devices each uses
+        used = np.where(np.array(columns.group) == unit.group, n * columns.devices, 0.0)
+        if used.sum() > 0:
+            idle = totals.units_bought[unit.name][1] * used / used.sum()
+            watts = watts + unit.idle_w_per_device * idle
+            spare_usd = spare_usd + unit.usd_per_hour_per_device * idle
+    usd = n * columns.cost_usd_per_hour + spare_usd + problem.energy_usd_per_wh * watts
     for pool in problem.pools:
         held = np.array(
             [

@@ -29,3 +29,16 @@ def test_class_shares_add_up_to_the_fleet():
         solution.cost_usd_per_hour / (total * 3600) * 1e6
     )
     assert solution.energy_j_per_token == pytest.approx(solution.average_power_w / total)
+
+
+def test_idle_devices_of_whole_systems_are_shared_out_too():
+    """B200 alone, bought in DGX B200 systems of 8: the fleet leaves some of their devices
+    idle, and their cost is still shared out over the classes, which add up to the fleet."""
+    solution = solve(PROBLEM, overrides={"styles.accelerators": '["b200"]'})
+    assert any(b["idle_devices"] > 0 for b in solution.systems.values())
+    loaded = load_problem(PROBLEM)
+    tokens = {t.name: t.requests_per_s * t.request.output_tokens
+              for t in class_traffic(loaded.catalog, loaded.spec)}  # fmt: skip
+    usd = sum(w.usd_per_million_output_tokens / 1e6 * tokens[w.name] * 3600
+              for w in solution.workloads)  # fmt: skip
+    assert usd == pytest.approx(solution.cost_usd_per_hour, rel=1e-9)

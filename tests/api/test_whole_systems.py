@@ -11,7 +11,7 @@ import pytest
 
 from optimizer.api import solve
 from optimizer.catalog.problem_spec import ObjectiveKind
-from optimizer.fleet.columns import IlpProblem, Objective, PurchaseUnit
+from optimizer.fleet.columns import IlpProblem, Limits, Objective, PurchaseUnit, Status
 from optimizer.search.ilp import solve_ilp
 from optimizer.search.verify import check_solution, fleet_totals
 from tests.search.problems import make_classes, make_columns
@@ -20,10 +20,10 @@ PROBLEMS = Path(__file__).resolve().parents[2] / "problems"
 COST = Objective(ObjectiveKind.COST, 1.0, 0.0, "usd_per_hour")
 
 
-def test_a_half_used_server_is_paid_in_full():
-    """Load 1.5 instances of 2 devices at $1/h per device: 2 instances = 4 devices, but the
-    server holds 8, so the fleet pays 8 × $1 and 4 devices idle at 50 W each."""
-    problem = IlpProblem(
+def _one_server_type(limits: Limits | None = None) -> IlpProblem:
+    """One class of 1.5 requests/s on one column of 2-device instances at 1 request/s each
+    ($2/h, 100 W idle, 400 W busy), bought in 8-device servers ($1/h, 50 W idle per device)."""
+    return IlpProblem(
         classes=make_classes([1.5]),
         columns=make_columns(
             np.array([[1.0]]),
@@ -35,7 +35,14 @@ def test_a_half_used_server_is_paid_in_full():
         ),  # fmt: skip
         objective=COST,
         purchase_units=(PurchaseUnit("server", "acc", 8, 1.0, 50.0),),
+        limits=limits or Limits(),
     )
+
+
+def test_a_half_used_server_is_paid_in_full():
+    """Load 1.5 instances of 2 devices at $1/h per device: 2 instances = 4 devices, but the
+    server holds 8, so the fleet pays 8 × $1 and 4 devices idle at 50 W each."""
+    problem = _one_server_type()
     found = solve_ilp(problem)
     assert found.instances.tolist() == [2] and check_solution(problem, found) == []
     totals = fleet_totals(problem, found.instances, found.share, found.pool_units)
@@ -74,22 +81,5 @@ def test_rented_devices_come_one_at_a_time():
 def test_available_devices_count_whole_systems():
     """With 6 devices available, a fleet of 2-device instances in 8-device servers cannot be
     bought at all: one server alone is 8 devices."""
-    from optimizer.fleet.columns import Limits, Status
-
-    problem = IlpProblem(
-        classes=make_classes([1.5]),
-        columns=make_columns(
-            np.array([[1.0]]),
-            cost_usd_per_hour=[2.0],
-            idle_w=[100.0],
-            busy_w=[400.0],
-            devices=[2.0],
-            group=["acc"],
-        ),  # fmt: skip
-        objective=COST,
-        purchase_units=(PurchaseUnit("server", "acc", 8, 1.0, 50.0),),
-        limits=Limits(devices={"acc": 6}),
-    )
-    assert solve_ilp(problem).status is Status.INFEASIBLE
-    enough = IlpProblem(**{**vars(problem), "limits": Limits(devices={"acc": 8})})
-    assert solve_ilp(enough).status is Status.OPTIMAL
+    assert solve_ilp(_one_server_type(Limits(devices={"acc": 6}))).status is Status.INFEASIBLE
+    assert solve_ilp(_one_server_type(Limits(devices={"acc": 8}))).status is Status.OPTIMAL
