@@ -66,6 +66,9 @@ class Accelerator(Entry):
     idle_w: PositiveFloat | None = None
     price_usd: PositiveFloat | None = None
     cloud_usd_per_hour: PositiveFloat | None = None
+    # the device counts the cloud rate is rented in (e.g. [1, 2, 4, 8]); rented fleets take whole
+    # instances of the smallest, so each size must be a multiple of it. Unset: one at a time
+    cloud_instance_devices: tuple[PositiveInt, ...] | None = Field(default=None, min_length=1)
     # the system whose host (CPUs, DRAM, NICs, fans) serves this device; by default the smallest
     # system that lists it, else the catalog's generic host (catalog.host.reference_system)
     reference_system: Id | None = None
@@ -94,7 +97,18 @@ class Accelerator(Entry):
             raise ValueError("scale_out_link: required when a scale-out bandwidth is given")
         if self.host_bandwidth_gb_per_s_per_direction and self.host_link is None:
             raise ValueError("host_link: required when a host bandwidth is given")
+        sizes = self.cloud_instance_devices or (1,)
+        if any(size % min(sizes) for size in sizes):
+            raise ValueError(
+                f"cloud_instance_devices: every size must be a multiple of the smallest, got"
+                f" {list(sizes)}"
+            )
         return self
+
+    @property
+    def cloud_unit_devices(self) -> int:
+        """The fewest devices one can rent: whole multiples of it are every fleet one can."""
+        return min(self.cloud_instance_devices or (1,))
 
     def links(self) -> dict[str, str]:
         """Field name -> interconnect id for every link this device names."""
@@ -122,7 +136,8 @@ class MemoryTier(Entry):
     bandwidth_gb_per_s_per_unit: PositiveFloat
     latency_ns: PositiveFloat
     energy_pj_per_bit: PositiveFloat
-    price_usd_per_gb: PositiveFloat | None = None
+    # 0 where the memory comes only with its system, whose price already pays for it
+    price_usd_per_gb: NonNegativeFloat | None = None
     # devices one unit can serve at once (a pooled appliance's fabric radix); each then gets
     # at most bandwidth_gb_per_s_per_unit / max_devices_per_unit. None: units are a host's own
     max_devices_per_unit: PositiveInt | None = None
@@ -175,6 +190,9 @@ class System(Entry):
     overhead_power_w: NonNegativeFloat
     host_power_w: NonNegativeFloat
     price_usd: PositiveFloat | None = None
+    # what the system costs beyond its accelerators (CPUs, DRAM, NICs, chassis, storage, power
+    # supplies): an owned card priced alone pays its share of its reference system's
+    host_price_usd: NonNegativeFloat | None = None
     cloud_usd_per_hour: PositiveFloat | None = None
     rack_units: PositiveInt | None = None
     rack_power_w: PositiveFloat | None = None
@@ -192,5 +210,12 @@ class System(Entry):
             raise ValueError(
                 f"host_power_w: must be <= overhead_power_w ({self.overhead_power_w}), the"
                 f" rated maximum, got {self.host_power_w}"
+            )
+        if None not in (self.price_usd, self.host_price_usd) and (
+            self.host_price_usd >= self.price_usd
+        ):
+            raise ValueError(
+                f"host_price_usd: must be < price_usd ({self.price_usd}), the whole system's,"
+                f" got {self.host_price_usd}"
             )
         return self

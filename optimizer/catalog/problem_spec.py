@@ -236,8 +236,8 @@ class Styles(StrictModel):
     precisions: tuple[str, ...] = ("bf16", "fp8")
     kv_precision: str | None = None  # None = the weights' precision
     mode: Mode = Mode.CALIBRATED
-    # how devices are bought: "system" in whole servers or racks (each accelerator's
-    # reference system), "device" one at a time; None: system when owned, device when rented
+    # how devices are bought: "system" in whole units (owned: each accelerator's reference
+    # system; rented: its smallest cloud instance), "device" one at a time; None: system
     granularity: Literal["device", "system"] | None = None
 
     @model_validator(mode="after")

@@ -31,11 +31,10 @@ from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
 from optimizer.catalog.host import (
     idle_fraction_of_tdp,
     idle_power_w,
-    reference_system,
     tier_slots_per_device,
 )
 from optimizer.catalog.precision import Precision
-from optimizer.catalog.problem_spec import Pricing, ProblemSpec
+from optimizer.catalog.problem_spec import ProblemSpec
 from optimizer.catalog.units import GIGA
 from optimizer.errors import HetplanError
 from optimizer.fleet.columns import Classes, Columns, PurchaseUnit, TierPool
@@ -503,32 +502,29 @@ def build_fleet(
             [_kv_bytes(catalog.get("models", t.model), t.request.input_tokens) for t in traffic]
         ),
     )
-    units = _purchase_units(catalog, spec, accelerators)
+    units = _purchase_units(spec, accelerators)
     return Fleet(classes, traffic, table, pools, tuple(notes), best_ttft, best_tpot, len(kept),
                  units)  # fmt: skip
 
 
-def _purchase_units(catalog, spec: ProblemSpec, accelerators) -> tuple[PurchaseUnit, ...]:
-    """Each accelerator's reference system as its purchase unit, when the problem buys whole
-    systems (the default for owned hardware; rented devices come one at a time). A unit's
-    devices cost and idle as the accelerator's columns do per device."""
-    granularity = spec.styles.granularity or (
-        "system" if spec.objective.pricing is Pricing.OWNED else "device"
-    )
-    if granularity == "device":
+def _purchase_units(spec: ProblemSpec, accelerators) -> tuple[PurchaseUnit, ...]:
+    """Each accelerator's purchase unit (``DevicePrice.unit_name``), when the problem buys whole
+    units (``styles.granularity = "system"``, the default): owned devices in their reference
+    system, rented ones in their smallest cloud instance. A unit's devices cost and idle as the
+    accelerator's columns do per device."""
+    if (spec.styles.granularity or "system") == "device":
         return ()
-    units = []
-    for acc, price in accelerators:
-        system = reference_system(catalog, acc)
-        if system is None or system.n_accelerators <= 1:
-            continue
-        units.append(PurchaseUnit(
-            system.id if system.accelerator == acc.id else f"{system.id} of {acc.id}",
-            acc.id, system.n_accelerators,
+    return tuple(
+        PurchaseUnit(
+            price.unit_name,
+            acc.id,
+            price.unit_devices,
             price.hardware_usd_per_hour + price.network_usd_per_hour,
             (acc.idle_w or 0.0) + price.overhead_w,
-        ))  # fmt: skip
-    return tuple(units)
+        )  # fmt: skip
+        for acc, price in accelerators
+        if price.unit_devices > 1
+    )
 
 
 def _record_best(shape, config, phase, traffic, variants, best_ttft, best_tpot) -> None:

@@ -15,13 +15,16 @@ from optimizer.catalog.units import HOURS_PER_YEAR, WH_PER_KWH
 
 @dataclass(frozen=True, slots=True)
 class DevicePrice:
-    """Per accelerator: hardware and network $/h (energy excluded) and its share of its
-    reference system's typical host power (``catalog.host``)."""
+    """Per accelerator: hardware and network $/h (energy excluded), its share of its reference
+    system's typical host power (``catalog.host``), and the unit it is bought or rented in: a
+    whole ``unit_name`` of ``unit_devices`` devices under ``styles.granularity = "system"``."""
 
     hardware_usd_per_hour: float
     network_usd_per_hour: float
     overhead_w: float
     source: str  # where the price came from, for the report
+    unit_name: str
+    unit_devices: int
 
 
 def amortized_usd_per_hour(price_usd: float, economics: Economics) -> float:
@@ -42,21 +45,62 @@ def _system(catalog: Catalog, acc: Accelerator) -> System | None:
     return system if system is not None and system.accelerator == acc.id else None
 
 
-def _offers(catalog: Catalog, acc: Accelerator, pricing: Pricing) -> list[tuple]:
-    """(kind, entry, $ per accelerator, what it covers) of every figure that prices ``acc``,
-    in the documented order: cloud, the accelerator's own rate (a GPU-hour includes its VM's
-    host), then its system's rate shared by its accelerators; owned, the system's price shared
-    (the whole server: host, NICs, chassis), then the card alone."""
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """One figure that prices an accelerator: the entry and field it is read from, the $ (or
+    $/h) per device, what it covers, and the unit it is sold or rented in."""
+
+    kind: str  # catalog section of ``entry``
+    entry: Accelerator | System
+    field: str
+    per_device: float
+    covers: str
+    unit_name: str
+    unit_devices: int
+    estimate: bool = False  # a figure it adds (a host share) is an estimate
+
+
+def _offers(catalog: Catalog, acc: Accelerator, pricing: Pricing) -> list[_Offer]:
+    """Every figure that prices ``acc``, in the documented order (docs/model.md §9).
+
+    Cloud: the accelerator's own rate (a GPU-hour includes its VM's host), rented in its
+    smallest instance; then its system's rate shared by its accelerators. Owned: the system's
+    price shared (the whole server: host, NICs, chassis); then the card plus its share of its
+    reference system's ``host_price_usd``; then the card alone, said as such.
+    """
     system = _system(catalog, acc)
-    field = "cloud_usd_per_hour" if pricing is Pricing.CLOUD else "price_usd"
-    own = ("accelerators", acc, getattr(acc, field), "rate" if pricing is Pricing.CLOUD else
-           "card only, no server share")  # fmt: skip
-    shared = None
-    if system is not None and getattr(system, field) is not None:
-        per = getattr(system, field) / system.n_accelerators
-        shared = ("systems", system, per, f"{system.id} / {system.n_accelerators}")
-    ranked = [own, shared] if pricing is Pricing.CLOUD else [shared, own]
-    return [o for o in ranked if o is not None and o[2] is not None]
+    offers = []
+    if pricing is Pricing.CLOUD:
+        if acc.cloud_usd_per_hour is not None:
+            k = acc.cloud_unit_devices
+            name = f"{acc.id} x{k} instance" if k > 1 else acc.id
+            offers.append(_Offer("accelerators", acc, "cloud_usd_per_hour", acc.cloud_usd_per_hour,
+                                 "rate", name, k))  # fmt: skip
+        if system is not None and system.cloud_usd_per_hour is not None:
+            n = system.n_accelerators
+            offers.append(_Offer("systems", system, "cloud_usd_per_hour",
+                                 system.cloud_usd_per_hour / n, f"{system.id} / {n}",
+                                 system.id, n))  # fmt: skip
+        return offers
+    host = reference_system(catalog, acc)
+    if host is None:
+        unit = (acc.id, 1)
+    else:
+        unit = (host.id if host is system else f"{host.id} of {acc.id}", host.n_accelerators)
+    if system is not None and system.price_usd is not None:
+        n = system.n_accelerators
+        offers.append(_Offer("systems", system, "price_usd", system.price_usd / n,
+                             f"{system.id} / {n}", *unit))  # fmt: skip
+    if acc.price_usd is not None:
+        if host is not None and host.host_price_usd is not None:
+            share = host.host_price_usd / host.n_accelerators
+            covers = f"card + {host.id} host_price_usd / {host.n_accelerators} = {share:,.0f} $"
+            offers.append(_Offer("accelerators", acc, "price_usd", acc.price_usd + share,
+                                 covers, *unit, "host_price_usd" in host.estimated))  # fmt: skip
+        else:
+            offers.append(_Offer("accelerators", acc, "price_usd", acc.price_usd,
+                                 "card only, no server share", *unit))  # fmt: skip
+    return offers
 
 
 def device_price(
@@ -73,24 +117,26 @@ def device_price(
     offers = _offers(catalog, acc, pricing)
     if not offers:
         return None
-    user = [o for o in offers if catalog.records[(o[0], o[1].id)].origin is not Origin.BUNDLED]
-    kind, entry, price, covers = (user or offers)[0]
-    field = "cloud_usd_per_hour" if pricing is Pricing.CLOUD else "price_usd"
-    source = f"{entry.id} {field} ({covers})"
-    if field in entry.estimated:
+    bundled = lambda o: catalog.records[(o.kind, o.entry.id)].origin is Origin.BUNDLED  # noqa: E731
+    user = [o for o in offers if not bundled(o)]
+    offer = (user or offers)[0]
+    source = f"{offer.entry.id} {offer.field} ({offer.covers})"
+    if offer.estimate or offer.field in offer.entry.estimated:
         source += ", estimate"
     if user:
         source += ", user catalog"
     overhead_w, _ = host_power_w(catalog, acc)
+    unit = (offer.unit_name, offer.unit_devices)
     if pricing is Pricing.CLOUD:
-        return DevicePrice(price, 0.0, overhead_w, source)
+        return DevicePrice(offer.per_device, 0.0, overhead_w, source, *unit)
     link = catalog.interconnects.get(acc.scale_out_link) if acc.scale_out_link else None
     port = link.cost_usd_per_port if link is not None and link.cost_usd_per_port else 0.0
     return DevicePrice(
-        amortized_usd_per_hour(price, economics),
+        amortized_usd_per_hour(offer.per_device, economics),
         amortized_usd_per_hour(port, economics),
         overhead_w,
         f"{source} over {economics.depreciation_years:g} years",
+        *unit,
     )
 
 

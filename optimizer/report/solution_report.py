@@ -67,7 +67,9 @@ def render_solution(s: dict, out: Console, *, verbose: bool = False) -> None:
     if s.get("systems"):
         bought = ", ".join(f"{v['units']} × {k} ({v['idle_devices']} devices idle)"
                            for k, v in s["systems"].items())  # fmt: skip
-        out.print(f"bought in whole systems: {bought}", markup=False)
+        out.print(
+            f"bought in whole units (servers, racks, cloud instances): {bought}", markup=False
+        )
     prices = {p["accelerator"]: p for p in s["pools"] if p.get("price_source") and p["devices"]}
     for accelerator, p in prices.items():
         per_device = p["cost_usd_per_hour"] / p["devices"]
@@ -246,7 +248,7 @@ def render_comparison(solutions: list[tuple[str, dict]], out: Console) -> None:
         ("average IT kW", lambda s: _num((s.get("average_power_w") or 0) / 1e3, ",.1f")),
         ("J / output token", lambda s: _num(s.get("energy_j_per_token"), ".3f")),
         ("devices", lambda s: ", ".join(f"{n} × {a}" for a, n in s.get("devices", {}).items())),
-        ("whole systems", lambda s: ", ".join(
+        ("whole units", lambda s: "\n".join(
             f"{v['units']} × {k} ({v['idle_devices']} idle)"
             for k, v in s.get("systems", {}).items())),
         ("tier pools", lambda s: "\n".join(

@@ -19,7 +19,7 @@ from optimizer.catalog.problem_loader import LoadedProblem
 from optimizer.catalog.units import GIGA, MEGA, MILLI, SECONDS_PER_HOUR
 from optimizer.errors import SolverError
 from optimizer.fleet.candidates import Fleet, NoCandidates, build_fleet
-from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
+from optimizer.fleet.columns import IlpProblem, IlpSolution, Status, idle_devices
 from optimizer.fleet.ilp_input import OBJECTIVE_UNITS, ilp_problem
 from optimizer.fleet.measured import measured_fleet
 from optimizer.fleet.prune import dominated_columns, usable_pairs
@@ -319,8 +319,9 @@ def _solution(problem, fleet, loaded, result, baselines, head, start) -> Solutio
         for i in np.flatnonzero((result.instances > 0) | (result.share.sum(axis=1) > _SHARE_EPS))
     )
     n = result.instances
+    idle_usd = float(idle_devices(problem, n)[0])  # devices whole systems add, paid and unused
     breakdown = {
-        "hardware": float(n @ table.hardware_usd_per_hour),
+        "hardware": float(n @ table.hardware_usd_per_hour) + idle_usd,
         "network": float(n @ table.network_usd_per_hour),
         "memory_tiers": totals.pool_usd_per_hour,
         "energy": totals.energy_usd_per_hour,

@@ -73,9 +73,31 @@ def test_device_granularity_buys_devices_one_at_a_time():
     assert by_device.cost_usd_per_hour <= by_system.cost_usd_per_hour * (1 + 1e-9)
 
 
-def test_rented_devices_come_one_at_a_time():
-    solution = solve(PROBLEMS / "coding-agent-cloud.toml")
-    assert solution.success and not solution.systems
+def test_rented_devices_come_in_whole_cloud_instances(tmp_path):
+    """Rented devices come in whole instances of the smallest size their rate is offered in:
+    with MI300X and MI325X rented only in 8s (a user catalog says so), each is bought in
+    multiples of 8, the rest of the instance idle; by the device the fleet costs no more."""
+    import tomli_w
+
+    from optimizer.catalog.loader import load_catalog
+
+    bundled = load_catalog()
+    entries = [bundled.accelerators[a].model_dump(mode="json", exclude_none=True)
+               for a in ("mi300x", "mi325x")]  # fmt: skip
+    for entry in entries:
+        entry["cloud_instance_devices"] = [8]
+    (tmp_path / "instances.toml").write_text(tomli_w.dumps({"accelerator": entries}))
+    problem = PROBLEMS / "coding-agent-cloud.toml"
+    eights = solve(problem, catalog_dirs=[tmp_path])
+    assert eights.success and eights.systems
+    for name, bought in eights.systems.items():
+        assert name == f"{bought['accelerator']} x8 instance"
+        assert bought["devices_per_unit"] == 8
+        used = eights.devices[bought["accelerator"]]
+        assert bought["units"] == -(-used // 8) and (used + bought["idle_devices"]) % 8 == 0
+    by_device = solve(problem, catalog_dirs=[tmp_path], overrides={"styles.granularity": "device"})
+    assert not by_device.systems
+    assert by_device.cost_usd_per_hour <= eights.cost_usd_per_hour * (1 + 1e-9)
 
 
 def test_available_devices_count_whole_systems():

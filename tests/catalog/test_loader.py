@@ -76,6 +76,20 @@ def test_load_catalog_fingerprint_changes_with_content(write_catalog, minimal_fi
             "at least 1",
         ),
         ('id = "acc-x"', 'id = "Acc X"', "Acc X", "id", "should match pattern"),
+        (  # a fleet of 2s and 3s cannot be counted in whole instances of 2
+            "tdp_w = 700.0",
+            "tdp_w = 700.0\ncloud_instance_devices = [2, 3]",
+            "acc-x",
+            "cloud_instance_devices",
+            "multiple of the smallest",
+        ),
+        (
+            "host_power_w = 2800.0",
+            "host_power_w = 2800.0\nprice_usd = 100000.0\nhost_price_usd = 100000.0",
+            "node-x",
+            "host_price_usd",
+            "must be < price_usd",
+        ),
     ],
 )
 def test_load_catalog_reports_file_entry_field(

@@ -37,7 +37,7 @@ def test_compare_shows_cost_breakdown_tier_pools_and_systems_side_by_side():
     out = Console(width=120, file=io.StringIO(), record=True)
     render_comparison(solutions, out)
     text = out.export_text()
-    for row in ("hardware", "memory tiers", "energy", "$/M output tokens", "whole systems",
+    for row in ("hardware", "memory tiers", "energy", "$/M output tokens", "whole units",
                 "tier pools"):  # fmt: skip
         assert row in text, row
     for _, s in solutions:

@@ -240,8 +240,10 @@ def test_bundled_solution_totals_add_up(bundled, name):
     _, s = bundled[name]
     pools, breakdown = s["pools"], s["cost_breakdown"]
     assert s["cost_usd_per_hour"] == pytest.approx(sum(breakdown.values()), rel=1e-9)
+    per_device = {p["accelerator"]: p["cost_usd_per_hour"] / p["devices"] for p in pools}
+    idle = sum(v["idle_devices"] * per_device[v["accelerator"]] for v in s["systems"].values())
     assert breakdown["hardware"] + breakdown["network"] == pytest.approx(
-        sum(p["cost_usd_per_hour"] for p in pools), rel=1e-9
+        sum(p["cost_usd_per_hour"] for p in pools) + idle, rel=1e-9
     )
     assert breakdown["memory_tiers"] == pytest.approx(
         sum(t["cost_usd_per_hour"] for t in s["tier_pools"]), rel=1e-9, abs=1e-12
@@ -417,12 +419,12 @@ def test_compare_vary_two_axes_solves_every_combination(capsys):
 
 
 def test_compare_vary_objective_trades_cost_for_energy(capsys, tmp_path):
-    """8B model at 200 req/s on L4 or H200, owned: the cheapest fleet and the least-energy one
-    differ; each is best at its own objective and worse at the other. (With H100 the two
-    coincide: an aggregated H100's running batch leaves too little HBM for the idle sessions'
-    prefixes, docs/model.md §6.)"""
+    """8B model at 200 req/s on L40S or H200, owned: the cheapest fleet (many L40S in PCIe
+    servers) and the least-energy one (H200s) differ; each is best at its own objective and
+    worse at the other. (With L4 the two coincide since cards sold alone pay their server's
+    share: the H200 fleet is then both.)"""
     problem = _small(tmp_path, model="llama-3.1-8b", rate=200, pricing="owned",
-                     accelerators='["l4", "h200-sxm"]')  # fmt: skip
+                     accelerators='["l40s", "h200-sxm"]')  # fmt: skip
     argv = ["compare", str(problem), "--vary", "objective=cost,energy", "--json"]
     assert run(argv) == 0
     cost, energy = _compared(capsys)
@@ -573,7 +575,7 @@ def test_invalid_overrides(capsys, override, message):
 @pytest.mark.parametrize(
     "styles",
     [
-        'styles.accelerators=["h100-pcie"]',  # the catalog has no cloud price for it
+        'styles.accelerators=["tpu-v7"]',  # the catalog has no cloud price for it
         "styles.tp=[3]",  # no TP group of 3 on any accelerator
     ],
 )

@@ -24,12 +24,16 @@ def test_owned_price_shares_the_system_price_over_its_life(catalog):
     assert "dgx-h100" in price.source
 
 
-def test_owned_price_without_a_system_is_the_card_alone_in_a_generic_host(catalog):
+def test_owned_price_without_a_system_is_the_card_in_a_generic_host(catalog):
+    """L4 is sold alone: its price is the card plus an eighth of the generic 8-card host's
+    non-GPU price, and its host power an eighth of that host's."""
     econ = catalog.get("economics", "default")
     l4 = catalog.get("accelerators", "l4")
+    host = catalog.systems["generic-pcie-host"]
     assert not [s for s in catalog.systems.values() if s.accelerator == "l4"]
     price = device_price(catalog, l4, Pricing.OWNED, econ)
-    assert price.hardware_usd_per_hour == pytest.approx(l4.price_usd / (5 * 8760))
+    expected = (l4.price_usd + host.host_price_usd / 8) / (5 * 8760)
+    assert price.hardware_usd_per_hour == pytest.approx(expected)
     # the generic 8-card PCIe host: 5.5 kW under load − 10 × 350 W L40S = 2,000 W, per card
     assert price.overhead_w == pytest.approx((5500 - 10 * 350) / 8)
 
@@ -60,13 +64,15 @@ def _user_catalog(tmp_path, table: str, entry_id: str, field: str, value: float)
 
 
 def test_a_user_override_of_a_price_always_wins(tmp_path):
-    """A --catalog override is used, not just reported: the H100 card at $20,000 beats the
-    bundled DGX H100 server share under owned pricing, and says where it came from."""
+    """A --catalog override is used, not just reported: the H100 card at $20,000 (plus its
+    eighth of the DGX H100 host) beats the bundled DGX H100 server share under owned pricing,
+    and says where it came from."""
     catalog = _user_catalog(tmp_path, "accelerator", "h100-sxm", "price_usd", 20_000.0)
     econ = catalog.get("economics", "default")
     price = device_price(catalog, catalog.get("accelerators", "h100-sxm"), Pricing.OWNED, econ)
-    assert price.hardware_usd_per_hour == pytest.approx(20_000 / (5 * 8760))
-    assert "user catalog" in price.source and "card only" in price.source
+    host_share = catalog.systems["dgx-h100"].host_price_usd / 8
+    assert price.hardware_usd_per_hour == pytest.approx((20_000 + host_share) / (5 * 8760))
+    assert "user catalog" in price.source and "card + dgx-h100" in price.source
 
 
 def test_an_estimated_price_says_so(catalog):
@@ -76,9 +82,48 @@ def test_an_estimated_price_says_so(catalog):
     assert ("estimate" in price.source) == ("price_usd" in catalog.systems["dgx-h100"].estimated)
 
 
-def test_unpriced_accelerator_gives_none(catalog):
+def test_an_owned_card_pays_its_share_of_its_servers_host(tmp_path):
+    """A card priced alone (L4, no system of its own) pays its card price plus an eighth of its
+    generic 8-card host's non-GPU price (here $16,000: $2,000 per card), over 5 years."""
+    catalog = _user_catalog(tmp_path, "system", "generic-pcie-host", "host_price_usd", 16_000.0)
     econ = catalog.get("economics", "default")
-    assert device_price(catalog, catalog.get("accelerators", "h20"), Pricing.OWNED, econ) is None
+    l4 = catalog.get("accelerators", "l4")
+    price = device_price(catalog, l4, Pricing.OWNED, econ)
+    assert price.hardware_usd_per_hour == pytest.approx((l4.price_usd + 2_000) / (5 * 8760))
+    assert "card + generic-pcie-host host_price_usd / 8 = 2,000 $" in price.source
+    assert (price.unit_name, price.unit_devices) == ("generic-pcie-host of l4", 8)
+
+
+def test_a_cloud_rate_is_rented_in_its_smallest_instance(tmp_path):
+    """An accelerator whose rate comes in 8-GPU instances only (as AWS p5) is rented in 8s;
+    one without instance sizes one at a time."""
+    catalog = _user_catalog(tmp_path, "accelerator", "h100-sxm", "cloud_instance_devices", [8])
+    econ = catalog.get("economics", "default")
+    price = device_price(catalog, catalog.get("accelerators", "h100-sxm"), Pricing.CLOUD, econ)
+    assert (price.unit_name, price.unit_devices) == ("h100-sxm x8 instance", 8)
+    assert price.hardware_usd_per_hour == pytest.approx(2.35)  # still per device
+
+
+def test_a_host_share_that_is_an_estimate_makes_the_price_one(catalog):
+    """Gaudi2's card price is Intel's list price, but its share of the Gaudi 3 server's host
+    price is an estimate, and so is the sum."""
+    econ = catalog.get("economics", "default")
+    gaudi2 = catalog.get("accelerators", "gaudi2")
+    assert "price_usd" not in gaudi2.estimated
+    assert "host_price_usd" in catalog.systems["gaudi3-8card"].estimated
+    price = device_price(catalog, gaudi2, Pricing.OWNED, econ)
+    assert "card + gaudi3-8card host_price_usd" in price.source and "estimate" in price.source
+
+
+def test_unpriced_accelerator_gives_none(catalog):
+    """An accelerator with no card price and no priced system listing it has no owned price."""
+    econ = catalog.get("economics", "default")
+    systems = catalog.systems.values()
+    unpriced = [a for a in catalog.accelerators.values() if a.price_usd is None
+                and not any(s.accelerator == a.id and s.price_usd for s in systems)]  # fmt: skip
+    assert unpriced  # the cloud-only chips at least
+    for acc in unpriced:
+        assert device_price(catalog, acc, Pricing.OWNED, econ) is None
 
 
 def test_energy_price_is_electricity_times_pue_when_owned_only(catalog):
