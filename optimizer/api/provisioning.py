@@ -22,6 +22,7 @@ def solve(
     efficiency: str | Path | None = None,
     workers: int | None = None,
     verbose: bool = False,
+    progress: bool = False,
 ) -> Solution:
     """Rate every candidate, solve the provisioning ILP and its three baselines, re-check the
     fleets without the solver and explain the answer.
@@ -34,6 +35,7 @@ def solve(
         efficiency: an ``[[efficiency]]`` TOML to rate candidates with instead of the catalog's.
         workers: threads for the four independent solves (1 inside a caller's own worker).
         verbose: the solvers' logs on stderr.
+        progress: a line on stderr every 10 s of a long solve: elapsed, incumbent, bound.
 
     Returns:
         The solution; ``status`` is optimal, feasible (a time limit with a fleet) or infeasible
@@ -50,4 +52,4 @@ def solve(
     else:
         loaded = load_problem(problem, overrides, catalog_dirs)
     table = efficiency_table(loaded.catalog, efficiency)
-    return provision(loaded, table, workers=workers, verbose=verbose)
+    return provision(loaded, table, workers=workers, verbose=verbose, progress=progress)

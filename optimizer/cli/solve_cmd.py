@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -62,7 +63,7 @@ def solve(
         raise HetplanError(f"--out {out}: exists; pass --force to replace it")
     solution = run_solve(
         problem, overrides=settings, catalog_dirs=catalog_dirs(ctx), efficiency=efficiency,
-        verbose=verbose(ctx),
+        verbose=verbose(ctx), progress=not verbose(ctx) and sys.stderr.isatty(),
     )  # fmt: skip
     if out is not None:
         solution.save(out, force=force)

@@ -191,6 +191,8 @@ class SolverSettings:
     time_limit_s: float | None = None
     gap_rel: float = 0.0
     seed: int = 0
+    progress: bool = False  # elapsed, incumbent and bound of long HiGHS solves on stderr
+    label: str = "fleet"  # what the solve is for, in progress lines
 
 
 @dataclass(frozen=True)
@@ -233,3 +235,5 @@ class IlpSolution:
     explanation: tuple[str, ...] = ()  # why infeasible: which constraint, by how much
     n_variables: int = 0
     n_constraints: int = 0
+    parts: int = 1  # separate ILPs it was solved as (search.parts)
+    coupled: bool = False  # the parts were then solved together, warm-started

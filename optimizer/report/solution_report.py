@@ -29,6 +29,7 @@ def render_solution(s: dict, out: Console, *, verbose: bool = False) -> None:
         f"{_num(s.get('objective'), ',.3f')} {s['objective_units']}\n"
         f"  solved in {s['wall_s']:.2f} s by {s['solver']['name']}, "
         f"{s['solver']['columns']} of {s['solver']['columns_generated']} candidate columns kept"
+        + _parts(s["solver"])
     )
     if s["status"] == "infeasible":
         for line in s["explanation"]:
@@ -222,6 +223,14 @@ def _baselines_table(s: dict) -> Table:
             b["description"],
         )  # fmt: skip
     return t
+
+
+def _parts(solver: dict) -> str:
+    """How the optimum was solved when not as one ILP (docs/solver.md, Parts)."""
+    parts = solver.get("parts", 1)
+    if parts <= 1:
+        return ""
+    return f", {parts} parts" + (" then as one" if solver.get("coupled") else "")
 
 
 def _breakdown(s: dict, part: str) -> str:

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
@@ -25,7 +26,8 @@ from optimizer.catalog.problem_spec import SolverName
 from optimizer.errors import SolverError
 from optimizer.fleet.columns import IlpProblem, IlpSolution, Objective, SolverSettings, Status
 from optimizer.fleet.prune import dominated_columns, usable_pairs
-from optimizer.search.verify import fleet_totals, needed_purchases
+from optimizer.search.parts import class_parts, part_problem, sharing_allowance
+from optimizer.search.verify import check_solution, fleet_totals, needed_purchases
 
 _LE = pulp.LpConstraintLE
 _EQ = pulp.LpConstraintEQ
@@ -80,6 +82,8 @@ class _Model:
     pools: dict[str, pulp.LpVariable]
     slacks: dict[str, tuple[pulp.LpVariable, float]]  # elastic: "kind:name" → (slack, limit)
     terms_of: Callable[[Objective], list]  # an objective as linear terms of the variables
+    servers: dict[str, pulp.LpVariable]  # purchase group → whole units bought, S_g
+    used: dict[int, pulp.LpVariable]  # column index → z_i, with spare instances
 
 
 def _validate(problem: IlpProblem) -> None:
@@ -218,10 +222,11 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
     one_phase = columns.prefill != columns.decode
     sent_bytes = rate * classes.kv_transfer_bytes[kk] * scale  # B/s per unit of variable
     spare, rho = problem.spare_instances, problem.max_utilization
+    used_by: dict[int, pulp.LpVariable] = {}
     for i in index:
         load = [*per_column(i, work), (n[i], -rho)]
         if spare:  # z_i: the column takes a share, so it holds its spares too
-            used = prob.add_variable(f"z_{i}", 0, 1, pulp.LpInteger)
+            used = used_by[i] = prob.add_variable(f"z_{i}", 0, 1, pulp.LpInteger)
             taken = per_column(i, np.ones(len(shares)) / covered)
             _constraint(prob, [*taken, (used, -float(len(classes)))], _LE, 0.0, f"used_{i}")
             load.append((used, rho * spare))
@@ -377,7 +382,8 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
     else:
         objective = terms_of(problem.objective)
     prob.setObjective(pulp.LpAffineExpression(_summed(objective)))
-    return _Model(prob, n, (ii, kk), shares, scale, pools, slacks, terms_of)
+    servers_of = {unit.group: units for unit, units in servers}
+    return _Model(prob, n, (ii, kk), shares, scale, pools, slacks, terms_of, servers_of, used_by)
 
 
 class _SilentHighs(highspy.Highs):
@@ -394,6 +400,32 @@ def _log_to_stderr(event) -> None:
     sys.stderr.write(event.message)
 
 
+_PROGRESS_EVERY_S = 10.0
+"""A solve that runs longer says where it stands this often (stderr)."""
+
+
+class _Progress:
+    """HiGHS MIP callback: every ``_PROGRESS_EVERY_S`` seconds of a solve, one stderr line with
+    its elapsed time, incumbent, proven bound and gap."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.next_s = _PROGRESS_EVERY_S
+
+    def __call__(self, event) -> None:
+        out = event.data_out
+        if out.running_time < self.next_s:
+            return
+        self.next_s = out.running_time + _PROGRESS_EVERY_S
+        best, bound = out.mip_primal_bound, out.mip_dual_bound
+        found = (
+            f"best {best:.6g}, gap {out.mip_gap:.2%}" if math.isfinite(best) else "no fleet yet"
+        )
+        sys.stderr.write(f"solving {self.label}: {out.running_time:.0f} s, {found}, "
+                         f"bound {bound:.6g}, {out.mip_node_count} nodes\n")  # fmt: skip
+        sys.stderr.flush()
+
+
 class _BulkHiGHS(pulp.HiGHS):
     """PuLP's in-process HiGHS, handed the model in a few array calls: PuLP's own builder makes
     one call per row, column and integer (0.5 s of 0.6 s building a 10k-variable model).
@@ -401,6 +433,7 @@ class _BulkHiGHS(pulp.HiGHS):
     starts from the variables' current values."""
 
     warm = False
+    progress: str | None = None  # the label of progress lines; None: no progress lines
 
     def createAndConfigureSolver(self, lp: pulp.LpProblem) -> None:
         highs = _SilentHighs()
@@ -408,6 +441,8 @@ class _BulkHiGHS(pulp.HiGHS):
             highs.cbLogging.subscribe(_log_to_stderr)
             highs.setOptionValue("log_to_console", False)
             highs.setOptionValue("output_flag", True)
+        elif self.progress is not None and self.mip:
+            highs.cbMipInterrupt.subscribe(_Progress(self.progress))
         options = {"mip_rel_gap": self.gapRel, "threads": self.threads, **self.optionsDict}
         if self.timeLimit is not None:
             options["time_limit"] = float(self.timeLimit)
@@ -458,7 +493,8 @@ class _BulkHiGHS(pulp.HiGHS):
         if self.warm:  # the variables' current values: the previous stage's incumbent
             # presolve would rework the dense row that holds the previous objective (2.2 s of
             # a 2.2 s stage on the mixed agentic problem, 0.6 s without it)
-            highs.setOptionValue("presolve", "off")
+            if any(row.name.startswith("hold_") for row in lp.constraints()):
+                highs.setOptionValue("presolve", "off")
             start = highspy.HighsSolution()
             start.col_value = [v.varValue or 0.0 for v in variables]
             start.value_valid = True
@@ -490,6 +526,7 @@ def _solver(
             **common, gapRel=settings.gap_rel, threads=1, random_seed=settings.seed
         )
         solver.warm = warm
+        solver.progress = settings.label if settings.progress else None
         return solver
     # CBC's seed 0 means "from the clock", so 0 keeps CBC's fixed default seed.
     seeds = [f"randomCbcSeed {settings.seed}", f"randomSeed {settings.seed}"]
@@ -632,12 +669,107 @@ def solve_ilp(
         wall_s = time.perf_counter() - start
         return IlpSolution(Status.INFEASIBLE, name, wall_s, explanation=tuple(uncovered))
 
+    if not one_group:
+        parts = class_parts(problem)
+        if len(parts) > 1:
+            return _by_parts(problem, parts, verbose, start)
+    return _whole(problem, one_group, verbose, start)
+
+
+_PARTS_TOL = 1e-6
+"""The relative gap below which parts that add up to their bound are an optimum: the solvers'
+own absolute gap tolerance (HiGHS mip_abs_gap), relative to a fleet of at least 1 $/h."""
+
+
+def _time_left(settings: SolverSettings, start: float) -> float | None:
+    if settings.time_limit_s is None:
+        return None
+    return max(settings.time_limit_s - (time.perf_counter() - start), 0.0)
+
+
+def _by_parts(problem: IlpProblem, parts: list, verbose: bool, start: float) -> IlpSolution:
+    """Solve each part on its own, side by side (search.parts); their fleets together are the
+    whole's optimum when nothing couples them. Otherwise the whole is solved from that fleet
+    (when it keeps the whole's limits), with the parts' bound less what sharing can save as a
+    proven floor under its own."""
+    settings = problem.solver
+    subs = [part_problem(problem, classes) for classes in parts]
+
+    def solve_part(j: int) -> IlpSolution:
+        left = _time_left(settings, start)
+        limited = replace(settings, time_limit_s=None if left is None else max(left, 1.0),
+                          label=f"{settings.label}, part {j + 1} of {len(subs)}")  # fmt: skip
+        return solve_ilp(replace(subs[j][0], solver=limited), verbose=verbose)
+
+    with ThreadPoolExecutor(min(len(subs), os.cpu_count() or 1)) as pool:
+        found = list(pool.map(solve_part, range(len(subs))))
+    size = {
+        "n_variables": sum(f.n_variables for f in found),
+        "n_constraints": sum(f.n_constraints for f in found),
+        "parts": len(parts),
+    }
+    failed = next((f for f in found if f.status is Status.INFEASIBLE), None)
+    if failed is not None:  # no fleet for a part even without the limits: none for the whole
+        return replace(failed, wall_s=time.perf_counter() - start, **size)
+    instances = np.zeros(len(problem.columns), dtype=int)
+    share = np.zeros((len(problem.columns), len(problem.classes)))
+    units = {pool.name: 0 for pool in problem.pools}
+    for (_, rows), classes, part in zip(subs, parts, found, strict=True):
+        instances[rows] += part.instances
+        share[np.ix_(rows, classes)] = part.share
+        for name, count in part.pool_units.items():
+            units[name] += count
+    instances, units = _exactly_enough(problem, instances, share, units)
+    objective = fleet_totals(problem, instances, share, units).objective
+    bounds = [part.bound for part in found]
+    floor = None if None in bounds else sum(bounds) - sharing_allowance(problem, parts)
+    combined = IlpSolution(
+        status=Status.OPTIMAL
+        if all(f.status is Status.OPTIMAL for f in found)
+        else Status.FEASIBLE,
+        solver=settings.name.value,
+        wall_s=time.perf_counter() - start,
+        objective=objective,
+        bound=None if floor is None else min(floor, objective),
+        gap=None if floor is None else _gap(objective, min(floor, objective)),
+        instances=instances,
+        share=share,
+        pool_units=units,
+        **size,
+    )
+    keeps_limits = not check_solution(problem, combined)
+    if keeps_limits and combined.gap is not None and combined.gap <= settings.gap_rel + _PARTS_TOL:
+        return combined
+    if keeps_limits and _time_left(settings, start) == 0.0:
+        return replace(combined, status=Status.FEASIBLE)
+    begin = combined if keeps_limits else None
+    return _whole(problem, False, verbose, start, begin=begin, floor=floor, parts=len(parts))
+
+
+def _whole(
+    problem: IlpProblem,
+    one_group: bool,
+    verbose: bool,
+    start: float,
+    *,
+    begin: IlpSolution | None = None,
+    floor: float | None = None,
+    parts: int = 1,
+) -> IlpSolution:
+    """One ILP for the whole problem, from the fleet ``begin`` when given, with ``floor`` a
+    proven lower bound on its first objective known beforehand."""
+    settings = problem.solver
+    name = settings.name.value
     model = _build(problem, one_group=one_group, elastic=False)
     size = {
         "n_variables": model.prob.numVariables(),
         "n_constraints": model.prob.numConstraints(),
+        "parts": parts,
+        "coupled": parts > 1,
     }
-    status = _run(model, settings, verbose, settings.time_limit_s)
+    if begin is not None:
+        _start_from(model, problem, begin)
+    status = _run(model, settings, verbose, _time_left(settings, start), warm=begin is not None)
     if status is Status.INFEASIBLE:
         if model.prob.status == pulp.LpStatusNotSolved:
             why = (
@@ -651,6 +783,11 @@ def solve_ilp(
         return IlpSolution(status, name, wall_s, explanation=explanation, **size)
 
     bound = _primary_bound(model, problem, status, verbose)
+    if floor is not None:
+        bound = floor if bound is None else max(bound, floor)
+        value = float(pulp.value(model.prob.objective) or 0.0)
+        if _gap(value, min(bound, value)) <= settings.gap_rel + _PARTS_TOL:
+            status = Status.OPTIMAL  # the floor closes what the solver left open
     _then(model, problem, verbose, start)
     instances, share, units = _values(model, len(problem.columns), len(problem.classes))
     instances, units = _exactly_enough(problem, instances, share, units)
@@ -669,6 +806,29 @@ def solve_ilp(
         pool_units=units,
         **size,
     )
+
+
+def _start_from(model: _Model, problem: IlpProblem, begin: IlpSolution) -> None:
+    """Every variable set to the fleet ``begin`` (0 where it has none), for a warm start."""
+    for variable in model.prob.variables():
+        variable.varValue = 0.0
+    for i, variable in model.instances.items():
+        variable.varValue = float(begin.instances[i])
+    values = begin.share[model.share_at] / model.share_scale
+    if model.share_scale != 1.0:
+        values = np.round(values)
+    for variable, value in zip(model.shares, values.tolist(), strict=True):
+        variable.varValue = value
+    for name, variable in model.pools.items():
+        variable.varValue = float(begin.pool_units.get(name, 0))
+    devices = begin.instances * problem.columns.devices
+    for unit in problem.purchase_units:
+        if unit.group in model.servers:
+            member = np.array([g == unit.group for g in problem.columns.group])
+            model.servers[unit.group].varValue = math.ceil(devices[member].sum() / unit.devices
+                                                           - 1e-9)  # fmt: skip
+    for i, variable in model.used.items():
+        variable.varValue = float(begin.share[i].sum() > 0)
 
 
 def _primary_bound(model: _Model, problem: IlpProblem, status: Status, verbose: bool):
@@ -727,7 +887,9 @@ def _then(model: _Model, problem: IlpProblem, verbose: bool, start: float) -> No
         _restore(incumbent)
         _constraint(prob, model.terms_of(held), _LE, value + slack, f"hold_{number}")
         prob.setObjective(pulp.LpAffineExpression(_summed(model.terms_of(then))))
-        stage_settings = replace(settings, gap_rel=max(settings.gap_rel, _THEN_GAP_REL))
+        label = f"{settings.label}, stage {number + 2} ({then.units})"
+        stage_settings = replace(settings, gap_rel=max(settings.gap_rel, _THEN_GAP_REL),
+                                 label=label)  # fmt: skip
         if _run(model, stage_settings, verbose, left, warm=True) is Status.INFEASIBLE:
             _restore(incumbent)  # nothing found in time: keep the previous stage's fleet
             return

@@ -83,7 +83,12 @@ _BASELINES = (
 
 
 def solve(
-    loaded: LoadedProblem, efficiency, *, workers: int | None = None, verbose: bool = False
+    loaded: LoadedProblem,
+    efficiency,
+    *,
+    workers: int | None = None,
+    verbose: bool = False,
+    progress: bool = False,
 ) -> Solution:
     """Rate, prune, solve and explain one problem; ``status`` says whether it is solved.
 
@@ -94,6 +99,8 @@ def solve(
         workers: threads for the optimum and its three baselines, which are independent
             solves (default: one per core; 1 solves them in turn, as a caller's worker should).
         verbose: the solvers' logs on stderr.
+        progress: a line on stderr every 10 s of a long HiGHS solve (elapsed, incumbent,
+            bound), for a person waiting at a terminal.
     """
     start = time.perf_counter()
     spec = loaded.spec
@@ -105,6 +112,7 @@ def solve(
         except NoCandidates as why:
             return _no_fleet(loaded, str(why), start)
     problem = _within_time_left(ilp_problem(spec, loaded.economics, fleet), start)
+    problem = replace(problem, solver=replace(problem.solver, progress=progress))
     keep = usable_pairs(problem).any(axis=1) & ~dominated_columns(problem)
     fleet = replace(fleet, table=fleet.table.subset(keep))
     problem = replace(problem, columns=fleet.table.columns)
@@ -244,6 +252,8 @@ def _solver_stats(spec, fleet: Fleet, result: IlpSolution | None) -> dict:
         "variables": result.n_variables if result else 0,
         "constraints": result.n_constraints if result else 0,
         "ilp_wall_s": result.wall_s if result else 0.0,
+        "parts": result.parts if result else 1,
+        "coupled": result.coupled if result else False,
     }
 
 
@@ -271,7 +281,8 @@ def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded, verbose: bool):
             "no-memory-tiers": np.array([t is None for t in c.tier]),
         }[b.name]
     # a baseline is compared on the first objective; its fleet is trimmed to what it needs
-    sub = replace(problem, columns=c.subset(keep), then=())
+    settings = replace(problem.solver, label=f"baseline {b.name}")
+    sub = replace(problem, columns=c.subset(keep), then=(), solver=settings)
     return description, sub, _checked(sub, b.one_group, verbose)
 
 
