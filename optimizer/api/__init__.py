@@ -24,6 +24,8 @@ _LAZY = {
     "AnalysisResult": "optimizer.api.analysis",
     "calibrate": "optimizer.api.calibration",
     "Calibration": "optimizer.api.calibration",
+    "leave_one_source_out": "optimizer.api.validation",
+    "Validation": "optimizer.api.validation",
     "solve": "optimizer.api.provisioning",
     "load_problem": "optimizer.api.provisioning",
     "LoadedProblem": "optimizer.api.provisioning",

@@ -101,7 +101,11 @@ def setup_case(
         if isinstance(filled, Skip):
             return filled
         case = filled
-    needs_lengths = case.metric not in ("weights_gib", "kv_tokens_capacity")
+    if case.context_tokens is not None and case.metric != "decode_step_ms":
+        return Skip(case, "context_tokens: only decode_step_ms rows take a KV length alone")
+    needs_lengths = case.metric not in ("weights_gib", "kv_tokens_capacity") and (
+        case.context_tokens is None
+    )
     if needs_lengths and (case.input_tokens is None or case.output_tokens is None):
         return Skip(case, "input or output length not stated")
     model = catalog.models[case.model]
@@ -139,7 +143,10 @@ def setup_case(
     except HetplanError as exc:
         return Skip(case, str(exc))
     defaults.extend(notes)
-    request = Request(case.input_tokens or 0.0, case.output_tokens or 0.0)
+    if case.context_tokens is not None:  # the step's KV length: input + output / 2 = context
+        request = Request(case.context_tokens, 0.0)
+    else:
+        request = Request(case.input_tokens or 0.0, case.output_tokens or 0.0)
     batch = float(case.batch) if case.batch else None
     if case.metric in ("prefill_latency_ms", "decode_step_ms") and batch is None:
         batch = 1.0

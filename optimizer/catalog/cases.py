@@ -20,6 +20,7 @@ COLUMNS = (
 )  # fmt: skip
 OPTIONAL_COLUMNS = (
     "grade", "ep", "ttft_slo_ms", "tpot_slo_ms", "power_cap_w", "throughput_output_tokens_per_s",
+    "context_tokens",
 )  # fmt: skip
 """Read when present: power.csv has no SLO or EP columns, published.csv no power columns."""
 SCENARIOS = ("offline", "server", "interactive", "single-request", "microbench")
@@ -29,7 +30,7 @@ is the first of these words it contains."""
 _INTS = ("accelerators", "tp", "pp", "ep", "instances")
 _FLOATS = (
     "input_tokens", "output_tokens", "batch", "ttft_slo_ms", "tpot_slo_ms", "power_cap_w",
-    "throughput_output_tokens_per_s",
+    "throughput_output_tokens_per_s", "context_tokens",
 )  # fmt: skip
 
 
@@ -60,6 +61,18 @@ class Case:
     notes: str
     power_cap_w: float | None = None  # per device, where the submitter set one
     throughput_output_tokens_per_s: float | None = None  # of the whole configuration
+    context_tokens: float | None = None  # a decode step's KV length, for rows that give it alone
+
+
+def source_group(source: str) -> str:
+    """The publisher-and-round a measurement comes from, for leave-one-source-out validation:
+    a repository's name (a fork counts as its upstream: ``inference_results_v4.1`` is one MLPerf
+    round, ``TensorRT-LLM`` the TensorRT-LLM performance tables, ``splitwise-sim`` the Splitwise
+    profiles), else the site and first path segment (``arxiv.org/abs``)."""
+    parts = source.split("://", 1)[-1].split("/")
+    if parts[0] == "github.com" and len(parts) >= 3:
+        return parts[2].split("@", 1)[0].split(":", 1)[0]
+    return "/".join(parts[:2])
 
 
 def _number(text: str, kind, column: str, case_id: str, file: str, problems: list[Problem]):

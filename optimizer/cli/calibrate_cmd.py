@@ -22,6 +22,12 @@ def calibrate(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
     mode: Annotated[str, typer.Option("--mode", help="sol or calibrated.")] = "calibrated",
+    leave_source_out: Annotated[
+        bool,
+        typer.Option(
+            "--leave-source-out", help="Fit without each source group in turn and predict it."
+        ),
+    ] = False,  # fmt: skip
     efficiency: EfficiencyOption = None,
     json: JsonFlag = False,
 ) -> None:
@@ -29,6 +35,13 @@ def calibrate(
     efficiency factors that --efficiency FILE accepts everywhere."""
     from optimizer.api import calibrate as run_calibrate
 
+    if leave_source_out:
+        if fit or out is not None or efficiency is not None:
+            raise HetplanError(
+                "--leave-source-out fits its own factors: no --fit, --out or --efficiency"
+            )
+        _validate(ctx, cases_file, json)
+        return
     if out is not None and not fit:
         raise HetplanError("--out needs --fit")
     if out is not None and out.exists() and not force:
@@ -67,3 +80,25 @@ def _render(result, written) -> None:
     out.print(table)
     if written:
         out.print(f"wrote {written}")
+
+
+def _validate(ctx: typer.Context, cases_file: Path, json: bool) -> None:
+    from rich.table import Table
+
+    from optimizer.api import leave_one_source_out
+
+    result = leave_one_source_out(cases_file, context=context(ctx, None))
+    if json:
+        echo_json(result.to_dict())
+        return
+    table = Table(title="Core rows of each source group, predicted by a fit without it")
+    for column in ("source group", "rows", "core", "median", "p90", "extrapolated", "median"):
+        table.add_column(column, justify="left" if column == "source group" else "right")
+    percent = lambda x: "—" if x is None else f"{x:.1%}"  # noqa: E731
+    for g in result.groups:
+        table.add_row(g.group, str(g.rows), str(g.core), percent(g.median), percent(g.p90),
+                      str(g.extrapolated), percent(g.extrapolated_median))  # fmt: skip
+    out = console()
+    out.print(table)
+    out.print("extrapolated: core rows whose accelerator family and weight precision no kept "
+              "row has (scored apart)", markup=False)  # fmt: skip

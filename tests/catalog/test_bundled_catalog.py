@@ -15,7 +15,8 @@ CATALOG = load_catalog()
 REQUIRED = {
     "accelerators": """a10g a100-sxm-80gb a100-sxm-40gb h100-sxm h100-pcie h100-nvl h800-sxm
         h200-sxm h200-nvl gh200 b200 b300 gb200 gb300 rubin rubin-cpx l40s l4 rtx-pro-6000
-        mi300x mi325x mi355x gaudi2 gaudi3 tpu-v5e tpu-v5p tpu-v6e tpu-v7 trainium2 inferentia2""",
+        mi300x mi325x mi355x gaudi2 gaudi3 tpu-v5e tpu-v5p tpu-v6e tpu-v7 trainium2 inferentia2
+        arc-pro-b60""",
     "memory": """hbm2 hbm2e hbm3 hbm3e hbm4 gddr6 gddr7 lpddr5x ddr5 cxl-expander
         optical-memory-pool""",
     "interconnects": """nvlink3 nvlink4 nvlink5 nvlink6 nvlink-c2c pcie4 pcie5 pcie6 cxl ib-ndr
@@ -24,7 +25,7 @@ REQUIRED = {
         llama-3.1-405b qwen2.5-7b qwen2.5-72b qwen3-32b qwen3-30b-a3b qwen3-235b-a22b
         qwen3-coder-480b-a35b deepseek-v3 deepseek-r1 kimi-k2 gpt-oss-20b gpt-oss-120b
         mixtral-8x7b mixtral-8x22b gemma-3-27b glm-4.5 llama-4-scout llama-4-maverick
-        bloom-176b opt-13b gpt-j-6b""",
+        bloom-176b opt-13b gpt-j-6b llama-3-8b llama-3-70b""",
     "workloads": "chat coding-agent web-agent computer-use-agent",
     "economics": "default",
 }

@@ -1,0 +1,104 @@
+"""Leave-one-source-out validation: how well factors fitted on some publishers' measurements
+predict another's (issue 13). Each source group (``catalog.cases.source_group``: one MLPerf
+round, the TensorRT-LLM performance tables, the Splitwise profiles, ...) is left out in turn:
+efficiency factors are fitted on every other row and the group's rows predicted with them.
+
+A left-out row whose accelerator family and weight precision have no fitted row left is an
+*extrapolation*: its error measures how the pooled factors carry to hardware or formats never
+seen, not how the fit generalizes. Those rows are scored apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from optimizer.api.calibration import fit_families, predict_cases
+from optimizer.api.context import Context, open_context
+from optimizer.catalog.cases import Case, load_cases, source_group
+from optimizer.perf.calibration import FIT_GROUP, GROUPS
+from optimizer.perf.efficiency import EfficiencyTable
+from optimizer.results import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class GroupScore:
+    """One left-out group: its core rows' errors (throughput and fixed-batch latency), split
+    into rows whose family and precision the fit still saw and extrapolations."""
+
+    group: str
+    rows: int  # its rows in the file, all metrics
+    core: int  # core rows predicted
+    median: float | None
+    p90: float | None
+    extrapolated: int
+    extrapolated_median: float | None
+
+
+@dataclass(frozen=True, repr=False)
+class Validation(Verdict):
+    """Every source group's score when left out of the fit."""
+
+    status: str
+    message: str
+    cases_file: str
+    groups: tuple[GroupScore, ...]
+    _REPR_FIELDS = ("cases_file",)
+
+
+def _kind(case: Case, context: Context) -> tuple[str, str] | None:
+    """(accelerator family, weight precision) of a core row; None for another row."""
+    accelerator = context.catalog.accelerators.get(case.accelerator)
+    if GROUPS.get(case.metric) != FIT_GROUP or accelerator is None:
+        return None
+    return accelerator.family, case.precision_weights or ""
+
+
+def _stats(errors: list[float]) -> tuple[float | None, float | None]:
+    if not errors:
+        return None, None
+    return float(np.median(errors)), float(np.percentile(errors, 90))
+
+
+def leave_one_source_out(
+    cases_file: str | Path,
+    *,
+    catalog_dirs: tuple[str | Path, ...] = (),
+    context: Context | None = None,
+) -> Validation:
+    """Fit without each source group and predict it; groups with no core row are listed with
+    zero rows (microbenchmark sources only bound the fit).
+
+    Raises:
+        CatalogError: an invalid CSV.
+    """
+    ctx = context or open_context(catalog_dirs, None)
+    cases = load_cases(cases_file)
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        groups.setdefault(source_group(case.source), []).append(case)
+    scores = []
+    for group, left_out in groups.items():
+        kept = [c for c in cases if source_group(c.source) != group]
+        seen = {_kind(c, ctx) for c in kept} - {None}
+        table = EfficiencyTable({f.family: f.efficiency for f in fit_families(kept, ctx.catalog)},
+                                f"fit without {group}")  # fmt: skip
+        predictions, _ = predict_cases(left_out, ctx.catalog, table)
+        core = [p for p in predictions if p.group == FIT_GROUP]
+        within = [p.error for p in core if _kind(p.case, ctx) in seen]
+        beyond = [p.error for p in core if _kind(p.case, ctx) not in seen]
+        median, p90 = _stats(within)
+        scores.append(GroupScore(group, len(left_out), len(within), median, p90, len(beyond),
+                                 _stats(beyond)[0]))  # fmt: skip
+    scores.sort(key=lambda s: -s.core - s.extrapolated)
+    scored = [s for s in scores if s.core]
+    worst = max(scored, key=lambda s: s.median, default=None)
+    message = (
+        f"{len(groups)} source groups; worst median error left out: {worst.group} "
+        f"{worst.median:.1%} over {worst.core} core rows"
+        if worst
+        else "no group has core rows to predict"
+    )
+    return Validation("ok", message, str(cases_file), tuple(scores))
