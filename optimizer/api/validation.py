@@ -3,8 +3,8 @@ predict another's (issue 13). Each source group (``catalog.cases.source_group``:
 round, the TensorRT-LLM performance tables, the Splitwise profiles, ...) is left out in turn:
 efficiency factors are fitted on every other row and the group's rows predicted with them.
 
-A left-out row whose accelerator family and weight precision have no fitted row left is an
-*extrapolation*: its error measures how the pooled factors carry to hardware or formats never
+A left-out row whose accelerator family, or whose weight precision, no fitted row left has is
+an *extrapolation*: its error measures how the pooled factors carry to hardware or formats never
 seen, not how the fit generalizes. Those rows are scored apart.
 """
 
@@ -56,6 +56,15 @@ def _kind(case: Case, context: Context) -> tuple[str, str] | None:
     return accelerator.family, case.precision_weights or ""
 
 
+def _seen(kind: tuple[str, str] | None, kept: set[tuple[str, str]]) -> bool:
+    """Whether the kept rows have the row's family and, on any family, its precision."""
+    return (
+        kind is not None
+        and any(k[0] == kind[0] for k in kept)
+        and (any(k[1] == kind[1] for k in kept))
+    )
+
+
 def _stats(errors: list[float]) -> tuple[float | None, float | None]:
     if not errors:
         return None, None
@@ -87,8 +96,8 @@ def leave_one_source_out(
                                 f"fit without {group}")  # fmt: skip
         predictions, _ = predict_cases(left_out, ctx.catalog, table)
         core = [p for p in predictions if p.group == FIT_GROUP]
-        within = [p.error for p in core if _kind(p.case, ctx) in seen]
-        beyond = [p.error for p in core if _kind(p.case, ctx) not in seen]
+        within = [p.error for p in core if _seen(_kind(p.case, ctx), seen)]
+        beyond = [p.error for p in core if not _seen(_kind(p.case, ctx), seen)]
         median, p90 = _stats(within)
         scores.append(GroupScore(group, len(left_out), len(within), median, p90, len(beyond),
                                  _stats(beyond)[0]))  # fmt: skip

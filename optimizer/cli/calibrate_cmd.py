@@ -100,5 +100,5 @@ def _validate(ctx: typer.Context, cases_file: Path, json: bool) -> None:
                       str(g.extrapolated), percent(g.extrapolated_median))  # fmt: skip
     out = console()
     out.print(table)
-    out.print("extrapolated: core rows whose accelerator family and weight precision no kept "
-              "row has (scored apart)", markup=False)  # fmt: skip
+    out.print("extrapolated: core rows whose accelerator family, or whose weight precision, no "
+              "kept row has (scored apart)", markup=False)  # fmt: skip

@@ -176,13 +176,15 @@ class Limits:
 @dataclass(frozen=True)
 class Objective:
     """``usd_weight`` × fixed $/h + ``energy_weight_per_w`` × average IT power (W) +
-    ``purchase_weight`` × (devices + tier units bought)."""
+    ``purchase_weight`` × (devices + tier units bought) + ``peak_weight_per_w`` × peak IT power
+    (W; a price on the power limit, for the Lagrangian parts of search.ilp)."""
 
     kind: ObjectiveKind
     usd_weight: float
     energy_weight_per_w: float
     units: str  # e.g. "usd_per_hour", "kwh_per_hour"
     purchase_weight: float = 0.0
+    peak_weight_per_w: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -70,24 +70,38 @@ def sharing_allowance(problem: IlpProblem, parts: list[np.ndarray]) -> float:
     (P_g) parts have columns on, w being one unit's weight in the objective. With nothing
     shared the allowance is 0 and the parts' optima add up to the whole's.
     """
-    columns, weights = problem.columns, problem.objective
+    weights = problem.objective
     usd, per_w, buy = weights.usd_weight, weights.energy_weight_per_w, weights.purchase_weight
-    on = [set(np.flatnonzero(usable_pairs(problem)[:, classes].any(axis=1))) for classes in parts]
-
-    def sharing(where) -> int:  # parts beyond the first with a column where ``where`` holds
-        return max(sum(any(where(i) for i in rows) for rows in on) - 1, 0)
-
+    per_w += weights.peak_weight_per_w
+    pools, units = _sharing(problem, parts)
     allowance = 0.0
     for pool in problem.pools:
-        unit = usd * pool.cost_usd_per_hour_per_unit + buy
-        allowance += unit * sharing(lambda i, name=pool.name: columns.tier[i] == name)
+        allowance += (usd * pool.cost_usd_per_hour_per_unit + buy) * pools[pool.name]
     for unit in problem.purchase_units:
-        if unit.devices <= 1:
-            continue
-        per_device = usd * unit.usd_per_hour_per_device + per_w * unit.idle_w_per_device + buy
-        allowance += (
-            unit.devices
-            * per_device
-            * sharing(lambda i, group=unit.group: columns.group[i] == group)
-        )
+        if unit.name in units:
+            per_device = usd * unit.usd_per_hour_per_device + per_w * unit.idle_w_per_device + buy
+            allowance += unit.devices * per_device * units[unit.name]
     return allowance
+
+
+def shares_whole_units(problem: IlpProblem, parts: list[np.ndarray]) -> bool:
+    """Whether two parts could buy devices from one server or rack. Rounding each part's own
+    up then yields poor fleets and a floor far below the optimum (up to a whole rack per part:
+    an NVL72 is some 70 $/h)."""
+    return any(_sharing(problem, parts)[1].values())
+
+
+def _sharing(problem: IlpProblem, parts: list[np.ndarray]) -> tuple[dict, dict]:
+    """({pool: parts beyond the first with a column on it}, {purchase unit of more than one
+    device: parts beyond the first with a column in its group})."""
+    columns = problem.columns
+    on = [set(np.flatnonzero(usable_pairs(problem)[:, classes].any(axis=1))) for classes in parts]
+
+    def beyond_first(where) -> int:
+        return max(sum(any(where(i) for i in rows) for rows in on) - 1, 0)
+
+    pools = {p.name: beyond_first(lambda i, name=p.name: columns.tier[i] == name)
+             for p in problem.pools}  # fmt: skip
+    units = {u.name: beyond_first(lambda i, group=u.group: columns.group[i] == group)
+             for u in problem.purchase_units if u.devices > 1}  # fmt: skip
+    return pools, units

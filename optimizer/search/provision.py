@@ -137,7 +137,23 @@ def solve(
             **head,
         )
     baselines = tuple(_baseline(b, run.result(), result) for b, run in baseline_runs)
+    _no_better_baseline(result, baselines)
     return _solution(problem, fleet, loaded, result, baselines, head, start)
+
+
+def _no_better_baseline(best: IlpSolution, baselines) -> None:
+    """A baseline is the same problem with fewer columns, so no baseline fleet can fall below
+    the optimum's proven bound: when one does, the solver's proof is wrong."""
+    if best.bound is None:
+        return
+    limit = best.bound - 1e-5 * max(abs(best.objective), 1.0)
+    for b in baselines:
+        if b.objective is not None and b.objective < limit:
+            raise SolverError(
+                f"baseline {b.name} ({b.objective:.6g}) is below the bound the solver proved for "
+                f"the optimum ({best.bound:.6g}): the solver's answer cannot be trusted; "
+                'try solver.name = "cbc"'
+            )
 
 
 def _within_time_left(problem: IlpProblem, start: float) -> IlpProblem:

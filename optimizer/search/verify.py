@@ -111,7 +111,8 @@ def fleet_totals(
         units_bought={k: (int(u), int(round(float(i)))) for k, (u, i) in bought.items()},
         column_gb=per_column["gb"],
         objective=objective.usd_weight * (fixed + pool_cost)
-        + objective.energy_weight_per_w * energy_w,
+        + objective.energy_weight_per_w * energy_w
+        + objective.peak_weight_per_w * float(n @ columns.busy_w + spare_w),
     )
 
 

@@ -53,6 +53,8 @@ CASES = [
      {**SEPARATE, "constraints.power_budget_kw": "25"}, False),
     ("16 classes, power budget 20 kW (binding)", "provider-16",
      {**SEPARATE, "constraints.power_budget_kw": "20"}, False),
+    ("16 classes, power budget 20 kW (binding), 10 s limit", "provider-16",
+     {**SEPARATE, "constraints.power_budget_kw": "20", "solver.time_limit_s": "10"}, False),
     ("16 classes, whole servers, tiers (the defaults)", "provider-16", {}, False),
     ("64 classes, whole servers, tiers (the defaults)", "provider-64", {}, False),
 ]  # fmt: skip

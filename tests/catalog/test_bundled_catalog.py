@@ -194,3 +194,16 @@ def test_every_system_prices_its_host(system):
     assert any(line.startswith("host_price_usd") for line in system.sources)
     if system.price_usd is not None:
         assert system.host_price_usd < system.price_usd
+
+
+@pytest.mark.parametrize(
+    "system", [s for s in CATALOG.systems.values() if s.price_usd and s.accelerator
+               and CATALOG.accelerators[s.accelerator].price_usd], ids=lambda s: s.id,
+)  # fmt: skip
+def test_a_card_and_its_host_share_add_up_to_its_system(system):
+    """Where a system and its card both have a price, card + host share is the system's price
+    per device (to 1 %): a user catalog that repeats the card prices it the same as the
+    system does."""
+    card = CATALOG.accelerators[system.accelerator].price_usd
+    per_device = card + system.host_price_usd / system.n_accelerators
+    assert per_device == pytest.approx(system.price_usd / system.n_accelerators, rel=0.01)

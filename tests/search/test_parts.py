@@ -13,7 +13,12 @@ import pytest
 from optimizer.catalog.problem_spec import SolverName
 from optimizer.fleet.columns import IlpProblem, Limits, PurchaseUnit, SolverSettings, TierPool
 from optimizer.search.ilp import _whole, solve_ilp
-from optimizer.search.parts import class_parts, part_problem, sharing_allowance
+from optimizer.search.parts import (
+    class_parts,
+    part_problem,
+    shares_whole_units,
+    sharing_allowance,
+)
 from optimizer.search.verify import check_solution
 from tests.search.problems import COST, make_classes, make_columns
 
@@ -63,7 +68,8 @@ def test_by_parts_matches_the_whole_ilp(seed):
     problem = _two_models(seed)
     by_parts = solve_ilp(problem)
     whole = _whole(problem, False, False, time.perf_counter())
-    assert by_parts.parts == 2
+    # models that could share a server are solved as one ILP (search.parts.shares_whole_units)
+    assert by_parts.parts == (1 if shares_whole_units(problem, class_parts(problem)) else 2)
     assert by_parts.status is whole.status
     if whole.objective is None:
         return
@@ -72,18 +78,31 @@ def test_by_parts_matches_the_whole_ilp(seed):
     assert by_parts.bound <= whole.objective * (1 + 1e-6) + 1e-9
 
 
-def test_random_two_model_problems_reach_both_paths():
-    """Some seeds are proven by their parts alone, others need the coupled solve; some of
-    those share a pool, some a server, some bind the power limit."""
-    count = dict.fromkeys(["uncoupled", "coupled", "pool", "server", "power"], 0)
+def test_random_two_model_problems_reach_both_paths(monkeypatch):
+    """Some seeds are proven by their parts alone, others need the coupled solve, others share
+    a server and are solved as one ILP; some share a pool, some bind the power limit, and there
+    the parts are priced for power (Lagrangian), some of them into a fleet within the limit."""
+    import optimizer.search.ilp as ilp
+
+    count = dict.fromkeys(["uncoupled", "coupled", "one ILP", "pool", "power"], 0)
+    priced = []  # per call: whether it found a fleet within the limit
+    real = ilp._priced_power
+
+    def spy(*args):
+        found = real(*args)
+        priced.append(found[2])
+        return found
+
+    monkeypatch.setattr(ilp, "_priced_power", spy)
     for seed in SEEDS:
         problem = _two_models(seed)
         found = solve_ilp(problem)
-        count["coupled" if found.coupled else "uncoupled"] += 1
+        path = "coupled" if found.coupled else "uncoupled"
+        count[path if found.parts > 1 else "one ILP"] += 1
         count["pool"] += bool(problem.pools)
-        count["server"] += bool(problem.purchase_units)
         count["power"] += problem.limits.power_w is not None
     assert min(count.values()) >= 8, count
+    assert len(priced) >= 5 and sum(priced) >= 2, priced
 
 
 def test_classes_of_different_models_are_separate_parts():
