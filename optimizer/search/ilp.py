@@ -437,8 +437,11 @@ _HIGHS_MIP_FEASIBILITY = 1e-8
 """HiGHS's integrality and row tolerance in MIP solves. At its default (10⁻⁶) HiGHS 1.16 proved
 optimal a fleet twice the optimum on an owned problem with whole servers (Llama-3.3-70B coding
 agent at 10 requests/s: 5.74 against 2.75 $/h, which CBC, HiGHS without presolve and HiGHS at
-10⁻⁸ all find), its proven bound above the true optimum; at 10⁻⁸ the bundled problems solve as
-fast."""
+10⁻⁸ all find), its proven bound above the true optimum. It must stay below ``_UNIT_SLACK``:
+the rows that keep a pool's last unit in use (units ≤ needs + 1 − slack) are then not within
+tolerance of allowing an empty unit; at 10⁻⁷ (equal to it) HiGHS proved a bound of 48 for a
+fleet of 8.5 on the mixed agentic problem, and with the slack at 10⁻⁵ both cases solve right at
+10⁻⁶ and 10⁻⁷ as well."""
 
 
 class _BulkHiGHS(pulp.HiGHS):
