@@ -95,9 +95,10 @@ def leave_one_source_out(
         table = EfficiencyTable({f.family: f.efficiency for f in fit_families(kept, ctx.catalog)},
                                 f"fit without {group}")  # fmt: skip
         predictions, _ = predict_cases(left_out, ctx.catalog, table)
-        core = [p for p in predictions if p.group == FIT_GROUP]
-        within = [p.error for p in core if _seen(_kind(p.case, ctx), seen)]
-        beyond = [p.error for p in core if not _seen(_kind(p.case, ctx), seen)]
+        within, beyond = [], []
+        for p in predictions:
+            if p.group == FIT_GROUP:
+                (within if _seen(_kind(p.case, ctx), seen) else beyond).append(p.error)
         median, p90 = _stats(within)
         scores.append(GroupScore(group, len(left_out), len(within), median, p90, len(beyond),
                                  _stats(beyond)[0]))  # fmt: skip

@@ -40,7 +40,7 @@ def calibrate(
             raise HetplanError(
                 "--leave-source-out fits its own factors: no --fit, --out or --efficiency"
             )
-        _validate(ctx, cases_file, json)
+        _leave_source_out(ctx, cases_file, json)
         return
     if out is not None and not fit:
         raise HetplanError("--out needs --fit")
@@ -82,7 +82,7 @@ def _render(result, written) -> None:
         out.print(f"wrote {written}")
 
 
-def _validate(ctx: typer.Context, cases_file: Path, json: bool) -> None:
+def _leave_source_out(ctx: typer.Context, cases_file: Path, json: bool) -> None:
     from rich.table import Table
 
     from optimizer.api import leave_one_source_out

@@ -39,12 +39,6 @@ def energy_usd_per_wh(economics: Economics, pricing: Pricing) -> float:
     return economics.electricity_usd_per_kwh * economics.pue / WH_PER_KWH
 
 
-def _system(catalog: Catalog, acc: Accelerator) -> System | None:
-    """The system whose price ``acc`` shares: its reference system, when it lists ``acc``."""
-    system = reference_system(catalog, acc)
-    return system if system is not None and system.accelerator == acc.id else None
-
-
 @dataclass(frozen=True, slots=True)
 class _Offer:
     """One figure that prices an accelerator: the entry and field it is read from, the $ (or
@@ -68,7 +62,9 @@ def _offers(catalog: Catalog, acc: Accelerator, pricing: Pricing) -> list[_Offer
     price shared (the whole server: host, NICs, chassis); then the card plus its share of its
     reference system's ``host_price_usd``; then the card alone, said as such.
     """
-    system = _system(catalog, acc)
+    host = reference_system(catalog, acc)
+    # the system whose price acc shares: its reference system, when that lists acc
+    system = host if host is not None and host.accelerator == acc.id else None
     offers = []
     if pricing is Pricing.CLOUD:
         if acc.cloud_usd_per_hour is not None:
@@ -82,7 +78,6 @@ def _offers(catalog: Catalog, acc: Accelerator, pricing: Pricing) -> list[_Offer
                                  system.cloud_usd_per_hour / n, f"{system.id} / {n}",
                                  system.id, n))  # fmt: skip
         return offers
-    host = reference_system(catalog, acc)
     if host is None:
         unit = (acc.id, 1)
     else:

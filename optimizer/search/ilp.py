@@ -902,7 +902,7 @@ def _whole(
     _then(model, problem, verbose, start)
     instances, share, units = _values(model, len(problem.columns), len(problem.classes))
     found = _fleet(problem, status, instances, share, units, bound, start, size)
-    if bound is not None and bound > found.objective + _PROOF_TOL * max(abs(found.objective), 1):
+    if bound is not None and bound > found.objective + PROOF_TOL * max(abs(found.objective), 1):
         raise SolverError(
             f"{name} proved a lower bound {bound:.6g} above the fleet it returned "
             f'({found.objective:.6g}): its verdict cannot be trusted; try solver.name = "cbc"'
@@ -910,9 +910,10 @@ def _whole(
     return found
 
 
-_PROOF_TOL = 1e-5
-"""How far a proven bound may sit above the fleet found (relative, ≥ 1 unit of objective): the
-solvers' tolerances; beyond it the proof is wrong, since the bound holds for every fleet."""
+PROOF_TOL = 1e-5
+"""How far a proven bound may sit above any fleet (relative, ≥ 1 unit of objective): the
+solvers' tolerances; beyond it the proof is wrong, since the bound holds for every fleet,
+the optimum's and its baselines' alike."""
 
 
 def _fleet(problem, status, instances, share, units, bound, start, size: dict) -> IlpSolution:

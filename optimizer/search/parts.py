@@ -35,8 +35,9 @@ def part_problem(problem: IlpProblem, classes: np.ndarray) -> tuple[IlpProblem, 
     """(the part's ILP, the whole's indices of its columns): the columns that can serve one of
     ``classes``, the classes themselves, and no coupling limit. Pools keep their own unit
     limits; purchase units are those of the part's accelerators."""
-    rows = np.flatnonzero(usable_pairs(problem)[:, classes].any(axis=1))
-    picked = problem.columns.subset(np.isin(np.arange(len(problem.columns)), rows))
+    mine = usable_pairs(problem)[:, classes].any(axis=1)
+    rows = np.flatnonzero(mine)
+    picked = problem.columns.subset(mine)
     columns = replace(
         picked,
         capability=picked.capability[:, classes],
@@ -94,8 +95,8 @@ def shares_whole_units(problem: IlpProblem, parts: list[np.ndarray]) -> bool:
 def _sharing(problem: IlpProblem, parts: list[np.ndarray]) -> tuple[dict, dict]:
     """({pool: parts beyond the first with a column on it}, {purchase unit of more than one
     device: parts beyond the first with a column in its group})."""
-    columns = problem.columns
-    on = [set(np.flatnonzero(usable_pairs(problem)[:, classes].any(axis=1))) for classes in parts]
+    columns, usable = problem.columns, usable_pairs(problem)
+    on = [set(np.flatnonzero(usable[:, classes].any(axis=1))) for classes in parts]
 
     def beyond_first(where) -> int:
         return max(sum(any(where(i) for i in rows) for rows in on) - 1, 0)

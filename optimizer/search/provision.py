@@ -19,11 +19,11 @@ from optimizer.catalog.problem_loader import LoadedProblem
 from optimizer.catalog.units import GIGA, MEGA, MILLI, SECONDS_PER_HOUR
 from optimizer.errors import SolverError
 from optimizer.fleet.candidates import Fleet, NoCandidates, build_fleet
-from optimizer.fleet.columns import IlpProblem, IlpSolution, Status, idle_devices
+from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
 from optimizer.fleet.ilp_input import OBJECTIVE_UNITS, ilp_problem
 from optimizer.fleet.measured import measured_fleet
 from optimizer.fleet.prune import dominated_columns, usable_pairs
-from optimizer.search.ilp import solve_ilp
+from optimizer.search.ilp import PROOF_TOL, solve_ilp
 from optimizer.search.solution import (
     Baseline,
     Pool,
@@ -146,7 +146,7 @@ def _no_better_baseline(best: IlpSolution, baselines) -> None:
     the optimum's proven bound: when one does, the solver's proof is wrong."""
     if best.bound is None:
         return
-    limit = best.bound - 1e-5 * max(abs(best.objective), 1.0)
+    limit = best.bound - PROOF_TOL * max(abs(best.objective), 1.0)
     for b in baselines:
         if b.objective is not None and b.objective < limit:
             raise SolverError(
@@ -346,10 +346,10 @@ def _solution(problem, fleet, loaded, result, baselines, head, start) -> Solutio
         for i in np.flatnonzero((result.instances > 0) | (result.share.sum(axis=1) > _SHARE_EPS))
     )
     n = result.instances
-    idle_usd = float(idle_devices(problem, n)[0])  # devices whole systems add, paid and unused
-    breakdown = {
-        "hardware": float(n @ table.hardware_usd_per_hour) + idle_usd,
-        "network": float(n @ table.network_usd_per_hour),
+    network = float(n @ table.network_usd_per_hour)
+    breakdown = {  # hardware: the instances' and the idle devices whole systems add
+        "hardware": totals.fixed_usd_per_hour - network,
+        "network": network,
         "memory_tiers": totals.pool_usd_per_hour,
         "energy": totals.energy_usd_per_hour,
     }
