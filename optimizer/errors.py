@@ -27,8 +27,17 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        parts = [self.file, self.entry, self.field, self.message]
+        parts = [self.file, _cut(self.entry), _cut(self.field), self.message]
         return ": ".join(p for p in parts if p)
+
+
+MAX_NAME_CHARS = 120
+"""The most of an entry or a field a problem line shows: they may come from the input (an
+unknown key, a case id), which may hold anything."""
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_NAME_CHARS else text[: MAX_NAME_CHARS - 3] + "..."
 
 
 class InputFileError(HetplanError, ValueError):

@@ -7,14 +7,24 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]*$")]
+Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]*$", strict=True)]
 """Catalog ids: lowercase letters, digits, dots and hyphens (``h200-sxm``, ``llama-3.1-70b``)."""
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
+MAX_NUMBER = 1e15
+"""The largest number a catalog entry may hold: above any real figure (10^15 FLOP/s is a
+petaflop, 10^15 bytes a petabyte, in the units the keys name), far below where the model's
+products overflow."""
+MAX_WHOLE = 2**53
+"""The largest whole number: every integer up to it is exact as a float and fits NumPy's int64."""
+
+# Scalars are strict: a number is taken only as a number (an integer is a number; true and "60"
+# are not), a whole number only as an integer. Lists for tuples and strings for enums stay
+# accepted, as TOML has no other way to write them.
+PositiveFloat = Annotated[float, Field(gt=0, le=MAX_NUMBER, allow_inf_nan=False, strict=True)]
+NonNegativeFloat = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False, strict=True)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_WHOLE, strict=True)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_WHOLE, strict=True)]
 
 
 class Confidence(StrEnum):

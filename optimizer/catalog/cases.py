@@ -8,9 +8,11 @@ standard library so that ``hetplan calibrate`` starts fast; every bad cell is re
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from optimizer.catalog.loader import UnreadableFileError, read_input
 from optimizer.errors import CatalogError, Problem
 
 COLUMNS = (
@@ -20,7 +22,7 @@ COLUMNS = (
 )  # fmt: skip
 OPTIONAL_COLUMNS = (
     "grade", "ep", "ttft_slo_ms", "tpot_slo_ms", "power_cap_w", "throughput_output_tokens_per_s",
-    "context_tokens",
+    "context_tokens", "engine",
 )  # fmt: skip
 """Read when present: power.csv has no SLO or EP columns, published.csv no power columns."""
 SCENARIOS = ("offline", "server", "interactive", "single-request", "microbench")
@@ -62,6 +64,7 @@ class Case:
     power_cap_w: float | None = None  # per device, where the submitter set one
     throughput_output_tokens_per_s: float | None = None  # of the whole configuration
     context_tokens: float | None = None  # a decode step's KV length, for rows that give it alone
+    engine: str | None = None  # the serving engine's catalog id (trtllm, vllm, ...), if known
 
 
 def source_group(source: str) -> str:
@@ -75,21 +78,48 @@ def source_group(source: str) -> str:
     return "/".join(parts[:2])
 
 
+MAX_COUNT = 1 << 20
+"""Devices, ranks and instances of a row are whole numbers from 1 to 2^20, as ``hetplan
+estimate`` takes them."""
+MAX_QUANTITY = 1e12
+"""Every other number of a row (tokens, batch, SLO milliseconds, watts, throughput, the measured
+value) is finite and at most 10^12, far above any real measurement and far below where float
+arithmetic on it overflows."""
+
+
+def _quoted(text: str, most: int = 40) -> str:
+    """A cell as it appears in a message: quoted and cut to ``most`` characters."""
+    return repr(text) if len(text) <= most else repr(text[:most]) + "..."
+
+
 def _number(text: str, kind, column: str, case_id: str, file: str, problems: list[Problem]):
+    """A cell as a whole number in [1, MAX_COUNT] (``kind`` int) or a finite number in [0,
+    MAX_QUANTITY] (``value``: above 0); None for an empty cell or with the problem added."""
     if text.strip() == "":
         return None
+    why = _out_of_range(text, kind is int, is_positive=kind is int or column == "value")
+    if why is not None:
+        problems.append(Problem(file, case_id, column, f"{why}, got {_quoted(text)}"))
+        return None
+    return int(float(text)) if kind is int else float(text)
+
+
+def _out_of_range(text: str, is_whole: bool, *, is_positive: bool) -> str | None:
+    """Why ``text`` is not a number of the kind and range asked for, or None."""
     try:
-        value = kind(float(text)) if kind is int else float(text)
-        if kind is int and float(text) != int(float(text)):
-            raise ValueError
+        number = float(text)
     except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        problems.append(Problem(file, case_id, column, f"must be {what}, got {text!r}"))
-        return None
-    if value < 0 or (kind is int and value == 0):
-        problems.append(Problem(file, case_id, column, f"must be positive, got {text!r}"))
-        return None
-    return value
+        return "must be a whole number" if is_whole else "must be a number"
+    if not math.isfinite(number):
+        return "must be a finite number"
+    if is_whole and not number.is_integer():
+        return "must be a whole number"
+    most = f"{MAX_COUNT:,}" if is_whole else f"{MAX_QUANTITY:g}"
+    if number > (MAX_COUNT if is_whole else MAX_QUANTITY):
+        return f"must be at most {most}"
+    if number < 0 or (is_positive and number == 0):
+        return "must be positive" if is_positive else "must be positive or 0"
+    return None
 
 
 def _scenario(text: str) -> str:
@@ -108,10 +138,21 @@ def load_cases(path: str | Path) -> list[Case]:
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError([Problem(name, "", "", f"cannot read: {exc}")]) from None
+        text = read_input(path).decode("utf-8")
+    except UnreadableFileError as exc:
+        raise CatalogError([Problem(name, "", "", str(exc))]) from None
+    except UnicodeDecodeError as exc:
+        raise CatalogError([Problem(name, "", "", f"not UTF-8 text (byte {exc.start})")]) from None
     reader = csv.DictReader(text.splitlines())
+    try:
+        return _read_rows(reader, name)
+    except csv.Error as exc:  # a cell above csv.field_size_limit(), a NUL byte
+        line = f"line {reader.line_num}"
+        raise CatalogError([Problem(name, line, "", f"not valid CSV: {exc}")]) from None
+
+
+def _read_rows(reader: csv.DictReader, name: str) -> list[Case]:
+    """The cases of every row after the header; every bad cell is one problem."""
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
     if missing:
         raise CatalogError([Problem(name, "", "", f"missing columns: {', '.join(missing)}")])
@@ -153,9 +194,12 @@ def load_cases(path: str | Path) -> list[Case]:
                 value=value,
                 unit=row["unit"] or "",
                 notes=row["notes"] or "",
+                engine=(row.get("engine") or "").strip() or None,
                 **nums,
             )
         )
+    if not cases and not problems:
+        problems.append(Problem(name, "", "", "holds no rows after the header"))
     if problems:
         raise CatalogError(problems)
     return cases

@@ -11,5 +11,6 @@ class Economics(Entry):
     """Electricity price, facility overhead and hardware life for one setting."""
 
     electricity_usd_per_kwh: PositiveFloat
-    pue: float = Field(ge=1.0, le=3.0)  # facility power / IT power
+    # facility power / IT power
+    pue: float = Field(ge=1.0, le=3.0, allow_inf_nan=False, strict=True)
     depreciation_years: PositiveFloat

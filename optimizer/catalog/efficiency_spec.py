@@ -4,11 +4,11 @@ family and phase, and how its power rises from idle to TDP, each saying what it 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from optimizer.catalog.base import Entry, Id, NonNegativeFloat
+from optimizer.catalog.base import Entry, Fraction, Id, NonNegativeFloat, NonNegativeInt
 
 
 class _Fitted(Entry):
@@ -16,7 +16,7 @@ class _Fitted(Entry):
     ``default`` stands in for unlisted families."""
 
     family: Id
-    fit_rows: int = Field(ge=0)  # measurements the figures were fitted on
+    fit_rows: NonNegativeInt  # measurements the figures were fitted on
     fit_median_abs_error: NonNegativeFloat | None = None  # on those rows, as a fraction
 
     def _id_suffix(self) -> tuple[str, str]:
@@ -32,16 +32,24 @@ class _Fitted(Entry):
         return self
 
 
+MIN_EFFICIENCY = 1e-3
+"""The smallest fraction of a peak a factor may state: 0.1 % (fitted factors stay above 2 %);
+below it step times overflow rather than describe a serving stack."""
+EfficiencyFraction = Annotated[
+    float, Field(ge=MIN_EFFICIENCY, le=1, allow_inf_nan=False, strict=True)
+]
+
+
 class EfficiencyFactors(_Fitted):
     """``id`` is ``FAMILY-PHASE``: one phase's factors."""
 
     phase: Literal["prefill", "decode"]
-    compute: float = Field(gt=0, le=1, allow_inf_nan=False)  # fraction of dense peak FLOP/s
-    memory: float = Field(gt=0, le=1, allow_inf_nan=False)  # fraction of HBM bandwidth
+    compute: EfficiencyFraction  # fraction of dense peak FLOP/s
+    memory: EfficiencyFraction  # fraction of HBM bandwidth
     overhead_us_per_layer: NonNegativeFloat  # fixed time per layer per step
     hop_latency_scale: NonNegativeFloat  # × the link's catalog latency per collective ring hop
     overhead_us_per_sequence: NonNegativeFloat = 0.0  # host time per sequence per step
-    link: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)  # collective bw / link peak
+    link: EfficiencyFraction = 1.0  # collective bw / link peak
 
     def _id_suffix(self) -> tuple[str, str]:
         return self.phase, "PHASE"
@@ -52,9 +60,9 @@ class PowerFactors(_Fitted):
     ``TDP − idle``: ``busy`` whenever it executes, plus ``compute`` at full compute duty and
     ``memory`` at full memory-bandwidth duty (the sum is capped at 1, i.e. the TDP)."""
 
-    busy: float = Field(ge=0, le=1, allow_inf_nan=False)
-    compute: float = Field(ge=0, le=1, allow_inf_nan=False)
-    memory: float = Field(ge=0, le=1, allow_inf_nan=False)
+    busy: Fraction
+    compute: Fraction
+    memory: Fraction
 
     def _id_suffix(self) -> tuple[str, str]:
         return "power", "power"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictInt, model_validator
 
 from optimizer.catalog.base import (
     Entry,
@@ -47,7 +47,7 @@ class Accelerator(Entry):
 
     vendor: str
     family: Id  # vendor and generation, e.g. "nvidia-hopper"; groups efficiency factors
-    year: int
+    year: StrictInt
     dense_tflops: DenseTflops
     memory_type: Id
     memory_capacity_gb: PositiveFloat  # marketed figure (GiB-quoted figures converted)

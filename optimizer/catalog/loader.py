@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,44 @@ from optimizer.catalog.catalog import Catalog, Origin, Record
 from optimizer.catalog.checks import check_catalog
 from optimizer.catalog.kinds import KIND_BY_TABLE, Kind
 from optimizer.errors import CatalogError, Problem
+
+MAX_INPUT_BYTES = 16 * 2**20
+"""The most hetplan reads of any one input file (catalog, problem, efficiency TOML, CSV, solution
+JSON): a larger file is refused, so memory stays bounded whatever a path names."""
+
+
+class UnreadableFileError(Exception):
+    """A path that names no readable regular file within :data:`MAX_INPUT_BYTES`; the message
+    says why without quoting the file's content."""
+
+
+def read_input(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of the regular file at ``path``, of at most ``limit`` bytes.
+
+    The file is opened without blocking, so a FIFO is refused instead of waiting for a writer;
+    directories, devices (``/dev/zero``), sockets and symlink loops are refused too, and reading
+    stops after ``limit + 1`` bytes, so a file that grows while read cannot exhaust memory.
+
+    Raises:
+        UnreadableFileError: why the file cannot be read, in a few words.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        why = getattr(exc, "strerror", None) or exc
+        raise UnreadableFileError(f"cannot read: {why}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnreadableFileError("not a regular file (a directory, FIFO, socket or device)")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read(limit + 1)
+    except OSError as exc:
+        raise UnreadableFileError(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise UnreadableFileError(f"larger than {limit:,} bytes, the most hetplan reads of a file")
+    return data
 
 
 def bundled_catalog_dir() -> Path:
@@ -91,21 +131,21 @@ def load_catalog(
 
 
 def load_efficiency_file(path: str | Path) -> list:
-    """The ``[[efficiency]]`` and ``[[power]]`` entries of one TOML file (as ``--efficiency
-    FILE`` gives them).
+    """The ``[[efficiency]]``, ``[[overhead]]`` and ``[[power]]`` entries of one TOML file (as
+    ``--efficiency FILE`` gives them).
 
     Raises:
         CatalogError: unreadable file, invalid entries, other sections, or no entries at all.
     """
     path = Path(path)
     problems: list[Problem] = []
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise CatalogError([Problem(_display(path), "", "", "no such file")])
     parsed = _read_file(path, problems, hashlib.sha256())
     _check_duplicates(parsed, problems)
     for item in parsed:
-        if item.kind.name not in ("efficiency", "power"):
-            why = "an efficiency file holds only [[efficiency]] and [[power]] entries"
+        if item.kind.name not in ("efficiency", "overheads", "power"):
+            why = "an efficiency file holds only [[efficiency]], [[overhead]], [[power]] entries"
             problems.append(Problem(item.file, item.entry.id, "", why))
     if not parsed and not problems:
         problems.append(Problem(_display(path), "", "", "holds no [[efficiency]] entries"))
@@ -115,10 +155,11 @@ def load_efficiency_file(path: str | Path) -> list:
 
 
 def _display(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
+    """A path as the user would type it: relative to the working directory when inside it.
+    Symlinks are not followed, so a symlink loop names itself instead of raising."""
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    except (ValueError, OSError):  # outside the working directory, or no working directory
         return str(path)
 
 
@@ -140,12 +181,15 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
 
 
 def read_toml(path: Path, name: str, problems: list[Problem]) -> tuple[bytes, dict] | None:
-    """The bytes and parsed tables of a TOML file, or None with the reason added to problems."""
+    """The bytes and parsed tables of a TOML file, or None with the reason added to problems:
+    every TOML input (catalog, problem, efficiency) is read here, through :func:`read_input`."""
     try:
-        raw_bytes = path.read_bytes()
+        raw_bytes = read_input(path)
         return raw_bytes, tomllib.loads(raw_bytes.decode("utf-8"))
-    except OSError as exc:
-        problems.append(Problem(name, "", "", f"cannot read: {exc.strerror or exc}"))
+    except UnreadableFileError as exc:
+        problems.append(Problem(name, "", "", str(exc)))
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        problems.append(Problem(name, "", "", "nested too deeply to read"))
     except UnicodeDecodeError as exc:
         problems.append(Problem(name, "", "", f"not UTF-8 text (byte {exc.start})"))
     except tomllib.TOMLDecodeError as exc:

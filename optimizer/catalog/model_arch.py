@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import StrictBool, model_validator
 
 from optimizer.catalog.base import Entry, NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 
@@ -61,7 +61,7 @@ class MoE(StrictModel):
     shared_expert_intermediate: PositiveInt | None = None  # default: expert_intermediate
     first_dense_layers: NonNegativeInt = 0
     layer_step: PositiveInt = 1
-    router_bias: bool = False
+    router_bias: StrictBool = False
 
     @model_validator(mode="after")
     def _active_within_routed(self) -> MoE:
@@ -85,18 +85,18 @@ class ModelArch(Entry):
     vocab_size: PositiveInt
     intermediate_size: PositiveInt | None = None  # dense FFN width; None when every layer is MoE
     ffn_kind: Literal["gated", "plain"]  # gated: SwiGLU/GeGLU (3 matrices); plain: 2 matrices
-    mlp_bias: bool = False
+    mlp_bias: StrictBool = False
     attention: AttentionKind
     attention_bias: Literal["none", "qkv", "all"] = "none"
-    attention_sinks: bool = False  # learned per-head sink logits (gpt-oss)
-    qk_norm: bool = False
+    attention_sinks: StrictBool = False  # learned per-head sink logits (gpt-oss)
+    qk_norm: StrictBool = False
     mla: MLA | None = None
     local_attention: LocalAttention | None = None
     moe: MoE | None = None
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     norms_per_layer: PositiveInt = 2
-    embedding_norm: bool = False  # a norm right after the input embedding (BLOOM)
-    tie_embeddings: bool = False
+    embedding_norm: StrictBool = False  # a norm right after the input embedding (BLOOM)
+    tie_embeddings: StrictBool = False
     position_embedding: Literal["rope", "learned", "alibi"] = "rope"
     learned_positions: PositiveInt | None = None  # rows of a learned position table
     max_context_tokens: PositiveInt

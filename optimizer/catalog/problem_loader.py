@@ -18,14 +18,22 @@ from pathlib import Path
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
-from optimizer.catalog.base import NonNegativeFloat
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.economics import Economics
 from optimizer.catalog.hardware import Attachment
 from optimizer.catalog.kinds import KIND_BY_TABLE
-from optimizer.catalog.loader import InlineEntries, _display, _explain, load_catalog, read_toml
+from optimizer.catalog.loader import (
+    InlineEntries,
+    UnreadableFileError,
+    _display,
+    _explain,
+    load_catalog,
+    read_input,
+    read_toml,
+)
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.problem_spec import (
+    Capability,
     CatalogSection,
     Measured,
     MeasuredInstance,
@@ -41,7 +49,7 @@ MIX_SUM_TOLERANCE = 1e-6  # how far the shares of a request mix may sum away fro
 CSV_REQUIRED = ("instance", "usd_per_hour", "class", "max_requests_per_s")
 CSV_OPTIONAL = ("power_w", "idle_w", "devices", "accelerator")
 _ON_DEVICE = (Attachment.ON_PACKAGE, Attachment.ON_BOARD)  # the device's own memory, no tier
-_RATE = TypeAdapter(NonNegativeFloat)
+_RATE = TypeAdapter(Capability)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,8 @@ def load_problem(
     path: str | Path,
     overrides: Mapping[str, str] | None = None,
     catalog_dirs: Sequence[str | Path] = (),
+    *,
+    allow_outside_paths: bool = False,
 ) -> LoadedProblem:
     """Read, validate and cross-check one problem TOML file.
 
@@ -98,6 +108,10 @@ def load_problem(
             indexes an array of tables.
         catalog_dirs: the user's catalog directories, loaded on top of the bundled catalog and
             under the problem's own ``[catalog]`` dirs and inline entries.
+        allow_outside_paths: let ``[catalog] dirs`` and ``capabilities_csv`` name files outside
+            the problem file's directory and the working directory (symlinks resolved); by
+            default such a path is a problem, so a problem file cannot make hetplan read
+            ``/etc/passwd`` or ``../../secrets``.
 
     Returns:
         The problem with its merged catalog, economics profile and measured table.
@@ -109,11 +123,8 @@ def load_problem(
     path = Path(path)
     name = _display(path)
     problems: list[Problem] = []
-    try:
-        read = read_toml(path, name, problems)
-    except RecursionError:  # tomllib parses nested arrays and tables recursively
-        read = None
-        problems.append(Problem(name, "", "", "nested too deeply to read"))
+    roots = None if allow_outside_paths else _roots(path)
+    read = read_toml(path, name, problems)
     if read is None:
         raise ProblemError(problems)
     raw_bytes, data = read
@@ -122,11 +133,13 @@ def load_problem(
     spec = _validate_spec(data, applied, name, problems)
     section = spec.catalog if spec is not None else _catalog_section(data)
     catalog = (
-        _load_catalog(section, path, name, problems, catalog_dirs) if section is not None else None
+        _load_catalog(section, path, name, problems, catalog_dirs, roots)
+        if section is not None
+        else None
     )
     measured = None
     if spec is not None and spec.measured is not None:
-        measured = _measured_table(spec.measured, path, name, problems, digest)
+        measured = _measured_table(spec.measured, path, name, problems, digest, roots)
     if spec is not None and catalog is not None:
         problems.extend(_cross_check(spec, catalog, measured, name))
     if problems:
@@ -240,15 +253,46 @@ def _catalog_section(data: dict) -> CatalogSection | None:
 # --- catalog ----------------------------------------------------------------------------------
 
 
+def _roots(path: Path) -> tuple[Path, ...]:
+    """The directories a problem file's own paths may point into: its directory and the
+    working directory, symlinks resolved."""
+    try:
+        return (path.parent.resolve(), Path.cwd().resolve())
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return ()
+
+
+def _outside(target: Path, given: str, roots: tuple[Path, ...] | None) -> str | None:
+    """Why a path written in the problem file may not be read, or None when it may: it must
+    resolve into one of ``roots`` (None: anywhere)."""
+    if roots is None:
+        return None
+    try:
+        real = target.resolve()
+    except (OSError, RuntimeError):
+        return f"{given!r} cannot be resolved (a symlink loop?)"
+    if any(real.is_relative_to(root) for root in roots):
+        return None
+    return (
+        f"{given!r} is outside the problem file's directory and the working directory; "
+        "pass --allow-outside-paths to read it"
+    )
+
+
 def _load_catalog(
-    section: CatalogSection, path: Path, name: str, problems: list[Problem], user_dirs
+    section: CatalogSection, path: Path, name: str, problems: list[Problem], user_dirs, roots
 ) -> Catalog | None:
     dirs = [path.parent / d for d in section.dirs]
-    missing = [(d, s) for d, s in zip(dirs, section.dirs, strict=True) if not d.is_dir()]
-    for directory, given in missing:
+    refused = [(d, s) for d, s in zip(dirs, section.dirs, strict=True) if not d.is_dir()]
+    for directory, given in refused:
         why = f"no such directory {given!r} (looked in {directory})"
         problems.append(Problem(name, "catalog", "dirs", why))
-    if missing:
+    for directory, given in zip(dirs, section.dirs, strict=True):
+        why = _outside(directory, given, roots)
+        if why is not None:
+            refused.append((directory, given))
+            problems.append(Problem(name, "catalog", "dirs", why))
+    if refused:
         return None
     tables = {t: getattr(section, t) for t in KIND_BY_TABLE if getattr(section, t)}
     inline = InlineEntries(name, tables, prefix="catalog.") if tables else None
@@ -296,6 +340,8 @@ def _check_styles(styles: Styles, catalog: Catalog, name: str) -> Iterator[Probl
         for ref in getattr(styles, field) or ():
             if ref not in accelerators:
                 yield Problem(name, "styles", field, _unknown("accelerator", ref, accelerators))
+    if styles.engine is not None and styles.engine not in catalog.engines:
+        yield Problem(name, "styles", "engine", _unknown("engine", styles.engine, catalog.engines))
     tiers = {i: m for i, m in catalog.memory.items() if m.attach not in _ON_DEVICE}
     for ref in styles.tiers or ():
         if ref in catalog.memory and ref not in tiers:
@@ -335,14 +381,17 @@ def _check_power(spec: ProblemSpec, measured: MeasuredTable, name: str) -> Itera
 
 
 def _measured_table(
-    measured: Measured, path: Path, name: str, problems: list[Problem], digest
+    measured: Measured, path: Path, name: str, problems: list[Problem], digest, roots
 ) -> MeasuredTable | None:
     n_before = len(problems)
     class_names, rates, cells = _classes(measured, name, problems)
     if measured.capabilities_csv is not None:
-        instances, capability = _read_csv(
-            path.parent / measured.capabilities_csv, class_names, name, problems, digest
-        )
+        csv_path = path.parent / measured.capabilities_csv
+        outside = _outside(csv_path, measured.capabilities_csv, roots)
+        if outside is not None:
+            problems.append(Problem(name, "measured", "capabilities_csv", outside))
+            return None
+        instances, capability = _read_csv(csv_path, class_names, name, problems, digest)
     else:
         instances = measured.instances
         capability = [_inline_capability(i, measured, cells, name, problems) for i in instances]
@@ -438,10 +487,10 @@ def _read_csv(
     class); a pair without a row means the instance cannot serve that class (0 requests/s)."""
     file = _display(csv_path)
     try:
-        raw = csv_path.read_bytes()
+        raw = read_input(csv_path)
         text = raw.decode("utf-8-sig")  # tolerate the BOM spreadsheet exports write
-    except OSError as exc:
-        why = f"cannot read {file}: {exc.strerror or exc} (paths are relative to the problem file)"
+    except UnreadableFileError as exc:
+        why = f"{file}: {exc} (paths are relative to the problem file)"
         problems.append(Problem(name, "measured", "capabilities_csv", why))
         return [], []
     except UnicodeDecodeError as exc:
@@ -474,6 +523,10 @@ def _check_header(reader: csv.DictReader, file: str, problems: list[Problem]) ->
         problems.append(Problem(file, "", "", why))
         return False
     reader.fieldnames = [column.strip() for column in header]
+    if not set(reader.fieldnames) & set(CSV_REQUIRED):  # another kind of file: quote none of it
+        why = f"not a capabilities CSV: its first line names none of {', '.join(CSV_REQUIRED)}"
+        problems.append(Problem(file, "line 1", "", why))
+        return False
     n_before = len(problems)
     for position, column in enumerate(reader.fieldnames):
         if not column:
@@ -504,7 +557,8 @@ def _read_row(row: dict, line: int, class_names, file: str, problems, instances,
         return
     constants = {c: cells[c] for c in ("usd_per_hour", *CSV_OPTIONAL) if cells.get(c)}
     try:
-        instance = MeasuredInstance.model_validate({"name": cells["instance"], **constants})
+        row_data = {"name": cells["instance"], **constants}
+        instance = MeasuredInstance.model_validate(row_data, strict=False)  # CSV has only text
     except ValidationError as exc:
         for error in exc.errors():
             field, message = _explain(error)
@@ -512,7 +566,7 @@ def _read_row(row: dict, line: int, class_names, file: str, problems, instances,
             problems.append(Problem(file, where, column, message))
         instance = None
     try:
-        rate = _RATE.validate_python(cells["max_requests_per_s"])
+        rate = _RATE.validate_python(cells["max_requests_per_s"], strict=False)
     except ValidationError as exc:
         for error in exc.errors():
             problems.append(Problem(file, where, "max_requests_per_s", _explain(error)[1]))

@@ -10,29 +10,67 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
 
 from optimizer.catalog.base import (
     Fraction,
     Id,
-    NonNegativeFloat,
-    PositiveFloat,
     StrictModel,
 )
 from optimizer.catalog.choices import Mode, TierUse
 
-Percentile = Annotated[float, Field(ge=50, lt=100, allow_inf_nan=False)]
-Rate = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
+# Every number of a problem is strict (true and "60" are not numbers) and finite, within a range
+# far beyond any real fleet but narrow enough that the solver's coefficients stay representable
+# next to each other (docs/files.md lists them).
+Percentile = Annotated[float, Field(ge=50, lt=100, allow_inf_nan=False, strict=True)]
+Rate = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, strict=True)]
 """Requests (or sessions) per second: at most 10^9, beyond any datacenter and beyond what a
 solver's coefficient range resolves next to per-instance costs."""
+MIN_CAPABILITY = 1e-6
+"""The least non-zero capability: one request in 11.6 days. Below it, requests/s divided by the
+capability overflows the solver's coefficient range instead of meaning anything."""
+
+
+def _zero_or_resolvable(value: float) -> float:
+    if 0 < value < MIN_CAPABILITY:
+        raise ValueError(f"must be 0 (cannot serve) or at least {MIN_CAPABILITY:g}, got {value:g}")
+    return value
+
+
+Capability = Annotated[
+    float,
+    Field(ge=0, le=1e9, allow_inf_nan=False, strict=True),
+    AfterValidator(_zero_or_resolvable),
+]
+"""Requests/s one instance sustains: 0 (cannot serve), or 10^-6 to 10^9 like a rate."""
+Milliseconds = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, strict=True)]
+# Limits the solver compares a fleet against: from one watt (one micro-dollar an hour); a
+# 1e-300 budget is no limit a solver can resolve (HiGHS ends without a verdict).
+Kilowatts = Annotated[float, Field(ge=1e-3, le=1e9, allow_inf_nan=False, strict=True)]
+BudgetUsdPerHour = Annotated[float, Field(ge=1e-6, le=1e12, allow_inf_nan=False, strict=True)]
+Watts = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, strict=True)]
+IdleWatts = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False, strict=True)]
+UsdPerHour = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False, strict=True)]
+Weight = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, strict=True)]
+"""A price or emission factor of the weighted objective ($/kWh, kg CO2/kWh, $/kg CO2)."""
+Gigabytes = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, strict=True)]
+Seconds = Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False, strict=True)]
 RawEntries = tuple[dict, ...]
-RelativePath = Annotated[str, StringConstraints(pattern=r"^[^\x00]+$")]  # the OS rejects NUL
+RelativePath = Annotated[str, StringConstraints(pattern=r"^[^\x00]+$", strict=True)]  # no NUL
 # Counts become NumPy int64 and solver options downstream; bounds far above any real fleet keep
 # a typo like 10**20 an input error instead of an overflow.
-Count = Annotated[int, Field(ge=0, le=10**9)]
-PositiveCount = Annotated[int, Field(ge=1, le=10**9)]
-Parallelism = Annotated[int, Field(ge=1, le=4096)]
-Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]  # CBC and HiGHS take a 32-bit seed
+Count = Annotated[int, Field(ge=0, le=10**9, strict=True)]
+PositiveCount = Annotated[int, Field(ge=1, le=10**9, strict=True)]
+Parallelism = Annotated[int, Field(ge=1, le=4096, strict=True)]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]  # CBC and HiGHS take 32 bits
 
 
 def _as_rows(value: object) -> object:
@@ -44,12 +82,12 @@ def _as_rows(value: object) -> object:
     return value
 
 
-Capabilities = Annotated[tuple[tuple[NonNegativeFloat, ...], ...], BeforeValidator(_as_rows)]
+Capabilities = Annotated[tuple[tuple[Capability, ...], ...], BeforeValidator(_as_rows)]
 
 
 class ProblemInfo(StrictModel):
     name: Id
-    description: str | None = None
+    description: StrictStr | None = None
 
 
 class CatalogSection(StrictModel):
@@ -64,7 +102,9 @@ class CatalogSection(StrictModel):
     model: RawEntries = ()
     workload: RawEntries = ()
     economics: RawEntries = ()
+    engine: RawEntries = ()
     efficiency: RawEntries = ()
+    overhead: RawEntries = ()
     power: RawEntries = ()
 
 
@@ -80,8 +120,8 @@ class Serve(StrictModel):
     workload: Id
     requests_per_s: Rate | None = None
     sessions_per_s: Rate | None = None  # × the workload's mean turns per session
-    ttft_ms: PositiveFloat | None = None
-    tpot_ms: PositiveFloat | None = None
+    ttft_ms: Milliseconds | None = None
+    tpot_ms: Milliseconds | None = None
     percentile: Percentile = 99.0
 
     @model_validator(mode="after")
@@ -116,9 +156,9 @@ class MeasuredInstance(StrictModel):
     """
 
     name: Id
-    usd_per_hour: PositiveFloat
-    power_w: PositiveFloat | None = None  # busy IT power; needed by energy objectives
-    idle_w: NonNegativeFloat | None = None
+    usd_per_hour: UsdPerHour
+    power_w: Watts | None = None  # busy IT power; needed by energy objectives
+    idle_w: IdleWatts | None = None
     devices: PositiveCount = 1  # accelerators in one instance
     accelerator: Id | None = None  # availability group; default: the name
     capabilities: Capabilities | None = None
@@ -174,9 +214,9 @@ class ObjectiveSection(StrictModel):
     kind: ObjectiveKind = ObjectiveKind.COST
     pricing: Pricing = Pricing.OWNED
     economics: Id = "default"  # the catalog's economics profile (electricity, PUE, lifetime)
-    energy_usd_per_kwh: NonNegativeFloat = 0.0
-    kg_co2_per_kwh: NonNegativeFloat | None = None
-    usd_per_kg_co2: NonNegativeFloat | None = None
+    energy_usd_per_kwh: Weight = 0.0
+    kg_co2_per_kwh: Weight | None = None
+    usd_per_kg_co2: Weight | None = None
 
     @model_validator(mode="after")
     def _weights(self) -> ObjectiveSection:
@@ -202,15 +242,17 @@ class ObjectiveSection(StrictModel):
 class Constraints(StrictModel):
     """Power is IT power at full load (accelerators plus their servers' overhead)."""
 
-    power_budget_kw: PositiveFloat | None = None
+    power_budget_kw: Kilowatts | None = None
     racks: PositiveCount | None = None
-    rack_power_kw: PositiveFloat | None = None
-    budget_usd_per_hour: PositiveFloat | None = None
+    rack_power_kw: Kilowatts | None = None
+    budget_usd_per_hour: BudgetUsdPerHour | None = None
     devices: dict[Id, Count] = Field(default_factory=dict)  # available per accelerator
     # the most of its rated capacity an instance may carry; None: 0.8 for model-rated
     # candidates (headroom on top of a capacity that already meets the latency percentile),
     # 1.0 for measured ones (their capabilities are the limit the user measured)
-    max_utilization: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    max_utilization: float | None = Field(
+        default=None, gt=0, le=1, allow_inf_nan=False, strict=True
+    )
     spare_instances: Count = 0  # extra instances in every pool the fleet uses (N + spare)
 
     @model_validator(mode="after")
@@ -223,19 +265,23 @@ class Constraints(StrictModel):
 class Styles(StrictModel):
     """What the solver may build. ``accelerators`` None = every one the pricing can price."""
 
-    aggregated: bool = True
-    disaggregated: bool = True
-    memory_tiers: bool = True
+    aggregated: StrictBool = True
+    disaggregated: StrictBool = True
+    memory_tiers: StrictBool = True
     tiers: tuple[Id, ...] | None = None  # None = every off-package tier with a price
     tier_uses: tuple[TierUse, ...] = (TierUse.SPILL, TierUse.PARK)
-    tier_gb_per_device: tuple[PositiveFloat, ...] | None = None  # None = one tier unit
+    tier_gb_per_device: tuple[Gigabytes, ...] | None = None  # None = one tier unit
     accelerators: tuple[Id, ...] | None = None
     exclude_accelerators: tuple[Id, ...] = ()
     tp: tuple[Parallelism, ...] = (1, 2, 4, 8)
     ep: tuple[Parallelism, ...] = (1,)
-    precisions: tuple[str, ...] = ("bf16", "fp8")
-    kv_precision: str | None = None  # None = the weights' precision
+    # attention data-parallel ranks: each holds its own sequences' KV, and the ranks share one
+    # expert pool (ep > 1, up to tp × dp); an instance is tp × dp devices
+    dp: tuple[Parallelism, ...] = (1,)
+    precisions: tuple[StrictStr, ...] = ("bf16", "fp8")
+    kv_precision: StrictStr | None = None  # None = the weights' precision
     mode: Mode = Mode.CALIBRATED
+    engine: Id | None = None  # serving engine (catalogs/engines.toml); None: the vendor's
     # how devices are bought: "system" in whole units (owned: each accelerator's reference
     # system; rented: its smallest cloud instance), "device" one at a time; None: system
     granularity: Literal["device", "system"] | None = None
@@ -244,7 +290,7 @@ class Styles(StrictModel):
     def _something_allowed(self) -> Styles:
         if not (self.aggregated or self.disaggregated):
             raise ValueError("aggregated: at least one of aggregated, disaggregated must be true")
-        for name in ("tp", "ep", "precisions", "tier_uses"):
+        for name in ("tp", "ep", "dp", "precisions", "tier_uses"):
             if not getattr(self, name):
                 raise ValueError(f"{name}: must list at least one value")
         return self
@@ -257,11 +303,12 @@ class SolverName(StrEnum):
 
 class SolverSection(StrictModel):
     name: SolverName = SolverName.HIGHS  # proves the bundled and benchmark optima fastest
-    time_limit_s: PositiveFloat | None = 60.0
+    time_limit_s: Seconds | None = 60.0
     gap: Fraction = 0.0  # relative MIP gap at which to stop
     seed: Seed = 0
     assignment: Literal["split", "whole-class"] = "split"
-    slice_factor: Annotated[int, Field(ge=1, le=64)] = 1  # whole-class: slices per class
+    # whole-class: slices per class
+    slice_factor: Annotated[int, Field(ge=1, le=64, strict=True)] = 1
 
 
 class ProblemSpec(StrictModel):

@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 
 from optimizer.api.defaults import ANALYSIS_ACCELERATORS
-from optimizer.cli.common import EfficiencyOption, JsonFlag, console, context, echo_json
+from optimizer.cli.common import (
+    MAX_COUNT,
+    MAX_TOKENS,
+    EfficiencyOption,
+    JsonFlag,
+    console,
+    context,
+    echo_json,
+    finite,
+    whole,
+)
 
 Opt = typer.Option
 
@@ -42,20 +52,43 @@ def analyze(
         str | None,
         Opt("--kv-precision", help="KV cache precision (default: the weights', fp8 below 8 bit)."),
     ] = None,
-    batch: Annotated[int, Opt("--batch", help="Requests per step, sharing the weights' CF.")] = 16,
+    batch: Annotated[
+        int,
+        Opt(
+            "--batch",
+            help="Requests per step, sharing the weights' CF.",
+            parser=whole(1, MAX_COUNT),
+        ),
+    ] = 16,
     input_tokens: Annotated[
-        float | None, Opt("--input-tokens", help="Prompt tokens without --workload (8192).")
+        float | None,
+        Opt(
+            "--input-tokens",
+            help="Prompt tokens without --workload (8192).",
+            parser=finite(1, MAX_TOKENS),
+        ),
     ] = None,
     output_tokens: Annotated[
-        float | None, Opt("--output-tokens", help="Generated tokens without --workload (512).")
+        float | None,
+        Opt(
+            "--output-tokens",
+            help="Generated tokens without --workload (512).",
+            parser=finite(1, MAX_TOKENS),
+        ),
     ] = None,
     prefix_tokens: Annotated[
-        float, Opt("--prefix-tokens", help="Cached part of the input without --workload.")
+        float,
+        Opt(
+            "--prefix-tokens",
+            help="Cached part of the input without --workload.",
+            parser=finite(0, MAX_TOKENS),
+        ),
     ] = 0.0,
     out_dir: Annotated[
         Path, Opt("--out-dir", metavar="DIR", help="Where the plots (PNG and SVG) go.")
     ] = Path("results"),
     plots: Annotated[bool, Opt("--plots/--no-plots", help="Write the plots.")] = True,
+    force: Annotated[bool, Opt("--force", help="Replace plots that already exist.")] = False,
     efficiency: EfficiencyOption = None,
     json: JsonFlag = False,
 ) -> None:
@@ -72,6 +105,12 @@ def analyze(
     ids = _accelerator_ids(accelerator)
     if ids is not None:
         request = replace(request, accelerators=ids)
+    if plots:
+        from optimizer.api import check_destination
+        from optimizer.report.analysis_plots import plot_paths
+
+        for path in plot_paths(model, workload, out_dir):
+            check_destination(path, force=force)
     result = run_analyze(
         request, plots_dir=out_dir if plots else None, context=context(ctx, efficiency)
     )
@@ -84,15 +123,19 @@ def analyze(
 
 def _render(d: dict) -> None:
     """The operator table per phase, the accelerators and the notes, for people."""
+    from rich.text import Text
+
     from optimizer.report import render_rows
 
     out = console()
     r = d["request"]
     out.print(
-        f"[bold]{d['model']}[/] ({d['attention']}, {d['precision']}, KV {d['kv_precision']}), "
+        Text(d["model"], style="bold"),
+        f" ({d['attention']}, {d['precision']}, KV {d['kv_precision']}), "
         f"{d['workload'] or 'request'}: {r['input_tokens']:,.0f} input tokens "
         f"({r['prefix_tokens']:,.0f} cached), {r['output_tokens']:,.0f} output, "
-        f"batch {d['batch']:g}; walls on the pure roofline"
+        f"batch {d['batch']:g}; walls on the pure roofline",
+        sep="",
     )
     ids = [a["id"] for a in d["accelerators"]]
     for phase in d["phases"]:
@@ -117,7 +160,7 @@ def _render(d: dict) -> None:
     ]
     out.print(render_rows(accelerators, title="accelerators (batches per instance of tp devices)"))
     for note in d["notes"]:
-        out.print(f"note: {note}", markup=False)
+        out.print(f"note: {note}")
     if d["plots"]:
         out.print("plots: " + ", ".join(d["plots"]))
 

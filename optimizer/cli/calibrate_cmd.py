@@ -44,8 +44,10 @@ def calibrate(
         return
     if out is not None and not fit:
         raise HetplanError("--out needs --fit")
-    if out is not None and out.exists() and not force:
-        raise HetplanError(f"{out}: exists; pass --force to overwrite it")
+    if out is not None:
+        from optimizer.api import check_destination
+
+        check_destination(out, force=force)  # before the fit, not after it
     result = run_calibrate(cases_file, fit=fit, mode=mode, context=context(ctx, efficiency))
     written = str(result.save(out, force=force)) if out is not None else None
     if json:
@@ -101,4 +103,4 @@ def _leave_source_out(ctx: typer.Context, cases_file: Path, json: bool) -> None:
     out = console()
     out.print(table)
     out.print("extrapolated: core rows whose accelerator family, or whose weight precision, no "
-              "kept row has (scored apart)", markup=False)  # fmt: skip
+              "kept row has (scored apart)")  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -74,8 +75,8 @@ def validate(
     """Check the bundled catalog, plus DIR as it would be used; exit 2 listing every problem."""
     from optimizer.api import Origin
 
-    given = [Path(d).resolve() for d in catalog_dirs(ctx)]
-    extra = [directory] if directory and directory.resolve() not in given else []
+    given = [os.path.realpath(d) for d in catalog_dirs(ctx)]  # realpath: a loop is no error
+    extra = [directory] if directory and os.path.realpath(directory) not in given else []
     catalog = load(ctx, *extra)  # a DIR already given with --catalog is loaded once
     counts: dict[str, int] = {}
     for record in catalog.records.values():

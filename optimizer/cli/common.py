@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,50 @@ EfficiencyOption = Annotated[
     ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+MAX_TOKENS = 1e9
+"""Tokens of one request (input, output, cached prefix): at most 10^9."""
+MAX_AMOUNT = 1e9
+"""Rates (requests/s), targets (ms) and tier capacities (GB) on the command line: at most 10^9,
+far beyond any real value and far below where the model's arithmetic overflows."""
+MAX_WATTS = 1e6
+"""A power cap per device: at most a megawatt."""
+MAX_COUNT = 1 << 20
+"""Sequences of a batch: at most 2^20, as for ``estimate``."""
+
+
+def finite(low: float, high: float):
+    """A parser of a number option that takes only finite numbers in ``[low, high]``: NaN,
+    ±inf and overflowing values are usage errors (exit 2, ``--option: message``) before any
+    work starts."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise typer.BadParameter(f"must be a number, got {text!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            why = f"must be a finite number from {low:g} to {high:g}, got {text!r}"
+            raise typer.BadParameter(why)
+        return value
+
+    return parse
+
+
+def whole(low: int, high: int):
+    """A parser of a count option that takes only whole numbers in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise typer.BadParameter(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise typer.BadParameter(f"must be from {low:,} to {high:,}, got {text}")
+        return value
+
+    return parse
 
 
 class Unmet(HetplanError):
@@ -55,10 +100,12 @@ def context(ctx: typer.Context, efficiency_file: Path | None = None):
 
 
 def console():
-    """A rich console; wide when piped, so tables are not folded to 80 columns."""
+    """A rich console; wide when piped, so tables are not folded to 80 columns. Markup is off:
+    paths, ids and CSV cells are printed as written, so ``[/]`` in a name can neither fail nor
+    restyle the output (styles are given as ``rich.text.Text`` instead)."""
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 240)
+    return Console(width=None if sys.stdout.isatty() else 240, markup=False)
 
 
 def echo_json(data) -> None:

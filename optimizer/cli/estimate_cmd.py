@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from optimizer.cli.common import EfficiencyOption, JsonFlag, Unmet, console, context, echo_json
+from optimizer.cli.common import (
+    MAX_AMOUNT,
+    MAX_TOKENS,
+    MAX_WATTS,
+    EfficiencyOption,
+    JsonFlag,
+    Unmet,
+    console,
+    context,
+    echo_json,
+    finite,
+)
 
 Opt = typer.Option
 
@@ -24,11 +35,17 @@ def estimate(
     activation_precision: Annotated[
         str | None, Opt("--activation-precision", help="Activations (default: compute dtype).")
     ] = None,
-    input_tokens: Annotated[float | None, Opt("--input-tokens", help="Prompt tokens.")] = None,
-    output_tokens: Annotated[
-        float | None, Opt("--output-tokens", help="Generated tokens.")
+    input_tokens: Annotated[
+        float | None, Opt("--input-tokens", help="Prompt tokens.", parser=finite(1, MAX_TOKENS))
     ] = None,
-    prefix_tokens: Annotated[float, Opt("--prefix-tokens", help="Cached part of the input.")] = 0,
+    output_tokens: Annotated[
+        float | None,
+        Opt("--output-tokens", help="Generated tokens.", parser=finite(1, MAX_TOKENS)),
+    ] = None,
+    prefix_tokens: Annotated[
+        float,
+        Opt("--prefix-tokens", help="Cached part of the input.", parser=finite(0, MAX_TOKENS)),
+    ] = 0,
     workload: Annotated[str | None, Opt("--workload", help="Workload id (mean turn).")] = None,
     batch: Annotated[int | None, Opt("--batch", help="Fixed batch (sequences).")] = None,
     requests_per_s: Annotated[
@@ -36,18 +53,33 @@ def estimate(
         Opt(
             "--requests-per-s",
             help="Arrival rate per instance (default: the highest that meets the SLOs).",
+            parser=finite(0, MAX_AMOUNT),
         ),
     ] = None,
-    ttft_slo_ms: Annotated[float | None, Opt("--ttft-slo-ms", help="TTFT target.")] = None,
-    tpot_slo_ms: Annotated[float | None, Opt("--tpot-slo-ms", help="TPOT target.")] = None,
-    slo_percentile: Annotated[float, Opt("--slo-percentile", help="SLO percentile.")] = 99.0,
+    ttft_slo_ms: Annotated[
+        float | None, Opt("--ttft-slo-ms", help="TTFT target.", parser=finite(0, MAX_AMOUNT))
+    ] = None,
+    tpot_slo_ms: Annotated[
+        float | None, Opt("--tpot-slo-ms", help="TPOT target.", parser=finite(0, MAX_AMOUNT))
+    ] = None,
+    slo_percentile: Annotated[
+        float, Opt("--slo-percentile", help="SLO percentile.", parser=finite(50, 100))
+    ] = 99.0,
     phase: Annotated[str, Opt("--phase", help="prefill, decode or aggregated.")] = "aggregated",
     mode: Annotated[str, Opt("--mode", help="sol or calibrated.")] = "calibrated",
     tier: Annotated[str | None, Opt("--tier", help="Memory tier id.")] = None,
-    tier_gb: Annotated[float | None, Opt("--tier-gb", help="Tier GB per instance.")] = None,
+    tier_gb: Annotated[
+        float | None,
+        Opt("--tier-gb", help="Tier GB per instance.", parser=finite(0, MAX_AMOUNT)),
+    ] = None,
     tier_use: Annotated[str | None, Opt("--tier-use", help="spill or park.")] = None,
     power_cap_w: Annotated[
-        float | None, Opt("--power-cap-w", help="Power limit per device (default: its TDP).")
+        float | None,
+        Opt(
+            "--power-cap-w",
+            help="Power limit per device (default: its TDP).",
+            parser=finite(0, MAX_WATTS),
+        ),
     ] = None,
     efficiency: EfficiencyOption = None,
     json: JsonFlag = False,
@@ -116,4 +148,4 @@ def _render(r: dict) -> None:
     out = console()
     out.print(table)
     for note in r["notes"]:
-        out.print(f"  note: {note}", markup=False)
+        out.print(f"  note: {note}")

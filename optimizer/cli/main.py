@@ -59,6 +59,17 @@ def main(
     ctx.obj = {"catalog_dirs": list(catalog or []), "verbose": verbose}
 
 
+def _usage_line(error: typer.TyperException) -> str:
+    """A command-line usage error in one line, ``--option: message`` where an option is to
+    blame (typer would draw a box around it, over several lines)."""
+    param = getattr(error, "param", None)
+    message = getattr(error, "message", "")
+    if param is None or not message:  # a missing option, an unknown one: click's line
+        return error.format_message()
+    name = param.opts[0] if getattr(param, "opts", None) else param.human_readable_name
+    return f"{name}: {message}"
+
+
 def _report_error(error: HetplanError) -> None:
     if isinstance(error, CatalogError):
         for problem in error.problems:
@@ -74,17 +85,28 @@ def _report_error(error: HetplanError) -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status: 0 ok, 1 infeasible/unmet, 2 invalid input."""
     try:
-        app(args=argv, prog_name="hetplan")  # standalone: usage errors exit 2 on their own
+        code = app(args=argv, prog_name="hetplan", standalone_mode=False)
     except HetplanError as error:
         _report_error(error)
         return error.exit_code
+    except typer.TyperException as error:  # a usage error: exit 2
+        line = _usage_line(error)
+        if line.strip():  # empty after help for a missing command, printed already
+            print(f"error: {line}", file=sys.stderr)
+        return getattr(error, "exit_code", 2)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        return 1
     except SystemExit as done:
         if done.code is None or isinstance(done.code, int):
             return done.code or 0
         print(done.code, file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def entry_point() -> None:
-    sys.exit(run())
+    """The console script: ``run`` with Ctrl-C and SIGTERM stopping it at once (exit 130, 143)."""
+    from optimizer.cli.interrupt import run_interruptibly
+
+    sys.exit(run_interruptibly(run))

@@ -24,6 +24,14 @@ SetOption = Annotated[
     list[str] | None,
     Opt("--set", metavar="KEY=VALUE", help="Override a problem field, e.g. solver.name=highs."),
 ]
+OutsideFlag = Annotated[
+    bool,
+    Opt(
+        "--allow-outside-paths",
+        help="Let the problem's [catalog] dirs and capabilities_csv name files outside its "
+        "directory and the working directory.",
+    ),
+]
 
 
 def _pairs(items: list[str] | None, flag: str) -> dict[str, str]:
@@ -52,18 +60,23 @@ def solve(
     force: Annotated[bool, Opt("--force", help="Replace an existing --out file.")] = False,
     overrides: SetOption = None,
     efficiency: EfficiencyOption = None,
+    allow_outside_paths: OutsideFlag = False,
     json: JsonFlag = False,
 ) -> None:
     """Find the cheapest (or lowest-energy) fleet that serves the problem within its SLOs,
     prove it optimal and compare it with homogeneous, aggregated and tier-less fleets."""
+    from optimizer.api import check_destination, load_problem
     from optimizer.api import solve as run_solve
 
     settings = _pairs(overrides, "--set")
-    if out is not None and out.exists() and not force:
-        raise HetplanError(f"--out {out}: exists; pass --force to replace it")
+    if out is not None:
+        check_destination(out, force=force)  # before the solve, not after it
+    loaded = load_problem(
+        problem, settings, catalog_dirs(ctx), allow_outside_paths=allow_outside_paths
+    )
     solution = run_solve(
-        problem, overrides=settings, catalog_dirs=catalog_dirs(ctx), efficiency=efficiency,
-        verbose=verbose(ctx), progress=not verbose(ctx) and sys.stderr.isatty(),
+        loaded, efficiency=efficiency, verbose=verbose(ctx),
+        progress=not verbose(ctx) and sys.stderr.isatty(),
     )  # fmt: skip
     if out is not None:
         solution.save(out, force=force)
@@ -95,6 +108,7 @@ def compare(
     ] = None,
     overrides: SetOption = None,
     efficiency: EfficiencyOption = None,
+    allow_outside_paths: OutsideFlag = False,
     json: JsonFlag = False,
 ) -> None:
     """Solutions side by side: pools, cost, energy, utilization and binding walls."""
@@ -106,6 +120,7 @@ def compare(
         comparison = run_compare(
             problem=inputs[0], vary=_axes(vary), overrides=_pairs(overrides, "--set"),
             catalog_dirs=catalog_dirs(ctx), efficiency=efficiency, verbose=verbose(ctx),
+            allow_outside_paths=allow_outside_paths,
         )  # fmt: skip
     else:
         comparison = run_compare(inputs, overrides=_pairs(overrides, "--set"))

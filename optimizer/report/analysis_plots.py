@@ -8,12 +8,13 @@ without touching pyplot's global state.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from optimizer.catalog.units import GIGA, TERA
-from optimizer.errors import HetplanError
+from optimizer.output import write_bytes_atomic
 from optimizer.perf.operators import Analysis, Operator
 
 PLOTTED_OPERATORS = (
@@ -38,8 +39,21 @@ _QUADRANT_MARKERS = {
 }
 
 
+PLOT_NAMES = ("roofline", "cf_vs_context", "oi_cf_quadrants", "max_batch_vs_context")
+
+
+def plot_paths(model: str, workload: str | None, out_dir: Path) -> list[Path]:
+    """Every file :func:`write_analysis_plots` writes for ``model`` and ``workload``, so a
+    caller can check them before the analysis runs."""
+    return [out_dir / f"{_file_stem(model, workload, p)}.{f}" for p in PLOT_NAMES for f in FORMATS]
+
+
+def _file_stem(model: str, workload: str | None, plot: str) -> str:
+    return f"{model}_{workload or 'request'}_{plot}"
+
+
 def _stem(a: Analysis, plot: str) -> str:
-    return f"{a.model}_{a.workload or 'request'}_{plot}"
+    return _file_stem(a.model, a.workload, plot)
 
 
 def _precisions(a: Analysis) -> str:
@@ -72,19 +86,18 @@ def _axes(title: str, subtitle: str):
 
 
 def _save(fig, out_dir: Path, stem: str) -> list[Path]:
-    """Write ``stem`` in every format into ``out_dir``; the paths written."""
+    """Write ``stem`` in every format into ``out_dir``, each file whole or not at all (drawn in
+    memory, then written atomically, replacing an older plot); the paths written."""
     import matplotlib
 
     paths = []
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with matplotlib.rc_context({"svg.hashsalt": "hetplan"}):
-            for fmt in FORMATS:
-                path = out_dir / f"{stem}.{fmt}"
-                fig.savefig(path, format=fmt, dpi=150, metadata=_METADATA[fmt])
-                paths.append(path)
-    except OSError as exc:
-        raise HetplanError(f"{out_dir}: cannot write the plots: {exc.strerror or exc}") from None
+    with matplotlib.rc_context({"svg.hashsalt": "hetplan"}):
+        for fmt in FORMATS:
+            image = io.BytesIO()
+            fig.savefig(image, format=fmt, dpi=150, metadata=_METADATA[fmt])
+            paths.append(
+                write_bytes_atomic(out_dir / f"{stem}.{fmt}", image.getvalue(), force=True)
+            )
     return paths
 
 
