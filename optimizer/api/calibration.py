@@ -9,16 +9,18 @@ skipped with the reason. The evaluation and the fit are the model's
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from optimizer.api.context import Context, open_context
-from optimizer.api.fields import choice
+from optimizer.api.fields import choice, entry
 from optimizer.catalog.cases import Case, load_cases
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.choices import Mode
+from optimizer.catalog.engine_spec import default_engine
 from optimizer.catalog.host import host_power_w
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.units import GIGA
@@ -28,9 +30,11 @@ from optimizer.perf.calibration import (
     FIT_GROUP,
     FRACTION_METRICS,
     GROUPS,
+    MIN_FAMILY_ROWS,
     POWER_METRICS,
     Evaluator,
-    FittedFamily,
+    FitResult,
+    Fitted,
     FittedPower,
     Prediction,
     Setup,
@@ -40,7 +44,7 @@ from optimizer.perf.calibration import (
     summarize,
 )
 from optimizer.perf.capacity import valid_split, weight_bytes_per_device
-from optimizer.perf.config import ENGINE_MEMORY_FRACTION, build_config
+from optimizer.perf.config import EngineProfile, build_config
 from optimizer.perf.efficiency import DEFAULT_FAMILY, POWER_SHARES, SOL, EfficiencyTable
 from optimizer.perf.serving import Request
 from optimizer.perf.shape import model_shape
@@ -65,10 +69,12 @@ def _precision(text: str | None, default: Precision, what: str, defaults: list[s
     return Precision.parse(text, what)
 
 
-def _default_tp(case: Case, catalog: Catalog, shape, weights: Precision, per_instance: int):
-    """Smallest power-of-two TP within the instance whose weights fit the engine's share."""
+def _default_tp(
+    case: Case, catalog: Catalog, shape, weights: Precision, per_instance: int, share: float
+):
+    """Smallest power-of-two TP within the instance whose weights fit the engine's ``share``."""
     acc = catalog.accelerators[case.accelerator]
-    usable = (acc.memory_usable_gb or acc.memory_capacity_gb) * GIGA * ENGINE_MEMORY_FRACTION
+    usable = (acc.memory_usable_gb or acc.memory_capacity_gb) * GIGA * share
     tp = 1
     while tp * 2 <= per_instance and weight_bytes_per_device(shape, weights, tp, 1, 1) > usable:
         tp *= 2
@@ -119,9 +125,19 @@ def setup_case(
         return Skip(case, str(exc))
     accelerators = case.accelerators or 1
     pp = case.pp or 1
+    engine_id = case.engine or default_engine(catalog.engines, acc.vendor)
+    if case.engine is None:
+        defaults.append(f"engine blank: {engine_id}")
+    if engine_id not in catalog.engines:
+        return Skip(case, f"engine {engine_id!r} is not in the catalog")
+    engine = EngineProfile.of(catalog.engines[engine_id])
+    if case.batch is not None and case.batch > engine.max_batch:  # the run configured more
+        engine = dataclasses.replace(engine, max_batch=math.ceil(case.batch))
+        defaults.append(f"{engine_id} max batch raised to the run's {case.batch:g}")
     if case.tp is None:
         per_instance = accelerators // (case.instances or 1)
-        tp = _default_tp(case, catalog, shape, weights, max(per_instance // pp, 1))
+        tp = _default_tp(case, catalog, shape, weights, max(per_instance // pp, 1),
+                         engine.memory_fraction)  # fmt: skip
         defaults.append(f"tp blank: {tp} (smallest that fits)")
     else:
         tp = case.tp
@@ -132,13 +148,13 @@ def setup_case(
             defaults.append(f"ep blank: {ep} (expert parallel over the TP ranks)")
     if not bool(valid_split(model, tp, pp, ep)):
         return Skip(case, f"split tp={tp} pp={pp} ep={ep} is not valid for {case.model}")
-    efficiency, note = table.lookup(acc.family) if table else (SOL, None)
+    efficiency, note = table.lookup(acc.family, engine_id) if table else (SOL, None)
     if note:
         defaults.append(note)
     try:
         config, notes = build_config(
             catalog, acc, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, efficiency=efficiency,
-            power_cap_w=case.power_cap_w,
+            power_cap_w=case.power_cap_w, engine=engine,
         )  # fmt: skip
     except HetplanError as exc:
         return Skip(case, str(exc))
@@ -160,9 +176,17 @@ def setup_case(
     if case.metric == "system_power_w":
         host_w, host_source = host_power_w(catalog, acc)
         defaults.append(f"host power: {host_source} per accelerator")
-    return Setup(
-        case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults), rate, host_w
-    )
+    return Setup(case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults),
+                 rate, host_w, engine=engine_id)  # fmt: skip
+
+
+def with_engine(cases: list[Case], ctx: Context, engine: str | None) -> list[Case]:
+    """``cases`` with ``engine`` in every blank engine column (None: left blank, so the
+    default engine)."""
+    if engine is None:
+        return cases
+    entry(ctx.catalog, "engines", "engine", engine)  # an unknown id is a FieldError
+    return [c if c.engine else dataclasses.replace(c, engine=engine) for c in cases]
 
 
 def _power_lengths(case: Case, defaults: list[str]) -> Case | Skip:
@@ -244,11 +268,45 @@ def predict_cases(cases: list[Case], catalog: Catalog, table: EfficiencyTable | 
     return predictions, skips
 
 
-def fit_families(cases: list[Case], catalog: Catalog) -> list[FittedFamily]:
-    """Efficiency factors per accelerator family (and a pooled ``default``) fitted on
-    ``cases``, bounded by the microbenchmark fractions among them."""
+def fit_families(cases: list[Case], catalog: Catalog) -> FitResult:
+    """Hardware factors per accelerator family and overheads per serving engine (each with a
+    pooled ``default``) fitted on ``cases``, bounded by the microbenchmark fractions among
+    them."""
     setups = [s for s in (setup_case(c, catalog, None) for c in cases) if isinstance(s, Setup)]
-    return fit_setups(setups, _fraction_caps(cases, catalog))
+    return with_assumed(fit_setups(setups, _fraction_caps(cases, catalog)))
+
+
+ASSUMED_FAMILIES = {
+    "nvidia-blackwell-ultra": (
+        "nvidia-blackwell",
+        "B300/GB300 are the B200's Blackwell SM (tcgen05 tensor cores, TMEM) and HBM3e "
+        "generation with more FP4 compute and memory; no published serving rows yet",
+    ),
+    "nvidia-ada": (
+        "nvidia-blackwell-rtx",
+        "L40S/L4 are the previous generation of the same class of part as the RTX PRO 6000: "
+        "a GDDR card on PCIe without NVLink, running mma.sync-class tensor-core kernels (no "
+        "Hopper wgmma or Blackwell tcgen05); too few Ada rows to fit their own factors",
+    ),
+}
+"""Families whose factors are taken from their nearest fitted family, with the reason, where
+they have fewer than ``MIN_FAMILY_ROWS`` rows of their own (docs/model.md §4)."""
+
+
+def with_assumed(fit: FitResult) -> FitResult:
+    """``fit`` plus an entry per :data:`ASSUMED_FAMILIES` family without enough rows of its
+    own, copied from its nearest fitted family and marked assumed."""
+    by_key = {f.key: f for f in fit.families}
+    added = []
+    for family, (like, reason) in ASSUMED_FAMILIES.items():
+        own, source = by_key.get(family), by_key.get(like)
+        if source is None or (own is not None and own.rows >= MIN_FAMILY_ROWS):
+            continue
+        why = f"assumed: {like}'s value ({reason})"
+        added.append(Fitted(family, dict(source.values), 0, source.median_abs_error,
+                            dict.fromkeys(source.values, why)))  # fmt: skip
+    kept = tuple(f for f in fit.families if f.key not in {a.key for a in added})
+    return dataclasses.replace(fit, families=kept + tuple(added))
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,14 +333,15 @@ class Calibration(Verdict):
     rows: tuple[Row, ...]
     skipped: tuple[dict, ...]
     summary: dict
-    fitted: tuple[FittedFamily, ...] = ()
+    fitted: FitResult | None = None
     fitted_power: tuple[FittedPower, ...] = ()
     efficiency_toml: str | None = None
     _REPR_FIELDS = ("mode", "cases_file")
 
     def to_dict(self) -> dict:
         data = super().to_dict()
-        data["fitted"] = [f.family for f in self.fitted]
+        data["fitted"] = [f.key for f in self.fitted.families] if self.fitted else []
+        data["fitted_engines"] = [e.key for e in self.fitted.engines] if self.fitted else []
         data["fitted_power"] = {
             f.family: {n: getattr(f.shares, n) for n in POWER_SHARES} for f in self.fitted_power
         }
@@ -303,9 +362,11 @@ def calibrate(
     catalog_dirs: tuple[str | Path, ...] = (),
     efficiency: str | Path | None = None,
     context: Context | None = None,
+    engine: str | None = None,
 ) -> Calibration:
     """Predict every row of a calibration CSV and score the errors; with ``fit``, fit
-    efficiency factors on it and predict with them.
+    efficiency factors on it and predict with them. ``engine`` serves the rows whose engine
+    column is blank (None: the default engine).
 
     Raises:
         FieldError: an unknown mode; CatalogError: an invalid CSV or efficiency file.
@@ -314,19 +375,15 @@ def calibrate(
 
     mode = choice("mode", mode, Mode)
     ctx = context or open_context(catalog_dirs, efficiency)
-    cases = load_cases(cases_file)
+    cases = with_engine(load_cases(cases_file), ctx, engine)
     table = ctx.efficiency if mode is Mode.CALIBRATED else None
-    fitted: list[FittedFamily] = []
+    fitted: FitResult | None = None
     fitted_power: list[FittedPower] = []
     text = None
     if fit:
         if any(GROUPS.get(c.metric) == FIT_GROUP for c in cases):
             fitted = fit_families(cases, ctx.catalog)
-        time_table = (
-            EfficiencyTable({f.family: f.efficiency for f in fitted}, "fit")
-            if fitted
-            else ctx.efficiency
-        )
+        time_table = fitted.table("fit") if fitted else ctx.efficiency
         power_setups = [
             s
             for s in (setup_case(c, ctx.catalog, time_table) for c in cases)
@@ -355,7 +412,7 @@ def calibrate(
         rows=rows,
         skipped=tuple({"case_id": s.case.case_id, "reason": s.reason} for s in skips),
         summary=summary,
-        fitted=tuple(fitted),
+        fitted=fitted,
         fitted_power=tuple(fitted_power),
         efficiency_toml=text,
     )
@@ -369,7 +426,7 @@ def _with_power(table: EfficiencyTable, fitted: list[FittedPower]) -> Efficiency
     families = dict.fromkeys([*table.by_family, *shares, DEFAULT_FAMILY])
     by_family = {}
     for family in families:
-        base, _ = table.lookup(family)
+        base = table.by_family.get(family) or table.by_family.get(DEFAULT_FAMILY, SOL)
         power = shares.get(family, shares.get(DEFAULT_FAMILY, base.power))
         by_family[family] = dataclasses.replace(base, power=power)
-    return EfficiencyTable(by_family, table.source)
+    return EfficiencyTable(by_family, table.source, table.by_engine)

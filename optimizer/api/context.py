@@ -27,7 +27,8 @@ def efficiency_table(catalog: Catalog, efficiency_file: str | Path | None = None
     """The factors of ``efficiency_file`` (``[[efficiency]]`` and/or ``[[power]]`` entries,
     e.g. from ``calibrate --fit``) over the catalog's own: the file replaces the kinds it
     holds, so a power-only fit keeps the catalog's time factors and vice versa."""
-    time, power = list(catalog.efficiency.values()), list(catalog.power.values())
+    time = [*catalog.efficiency.values(), *catalog.overheads.values()]
+    power = list(catalog.power.values())
     if efficiency_file is None:
         return table_from_entries(time + power, CATALOG_FACTORS)
     entries = load_efficiency_file(efficiency_file)

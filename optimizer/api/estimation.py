@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from optimizer.api.context import Context, open_context
+from optimizer.api.engines import engine_factors, engine_id, engine_profile
 from optimizer.api.fields import (
     FieldError,
     choice,
@@ -28,7 +29,7 @@ from optimizer.catalog.model_arch import AttentionKind
 from optimizer.catalog.units import GIGA, MILLI
 from optimizer.perf.bound import Bound
 from optimizer.perf.capacity import valid_split
-from optimizer.perf.config import ENGINE_MEMORY_FRACTION, TierChoice, build_config
+from optimizer.perf.config import TierChoice, build_config
 from optimizer.perf.efficiency import SOL
 from optimizer.perf.phases import decode_step
 from optimizer.perf.serving import Request, ServePhase, Slo, serve
@@ -69,6 +70,7 @@ class EstimateRequest:
     tier_use: str | None = None
     requests_per_s: float | None = None  # arrival rate per instance; None: the highest that fits
     power_cap_w: float | None = None  # per device; None: its TDP
+    engine: str | None = None  # serving engine id; None: the vendor's (DEFAULT_ENGINES)
 
 
 @dataclass(frozen=True, repr=False)
@@ -80,6 +82,7 @@ class Estimate(Verdict):
     message: str
     model: str
     accelerator: str
+    engine: str
     mode: str
     phase: str
     tp: int
@@ -206,6 +209,7 @@ def estimate(
     acc = entry(ctx.catalog, "accelerators", "accelerator", req.accelerator)
     phase = choice("phase", req.phase, ServePhase)
     mode = choice("mode", req.mode, Mode)
+    engine = engine_id(ctx, acc, req.engine)
     weights = precision("precision", req.precision)
     kv = precision("kv_precision", req.kv_precision) if req.kv_precision else None
     act = (
@@ -235,10 +239,11 @@ def estimate(
         efficiency_factors = SOL
         notes.append("sol: pure roofline (full peaks, no overheads, no link latency)")
     else:
-        efficiency_factors, note = ctx.efficiency.lookup(acc.family)
+        efficiency_factors, note = engine_factors(ctx, acc, engine)
         notes.append(f"calibrated: {efficiency_factors.origin}")
         if note:
             notes.append(note)
+    profile = engine_profile(ctx, engine)
     idle_w, _ = idle_power_w(ctx.catalog, acc)
     if req.power_cap_w is not None and req.power_cap_w <= idle_w:
         raise FieldError(
@@ -247,6 +252,7 @@ def estimate(
     config, config_notes = build_config(
         ctx.catalog, acc, tp=req.tp, pp=req.pp, dp=req.dp, ep=req.ep, weights=weights, kv=kv,
         activations=act, efficiency=efficiency_factors, tier=tier, power_cap_w=req.power_cap_w,
+        engine=profile,
     )  # fmt: skip
     notes.extend(config_notes)
     host_w, host_source = host_power_w(ctx.catalog, acc)
@@ -259,7 +265,8 @@ def estimate(
                   idle_s=idle_s)  # fmt: skip
     if idle_s is not None:
         notes.append(_prefix_note(served, point, idle_s, tier_use))
-    head = dict(model=model.id, accelerator=acc.id, mode=mode.value, phase=phase.value,
+    head = dict(model=model.id, accelerator=acc.id, engine=engine,
+                mode=mode.value, phase=phase.value,
                 tp=req.tp, pp=req.pp, dp=req.dp, ep=req.ep,
                 devices=req.tp * req.pp * req.dp)  # fmt: skip
     try:
@@ -309,7 +316,7 @@ def _prefix_note(request, point, idle_s, tier_use) -> str:
 
 def _explain_infeasible(point, req, phase, shape, config, request, tier_use, idle_s) -> None:
     mem = point.memory
-    usable = _scalar(config.mem_usable_bytes) * ENGINE_MEMORY_FRACTION
+    usable = _scalar(config.mem_usable_bytes * config.memory_fraction)
     weights = _scalar(mem.weights_per_device)
     if weights >= usable:
         raise _Infeasible(
@@ -336,7 +343,12 @@ def _explain_infeasible(point, req, phase, shape, config, request, tier_use, idl
         return
     if _scalar(point.requests_per_s) > 0:
         return
-    if phase is ServePhase.PREFILL:
+    if req.ttft_slo_ms is None and req.tpot_slo_ms is None:
+        raise _Infeasible(
+            f"serves nothing: one step takes {_scalar(point.step.time_s) / MILLI:.3g} ms, no "
+            "finite throughput (check the efficiency factors)"
+        )
+    if phase is ServePhase.PREFILL and req.ttft_slo_ms is not None:
         service = _scalar(point.step.time_s)
         raise _Infeasible(
             f"TTFT target {req.ttft_slo_ms:g} ms not met: one prefill step takes "
@@ -346,7 +358,7 @@ def _explain_infeasible(point, req, phase, shape, config, request, tier_use, idl
     single = serve(shape, config, request, phase=phase, batch=1, tier_use=tier_use)
     tpot_ms = _scalar(single.tpot_s) / MILLI
     ttft_ms = _scalar(single.ttft_s) / MILLI
-    if req.tpot_slo_ms is not None and tpot_ms > req.tpot_slo_ms:
+    if req.ttft_slo_ms is None or (req.tpot_slo_ms is not None and tpot_ms > req.tpot_slo_ms):
         raise _Infeasible(
             f"TPOT target {req.tpot_slo_ms:g} ms not met: even at batch 1 a step takes "
             f"{tpot_ms:.1f} ms (over by {tpot_ms - req.tpot_slo_ms:.1f} ms)"

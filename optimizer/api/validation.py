@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from optimizer.api.calibration import fit_families, predict_cases
+from optimizer.api.calibration import fit_families, predict_cases, with_engine
 from optimizer.api.context import Context, open_context
 from optimizer.catalog.cases import Case, load_cases, source_group
 from optimizer.perf.calibration import FIT_GROUP, GROUPS
-from optimizer.perf.efficiency import EfficiencyTable
 from optimizer.results import Verdict
 
 
@@ -76,6 +75,7 @@ def leave_one_source_out(
     *,
     catalog_dirs: tuple[str | Path, ...] = (),
     context: Context | None = None,
+    engine: str | None = None,
 ) -> Validation:
     """Fit without each source group and predict it; groups with no core row are listed with
     zero rows (microbenchmark sources only bound the fit).
@@ -84,7 +84,7 @@ def leave_one_source_out(
         CatalogError: an invalid CSV.
     """
     ctx = context or open_context(catalog_dirs, None)
-    cases = load_cases(cases_file)
+    cases = with_engine(load_cases(cases_file), ctx, engine)
     groups: dict[str, list[Case]] = {}
     for case in cases:
         groups.setdefault(source_group(case.source), []).append(case)
@@ -92,8 +92,7 @@ def leave_one_source_out(
     for group, left_out in groups.items():
         kept = [c for c in cases if source_group(c.source) != group]
         seen = {_kind(c, ctx) for c in kept} - {None}
-        table = EfficiencyTable({f.family: f.efficiency for f in fit_families(kept, ctx.catalog)},
-                                f"fit without {group}")  # fmt: skip
+        table = fit_families(kept, ctx.catalog).table(f"fit without {group}")
         predictions, _ = predict_cases(left_out, ctx.catalog, table)
         within, beyond = [], []
         for p in predictions:

@@ -9,7 +9,8 @@ from types import MappingProxyType
 
 from optimizer.catalog.base import Entry
 from optimizer.catalog.economics import Economics
-from optimizer.catalog.efficiency_spec import EfficiencyFactors, PowerFactors
+from optimizer.catalog.efficiency_spec import EfficiencyFactors, EngineOverheads, PowerFactors
+from optimizer.catalog.engine_spec import Engine
 from optimizer.catalog.hardware import Accelerator, Interconnect, MemoryTier, System
 from optimizer.catalog.model_arch import ModelArch
 from optimizer.catalog.workload_spec import Workload
@@ -112,3 +113,11 @@ class Catalog:
     @property
     def power(self) -> Mapping[str, PowerFactors]:
         return self.entries("power")
+
+    @property
+    def engines(self) -> Mapping[str, Engine]:
+        return self.entries("engines")
+
+    @property
+    def overheads(self) -> Mapping[str, EngineOverheads]:
+        return self.entries("overheads")

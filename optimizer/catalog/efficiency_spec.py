@@ -38,21 +38,54 @@ below it step times overflow rather than describe a serving stack."""
 EfficiencyFraction = Annotated[
     float, Field(ge=MIN_EFFICIENCY, le=1, allow_inf_nan=False, strict=True)
 ]
+Provenance = dict[str, Annotated[str, Field(min_length=1)]]
+"""Per factor: ``fitted on ...``, ``pooled: ...`` or ``assumed: ...`` (what it came from)."""
 
 
 class EfficiencyFactors(_Fitted):
-    """``id`` is ``FAMILY-PHASE``: one phase's factors."""
+    """``id`` is ``FAMILY-PHASE``: one phase's hardware factors (what the family's kernels
+    reach). The serving engine's factors (overheads, collective latency and bandwidth) belong in
+    ``[[overhead]]`` entries; an entry that states them (files written before engine profiles)
+    keeps them for its family, under every engine."""
 
     phase: Literal["prefill", "decode"]
     compute: EfficiencyFraction  # fraction of dense peak FLOP/s
     memory: EfficiencyFraction  # fraction of HBM bandwidth
-    overhead_us_per_layer: NonNegativeFloat  # fixed time per layer per step
-    hop_latency_scale: NonNegativeFloat  # × the link's catalog latency per collective ring hop
-    overhead_us_per_sequence: NonNegativeFloat = 0.0  # host time per sequence per step
-    link: EfficiencyFraction = 1.0  # collective bw / link peak
+    overhead_us_per_layer: NonNegativeFloat | None = None  # fixed time per layer per step
+    graph_overhead_us_per_layer: NonNegativeFloat | None = None  # in a captured CUDA graph
+    hop_latency_scale: NonNegativeFloat | None = None  # × the link's latency per collective hop
+    overhead_us_per_sequence: NonNegativeFloat | None = None  # host time per sequence per step
+    link: EfficiencyFraction | None = None  # collective bandwidth / link peak
+    provenance: Provenance = {}
 
     def _id_suffix(self) -> tuple[str, str]:
         return self.phase, "PHASE"
+
+
+class EngineOverheads(Entry):
+    """``id`` is ``ENGINE-PHASE-overhead``: what one serving engine adds to every step of one
+    phase, whatever the hardware: a fixed time per layer (eager, and inside a captured CUDA graph),
+    host time per sequence, the latency of a collective hop as a multiple of the link's, and
+    the fraction of link bandwidth its collectives reach. ``engine`` ``default`` stands in for
+    engines without their own entry."""
+
+    engine: Id
+    phase: Literal["prefill", "decode"]
+    overhead_us_per_layer: NonNegativeFloat
+    graph_overhead_us_per_layer: NonNegativeFloat
+    overhead_us_per_sequence: NonNegativeFloat
+    hop_latency_scale: NonNegativeFloat
+    link: EfficiencyFraction
+    fit_rows: NonNegativeInt
+    fit_median_abs_error: NonNegativeFloat | None = None
+    provenance: Provenance = {}
+
+    @model_validator(mode="after")
+    def _id_names_engine(self) -> EngineOverheads:
+        expected = f"{self.engine}-{self.phase}-overhead"
+        if self.id != expected:
+            raise ValueError(f"id: must be ENGINE-PHASE-overhead ({expected!r}), got {self.id!r}")
+        return self
 
 
 class PowerFactors(_Fitted):

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from optimizer.catalog.base import Entry
 from optimizer.catalog.economics import Economics
-from optimizer.catalog.efficiency_spec import EfficiencyFactors, PowerFactors
+from optimizer.catalog.efficiency_spec import EfficiencyFactors, EngineOverheads, PowerFactors
+from optimizer.catalog.engine_spec import Engine
 from optimizer.catalog.hardware import Accelerator, Interconnect, MemoryTier, System
 from optimizer.catalog.model_arch import ModelArch
 from optimizer.catalog.workload_spec import Workload
@@ -29,7 +30,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("models", "model", ModelArch),
     Kind("workloads", "workload", Workload),
     Kind("economics", "economics", Economics),
+    Kind("engines", "engine", Engine),
     Kind("efficiency", "efficiency", EfficiencyFactors),
+    Kind("overheads", "overhead", EngineOverheads),
     Kind("power", "power", PowerFactors),
 )
 KIND_BY_NAME = {k.name: k for k in KINDS}

@@ -28,6 +28,10 @@ def calibrate(
             "--leave-source-out", help="Fit without each source group in turn and predict it."
         ),
     ] = False,  # fmt: skip
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="Serving engine of rows whose engine column is blank."),
+    ] = None,
     efficiency: EfficiencyOption = None,
     json: JsonFlag = False,
 ) -> None:
@@ -40,7 +44,7 @@ def calibrate(
             raise HetplanError(
                 "--leave-source-out fits its own factors: no --fit, --out or --efficiency"
             )
-        _leave_source_out(ctx, cases_file, json)
+        _leave_source_out(ctx, cases_file, json, engine)
         return
     if out is not None and not fit:
         raise HetplanError("--out needs --fit")
@@ -48,7 +52,9 @@ def calibrate(
         from optimizer.api import check_destination
 
         check_destination(out, force=force)  # before the fit, not after it
-    result = run_calibrate(cases_file, fit=fit, mode=mode, context=context(ctx, efficiency))
+    result = run_calibrate(
+        cases_file, fit=fit, mode=mode, context=context(ctx, efficiency), engine=engine
+    )
     written = str(result.save(out, force=force)) if out is not None else None
     if json:
         echo_json(result.to_dict() | {"written": written})
@@ -84,12 +90,12 @@ def _render(result, written) -> None:
         out.print(f"wrote {written}")
 
 
-def _leave_source_out(ctx: typer.Context, cases_file: Path, json: bool) -> None:
+def _leave_source_out(ctx: typer.Context, cases_file: Path, json: bool, engine) -> None:
     from rich.table import Table
 
     from optimizer.api import leave_one_source_out
 
-    result = leave_one_source_out(cases_file, context=context(ctx, None))
+    result = leave_one_source_out(cases_file, context=context(ctx, None), engine=engine)
     if json:
         echo_json(result.to_dict())
         return

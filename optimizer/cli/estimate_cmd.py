@@ -81,6 +81,9 @@ def estimate(
             parser=finite(0, MAX_WATTS),
         ),
     ] = None,
+    engine: Annotated[
+        str | None, Opt("--engine", help="Serving engine id (default: the vendor's).")
+    ] = None,
     efficiency: EfficiencyOption = None,
     json: JsonFlag = False,
 ) -> None:
@@ -94,7 +97,7 @@ def estimate(
         input_tokens=input_tokens, output_tokens=output_tokens, prefix_tokens=prefix_tokens,
         workload=workload, batch=batch, ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms,
         slo_percentile=slo_percentile, phase=phase, mode=mode, tier=tier, tier_gb=tier_gb,
-        tier_use=tier_use, requests_per_s=requests_per_s, power_cap_w=power_cap_w,
+        tier_use=tier_use, requests_per_s=requests_per_s, power_cap_w=power_cap_w, engine=engine,
     )  # fmt: skip
     result = run_estimate(request, context=context(ctx, efficiency))
     if json:
@@ -116,7 +119,7 @@ def _render(r: dict) -> None:
     )
     table = Table(
         title=f"{r['model']} on {r['devices']} × {r['accelerator']} (tp {r['tp']}, pp {r['pp']}, "
-        f"dp {r['dp']}, ep {r['ep']}), {r['phase']}, {r['mode']}",
+        f"dp {r['dp']}, ep {r['ep']}) on {r['engine']}, {r['phase']}, {r['mode']}",
         show_header=False,
     )
     mem = r["memory_bytes_per_device"]

@@ -1,6 +1,6 @@
 """Candidate instance types of a model-based problem, rated by the performance model.
 
-Every allowed (model, accelerator, TP, EP, precision, phase, memory tier) becomes a column: its
+Every allowed (model, accelerator, TP, DP, EP, precision, phase, memory tier) becomes a column: its
 capability per traffic class at that class's SLOs (``perf.serving.serve`` over the stacked grid
 of configurations), its cost per hour and its power (docs/model.md §8–10).
 
@@ -27,6 +27,7 @@ import numpy as np
 
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.choices import Mode, TierUse
+from optimizer.catalog.engine_spec import default_engine
 from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
 from optimizer.catalog.host import (
     idle_fraction_of_tdp,
@@ -43,7 +44,13 @@ from optimizer.perf.arithmetic import kv_bytes_per_sequence
 from optimizer.perf.bound import NONE_CODE, Bound
 from optimizer.perf.capacity import valid_split
 from optimizer.perf.compute_dtype import compute_peak
-from optimizer.perf.config import ConfigError, TierChoice, build_config, stack_configs
+from optimizer.perf.config import (
+    ConfigError,
+    EngineProfile,
+    TierChoice,
+    build_config,
+    stack_configs,
+)
 from optimizer.perf.efficiency import SOL, EfficiencyTable
 from optimizer.perf.serving import Request, ServePhase, Slo, kv_transfer_s, serve
 from optimizer.perf.shape import model_shape
@@ -68,6 +75,7 @@ class Variant:
     accelerator: Accelerator
     price: DevicePrice
     tp: int
+    dp: int  # attention data-parallel ranks, each with its own sequences and KV
     ep: int
     precision: Precision
     kv_precision: Precision
@@ -77,10 +85,20 @@ class Variant:
     tier_gb_per_device: float = 0.0
 
     @property
+    def devices(self) -> int:
+        """Accelerators in one instance: ``tp · dp`` (candidates have no pipeline stages)."""
+        return self.tp * self.dp
+
+    @property
+    def split(self) -> str:
+        """The parallel split as in the column's name: ``tp1-dp8-ep8``."""
+        dp = f"-dp{self.dp}" if self.dp > 1 else ""
+        ep = f"-ep{self.ep}" if self.ep > 1 else ""
+        return f"tp{self.tp}{dp}{ep}"
+
+    @property
     def name(self) -> str:
-        parts = [self.model, self.accelerator.id, f"tp{self.tp}"]
-        if self.ep > 1:
-            parts[-1] += f"-ep{self.ep}"
+        parts = [self.model, self.accelerator.id, self.split]
         parts += [self.precision.value, self.phase.value]
         if self.tier is not None:
             size = f"-{self.tier_gb_per_device:g}gb" if self.tier_use is TierUse.SPILL else ""
@@ -113,6 +131,7 @@ class ColumnInfo:
     devices: int
     model: str | None = None
     tp: int | None = None
+    dp: int | None = None
     ep: int | None = None
     precision: str | None = None
     kv_precision: str | None = None
@@ -127,9 +146,10 @@ class ColumnInfo:
         return cls(
             accelerator=v.accelerator.id,
             phase=v.phase.value,
-            devices=v.tp,
+            devices=v.devices,
             model=v.model,
             tp=v.tp,
+            dp=v.dp,
             ep=v.ep,
             precision=v.precision.value,
             kv_precision=v.kv_precision.value,
@@ -315,12 +335,12 @@ def _variants(catalog, spec, accelerators, tiers, models) -> list[Variant]:
     out = []
     for model_id in models:
         model = catalog.get("models", model_id)
-        for (acc, price), precision, tp, ep in product(
-            accelerators, precisions, styles.tp, styles.ep
+        for (acc, price), precision, tp, dp, ep in product(
+            accelerators, precisions, styles.tp, styles.dp, styles.ep
         ):
-            if ep > tp or not valid_split(model, tp, 1, ep):
+            if not _split_allowed(model, tp, dp, ep):
                 continue
-            base = Variant(model_id, acc, price, tp, ep, precision, kv_fixed or precision,
+            base = Variant(model_id, acc, price, tp, dp, ep, precision, kv_fixed or precision,
                            ServePhase.PREFILL)  # fmt: skip
             for phase in phases:
                 out.append(replace(base, phase=phase))
@@ -336,6 +356,15 @@ def _variants(catalog, spec, accelerators, tiers, models) -> list[Variant]:
                             spill = replace(base, phase=phase, tier=tier, tier_use=TierUse.SPILL)
                             out.append(replace(spill, tier_gb_per_device=gb))
     return out
+
+
+def _split_allowed(model, tp: int, dp: int, ep: int) -> bool:
+    """A valid split whose EP ranks fit in the instance's ``tp · dp`` devices. Attention DP
+    needs EP > 1: ranks that share no expert pool are separate instances, which the dp = 1
+    candidates already are."""
+    if ep > tp * dp or (dp > 1 and ep == 1):
+        return False
+    return bool(valid_split(model, tp, 1, ep))
 
 
 def _spill_sizes(acc: Accelerator, tier: MemoryTier, given, slots) -> tuple[float, ...]:
@@ -371,17 +400,20 @@ class _Rated:
     tier_bytes_per_s: np.ndarray  # [i] the most tier traffic of any class it serves (spill)
 
 
-def _config(catalog, efficiency_table, mode_sol, v: Variant):
-    efficiency = SOL if mode_sol else efficiency_table.lookup(v.accelerator.family)[0]
+def _config(catalog, efficiency_table, mode_sol, named_engine: str | None, v: Variant):
+    engine_id = named_engine or default_engine(catalog.engines, v.accelerator.vendor)
+    efficiency = SOL if mode_sol else efficiency_table.lookup(v.accelerator.family, engine_id)[0]
     tier = None
     if v.tier is not None:  # parking needs the tier's bandwidth, not its size: one unit per
         # device, or the fewer its server holds (a Grace socket serves two GB300s)
         slots = tier_slots_per_device(catalog, v.accelerator, v.tier)
         parked = v.tier.capacity_gb_per_unit * min(1.0, slots if slots is not None else 1.0)
         gb = v.tier_gb_per_device if v.tier_use is TierUse.SPILL else parked
-        tier = TierChoice(v.tier, gb * v.tp)
-    config, _ = build_config(catalog, v.accelerator, tp=v.tp, ep=v.ep, weights=v.precision,
-                             kv=v.kv_precision, efficiency=efficiency, tier=tier)  # fmt: skip
+        tier = TierChoice(v.tier, gb * v.devices)
+    config, _ = build_config(catalog, v.accelerator, tp=v.tp, dp=v.dp, ep=v.ep,
+                             weights=v.precision, kv=v.kv_precision, efficiency=efficiency,
+                             tier=tier,
+                             engine=EngineProfile.of(catalog.engines[engine_id]))  # fmt: skip
     return config
 
 
@@ -462,13 +494,13 @@ def build_fleet(
     groups: dict[tuple, list[tuple[Variant, object]]] = {}
     for v in variants:
         try:
-            config = _config(catalog, efficiency, mode_sol, v)
+            config = _config(catalog, efficiency, mode_sol, spec.styles.engine, v)
         except ConfigError:
             continue  # e.g. a TP group beyond the scale-up domain with no scale-out link
         groups.setdefault((v.model, v.phase, v.tier_use), []).append((v, config))
     if not groups:
         raise NoCandidates(
-            "no candidate instance type: no allowed accelerator, TP, EP and precision makes a "
+            "no candidate instance type: no allowed accelerator, TP, DP, EP and precision makes a "
             "valid configuration of the served models" + "".join(f"; {note}" for note in notes)
         )
     kept: list[Variant] = []
@@ -548,7 +580,7 @@ def _record_best(shape, config, phase, traffic, variants, best_ttft, best_tpot) 
             i = int(np.argmin(values))
             if t.name not in best or values[i] < best[t.name].value_s:
                 v = variants[i]
-                where = f"{v.accelerator.id} tp{v.tp} {v.precision.value} {v.phase.value}"
+                where = f"{v.accelerator.id} {v.split} {v.precision.value} {v.phase.value}"
                 best[t.name] = BestReach(float(values[i]), where)
 
 
@@ -556,7 +588,7 @@ def _table(catalog, variants, rated, traffic, k_of) -> CandidateTable:
     cat = lambda name: np.concatenate([getattr(r, name) for r in rated])  # noqa: E731
     capability = cat("capability")
     n = len(variants)
-    devices = np.array([v.tp for v in variants], dtype=np.float64)
+    devices = np.array([v.devices for v in variants], dtype=np.float64)
     hardware = np.array([v.price.hardware_usd_per_hour for v in variants]) * devices
     network = np.array([v.price.network_usd_per_hour for v in variants]) * devices
     overhead = np.array([v.price.overhead_w for v in variants]) * devices

@@ -18,9 +18,12 @@ from optimizer.catalog.units import GIB, MILLI
 from optimizer.perf.capacity import weight_bytes_per_device
 from optimizer.perf.config import Config, efficiency_fields, stack_configs
 from optimizer.perf.efficiency import (
+    ENGINE_SET,
     FACTORS,
     POWER_SHARES,
     Efficiency,
+    EfficiencyTable,
+    Phase,
     PhaseEfficiency,
     PowerShares,
 )
@@ -47,8 +50,9 @@ POWER_METRICS = ("accelerator_power_w", "system_power_w")
 FRACTION_METRICS = ("memory_bandwidth_fraction", "compute_fraction")
 SLO_PERCENTILE = 99.0  # MLPerf server limits are p99
 MIN_FAMILY_ROWS = 20
-"""A family gets its own factors only with this many rows (a few per factor); smaller ones use
-the pooled ``default`` fit rather than factors that merely memorize a handful of runs."""
+"""A family gets its own power shares only with this many rows (a few per share), and a family
+with fewer time rows that ``api.calibration.ASSUMED_FAMILIES`` lists takes its nearest fitted
+family's factors, rather than factors that merely memorize a handful of runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ class Setup:
     requests_per_s: float | None = None  # per instance, from the run's own throughput
     host_w: float = 0.0  # per device: its share of the reference system's host power
     at_predicted_throughput: bool = False  # energy over the predicted, not measured, throughput
+    engine: str = "default"  # the serving engine's id, whose overheads the fit shares
 
     @property
     def kind(self) -> str:
@@ -214,88 +219,300 @@ class Evaluator:
         """Predictions with the power shares replaced and every other factor as built."""
         return self._predict({f"power_{n}": np.float64(getattr(shares, n)) for n in POWER_SHARES})
 
-    def _predict(self, fields: dict) -> np.ndarray:
+    def predict_fields(self, fields: dict[str, np.ndarray]) -> np.ndarray:
+        """Predictions with Config fields replaced per setup (arrays over the setups)."""
+        return self._predict(fields, per_setup=True)
+
+    def _predict(self, fields: dict, per_setup: bool = False) -> np.ndarray:
         out = np.empty(len(self.setups))
         for kind, shape, idx, config in self.groups:
-            c = dataclasses.replace(config, **fields) if fields else config
+            given = {k: v[idx] for k, v in fields.items()} if per_setup else fields
+            c = dataclasses.replace(config, **given) if given else config
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[idx] = _evaluate_group(kind, shape, [self.setups[i] for i in idx], c)
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class FittedFamily:
-    family: str
-    efficiency: Efficiency
-    rows: int
-    phases: tuple[str, ...]  # phases the rows could identify
-    median_abs_error: float
-
-
 _FACTOR = {f.name: f for f in FACTORS}
-_PREFILL_ONLY_FROM_PREFILL_ROWS = ("memory", "overhead_us_per_layer", "hop_latency_scale", "link")
+HARDWARE_SPREAD = 0.25
+"""Prior spread (log scale) of a family's compute and memory factors around the pooled ones:
+kernels on one generation's parts reach fractions of peak within about ±25 % of another's."""
+ENGINE_SPREAD = 1.0
+"""Prior spread (log scale) of an engine's overheads around the pooled engine's: serving stacks
+differ 2–5× in per-step overheads and collective bandwidth (docs/model.md §4)."""
+_HARDWARE = (("decode", "compute"), ("decode", "memory"), ("prefill", "compute"),
+             ("prefill", "memory"))  # fmt: skip
+_ENGINE = tuple(("decode", f.name) for f in FACTORS if f.engine) + (
+    ("prefill", "overhead_us_per_layer"), ("prefill", "hop_latency_scale"), ("prefill", "link"),
+)  # fmt: skip
+"""Fitted factors. A prompt step is never a captured graph and its host time per sequence is
+not separable from its per-layer time: prefill's graph overhead is its eager one, its
+per-sequence overhead 0."""
+LINK_FACTORS = ("hop_latency_scale", "link")
+"""Shared by every engine: a collective hop's latency and the fraction of link bandwidth it
+reaches are the link's; engines differ in which algorithm they run (their profiles' collectives,
+docs/model.md §4), which the model prices from the same hop. Fitted per engine on throughput
+rows they drifted to their bounds (a 22× hop latency), confounded with the overheads."""
+_FLOOR = 1e-3  # the smallest value a factor fitted on a log scale takes (µs, or a fraction)
+ROW_NOISE = 0.1
+"""Typical log error of one row (the robust loss's scale): a prior of spread σ weighs like
+``(ROW_NOISE / σ)²`` against the rows' squared sensitivities."""
 
 
-def _parameters(has_prefill_rows: bool) -> list[tuple[str, str]]:
-    """(phase, factor) pairs the rows can identify: decode factors and the prefill compute
-    efficiency (prompt chunks of aggregated runs) always; the rest of prefill only with
-    prefill-latency rows."""
-    names = [("decode", f.name) for f in FACTORS] + [("prefill", "compute")]
-    if has_prefill_rows:
-        names += [("prefill", n) for n in _PREFILL_ONLY_FROM_PREFILL_ROWS]
-    return names
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """One family's hardware factors or one engine's overheads: ``values[(phase, name)]``,
+    and per factor whether its rows constrained it (``provenance``)."""
+
+    key: str
+    values: dict[tuple[str, str], float]
+    rows: int
+    median_abs_error: float
+    provenance: dict[tuple[str, str], str]
 
 
-def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> list[FittedFamily]:
-    """Least-squares efficiency factors per accelerator family (and a pooled ``default``) on
-    the throughput and fixed-batch latency setups (built under the roofline), minimizing the
-    log error with a robust loss; ``caps`` bound the compute and memory fractions per (family,
-    'compute'|'memory') by what microbenchmarks reached."""
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    """Hardware factors per family (``default`` pooled over every row) and overheads per engine
+    (``default`` pooled over every engine)."""
+
+    families: tuple[Fitted, ...]
+    engines: tuple[Fitted, ...]
+
+    def table(self, source: str) -> EfficiencyTable:
+        """The fitted factors as a table the model looks factors up in."""
+        by_family = {f.key: _family_efficiency(f) for f in self.families}
+        by_engine = {
+            e.key: {Phase(p): engine_phase(e.values, p) for p in ("prefill", "decode")}
+            for e in self.engines
+        }
+        return EfficiencyTable(by_family, source, by_engine)
+
+
+def _family_efficiency(f: Fitted) -> Efficiency:
+    """A family's fitted hardware factors, its engine factors left to the engine."""
+    engine_set = {factor.name: ENGINE_SET for factor in FACTORS if factor.engine}
+    phases = {
+        phase: PhaseEfficiency(**engine_set, **{n: v for (p, n), v in f.values.items()
+                                                if p == phase})
+        for phase in ("prefill", "decode")
+    }  # fmt: skip
+    return Efficiency(phases["prefill"], phases["decode"], f"fit: {f.key}")
+
+
+def engine_phase(values: dict, phase: str) -> dict[str, float]:
+    """One phase's engine factors from the fitted ones (module note on ``_ENGINE``)."""
+    out = {name: values[(phase, name)] for p, name in _ENGINE if p == phase}
+    if phase == "prefill":
+        out["graph_overhead_us_per_layer"] = out["overhead_us_per_layer"]
+        out["overhead_us_per_sequence"] = 0.0
+    return out
+
+
+class _Blocks:
+    """A least-squares problem over log factors: pooled values shared by every row plus, per
+    group (a family or an engine), deviations of the ``own`` factors each row of the group
+    adds, pulled to 0 by a prior of spread ``sigma``; the other factors are shared by every
+    group."""
+
+    def __init__(self, names, groups: list[str], row_group: np.ndarray, sigma: float,
+                 pooled: bool, lower, upper, own=None):  # fmt: skip
+        self.names, self.groups, self.row_group = names, groups, row_group
+        self.sigma, self.pooled = sigma, pooled
+        self.own = np.ones(len(names), bool) if own is None else np.asarray(own)
+        k, m = len(names), int(self.own.sum())
+        self.offset = k if pooled else 0
+        self.n = self.offset + m * len(groups)
+        self.lower = np.concatenate([np.log(lower)] * pooled + [np.full(m * len(groups), -3.0)])
+        self.upper = np.concatenate([np.log(upper)] * pooled + [np.full(m * len(groups), 3.0)])
+
+    def deviations(self, x) -> np.ndarray:
+        """[group, factor] log deviations (0 for shared factors)."""
+        dev = np.zeros((len(self.groups), len(self.names)))
+        dev[:, self.own] = x[self.offset :].reshape(len(self.groups), -1)
+        return dev
+
+    def values(self, x, base=None) -> np.ndarray:
+        """[row, factor] log values: the pooled ones (or ``base``) plus the row's group's."""
+        pooled = x[: self.offset] if self.pooled else base
+        return pooled + self.deviations(x)[self.row_group]
+
+    def prior(self, x) -> np.ndarray:
+        return x[self.offset :] * ROW_NOISE / self.sigma
+
+    def sparsity(self, n_rows: int) -> np.ndarray:
+        m = int(self.own.sum())
+        out = np.zeros((n_rows + self.n - self.offset, self.n), dtype=bool)
+        out[:n_rows, : self.offset] = True
+        for g in range(len(self.groups)):
+            cols = slice(self.offset + g * m, self.offset + (g + 1) * m)
+            out[:n_rows, cols] = (self.row_group == g)[:, None]
+        out[np.arange(n_rows, out.shape[0]), np.arange(self.offset, self.n)] = True
+        return out
+
+    def provenance(self, jac, n_rows: int, x) -> tuple[np.ndarray, np.ndarray]:
+        """``x`` with each deviation its rows do not constrain (their information, the squared
+        Jacobian column over the rows, below the prior's) set back to 0, and [group, factor]
+        whether it was fitted (False for shared factors)."""
+        fitted = _information(jac, n_rows)[self.offset :] >= (ROW_NOISE / self.sigma) ** 2
+        x = x.copy()
+        x[self.offset :] = np.where(fitted, x[self.offset :], 0.0)
+        out = np.zeros((len(self.groups), len(self.names)), bool)
+        out[:, self.own] = fitted.reshape(len(self.groups), -1)
+        return x, out
+
+
+def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> FitResult:
+    """Hardware factors per accelerator family and overheads per serving engine, each pooled
+    (``default``) and per group, on the throughput and fixed-batch latency setups (built under
+    the roofline); least squares on the log error with a robust loss (docs/model.md §4).
+
+    First the pooled hardware factors and every engine's overheads together (an engine's
+    deviation from the pooled overheads pulled to 0 with spread :data:`ENGINE_SPREAD`), then
+    each family's compute and memory with those overheads fixed (spread
+    :data:`HARDWARE_SPREAD`). A deviation the rows do not constrain falls back to the pooled
+    value; ``caps`` bound compute and memory per (family, 'compute'|'memory') by what
+    microbenchmarks reached."""
+    setups = [s for s in setups if GROUPS[s.case.metric] == FIT_GROUP]
+    evaluator = Evaluator(setups)
+    measured = np.array([s.case.value for s in setups])
+    families = sorted({s.family for s in setups})
+    engines = sorted({s.engine for s in setups})
+    fam_of = np.array([families.index(s.family) for s in setups])
+    eng_of = np.array([engines.index(s.engine) for s in setups])
+    cap = np.array(
+        [[caps.get((s.family, n), caps.get(("default", n), 1.0)) for _, n in _HARDWARE]
+         for s in setups]
+    )  # fmt: skip
+    hw_bounds = [(_FACTOR[n].fit_lower or _FLOOR, caps.get(("default", n), 1.0))
+                 for _, n in _HARDWARE]  # fmt: skip
+    en_bounds = [(max(_FACTOR[n].fit_lower, _FLOOR), _FACTOR[n].fit_upper) for _, n in _ENGINE]
+
+    def log_errors(hw_log, en_log):
+        """Per row: log(predicted / measured) under [row, factor] log hardware and engine
+        factors (10 where nothing finite is predicted)."""
+        predicted = evaluator.predict_fields(
+            _fields(np.minimum(np.exp(hw_log), cap), np.exp(en_log))
+        )
+        r = np.log(np.where(predicted > 0, predicted, 1e-9) / measured)
+        return np.where(np.isfinite(r), r, 10.0)
+
+    # stage 1: pooled hardware with every engine's overheads
+    hw0 = np.log([_FACTOR[n].fit_start for _, n in _HARDWARE])
+    eng = _Blocks(_ENGINE, engines, eng_of, ENGINE_SPREAD, True, *zip(*en_bounds, strict=True),
+                  own=[n not in LINK_FACTORS for _, n in _ENGINE])  # fmt: skip
+    x0 = np.concatenate([hw0, np.log([_FACTOR[n].fit_start for _, n in _ENGINE]),
+                         np.zeros(eng.n - len(_ENGINE))])  # fmt: skip
+    k = len(_HARDWARE)
+    lower = np.concatenate([np.log([b[0] for b in hw_bounds]), eng.lower])
+    upper = np.concatenate([np.log([b[1] for b in hw_bounds]), eng.upper])
+    sparsity = np.hstack([np.vstack([np.ones((len(setups), k), bool),
+                                     np.zeros((eng.n - len(_ENGINE), k), bool)]),
+                          eng.sparsity(len(setups))])  # fmt: skip
+
+    def stage1(x):
+        hw = np.broadcast_to(x[:k], (len(setups), k))
+        return np.concatenate([log_errors(hw, eng.values(x[k:])), eng.prior(x[k:])])
+
+    one = _solve(stage1, x0, lower, upper, sparsity)
+    x_eng, eng_fitted = eng.provenance(one.jac[:, k:], len(setups), one.x[k:])
+    pooled_hw = one.x[:k]
+    en_log = eng.values(x_eng)
+
+    # stage 2: each family's compute and memory around the pooled ones, overheads fixed
+    fam = _Blocks(_HARDWARE, families, fam_of, HARDWARE_SPREAD, False,
+                  *zip(*hw_bounds, strict=True))  # fmt: skip
+
+    def stage2(x):
+        return np.concatenate([log_errors(fam.values(x, pooled_hw), en_log), fam.prior(x)])
+
+    two = _solve(stage2, np.zeros(fam.n), fam.lower, fam.upper, fam.sparsity(len(setups)))
+    x_fam, fam_fitted = fam.provenance(two.jac, len(setups), two.x)
+    hw_log = fam.values(x_fam, pooled_hw)
+    errors = np.abs(np.expm1(log_errors(hw_log, en_log)))
+    every = np.ones(len(setups), bool)
+    pooled_status = _identified(one.jac, len(setups))
+    out_families = [_fitted("default", "every family's", _HARDWARE, pooled_hw,
+                            pooled_status[:k], errors, every, caps)]  # fmt: skip
+    out_families += [
+        _fitted(f, f"the {f}", _HARDWARE, hw_log[np.argmax(fam_of == i)],
+                np.where(fam_fitted[i], FITTED, POOLED), errors, fam_of == i, caps)
+        for i, f in enumerate(families)
+        if fam_fitted[i].any()
+    ]  # fmt: skip
+    out_engines = [_fitted("default", "every engine's", _ENGINE, one.x[k:k + len(_ENGINE)],
+                           pooled_status[k:k + len(_ENGINE)], errors, every, {})]  # fmt: skip
+    out_engines += [
+        _fitted(e, f"the {e}", _ENGINE, en_log[np.argmax(eng_of == i)],
+                np.where(eng.own, np.where(eng_fitted[i], FITTED, POOLED), SHARED), errors,
+                eng_of == i, {})
+        for i, e in enumerate(engines)
+        if eng_fitted[i].any()
+    ]  # fmt: skip
+    return FitResult(tuple(out_families), tuple(out_engines))
+
+
+def _solve(residuals, x0, lower, upper, sparsity):
+    """SciPy's trust-region least squares with the robust loss, inside the bounds, the
+    finite-difference Jacobian grouped by ``sparsity`` (which residual sees which factor)."""
     from scipy.optimize import least_squares  # heavy: only the fit needs it
 
-    setups = [s for s in setups if GROUPS[s.case.metric] == FIT_GROUP]
-    counts: dict[str, int] = {}
-    for s in setups:
-        counts[s.family] = counts.get(s.family, 0) + 1
-    fitted = []
-    for family in ["default", *sorted(f for f, n in counts.items() if n >= MIN_FAMILY_ROWS)]:
-        rows = [s for s in setups if family == "default" or s.family == family]
-        has_prefill = any(s.kind == "prefill_latency_ms" for s in rows)
-        names = _parameters(has_prefill)
-        lower = [_FACTOR[n].fit_lower for _, n in names]
-        upper = [
-            caps.get((family, n), caps.get(("default", n), _FACTOR[n].fit_upper))
-            if n in ("compute", "memory")
-            else _FACTOR[n].fit_upper
-            for _, n in names
-        ]
-        starts = [_FACTOR[n].fit_start for _, n in names]
-        x0 = np.clip(starts, np.add(lower, 1e-6), np.subtract(upper, 1e-6))
-        evaluator = Evaluator(rows)
-        measured = np.array([s.case.value for s in rows])
+    return least_squares(
+        residuals, np.clip(x0, lower + 1e-6, upper - 1e-6), bounds=(lower, upper),
+        loss="soft_l1", f_scale=ROW_NOISE, max_nfev=60, jac_sparsity=sparsity,
+    )  # fmt: skip
 
-        def efficiency(x, names=names):
-            given = {"prefill": {}, "decode": {}}
-            for (phase, name), value in zip(names, x, strict=True):
-                given[phase][name] = float(value)
-            decode = PhaseEfficiency(**given["decode"])
-            prefill = dataclasses.replace(decode, overhead_us_per_sequence=0.0, **given["prefill"])
-            return Efficiency(prefill, decode, "fit")
 
-        def residuals(x, evaluator=evaluator, measured=measured, efficiency=efficiency):
-            predicted = evaluator.predict(efficiency(x))
-            r = np.log(np.where(predicted > 0, predicted, 1e-9) / measured)
-            return np.where(np.isfinite(r), r, 10.0)
+FITTED, POOLED, SHARED, ASSUMED = "fitted", "pooled", "shared", "assumed"
 
-        result = least_squares(
-            residuals, x0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1, max_nfev=300
+
+def _identified(jac, n_rows: int) -> np.ndarray:
+    """Per column of ``jac``: FITTED where the rows' information (the squared column over the
+    rows) outweighs the weakest prior of the fit, else ASSUMED (the value stays the fit's
+    start, :class:`Factor`'s ``fit_start``)."""
+    return np.where(_information(jac, n_rows) >= (ROW_NOISE / ENGINE_SPREAD) ** 2, FITTED,
+                    ASSUMED)  # fmt: skip
+
+
+def _information(jac, n_rows: int) -> np.ndarray:
+    """Per column: the squared Jacobian summed over the first ``n_rows`` (the data rows; the
+    rest are priors). SciPy returns a sparse Jacobian when given a sparsity pattern."""
+    rows = jac[:n_rows]
+    squared = rows.power(2) if hasattr(rows, "power") else np.asarray(rows) ** 2
+    return np.asarray(squared.sum(axis=0)).ravel()
+
+
+def _fitted(key, whose, names, log_values, status, errors, rows, caps) -> Fitted:
+    """One family's or engine's entry, each factor saying where its value came from."""
+    n = int(rows.sum())
+    values = {
+        (p, name): float(
+            min(np.exp(v), caps.get((key, name), caps.get(("default", name), np.inf)))
         )
-        errors = np.abs(np.expm1(residuals(result.x)))
-        phases = ("prefill", "decode") if has_prefill else ("decode",)
-        fitted.append(
-            FittedFamily(family, efficiency(result.x), len(rows), phases, float(np.median(errors)))
-        )
-    return fitted
+        for (p, name), v in zip(names, log_values, strict=True)
+    }
+    said = {
+        FITTED: f"fitted on {whose} rows ({n})",
+        POOLED: "pooled: its rows do not constrain it (the default's value)",
+        SHARED: "pooled: shared by every engine, a property of the link (the default's value)",
+        ASSUMED: "assumed: no row constrains it; the fit's start value (docs/model.md §4)",
+    }
+    provenance = {pn: said[st] for pn, st in zip(names, status, strict=True)}
+    return Fitted(key, values, n, float(np.median(errors[rows])), provenance)
+
+
+def _fields(hardware: np.ndarray, engine: np.ndarray) -> dict[str, np.ndarray]:
+    """Config fields per row from [row, factor] hardware and engine values."""
+    out = {}
+    for j, (phase, name) in enumerate(_HARDWARE):
+        f = _FACTOR[name]
+        out[f"{phase}_{f.config_suffix}"] = hardware[:, j] * f.to_si
+    for j, (phase, name) in enumerate(_ENGINE):
+        f = _FACTOR[name]
+        out[f"{phase}_{f.config_suffix}"] = engine[:, j] * f.to_si
+    out["prefill_graph_overhead_s_per_layer"] = out["prefill_overhead_s_per_layer"]
+    out["prefill_overhead_s_per_sequence"] = np.zeros(len(hardware))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from optimizer.catalog.engine_spec import Collective, Engine
 from optimizer.catalog.hardware import Accelerator, Interconnect, LinkScope, MemoryTier
 from optimizer.catalog.host import idle_power_w
 from optimizer.catalog.precision import Precision
@@ -21,10 +22,32 @@ from optimizer.errors import HetplanError
 from optimizer.perf.compute_dtype import compute_peak
 from optimizer.perf.efficiency import FACTORS, POWER_SHARES, Efficiency, Phase
 
-ENGINE_MEMORY_FRACTION = 0.9
-"""Share of device memory a serving engine allocates (vLLM ``gpu_memory_utilization`` and
-TensorRT-LLM ``free_gpu_memory_fraction`` both default to 0.9); the rest is the runtime reserve
-(CUDA context, activations, fragmentation), reported as ``other``."""
+
+@dataclass(frozen=True, slots=True)
+class EngineProfile:
+    """What a serving engine decides about every step (docs/model.md §4; the catalog's
+    ``[[engine]]`` entries): at most ``max_batch`` sequences and ``max_tokens_per_step``
+    tokens, ``memory_fraction`` of device memory for weights and KV (the rest is the runtime
+    reserve: CUDA context, activations, fragmentation), pure-decode steps of at most
+    ``graph_max_batch`` sequences replayed as CUDA graphs, and the all-reduce algorithms it
+    chooses from."""
+
+    max_batch: int = 2048
+    max_tokens_per_step: int = 8192
+    memory_fraction: float = 0.9
+    graph_max_batch: int = 0
+    collectives: tuple[Collective, ...] = (Collective.RING,)
+
+    @classmethod
+    def of(cls, engine: Engine) -> EngineProfile:
+        return cls(engine.max_batch, engine.max_tokens_per_step, engine.memory_fraction,
+                   engine.graph_max_batch, engine.collectives)  # fmt: skip
+
+
+GENERIC_ENGINE = EngineProfile()
+"""Without a named engine: TensorRT-LLM's scheduler limits (``max_batch_size`` 2048,
+``max_num_tokens`` 8192), the 0.9 memory share vLLM and TensorRT-LLM both default to, eager
+steps and NCCL's ring."""
 
 
 class ConfigError(HetplanError):
@@ -72,6 +95,15 @@ class Config:
     decode_hop_latency_scale: np.ndarray
     decode_overhead_s_per_sequence: np.ndarray
     decode_link_eff: np.ndarray
+    prefill_graph_overhead_s_per_layer: np.ndarray
+    decode_graph_overhead_s_per_layer: np.ndarray
+    max_batch: np.ndarray  # EngineProfile
+    max_tokens_per_step: np.ndarray
+    memory_fraction: np.ndarray
+    graph_max_batch: np.ndarray
+    one_shot: np.ndarray  # 1 where the engine may use the algorithm, else 0
+    two_shot: np.ndarray
+    ring: np.ndarray
     power_busy: np.ndarray  # PowerShares, docs/model.md §9
     power_compute: np.ndarray
     power_memory: np.ndarray
@@ -220,9 +252,10 @@ def build_config(
     efficiency: Efficiency,
     tier: TierChoice | None = None,
     power_cap_w: float | None = None,
+    engine: EngineProfile = GENERIC_ENGINE,
 ) -> tuple[Config, list[str]]:
-    """One instance of ``acc`` as a :class:`Config`, and notes on what was assumed;
-    ``power_cap_w`` limits each device's board power (its TDP when None)."""
+    """One instance of ``acc`` served by ``engine`` as a :class:`Config`, and notes on what
+    was assumed; ``power_cap_w`` limits each device's board power (its TDP when None)."""
     notes: list[str] = []
     peak = compute_peak(acc, weights)
     if peak.note:
@@ -275,5 +308,19 @@ def build_config(
         tier_latency_s=np.float64(tier_latency),
         tier_energy_j_per_byte=np.float64(tier_energy),
         **efficiency_fields(efficiency),
+        **engine_fields(engine),
     )
     return config, notes
+
+
+def engine_fields(engine: EngineProfile) -> dict[str, np.float64]:
+    """The Config fields that hold ``engine``'s profile."""
+    return {
+        "max_batch": np.float64(engine.max_batch),
+        "max_tokens_per_step": np.float64(engine.max_tokens_per_step),
+        "memory_fraction": np.float64(engine.memory_fraction),
+        "graph_max_batch": np.float64(engine.graph_max_batch),
+        "one_shot": np.float64(Collective.ONE_SHOT in engine.collectives),
+        "two_shot": np.float64(Collective.TWO_SHOT in engine.collectives),
+        "ring": np.float64(Collective.RING in engine.collectives),
+    }

@@ -1,19 +1,21 @@
 """Efficiency factors: how far a real serving stack falls short of the roofline (docs/model.md §4).
 
-A few physically meaningful numbers per accelerator family (vendor and generation) and phase:
-the fraction of peak FLOP/s and of memory bandwidth the kernels reach, a fixed overhead per
-layer per step (kernel launches, synchronization), the latency each ring hop of a collective pays
-as a multiple of the link's catalog latency, the fraction of link bandwidth collectives reach,
-and a host-side overhead per sequence per step (scheduling, sampling, bookkeeping). ``SOL`` is
-the pure roofline.
+A few physically meaningful numbers per phase. The *hardware* factors belong to an accelerator
+family (vendor and generation): the fraction of peak FLOP/s and of memory bandwidth its kernels
+reach. The *engine* factors belong to a serving engine (TensorRT-LLM, vLLM, ...), whatever the
+hardware: a fixed overhead per layer per step (kernel launches, synchronization; smaller inside
+a captured CUDA graph), the latency each hop of a collective pays as a multiple of the link's
+catalog latency, the fraction of link bandwidth collectives reach, and a host-side overhead per
+sequence per step (scheduling, sampling, bookkeeping). ``SOL`` is the pure roofline.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from math import isnan
 
-from optimizer.catalog.efficiency_spec import PowerFactors
+from optimizer.catalog.efficiency_spec import EngineOverheads, PowerFactors
 from optimizer.catalog.units import MICRO
 
 
@@ -34,16 +36,32 @@ class Factor:
     fit_start: float
     fit_lower: float
     fit_upper: float  # compute and memory are also capped by microbenchmark fractions
+    sol: float  # its value under the pure roofline
+    engine: bool  # a serving engine's factor (else the hardware family's)
 
 
 FACTORS = (
-    Factor("compute", "compute_eff", 1.0, 0.5, 0.02, 1.0),
-    Factor("memory", "memory_eff", 1.0, 0.7, 0.05, 1.0),
-    Factor("overhead_us_per_layer", "overhead_s_per_layer", MICRO, 50.0, 0.0, 2000.0),
-    Factor("hop_latency_scale", "hop_latency_scale", 1.0, 0.5, 0.0, 20.0),
-    Factor("overhead_us_per_sequence", "overhead_s_per_sequence", MICRO, 5.0, 0.0, 500.0),
-    Factor("link", "link_eff", 1.0, 0.5, 0.05, 1.0),
+    Factor("compute", "compute_eff", 1.0, 0.5, 0.02, 1.0, 1.0, False),
+    Factor("memory", "memory_eff", 1.0, 0.7, 0.05, 1.0, 1.0, False),
+    Factor("overhead_us_per_layer", "overhead_s_per_layer", MICRO, 50.0, 0.0, 2000.0, 0.0, True),
+    Factor(
+        "graph_overhead_us_per_layer",
+        "graph_overhead_s_per_layer",
+        MICRO,
+        10.0,
+        0.0,
+        2000.0,
+        0.0,
+        True,
+    ),  # fmt: skip
+    Factor("hop_latency_scale", "hop_latency_scale", 1.0, 0.5, 0.0, 20.0, 0.0, True),
+    Factor(
+        "overhead_us_per_sequence", "overhead_s_per_sequence", MICRO, 5.0, 0.0, 500.0, 0.0, True
+    ),  # fmt: skip
+    Factor("link", "link_eff", 1.0, 0.5, 0.05, 1.0, 1.0, True),
 )
+HARDWARE_FACTORS = tuple(f.name for f in FACTORS if not f.engine)
+ENGINE_FACTORS = tuple(f.name for f in FACTORS if f.engine)
 """The efficiency factors, defined once: every other list of them is derived from this one
 (``PhaseEfficiency``'s fields, the catalog schema's and ``Config``'s are checked against it)."""
 
@@ -55,6 +73,7 @@ class PhaseEfficiency:
     compute: float = 1.0
     memory: float = 1.0
     overhead_us_per_layer: float = 0.0
+    graph_overhead_us_per_layer: float = 0.0  # inside a captured CUDA graph
     hop_latency_scale: float = 0.0
     overhead_us_per_sequence: float = 0.0
     link: float = 1.0  # fraction of link bandwidth a collective reaches (bus bandwidth / peak)
@@ -95,36 +114,76 @@ SOL = Efficiency(PhaseEfficiency(), PhaseEfficiency(), "sol: pure roofline")
 DEFAULT_FAMILY = "default"
 """The entry used for a family the table does not list (fit on every row)."""
 
+DEFAULT_ENGINE = "default"
+"""The overheads used for an engine the table does not list (fit on every engine's rows)."""
+
+ENGINE_SET = float("nan")
+"""An engine factor a family entry leaves to the serving engine (resolved by ``lookup``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class EfficiencyTable:
-    """Factors by family, with the ``default`` entry as the fallback."""
+    """Hardware factors by family (``default`` the fallback) and engine factors by engine
+    (``default`` the fallback). A family's entry may fix engine factors itself (files written
+    before engine profiles); the ones it leaves are :data:`ENGINE_SET`."""
 
     by_family: dict[str, Efficiency]
     source: str  # the file they were read from
+    by_engine: dict[str, dict[Phase, dict[str, float]]] = field(default_factory=dict)
 
-    def lookup(self, family: str) -> tuple[Efficiency, str | None]:
-        """Factors for ``family`` and a note when the default had to stand in."""
-        if family in self.by_family:
-            return self.by_family[family], None
-        fallback = self.by_family.get(DEFAULT_FAMILY)
-        if fallback is None:
-            return SOL, f"no efficiency factors for {family} and no default: pure roofline used"
-        return fallback, f"no efficiency factors fitted for {family}: the default entry is used"
+    def lookup(self, family: str, engine: str | None = None) -> tuple[Efficiency, str | None]:
+        """Factors for ``family`` under ``engine`` (None: the default engine's overheads) and a
+        note when a default had to stand in."""
+        notes = []
+        base = self.by_family.get(family)
+        if base is None:
+            base = self.by_family.get(DEFAULT_FAMILY)
+            notes.append(
+                f"no efficiency factors for {family} and no default: pure roofline used"
+                if base is None
+                else f"no efficiency factors fitted for {family}: the default entry is used"
+            )
+            base = base or SOL
+        overheads = self.by_engine.get(engine or DEFAULT_ENGINE)
+        if overheads is None:
+            overheads = self.by_engine.get(DEFAULT_ENGINE, {})
+            if engine is not None and self.by_engine:
+                notes.append(f"no overheads fitted for engine {engine}: the default's are used")
+        resolved = {
+            phase: replace(
+                base.phase(phase),
+                **{
+                    f.name: overheads.get(phase, {}).get(f.name, f.sol)
+                    for f in FACTORS
+                    if f.engine and isnan(getattr(base.phase(phase), f.name))
+                },
+            )
+            for phase in Phase
+        }
+        efficiency = replace(base, prefill=resolved[Phase.PREFILL], decode=resolved[Phase.DECODE])
+        return efficiency, "; ".join(notes) or None
 
 
 def table_from_entries(entries, source: str) -> EfficiencyTable:
-    """Group ``[[efficiency]]`` and ``[[power]]`` entries by family; a family missing a phase
-    or power shares borrows the default's (or the roofline's and :data:`UNFITTED_POWER` when
-    there is no default)."""
+    """Group ``[[efficiency]]``, ``[[overhead]]`` and ``[[power]]`` entries; a family missing a
+    phase or power shares borrows the default's (or the roofline's and :data:`UNFITTED_POWER`
+    when there is no default), an engine missing a phase the default engine's."""
     phases: dict[str, dict[str, PhaseEfficiency]] = {}
     power: dict[str, PowerShares] = {}
+    engines: dict[str, dict[Phase, dict[str, float]]] = {}
     for e in entries:
         if isinstance(e, PowerFactors):
             power[e.family] = PowerShares(**{name: getattr(e, name) for name in POWER_SHARES})
+        elif isinstance(e, EngineOverheads):
+            engines.setdefault(e.engine, {})[Phase(e.phase)] = {
+                name: getattr(e, name) for name in ENGINE_FACTORS
+            }
         else:
+            given = {f.name: getattr(e, f.name) for f in FACTORS}
+            if given["graph_overhead_us_per_layer"] is None:  # a file from before graphs
+                given["graph_overhead_us_per_layer"] = given["overhead_us_per_layer"]
             phases.setdefault(e.family, {})[e.phase] = PhaseEfficiency(
-                **{f.name: getattr(e, f.name) for f in FACTORS}
+                **{k: ENGINE_SET if v is None else v for k, v in given.items()}
             )
     default = phases.get(DEFAULT_FAMILY, {})
     default_power = power.get(DEFAULT_FAMILY, UNFITTED_POWER)
@@ -140,4 +199,9 @@ def table_from_entries(entries, source: str) -> EfficiencyTable:
             f"{source}: {family}",
             power.get(family, default_power),
         )
-    return EfficiencyTable(by_family, source)
+    fallback = engines.get(DEFAULT_ENGINE, {})
+    by_engine = {
+        engine: {phase: given.get(phase) or fallback.get(phase, {}) for phase in Phase}
+        for engine, given in engines.items()
+    }
+    return EfficiencyTable(by_family, source, by_engine)

@@ -15,18 +15,10 @@ from optimizer.perf.capacity import (
     max_batch,
     weight_bytes_per_device,
 )
-from optimizer.perf.config import ENGINE_MEMORY_FRACTION, Config
+from optimizer.perf.config import Config
 from optimizer.perf.efficiency import Phase
 from optimizer.perf.shape import ModelShape
 from optimizer.perf.step import StepCost, step_cost
-
-ENGINE_MAX_BATCH = 2048
-"""Most sequences an engine schedules at once when a run does not say (TensorRT-LLM's default
-``max_batch_size`` is 2048; vLLM's ``max_num_seqs`` is 256 to 1024 depending on version)."""
-
-ENGINE_MAX_TOKENS_PER_STEP = 8192
-"""Prompt tokens one step may carry (TensorRT-LLM ``max_num_tokens`` default 8192; vLLM's
-``max_num_batched_tokens`` for chunked prefill is of the same order)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +42,7 @@ def memory(s: ModelShape, c: Config, context_tokens, *, spill: bool = False) -> 
     ``context_tokens`` fit (``dp · ⌊free / kv_per_sequence⌋``); with ``spill`` the tier's bytes,
     spread over the instance's devices, add to the room."""
     weights = weight_bytes_per_device(s, c.weight_bytes, c.tp, c.pp, c.ep)
-    reserve = c.mem_usable_bytes * (1.0 - ENGINE_MEMORY_FRACTION)
+    reserve = c.mem_usable_bytes * (1.0 - c.memory_fraction)
     free = c.mem_usable_bytes - reserve - weights
     per_seq = kv_bytes_per_sequence_per_device(s, c.kv_bytes, context_tokens, c.tp, c.pp)
     hbm = max_batch(free, per_seq, c.dp)
@@ -125,7 +117,7 @@ def own_prompt_steps(
     new = np.asarray(new_tokens, dtype=np.float64)
     cached = np.asarray(cached_tokens, dtype=np.float64)
     batch = np.asarray(batch, dtype=np.float64)
-    room = np.maximum(ENGINE_MAX_TOKENS_PER_STEP - batch, 1.0)
+    room = np.maximum(c.max_tokens_per_step - batch, 1.0)
     k = np.maximum(np.ceil(new / room), 1.0)
     step = step_cost(
         s,

@@ -14,8 +14,6 @@ from optimizer.perf.arithmetic import kv_elements_per_sequence
 from optimizer.perf.bound import NONE_CODE, Bound
 from optimizer.perf.config import Config
 from optimizer.perf.phases import (
-    ENGINE_MAX_BATCH,
-    ENGINE_MAX_TOKENS_PER_STEP,
     Memory,
     best_integer,
     decode_step,
@@ -142,11 +140,11 @@ def _tier_reload_s(s: ModelShape, c: Config, tokens) -> np.ndarray:
 
 
 def kv_transfer_s(s: ModelShape, c: Config, context_tokens) -> np.ndarray:
-    """Time to hand one request's KV to another instance over this one's scale-out links
-    (infinite without any)."""
+    """Time to hand one request's KV to another instance over the scale-out links of the one
+    DP rank that holds it (infinite without any)."""
     kv = kv_elements_per_sequence(s, context_tokens) * c.kv_bytes
     with np.errstate(divide="ignore", invalid="ignore"):
-        return kv / c.xfer_bw_bytes_per_s + c.xfer_latency_s
+        return kv / (c.xfer_bw_bytes_per_s / c.dp) + c.xfer_latency_s
 
 
 def serve(
@@ -158,7 +156,7 @@ def serve(
     batch=None,
     slo: Slo | None = None,
     tier_use: TierUse | None = None,
-    max_batch: float = ENGINE_MAX_BATCH,
+    max_batch=None,
     requests_per_s=None,
     idle_s: float | None = None,
 ) -> ServingPoint:
@@ -167,7 +165,8 @@ def serve(
     The batch is given (``batch``), or what the engine reaches at an arrival rate
     (``requests_per_s`` per instance), or the one that serves the highest rate whose SLO
     quantiles meet ``slo``, or else the largest that fits (capacity wall, at most
-    ``max_batch``). A rate beyond what the instance sustains gives batch 0.
+    ``max_batch``, the engine's own when None). A rate beyond what the instance sustains gives
+    batch 0.
 
     ``idle_s`` is the mean time a session waits between turns. Given, a prefill or aggregated
     instance that does not park sessions keeps a session's prefix only while its KV fits in the
@@ -244,7 +243,7 @@ def _prefill(s, c, request, mem, batch, slo, rate):
     quantile meets it; with a rate, the one with the lowest mean TTFT at that rate; else the
     step's token budget (highest throughput)."""
     most = np.minimum(
-        np.maximum(np.floor(ENGINE_MAX_TOKENS_PER_STEP / np.maximum(request.new_tokens, 1.0)), 1),
+        np.maximum(np.floor(c.max_tokens_per_step / np.maximum(request.new_tokens, 1.0)), 1),
         mem.max_batch,
     )
 
@@ -323,10 +322,10 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
                               spill_frac=frac(b))  # fmt: skip
         return decode_step(s, c, b, request.mean_context, spill_frac=frac(b))
 
-    upper = np.minimum(mem.max_batch, max_batch)
+    upper = np.minimum(mem.max_batch, c.max_batch if max_batch is None else max_batch)
     if aggregated:  # the step's token budget holds the decode tokens and the prompt chunk
         per_sequence = 1.0 + request.new_tokens / out
-        upper = np.minimum(upper, np.floor(ENGINE_MAX_TOKENS_PER_STEP / per_sequence))
+        upper = np.minimum(upper, np.floor(c.max_tokens_per_step / per_sequence))
 
     def seen(b, q):
         """The batch a token is generated in at the ``q`` quantile (None: on average)."""

@@ -139,16 +139,25 @@ def step_cost(
     # rank, not shared out between them
     tier_dev = decode_kv * spill / kv_split
 
-    compute_s = (decode_flops / c.decode_compute_eff + prefill_flops / c.prefill_compute_eff) / (
-        working * c.peak_flop_per_s
-    )
+    # attention-DP ranks each take whole prompts: fewer prompts than ranks leave ranks idle
+    prompt_ranks = np.minimum(c.dp, np.maximum(requests, 1.0))
+    compute_s = (
+        decode_flops / c.decode_compute_eff
+        + prefill_flops / c.prefill_compute_eff * c.dp / prompt_ranks
+    ) / (working * c.peak_flop_per_s)
     memory_s = (weights_dev + kv_dev) / (c.mem_bw_bytes_per_s * c.factor("memory_eff", phase))
     with np.errstate(divide="ignore", invalid="ignore"):
         tier_s = np.where(tier_dev > 0, tier_dev * c.devices / c.tier_bw_bytes_per_s, 0.0)
 
     comm_s, link_bytes = _communication(s, c, tokens, phase, stages_parallel)
     sequences = batch + requests
-    per_layer = c.factor("overhead_s_per_layer", phase)
+    # a pure-decode step the engine captured as a CUDA graph replays its launches at once
+    captured = (chunk <= 0) & (batch > 0) & (batch <= c.graph_max_batch)
+    per_layer = np.where(
+        captured,
+        c.factor("graph_overhead_s_per_layer", phase),
+        c.factor("overhead_s_per_layer", phase),
+    )
     fixed_s = s.n_layers * per_layer + sequences * c.factor("overhead_s_per_sequence", phase)
 
     devices = c.devices
@@ -195,14 +204,32 @@ def _board_power(c: Config, compute_s, memory_s, tier_s, serial_s, bubble):
     return np.minimum(asked, c.power_cap_w), throttle
 
 
+def all_reduce_s(c: Config, size_bytes, bw_bytes_per_s, hop_s) -> np.ndarray:
+    """Seconds of one all-reduce of ``size_bytes`` over ``n = tp`` ranks by the fastest of the
+    engine's algorithms (docs/model.md §4): ring ``2(n−1)/n · size / bw + 2(n−1)`` hops;
+    two-shot (reduce-scatter, all-gather) the same traffic in 2 hops; one-shot (each rank reads
+    its n−1 peers' whole buffers) ``(n−1) · size / bw`` in 1 hop. Two- and one-shot take every
+    pair of ranks as linked directly, as in a switched scale-up domain or one PCIe host."""
+    n = c.tp
+    ring_bytes = 2.0 * (n - 1.0) / n * size_bytes
+    options = np.stack(
+        np.broadcast_arrays(
+            np.where(c.ring > 0, ring_bytes / bw_bytes_per_s + 2.0 * (n - 1.0) * hop_s, np.inf),
+            np.where(c.two_shot > 0, ring_bytes / bw_bytes_per_s + 2.0 * hop_s, np.inf),
+            np.where(c.one_shot > 0, (n - 1.0) * size_bytes / bw_bytes_per_s + hop_s, np.inf),
+        )
+    )
+    return options.min(axis=0)
+
+
 def _communication(s: ModelShape, c: Config, tokens, phase: Phase, stages_parallel):
     """(seconds, bytes over links per instance) of TP all-reduces, EP all-to-alls and PP
     hand-offs in one step.
 
-    TP: two ring all-reduces per layer of ``tokens/dp · d · b_a`` bytes, each
-    ``2(tp−1)/tp · size / bw`` plus ``2(tp−1)`` hops of latency. EP: a dispatch and a combine per
-    MoE layer, each device exchanging ``(ep−1)/ep`` of its ``tokens · k / ep`` expert inputs.
-    PP: each stage hands its micro-batches' activations to the next.
+    TP: two all-reduces per layer of ``tokens/dp · d · b_a`` bytes, each by the fastest
+    algorithm the engine has (:func:`all_reduce_s`). EP: a dispatch and a combine per MoE layer,
+    each device exchanging ``(ep−1)/ep`` of its ``tokens · k / ep`` expert inputs. PP: each stage
+    hands its micro-batches' activations to the next. Link bytes count the ring's traffic.
     """
     scale = c.factor("hop_latency_scale", phase)
     link_eff = c.factor("link_eff", phase)
@@ -211,12 +238,8 @@ def _communication(s: ModelShape, c: Config, tokens, phase: Phase, stages_parall
     ring = 2.0 * (c.tp - 1.0) / c.tp
     tp_layer_bytes = TP_ALL_REDUCES_PER_LAYER * ring * act
     tp_bytes_dev = tp_layer_bytes * s.n_layers / c.pp
-    tp_s = np.where(
-        c.tp > 1,
-        tp_bytes_dev * series / (c.tp_bw_bytes_per_s * link_eff)
-        + TP_ALL_REDUCES_PER_LAYER * s.n_layers * 2.0 * (c.tp - 1.0) * c.tp_latency_s * scale,
-        0.0,
-    )
+    one = all_reduce_s(c, act, c.tp_bw_bytes_per_s * link_eff, c.tp_latency_s * scale)
+    tp_s = np.where(c.tp > 1, TP_ALL_REDUCES_PER_LAYER * s.n_layers / c.pp * series * one, 0.0)
     k = max(s.n_active_experts, 1)
     a2a_dev = 2.0 * tokens * k * s.hidden * c.act_bytes / c.ep * (c.ep - 1.0) / c.ep
     a2a_bytes_dev = a2a_dev * s.n_moe_layers / c.pp

@@ -72,12 +72,28 @@ COLUMNS: dict[str, list[Column]] = {
         ("pue", lambda e: e.pue),
         ("depreciation_years", lambda e: e.depreciation_years),
     ],
+    "engines": [
+        ("max_batch", lambda e: e.max_batch),
+        ("max_tokens_per_step", lambda e: e.max_tokens_per_step),
+        ("memory_fraction", lambda e: e.memory_fraction),
+        ("graph_max_batch", lambda e: e.graph_max_batch),
+        ("collectives", lambda e: ", ".join(e.collectives)),
+    ],
     "efficiency": [
         ("family", lambda e: e.family),
         ("phase", lambda e: e.phase),
         ("compute", lambda e: e.compute),
         ("memory", lambda e: e.memory),
+        ("fit_rows", lambda e: e.fit_rows),
+    ],
+    "overheads": [
+        ("engine", lambda e: e.engine),
+        ("phase", lambda e: e.phase),
         ("overhead_us_per_layer", lambda e: e.overhead_us_per_layer),
+        ("graph_overhead_us_per_layer", lambda e: e.graph_overhead_us_per_layer),
+        ("overhead_us_per_sequence", lambda e: e.overhead_us_per_sequence),
+        ("hop_latency_scale", lambda e: e.hop_latency_scale),
+        ("link", lambda e: e.link),
         ("fit_rows", lambda e: e.fit_rows),
     ],
     "power": [

@@ -5,8 +5,19 @@ from __future__ import annotations
 
 import tomli_w
 
-from optimizer.perf.calibration import FittedFamily, FittedPower
-from optimizer.perf.efficiency import FACTORS, POWER_SHARES
+from optimizer.perf.calibration import FitResult, FittedPower, engine_phase
+from optimizer.perf.efficiency import POWER_SHARES
+
+_DERIVED = {
+    "graph_overhead_us_per_layer": "derived: a prompt step is never a captured graph (the eager "
+    "per-layer overhead)",
+    "overhead_us_per_sequence": "derived: not separable from the per-layer overhead in prompt "
+    "steps (0)",
+}
+
+
+def _whose(key: str, kind: str, rows: int) -> str:
+    return f"every {kind}'s rows ({rows})" if key == "default" else f"the {key} rows ({rows})"
 
 
 def _round(x: float) -> float:
@@ -14,39 +25,53 @@ def _round(x: float) -> float:
 
 
 def efficiency_toml(
-    fitted: list[FittedFamily], power: list[FittedPower], cases_file: str, fitted_on: str
+    fitted: FitResult | None, power: list[FittedPower], cases_file: str, fitted_on: str
 ) -> str:
-    """TOML text of ``fitted`` and ``power``; each entry names the file and rows it was fitted
-    on. A file with only one of the two kinds leaves the other to the catalog."""
-    entries = []
-    for f in fitted:
-        rows = "every family's rows" if f.family == "default" else f"the {f.family} rows"
+    """TOML text of ``fitted`` (hardware factors per family, overheads per engine) and
+    ``power``; each entry names the file and rows it was fitted on, and each factor whether it
+    was fitted or pooled. A file with only one of the kinds leaves the others to the catalog."""
+    how = (
+        f"hetplan calibrate --fit on {cases_file}: {{whose}} of {fitted_on}; SciPy least_squares "
+        "on log(predicted / measured), soft-L1 loss; pooled factors first, then each group's "
+        "deviation from them under a prior (docs/model.md section 4)"
+    )
+    entries, overheads = [], []
+    for f in fitted.families if fitted else ():
         for phase in ("prefill", "decode"):
-            e = f.efficiency.prefill if phase == "prefill" else f.efficiency.decode
+            names = [n for p, n in f.values if p == phase]
             entries.append(
                 {
-                    "id": f"{f.family}-{phase}",
-                    "name": f"{f.family} {phase} efficiency (fitted)",
-                    "family": f.family,
+                    "id": f"{f.key}-{phase}",
+                    "name": f"{f.key} {phase} efficiency (fitted)",
+                    "family": f.key,
                     "phase": phase,
-                    **{f.name: _round(getattr(e, f.name)) for f in FACTORS},
+                    **{n: _round(f.values[(phase, n)]) for n in names},
+                    "provenance": {n: f.provenance[(phase, n)] for n in names},
                     "fit_rows": f.rows,
                     "fit_median_abs_error": _round(f.median_abs_error),
                     "confidence": "medium" if f.rows >= 100 else "uncertain",
-                    "sources": [
-                        f"hetplan calibrate --fit on {cases_file}: {rows} ({f.rows}) of "
-                        f"{fitted_on}; SciPy least_squares on log(predicted / measured), "
-                        "soft-L1 loss; compute and memory bounded above by the family's "
-                        "microbenchmark fractions in the same file"
-                    ]
-                    + (
-                        []
-                        if phase in f.phases
-                        else [
-                            "no prefill-latency rows: only compute was fitted (on the prompt "
-                            "chunks of aggregated runs); the other factors are the decode ones"
-                        ]
-                    ),
+                    "sources": [how.format(whose=_whose(f.key, "family", f.rows))
+                                + "; compute and memory bounded above by the family's "
+                                "microbenchmark fractions in the same file"],
+                }
+            )  # fmt: skip
+    for e in fitted.engines if fitted else ():
+        for phase in ("prefill", "decode"):
+            values = engine_phase(e.values, phase)
+            overheads.append(
+                {
+                    "id": f"{e.key}-{phase}-overhead",
+                    "name": f"{e.key} {phase} overheads (fitted)",
+                    "engine": e.key,
+                    "phase": phase,
+                    **{n: _round(v) for n, v in values.items()},
+                    "provenance": {
+                        n: e.provenance.get((phase, n), _DERIVED.get(n, "")) for n in values
+                    },
+                    "fit_rows": e.rows,
+                    "fit_median_abs_error": _round(e.median_abs_error),
+                    "confidence": "medium" if e.rows >= 100 else "uncertain",
+                    "sources": [how.format(whose=_whose(e.key, "engine", e.rows))],
                 }
             )
     power_entries = [
@@ -72,9 +97,12 @@ def efficiency_toml(
         "# Efficiency factors: how far real serving stacks fall short of the roofline, per\n"
         "# accelerator family and phase (docs/model.md section 4), and power shares: how board\n"
         "# power rises from idle to TDP (section 9). Written by `hetplan calibrate --fit`; each\n"
-        "# entry says what it was fitted on. Families without enough rows use `default`.\n\n"
+        "# entry says what it was fitted on, each factor whether its rows fitted it or it is\n"
+        "# the pooled `default`'s. Families and engines without fitted rows use `default`.\n\n"
     )
     tables = {"efficiency": entries} if entries else {}
+    if overheads:
+        tables["overhead"] = overheads
     if power_entries:
         tables["power"] = power_entries
     return header + tomli_w.dumps(tables)

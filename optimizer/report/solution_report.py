@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from optimizer.perf.bound import Bound
 
@@ -16,7 +17,8 @@ def _num(x, fmt: str = ",.2f", unit: str = "") -> str:
 def _parallel(p: dict) -> str:
     if p["tp"] is None:
         return f"{p['devices'] // max(p['instances'], 1)} dev"
-    return f"tp{p['tp']}" + (f" ep{p['ep']}" if p["ep"] and p["ep"] > 1 else "")
+    dp = f" dp{p['dp']}" if (p.get("dp") or 1) > 1 else ""
+    return f"tp{p['tp']}{dp}" + (f" ep{p['ep']}" if p["ep"] and p["ep"] > 1 else "")
 
 
 def render_solution(s: dict, out: Console, *, verbose: bool = False) -> None:
@@ -25,11 +27,13 @@ def render_solution(s: dict, out: Console, *, verbose: bool = False) -> None:
     a 120-column terminal; long lists wrap, never cut."""
     gap = f", gap {s['gap']:.2%}" if s.get("gap") is not None else ""
     out.print(
-        f"[bold]{s['problem']}[/bold]: {s['status']}{gap} — {s['objective_kind']} "
+        Text(s["problem"], style="bold"),
+        f": {s['status']}{gap} — {s['objective_kind']} "
         f"{_num(s.get('objective'), ',.3f')} {s['objective_units']}\n"
         f"  solved in {s['wall_s']:.2f} s by {s['solver']['name']}, "
         f"{s['solver']['columns']} of {s['solver']['columns_generated']} candidate columns kept"
-        + _parts(s["solver"])
+        + _parts(s["solver"]),
+        sep="",
     )
     if s["status"] == "infeasible":
         for line in s["explanation"]:

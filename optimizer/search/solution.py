@@ -52,6 +52,7 @@ class Pool:
     serves: tuple[Share, ...]
     price_source: str | None = None  # the entry and field its price comes from
     compute_dtype: str | None = None  # the tensor dtype its math runs at
+    dp: int | None = None  # attention data-parallel ranks (devices = instances × tp × dp)
 
 
 @dataclass(frozen=True)

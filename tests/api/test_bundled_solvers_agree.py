@@ -58,4 +58,6 @@ def test_highs_finds_the_optimum_cbc_finds_on_an_owned_problem_with_whole_server
     assert highs.objective == pytest.approx(cbc.objective, rel=1e-5)
     for solution in (cbc, highs):
         ran = [b.objective for b in solution.baselines if b.objective is not None]
-        assert solution.objective <= min(ran) * (1 + 1e-9)
+        # the later lexicographic stages (cost, then devices) hold the first objective within
+        # 10⁻⁶ of its optimum (search/ilp.py _HOLD_REL): no baseline may beat it by more
+        assert solution.objective <= min(ran) * (1 + 1e-6) + 1e-9

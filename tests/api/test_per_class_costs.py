@@ -32,11 +32,14 @@ def test_class_shares_add_up_to_the_fleet():
 
 
 def test_idle_devices_of_whole_systems_are_shared_out_too():
-    """B200 alone, bought in DGX B200 systems of 8: the fleet leaves some of their devices
-    idle, and their cost is still shared out over the classes, which add up to the fleet."""
-    solution = solve(PROBLEM, overrides={"styles.accelerators": '["b200"]'})
+    """B200 alone, bought in DGX B200 systems of 8, at a tenth of the traffic: the fleet leaves
+    some of their devices idle, and their cost is still shared out over the classes, which add
+    up to the fleet."""
+    tenth = {f"serve.{i}.requests_per_s": rate for i, rate in enumerate((20, 6, 2, 1))}
+    overrides = {"styles.accelerators": '["b200"]'} | tenth
+    solution = solve(PROBLEM, overrides=overrides)
     assert any(b["idle_devices"] > 0 for b in solution.systems.values())
-    loaded = load_problem(PROBLEM)
+    loaded = load_problem(PROBLEM, overrides)
     tokens = {t.name: t.requests_per_s * t.request.output_tokens
               for t in class_traffic(loaded.catalog, loaded.spec)}  # fmt: skip
     usd = sum(w.usd_per_million_output_tokens / 1e6 * tokens[w.name] * 3600

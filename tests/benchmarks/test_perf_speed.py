@@ -39,7 +39,9 @@ def _grid(catalog, table: EfficiencyTable):
 
 def test_step_model_evaluations_per_second():
     catalog = load_catalog()
-    table = table_from_entries(catalog.efficiency.values(), "bundled")
+    table = table_from_entries(
+        [*catalog.efficiency.values(), *catalog.overheads.values()], "bundled"
+    )
     shape = model_shape(catalog.models["llama-3.1-70b"])
     grid = _grid(catalog, table)
     n_configs = grid.tp.shape[0]

@@ -77,7 +77,7 @@ def test_load_efficiency_file_reads_entries(tmp_path):
         ("fam-x-prefill", "prefill", 0.7),
     ]
     e = entries[0]
-    assert e.overhead_us_per_sequence == 0.0 and e.link == 1.0  # defaults
+    assert e.overhead_us_per_sequence is None and e.link is None  # the engine's
     assert e.fit_median_abs_error is None
 
 
@@ -151,15 +151,33 @@ def test_efficiency_file_empty_missing_duplicate(tmp_path):
 
 
 def test_bundled_efficiency_entries(cat):
-    entries = list(cat.efficiency.values())
+    """Hardware factors per family say where each came from; the pooled entries were fitted on
+    every row; families the fit could not see are assumed from a named family."""
     assert {"default-prefill", "default-decode", "nvidia-hopper-decode"} <= set(cat.efficiency)
-    for e in entries:
+    for e in cat.efficiency.values():
         assert e.id == f"{e.family}-{e.phase}"
-        assert 0 < e.compute <= 1 and 0 < e.memory <= 1 and 0 < e.link <= 1
-        assert e.fit_rows >= 20  # MIN_FAMILY_ROWS: a family gets factors with enough rows
+        assert 0 < e.compute <= 1 and 0 < e.memory <= 1
+        assert e.overhead_us_per_layer is None and e.link is None  # the engine's
+        assert set(e.provenance) == {"compute", "memory"}
+        for said in e.provenance.values():
+            assert said.startswith(("fitted on", "pooled:", "assumed:"))
+        if e.family == "default":
+            assert e.fit_rows >= 600
+    assumed = cat.efficiency["nvidia-blackwell-ultra-decode"]
+    source = cat.efficiency["nvidia-blackwell-decode"]
+    assert assumed.provenance["compute"].startswith("assumed: nvidia-blackwell's value")
+    assert (assumed.compute, assumed.memory) == (source.compute, source.memory)
 
 
-# ---------------------------------------------------------------- tables by family
+def test_bundled_overhead_entries(cat):
+    assert {"default-decode-overhead", "trtllm-decode-overhead"} <= set(cat.overheads)
+    for e in cat.overheads.values():
+        assert e.id == f"{e.engine}-{e.phase}-overhead"
+        assert e.engine == "default" or e.engine in cat.engines
+        assert 0 < e.link <= 1 and e.overhead_us_per_layer >= 0
+        if e.phase == "prefill":  # a prompt step is never a captured graph
+            assert e.graph_overhead_us_per_layer == e.overhead_us_per_layer
+            assert e.overhead_us_per_sequence == 0.0
 
 
 class _E:
@@ -170,6 +188,7 @@ class _E:
         self.compute, self.memory = compute, memory
         self.overhead_us_per_layer, self.hop_latency_scale = overhead, hop
         self.overhead_us_per_sequence, self.link = seq, link
+        self.graph_overhead_us_per_layer = None  # written before CUDA graphs: the eager one
 
 
 def test_table_borrows_default_for_a_missing_phase():
@@ -183,12 +202,15 @@ def test_table_borrows_default_for_a_missing_phase():
     )
     fam, note = table.lookup("fam")
     assert note is None
-    assert fam.decode == PhaseEfficiency(0.4, 0.7, 50.0, 1.0, 5.0, 0.5)
-    assert fam.prefill == PhaseEfficiency(0.6, 0.9, 0.0, 0.0, 0.0, 1)  # the default's
+    assert fam.decode == PhaseEfficiency(
+        compute=0.4, memory=0.7, overhead_us_per_layer=50.0, graph_overhead_us_per_layer=50.0,
+        hop_latency_scale=1.0, overhead_us_per_sequence=5.0, link=0.5,
+    )  # fmt: skip
+    assert fam.prefill == PhaseEfficiency(compute=0.6, memory=0.9)  # the default's
     assert fam.phase(Phase.DECODE) is fam.decode and fam.phase(Phase.PREFILL) is fam.prefill
     assert "test.toml" in fam.origin and "fam" in fam.origin
     other, note = table.lookup("unknown-gen")
-    assert other is table.by_family["default"]
+    assert other == table.by_family["default"]
     assert "unknown-gen" in note and "default" in note
 
 
@@ -197,8 +219,8 @@ def test_table_without_default_falls_back_to_roofline():
     fam, _ = table.lookup("fam")
     assert fam.prefill == PhaseEfficiency()  # no default: the roofline's phase
     got, note = table.lookup("other")
-    assert got is SOL and "pure roofline" in note
-    assert EfficiencyTable({}, "empty").lookup("x")[0] is SOL
+    assert got == SOL and "pure roofline" in note
+    assert EfficiencyTable({}, "empty").lookup("x")[0] == SOL
 
 
 def test_sol_is_the_pure_roofline():
@@ -209,13 +231,14 @@ def test_sol_is_the_pure_roofline():
 
 
 def test_bundled_table_lookup(cat):
-    table = table_from_entries(cat.efficiency.values(), "bundled")
-    hopper, note = table.lookup("nvidia-hopper")
+    table = table_from_entries([*cat.efficiency.values(), *cat.overheads.values()], "bundled")
+    hopper, note = table.lookup("nvidia-hopper", "trtllm")
     assert note is None
     entry = cat.efficiency["nvidia-hopper-decode"]
+    engine = cat.overheads["trtllm-decode-overhead"]
     assert hopper.decode.compute == entry.compute
-    assert hopper.decode.overhead_us_per_layer == entry.overhead_us_per_layer
-    assert hopper.decode.link == entry.link
+    assert hopper.decode.overhead_us_per_layer == engine.overhead_us_per_layer
+    assert hopper.decode.link == engine.link
 
 
 # ---------------------------------------------------------------- calibration cases

@@ -230,7 +230,7 @@ def test_bundled_solution_serves_every_class_in_both_phases(bundled, name):
     rate = {w["name"]: w["requests_per_s"] for w in s["workloads"]}
     for pool in s["pools"]:
         assert pool["instances"] >= 1 and pool["utilization"] <= 1 + 1e-6
-        assert pool["devices"] == pool["instances"] * pool["tp"] * (pool["ep"] or 1)
+        assert pool["devices"] == pool["instances"] * pool["tp"] * (pool["dp"] or 1)
         for x in pool["serves"]:
             assert x["requests_per_s"] == pytest.approx(x["share"] * rate[x["name"]])
 

@@ -37,7 +37,9 @@ def fleet(catalog):
 
 
 def factors(catalog):
-    return table_from_entries(catalog.efficiency.values(), "catalog")
+    return table_from_entries(
+        [*catalog.efficiency.values(), *catalog.overheads.values()], "catalog"
+    )
 
 
 def column(fleet, name):
@@ -144,8 +146,8 @@ def test_a_parking_column_streams_from_the_sockets_its_servers_hold():
 
     catalog = load_catalog()
     price = DevicePrice(1, 0, 0, "", "gb300-nvl72", 72)
-    v = Variant("qwen3-coder-480b-a35b", catalog.accelerators["gb300"], price, 8, 8,
+    v = Variant("qwen3-coder-480b-a35b", catalog.accelerators["gb300"], price, 8, 1, 8,
                 Precision.FP8, Precision.FP8, ServePhase.AGGREGATED,
                 tier=catalog.memory["lpddr5x"], tier_use=TierUse.PARK)  # fmt: skip
-    config = _config(catalog, None, True, v)
+    config = _config(catalog, None, True, None, v)
     assert float(config.tier_bw_bytes_per_s) == pytest.approx(min(4 * 500, 8 * 450) * 1e9)

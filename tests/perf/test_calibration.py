@@ -18,8 +18,8 @@ from optimizer.perf.calibration import (
     Setup,
     Skip,
 )
-from optimizer.perf.config import build_config
-from optimizer.perf.efficiency import SOL, Efficiency, EfficiencyTable, table_from_entries
+from optimizer.perf.config import EngineProfile, build_config
+from optimizer.perf.efficiency import SOL, table_from_entries
 from optimizer.perf.phases import decode_step, prefill_step
 from optimizer.perf.serving import Request, ServePhase, serve
 from optimizer.perf.shape import model_shape
@@ -44,7 +44,7 @@ def by_id(cases):
 
 @pytest.fixture(scope="module")
 def table(cat):
-    return table_from_entries(cat.efficiency.values(), "bundled")
+    return table_from_entries([*cat.efficiency.values(), *cat.overheads.values()], "bundled")
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +102,15 @@ def test_setup_defaults_tp_to_smallest_that_fits(cat, by_id, table):
 
 def test_unknown_family_uses_default_with_a_note(cat, by_id, table):
     case = dataclasses.replace(
-        by_id["splitwise-llama-2-70b-h100-sxm-tp4-p512-b1-o128-decode"], accelerator="mi300x"
-    )
+        by_id["splitwise-llama-2-70b-h100-sxm-tp4-p512-b1-o128-decode"], accelerator="gaudi3",
+        engine=None,
+    )  # fmt: skip
     setup = setup_case(case, cat, table)
     assert any("default" in d for d in setup.defaults)
-    default = table.by_family["default"].decode
+    assert setup.engine == "vllm"  # a blank engine on an Intel part: its vendor's default
+    assert any(d == "engine blank: vllm" for d in setup.defaults)
+    default = table.lookup("an-unlisted-family", "vllm")[0].decode
+    assert float(setup.config.decode_compute_eff) == pytest.approx(default.compute)
     assert float(setup.config.decode_overhead_s_per_layer) == pytest.approx(
         default.overhead_us_per_layer * 1e-6
     )
@@ -125,12 +129,15 @@ def test_predictions_match_the_step_model(cat, by_id, table):
     )
     preds, skips = predict_cases([by_id[i] for i in [*ids, prefill_id]], cat, table)
     assert not skips
-    eff = table.lookup("nvidia-hopper")[0]
+    eff = table.lookup("nvidia-hopper", "research")[0]
+    research = EngineProfile.of(cat.engines["research"])
     s = model_shape(cat.models["llama-2-70b"])
     acc = cat.accelerators["h100-sxm"]
     for p in preds:
         c = p.case
-        config, _ = build_config(cat, acc, tp=c.tp, weights=Precision.FP16, efficiency=eff)
+        assert c.engine == "research"
+        config, _ = build_config(cat, acc, tp=c.tp, weights=Precision.FP16, efficiency=eff,
+                                 engine=research)  # fmt: skip
         if c.metric == "decode_step_ms":
             ctx = c.input_tokens + c.output_tokens / 2
             expected = float(decode_step(s, config, c.batch, ctx).time_s) * 1e3
@@ -218,7 +225,9 @@ def test_bundled_factors_median_error(bundled_predictions):
 
 
 def test_bundled_factors_p90_error(bundled_predictions):
-    assert np.percentile(_fit_errors(bundled_predictions), 90) <= 0.35
+    """36.5 % with factors split between hardware and engines (34 % when every family fitted
+    its own overheads, which carried worse to unseen sources: docs/model.md §4)."""
+    assert np.percentile(_fit_errors(bundled_predictions), 90) <= 0.37
 
 
 def test_bundled_factors_beat_the_roofline(cases, cat, bundled_predictions):
@@ -240,22 +249,19 @@ def test_fit_families_on_splitwise_h100(cases, by_id, cat):
     ]
     compute_cap, memory_cap = caps[0].value, caps[1].value  # 0.511, 0.866
     fitted = fit_families(rows + caps, cat)
-    assert [f.family for f in fitted] == ["default", "nvidia-hopper"]
+    assert [f.key for f in fitted.families][0] == "default"
+    assert {f.key for f in fitted.engines} <= {"default", "research"}
     sol, _ = predict_cases(rows, cat, None)
     sol_median = float(np.median([p.error for p in sol]))
-    for f in fitted:
+    for f in fitted.families:
         assert f.rows == len(rows)
-        assert f.phases == ("prefill", "decode")
-        for phase in (f.efficiency.prefill, f.efficiency.decode):
-            assert 0 < phase.compute <= compute_cap + 1e-9
-            assert 0 < phase.memory <= memory_cap + 1e-9
-            assert phase.overhead_us_per_layer >= 0 and phase.hop_latency_scale >= 0
-            assert phase.overhead_us_per_sequence >= 0 and 0 < phase.link <= 1
-        assert f.median_abs_error < 0.5 * sol_median
-        # the reported error is what the fitted factors give when predicting
-        table = EfficiencyTable({"nvidia-hopper": f.efficiency}, "fit")
-        preds, _ = predict_cases(rows, cat, table)
-        assert float(np.median([p.error for p in preds])) == pytest.approx(
-            f.median_abs_error, rel=1e-6
-        )
-    assert isinstance(fitted[0].efficiency, Efficiency)
+        for (_, name), value in f.values.items():
+            assert 0 < value <= (compute_cap if name == "compute" else memory_cap) + 1e-9
+    for e in fitted.engines:
+        assert all(v >= 0 for v in e.values.values())
+        assert 0 < e.values[("decode", "link")] <= 1
+    # the reported error is what the fitted factors give when predicting
+    preds, _ = predict_cases(rows, cat, fitted.table("fit"))
+    errors = [p.error for p in preds]
+    assert float(np.median(errors)) < 0.5 * sol_median
+    assert float(np.median(errors)) == pytest.approx(fitted.families[0].median_abs_error, rel=1e-6)

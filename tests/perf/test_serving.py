@@ -38,7 +38,9 @@ def cat():
 
 @pytest.fixture(scope="module")
 def hopper(cat):
-    return table_from_entries(cat.efficiency.values(), "bundled").lookup("nvidia-hopper")[0]
+    return table_from_entries(
+        [*cat.efficiency.values(), *cat.overheads.values()], "bundled"
+    ).lookup("nvidia-hopper")[0]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from optimizer.catalog.loader import load_catalog
 from optimizer.catalog.precision import Precision
 from optimizer.perf.bound import Bound
-from optimizer.perf.config import ConfigError, TierChoice, build_config, group_link
+from optimizer.perf.config import (
+    ConfigError,
+    EngineProfile,
+    TierChoice,
+    build_config,
+    group_link,
+)
 from optimizer.perf.efficiency import SOL, Efficiency, Phase, PhaseEfficiency, table_from_entries
 from optimizer.perf.phases import decode_step, prefill_step
 from optimizer.perf.shape import model_shape
@@ -32,7 +38,9 @@ def cat():
 
 @pytest.fixture(scope="module")
 def hopper(cat):
-    eff, note = table_from_entries(cat.efficiency.values(), "bundled").lookup("nvidia-hopper")
+    eff, note = table_from_entries(
+        [*cat.efficiency.values(), *cat.overheads.values()], "bundled"
+    ).lookup("nvidia-hopper")
     assert note is None
     return eff
 
@@ -221,15 +229,19 @@ def test_moe_decode_batch1_reads_k_experts(cat):
 # ---------------------------------------------------------------- 3. the calibrated fact
 
 
-def test_calibrated_tp8_barely_beats_tp4_on_h100(cat, hopper):
-    """Splitwise llama-2-70b fp16, batch 1, ~600 tokens: TP4 ≈ TP8 (29.4 vs 30.6 ms measured),
-    while the pure roofline says TP8 is twice as fast."""
+def test_calibrated_tp8_barely_beats_tp4_on_h100(cat):
+    """Splitwise llama-2-70b fp16 on its research stack, batch 1, ~600 tokens: TP4 ≈ TP8 (29.4
+    vs 30.6 ms measured), while the pure roofline says TP8 is twice as fast."""
     s = model_shape(cat.models["llama-2-70b"])
     acc = cat.accelerators["h100-sxm"]
+    entries = [*cat.efficiency.values(), *cat.overheads.values()]
+    research, _ = table_from_entries(entries, "bundled").lookup("nvidia-hopper", "research")
+    engine = EngineProfile.of(cat.engines["research"])
     times = {}
-    for mode, eff in (("sol", SOL), ("cal", hopper)):
+    for mode, eff in (("sol", SOL), ("cal", research)):
         for tp in (4, 8):
-            c, _ = build_config(cat, acc, tp=tp, weights=Precision.FP16, efficiency=eff)
+            c, _ = build_config(cat, acc, tp=tp, weights=Precision.FP16, efficiency=eff,
+                                engine=engine)  # fmt: skip
             times[mode, tp] = float(decode_step(s, c, 1, 576).time_s)
     assert times["cal", 8] == pytest.approx(times["cal", 4], rel=0.10)
     for tp in (4, 8):
@@ -443,3 +455,19 @@ def test_replicated_kv_is_streamed_from_the_tier_once_per_rank(cat):
     # 80 layers × 8 KV heads × 128 × 2 (K, V), fp8 weights → fp8 KV: 163,840 bytes per token
     spilled_bytes = batch * 163_840 * context * spill
     assert float(step.tier_s) == pytest.approx(spilled_bytes / (8 * 898e9), rel=1e-9)
+
+
+def test_one_prompt_runs_on_one_attention_dp_rank(cat):
+    """dp = 8: one prompt's FLOPs run on its own rank (the compute of one device), eight
+    prompts on all eight ranks (an eighth each), as with eight separate instances."""
+    s = model_shape(cat.models["llama-3.1-8b"])
+    acc = cat.accelerators["h100-sxm"]
+    one, _ = build_config(cat, acc, efficiency=SOL)
+    dp8, _ = build_config(cat, acc, dp=8, efficiency=SOL)
+    alone = float(prefill_step(s, one, 1, 4000, 0, pipelined=False).compute_s)
+    assert float(prefill_step(s, dp8, 1, 4000, 0, pipelined=False).compute_s) == pytest.approx(
+        alone, rel=1e-12
+    )
+    assert float(prefill_step(s, dp8, 8, 4000, 0, pipelined=True).compute_s) == pytest.approx(
+        alone, rel=1e-12
+    )

@@ -1,0 +1,60 @@
+"""Serving-engine profiles: what differs between TensorRT-LLM, vLLM, SGLang and a research
+stack, as data (docs/model.md §4): scheduler limits, the memory share the engine takes, which
+decode batches run as captured CUDA graphs and which all-reduce algorithms it can choose."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from optimizer.catalog.base import Entry, NonNegativeInt, PositiveInt
+
+DEFAULT_ENGINES = ("trtllm", "vllm")
+"""When no engine is named (``--engine``, ``styles.engine``, a calibration row's blank
+``engine``), an accelerator runs on the first of these that supports its vendor: TensorRT-LLM on
+NVIDIA parts (the engine behind most published measurements, so the one whose overheads the fit
+identifies best), vLLM on every other."""
+
+
+class Collective(StrEnum):
+    """All-reduce algorithms (docs/model.md §4): ``ring`` (NCCL's bandwidth-optimal ring,
+    2(n−1) latency hops), ``two-shot`` (reduce-scatter then all-gather over a switched fabric,
+    2 hops) and ``one-shot`` (every rank reads every peer's whole buffer, 1 hop, (n−1)× the
+    traffic); the engine takes the fastest it has for each message."""
+
+    RING = "ring"
+    TWO_SHOT = "two-shot"
+    ONE_SHOT = "one-shot"
+
+
+class Engine(Entry):
+    """One serving engine's defaults: ``max_batch`` sequences and ``max_tokens_per_step``
+    tokens per step, ``memory_fraction`` of device memory for weights and KV, pure-decode steps
+    of at most ``graph_max_batch`` sequences replayed as CUDA graphs (0: eager), and the
+    all-reduce algorithms it chooses from."""
+
+    max_batch: PositiveInt
+    max_tokens_per_step: PositiveInt
+    memory_fraction: float = Field(ge=0.05, le=1, allow_inf_nan=False, strict=True)
+    graph_max_batch: NonNegativeInt
+    collectives: tuple[Annotated[Collective, Field()], ...] = Field(min_length=1)
+    vendors: tuple[str, ...] | None = None  # accelerator vendors it runs on; None: any
+
+    @model_validator(mode="after")
+    def _collectives_unique(self) -> Engine:
+        if len(set(self.collectives)) != len(self.collectives):
+            raise ValueError("collectives: each algorithm at most once")
+        return self
+
+
+def default_engine(engines: Mapping[str, Engine], vendor: str) -> str:
+    """The engine an accelerator of ``vendor`` runs on when none is named
+    (:data:`DEFAULT_ENGINES`)."""
+    for engine_id in DEFAULT_ENGINES:
+        engine = engines.get(engine_id)
+        if engine is not None and (engine.vendors is None or vendor in engine.vendors):
+            return engine_id
+    raise KeyError(f"no default engine for {vendor} accelerators among {DEFAULT_ENGINES}")
