@@ -32,7 +32,6 @@ _LAZY = {
     "Solution": "optimizer.api.provisioning",
     "read_solution": "optimizer.api.provisioning",
     "compare": "optimizer.api.comparison",
-    "read_saved_solution": "optimizer.api.comparison",
     "check_destination": "optimizer.output",
     "schema": "optimizer.api.schema",
     "schema_names": "optimizer.api.schema",

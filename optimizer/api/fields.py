@@ -17,25 +17,32 @@ from optimizer.perf.serving import Request
 E = TypeVar("E", bound=StrEnum)
 
 
+MAX_QUANTITY = 1e12
+"""The largest number a use case takes for a quantity (tokens, GB, requests/s, ms, W): far
+above any real request or part, far below where the model's products overflow."""
+
+
 def _number(field: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise FieldError(field, f"must be a number, got {literal(repr(value))}")
 
 
 def at_least(field: str, value: float, low: float) -> None:
-    """``value`` is a finite number ≥ ``low``."""
+    """``value`` is a finite number from ``low`` to :data:`MAX_QUANTITY`."""
     _number(field, value)
-    if not (math.isfinite(value) and value >= low):
-        raise FieldError(field, f"must be at least {low:g}, got {value:g}")
+    if not (math.isfinite(value) and low <= value <= MAX_QUANTITY):
+        raise FieldError(field, f"must be from {low:g} to {MAX_QUANTITY:g}, got {value:g}")
 
 
 def positive(field: str, value: float | None) -> None:
-    """``value`` is None or a finite number > 0."""
+    """``value`` is None or a finite number > 0, at most :data:`MAX_QUANTITY`."""
     if value is None:
         return
     _number(field, value)
     if not (math.isfinite(value) and value > 0):
         raise FieldError(field, f"must be positive, got {value:g}")
+    if value > MAX_QUANTITY:
+        raise FieldError(field, f"must be at most {MAX_QUANTITY:g}, got {value:g}")
 
 
 def choice(field: str, value: str | E, enum: type[E]) -> E:

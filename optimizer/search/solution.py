@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from optimizer.errors import HetplanError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from optimizer.catalog.loader import UnreadableFileError, read_input
+from optimizer.errors import InputFileError, Problem
 from optimizer.output import write_text_atomic
 from optimizer.results import Verdict
 
@@ -171,35 +175,103 @@ def _adapter():
     return TypeAdapter(Solution)
 
 
+MAX_SOLUTION_PROBLEMS = 20
+"""The most problems listed for one invalid solution file (the rest are counted)."""
 _REQUIRED = ("problem", "status", "objective_kind", "objective_units", "wall_s", "solver")
+_Scalar = str | int | float | bool | None
+
+
+class WholeUnits(BaseModel):
+    """What a solution's ``systems`` says of one kind of system bought in whole units."""
+
+    model_config = ConfigDict(strict=True)
+
+    accelerator: str
+    devices_per_unit: int
+    units: int
+    idle_devices: int
+
+
+class _Untyped(BaseModel):
+    """The shapes of the mappings a :class:`Solution` types only as ``dict``; other keys are
+    the Solution's own to check."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    solver: dict[str, _Scalar]
+    cost_breakdown: dict[str, float | None] = {}
+    systems: dict[str, WholeUnits] = {}
+    devices: dict[str, int] = {}
 
 
 def read_solution(path: str | Path) -> Solution:
-    """A saved solution, checked for its schema version and completeness."""
-    path = Path(path)
+    """A solution file as ``solve --out`` wrote it, read like every other input: a regular file
+    of at most ``MAX_INPUT_BYTES``, strict JSON (no NaN, no ±Infinity, no number that overflows
+    a float), this hetplan's ``schema_version``, and every field of its type, booleans, numbers
+    and strings taken only as themselves.
+
+    Raises:
+        InputFileError: one ``FILE: ENTRY: FIELD: message`` problem per wrong field.
+    """
+    name = str(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HetplanError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: bad JSON
-        raise HetplanError(f"{path}: not a solution JSON file ({exc})") from None
-    if not isinstance(data, dict) or "schema_version" not in data:
-        raise HetplanError(f"{path}: not a hetplan solution (no schema_version)")
-    if data["schema_version"] != SCHEMA_VERSION:
-        raise HetplanError(
-            f"{path}: schema_version {data['schema_version']!r}; this hetplan reads "
-            f"{SCHEMA_VERSION}"
+        data = json.loads(
+            read_input(Path(path)), parse_constant=_refuse, parse_float=_finite, parse_int=_int
         )
+    except UnreadableFileError as exc:
+        raise InputFileError([Problem(name, "", "", str(exc))]) from None
+    except RecursionError:
+        raise InputFileError([Problem(name, "", "", "nested too deeply to read")]) from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: not JSON, a 5,000-digit int
+        why = f"not a solution JSON file ({exc})"
+        raise InputFileError([Problem(name, "", "", why)]) from None
+    _check_header(data, name)
+    given = {k: v for k, v in data.items() if k not in ("success", "message")}
+    try:
+        _Untyped.model_validate(given)
+        return _adapter().validate_json(json.dumps(given), strict=True)
+    except ValidationError as exc:
+        raise InputFileError(_problems(name, exc.errors())) from None
+
+
+def _refuse(constant: str):
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _int(text: str) -> int:
+    """A JSON integer of at most 15 digits: beyond that no count or float field is meant."""
+    if len(text.lstrip("-")) > 15:
+        raise ValueError(f"an integer of {len(text.lstrip('-')):,} digits; at most 15 are read")
+    return int(text)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} overflows a float")
+    return value
+
+
+def _check_header(data, name: str) -> None:
+    """A JSON object with this hetplan's schema version and every required key."""
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise InputFileError([Problem(name, "", "", "not a hetplan solution (no schema_version)")])
+    version = data["schema_version"]
+    if type(version) is not int or version != SCHEMA_VERSION:
+        why = f"schema_version {json.dumps(version)[:20]}; this hetplan reads {SCHEMA_VERSION}"
+        raise InputFileError([Problem(name, "", "", why)])
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
-        raise HetplanError(f"{path}: not a complete solution, missing {', '.join(missing)}")
-    from pydantic import ValidationError
+        raise InputFileError([Problem(name, "", k, "required field missing") for k in missing])
 
-    try:
-        return Solution.from_dict(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()[:5]
-        )
-        raise HetplanError(f"{path}: not a valid solution: {problems}") from None
+
+def _problems(name: str, errors: list[dict]) -> list[Problem]:
+    """One problem per pydantic error, at most ``MAX_SOLUTION_PROBLEMS`` and a count of the rest;
+    the wrong value itself is not echoed (it may be long)."""
+    out = [
+        Problem(name, "", ".".join(str(part) for part in e["loc"]), e["msg"])
+        for e in errors[:MAX_SOLUTION_PROBLEMS]
+    ]
+    if len(errors) > MAX_SOLUTION_PROBLEMS:
+        out.append(Problem(name, "", "", f"and {len(errors) - MAX_SOLUTION_PROBLEMS} more"))
+    return out

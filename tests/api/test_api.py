@@ -221,7 +221,7 @@ def test_read_solution_names_a_wrongly_typed_field(melange, tmp_path, where, val
     path.write_text(json.dumps(data))
     with pytest.raises(optimizer.HetplanError) as error:
         read_solution(path)
-    assert f"not a valid solution: {named}:" in str(error.value)
+    assert f"bad.json: {named}: " in str(error.value)  # FILE: FIELD: message
 
 
 def test_read_solution_refuses_json_beyond_the_parser(tmp_path):
@@ -229,6 +229,25 @@ def test_read_solution_refuses_json_beyond_the_parser(tmp_path):
     deep.write_text("[" * 100_000 + "]" * 100_000)
     huge = tmp_path / "huge.json"
     huge.write_text('{"schema_version": ' + "9" * 5000 + "}")
-    for path in (deep, huge):
-        with pytest.raises(optimizer.HetplanError, match="not a solution JSON file"):
+    for path, says in ((deep, "nested too deeply"), (huge, "not a solution JSON file")):
+        with pytest.raises(optimizer.HetplanError, match=says):
             read_solution(path)
+
+
+@pytest.mark.parametrize(
+    ("field", "kw"),
+    [
+        ("tier_gb", dict(tier="ddr5", tier_gb=1e308, tier_use="spill")),
+        ("requests_per_s", dict(requests_per_s=1e300)),
+        ("input_tokens", dict(input_tokens=1e300)),
+        ("power_cap_w", dict(power_cap_w=float("inf"))),
+    ],
+)
+def test_api_numbers_are_bounded_like_the_cli(field, kw):
+    """Called directly, the use cases take the same finite, bounded numbers as the CLI: a
+    field error naming the field, not an OverflowError deep in the model."""
+    request = dict(model="llama-3.1-8b", accelerator="h100-sxm", input_tokens=100.0,
+                   output_tokens=10.0) | kw  # fmt: skip
+    with pytest.raises(optimizer.HetplanError) as caught:
+        optimizer.estimate(optimizer.EstimateRequest(**request))
+    assert str(caught.value).startswith(f"{field}:")
