@@ -303,7 +303,8 @@ def with_assumed(fit: FitResult) -> FitResult:
         if source is None or (own is not None and own.rows >= MIN_FAMILY_ROWS):
             continue
         why = f"assumed: {like}'s value ({reason})"
-        added.append(Fitted(family, dict(source.values), 0, source.median_abs_error,
+        rows = own.rows if own is not None else 0
+        added.append(Fitted(family, dict(source.values), rows, float("nan"),
                             dict.fromkeys(source.values, why)))  # fmt: skip
     kept = tuple(f for f in fit.families if f.key not in {a.key for a in added})
     return dataclasses.replace(fit, families=kept + tuple(added))

@@ -5,8 +5,8 @@ way for every use case."""
 from __future__ import annotations
 
 from optimizer.api.context import Context
-from optimizer.api.fields import entry
-from optimizer.catalog.engine_spec import default_engine
+from optimizer.api.fields import FieldError, entry
+from optimizer.catalog.engine_spec import default_engine, runs_on
 from optimizer.catalog.hardware import Accelerator
 from optimizer.perf.config import EngineProfile
 from optimizer.perf.efficiency import Efficiency
@@ -17,7 +17,13 @@ def engine_id(ctx: Context, acc: Accelerator, named: str | None) -> str:
     default (``engine_spec.DEFAULT_ENGINES``)."""
     if named is None:
         return default_engine(ctx.catalog.engines, acc.vendor)
-    return entry(ctx.catalog, "engines", "engine", named).id
+    engine = entry(ctx.catalog, "engines", "engine", named)
+    if not runs_on(engine, acc.vendor):
+        raise FieldError(
+            "engine", f"{named} runs on {', '.join(engine.vendors)} accelerators, not on "
+            f"{acc.id} ({acc.vendor})"
+        )  # fmt: skip
+    return engine.id
 
 
 def engine_profile(ctx: Context, engine: str) -> EngineProfile:

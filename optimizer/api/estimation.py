@@ -479,6 +479,7 @@ def _figures(
             "memory": _scalar(step.memory_s),
             "tier": _scalar(step.tier_s),
             "communication": _scalar(step.comm_s),
+            "launch": _scalar(step.launch_s),  # overlapped with the device terms
             "overhead": _scalar(step.fixed_s),
             "total": _scalar(step.time_s),
         },

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from optimizer.catalog.base import Entry, NonNegativeInt, PositiveInt
+from optimizer.errors import HetplanError
 
 DEFAULT_ENGINES = ("trtllm", "vllm")
 """When no engine is named (``--engine``, ``styles.engine``, a calibration row's blank
@@ -50,11 +51,22 @@ class Engine(Entry):
         return self
 
 
+def runs_on(engine: Engine, vendor: str) -> bool:
+    return engine.vendors is None or vendor in engine.vendors
+
+
 def default_engine(engines: Mapping[str, Engine], vendor: str) -> str:
     """The engine an accelerator of ``vendor`` runs on when none is named
-    (:data:`DEFAULT_ENGINES`)."""
+    (:data:`DEFAULT_ENGINES`).
+
+    Raises:
+        HetplanError: none of them runs on ``vendor`` (a user catalog narrowed their vendors).
+    """
     for engine_id in DEFAULT_ENGINES:
         engine = engines.get(engine_id)
-        if engine is not None and (engine.vendors is None or vendor in engine.vendors):
+        if engine is not None and runs_on(engine, vendor):
             return engine_id
-    raise KeyError(f"no default engine for {vendor} accelerators among {DEFAULT_ENGINES}")
+    raise HetplanError(
+        f"no default engine runs on {vendor} accelerators ({', '.join(DEFAULT_ENGINES)} do "
+        "not list it in their vendors): name one with --engine or styles.engine"
+    )

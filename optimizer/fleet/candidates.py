@@ -27,7 +27,7 @@ import numpy as np
 
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.choices import Mode, TierUse
-from optimizer.catalog.engine_spec import default_engine
+from optimizer.catalog.engine_spec import default_engine, runs_on
 from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
 from optimizer.catalog.host import (
     idle_fraction_of_tdp,
@@ -400,8 +400,15 @@ class _Rated:
     tier_bytes_per_s: np.ndarray  # [i] the most tier traffic of any class it serves (spill)
 
 
+def _engine_for(catalog, named: str | None, acc: Accelerator) -> str:
+    """``styles.engine`` where it runs on ``acc``'s vendor, else the vendor's default."""
+    if named is not None and runs_on(catalog.engines[named], acc.vendor):
+        return named
+    return default_engine(catalog.engines, acc.vendor)
+
+
 def _config(catalog, efficiency_table, mode_sol, named_engine: str | None, v: Variant):
-    engine_id = named_engine or default_engine(catalog.engines, v.accelerator.vendor)
+    engine_id = _engine_for(catalog, named_engine, v.accelerator)
     efficiency = SOL if mode_sol else efficiency_table.lookup(v.accelerator.family, engine_id)[0]
     tier = None
     if v.tier is not None:  # parking needs the tier's bandwidth, not its size: one unit per
@@ -487,6 +494,14 @@ def build_fleet(
     traffic = class_traffic(catalog, spec)
     k_of = {t.name: k for k, t in enumerate(traffic)}
     accelerators = _accelerators(catalog, spec, economics, notes)
+    named = spec.styles.engine
+    if named is not None:
+        others = sorted(
+            a.id for a, _ in accelerators if not runs_on(catalog.engines[named], a.vendor)
+        )
+        if others:
+            notes.append(f"styles.engine {named} does not run on {', '.join(others)}: served by "
+                         "their vendor's default engine")  # fmt: skip
     tiers = _tiers(catalog, spec, economics, notes)
     models = list(dict.fromkeys(t.model for t in traffic))
     variants = _variants(catalog, spec, accelerators, tiers, models)

@@ -9,6 +9,7 @@ limits; their TTFT/TPOT rows at that operating point.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -242,17 +243,24 @@ ENGINE_SPREAD = 1.0
 differ 2–5× in per-step overheads and collective bandwidth (docs/model.md §4)."""
 _HARDWARE = (("decode", "compute"), ("decode", "memory"), ("prefill", "compute"),
              ("prefill", "memory"))  # fmt: skip
-_ENGINE = tuple(("decode", f.name) for f in FACTORS if f.engine) + (
-    ("prefill", "overhead_us_per_layer"), ("prefill", "hop_latency_scale"), ("prefill", "link"),
-)  # fmt: skip
+GRAPH_OVERHEAD_US_PER_LAYER = 10.0
+"""Host time per layer of a step replayed as a CUDA graph: about eight kernels per layer a
+microsecond or so apart (an estimate; no published row isolates it, and fitted on throughput
+rows it absorbs their large-batch shortfall instead). Assumed, not fitted."""
+_ENGINE = tuple(
+    ("decode", f.name) for f in FACTORS if f.engine and f.name != "graph_overhead_us_per_layer"
+) + (("prefill", "overhead_us_per_layer"), ("prefill", "hop_latency_scale"), ("prefill", "link"))
 """Fitted factors. A prompt step is never a captured graph and its host time per sequence is
 not separable from its per-layer time: prefill's graph overhead is its eager one, its
-per-sequence overhead 0."""
+per-sequence overhead 0; decode's graph overhead is :data:`GRAPH_OVERHEAD_US_PER_LAYER`."""
 LINK_FACTORS = ("hop_latency_scale", "link")
 """Shared by every engine: a collective hop's latency and the fraction of link bandwidth it
 reaches are the link's; engines differ in which algorithm they run (their profiles' collectives,
 docs/model.md §4), which the model prices from the same hop. Fitted per engine on throughput
 rows they drifted to their bounds (a 22× hop latency), confounded with the overheads."""
+MIN_OWN_ROWS = 5
+"""A family deviates from the pooled hardware factors only with this many rows (a few per
+factor); one or two runs would be memorized, not fitted."""
 _FLOOR = 1e-3  # the smallest value a factor fitted on a log scale takes (µs, or a fraction)
 ROW_NOISE = 0.1
 """Typical log error of one row (the robust loss's scale): a prior of spread σ weighs like
@@ -292,11 +300,9 @@ class FitResult:
 def _family_efficiency(f: Fitted) -> Efficiency:
     """A family's fitted hardware factors, its engine factors left to the engine."""
     engine_set = {factor.name: ENGINE_SET for factor in FACTORS if factor.engine}
-    phases = {
-        phase: PhaseEfficiency(**engine_set, **{n: v for (p, n), v in f.values.items()
-                                                if p == phase})
-        for phase in ("prefill", "decode")
-    }  # fmt: skip
+    given = {phase: {n: v for (p, n), v in f.values.items() if p == phase}
+             for phase in ("prefill", "decode")}  # fmt: skip
+    phases = {phase: PhaseEfficiency(**engine_set, **given[phase]) for phase in given}
     return Efficiency(phases["prefill"], phases["decode"], f"fit: {f.key}")
 
 
@@ -306,6 +312,8 @@ def engine_phase(values: dict, phase: str) -> dict[str, float]:
     if phase == "prefill":
         out["graph_overhead_us_per_layer"] = out["overhead_us_per_layer"]
         out["overhead_us_per_sequence"] = 0.0
+    else:
+        out["graph_overhead_us_per_layer"] = GRAPH_OVERHEAD_US_PER_LAYER
     return out
 
 
@@ -327,9 +335,10 @@ class _Blocks:
         self.upper = np.concatenate([np.log(upper)] * pooled + [np.full(m * len(groups), 3.0)])
 
     def deviations(self, x) -> np.ndarray:
-        """[group, factor] log deviations (0 for shared factors)."""
-        dev = np.zeros((len(self.groups), len(self.names)))
-        dev[:, self.own] = x[self.offset :].reshape(len(self.groups), -1)
+        """[group, factor] log deviations (0 for shared factors), and a last row of zeros for
+        rows of no group (``row_group`` = the number of groups)."""
+        dev = np.zeros((len(self.groups) + 1, len(self.names)))
+        dev[:-1, self.own] = x[self.offset :].reshape(len(self.groups), -1)
         return dev
 
     def values(self, x, base=None) -> np.ndarray:
@@ -376,13 +385,16 @@ def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> FitRe
     setups = [s for s in setups if GROUPS[s.case.metric] == FIT_GROUP]
     evaluator = Evaluator(setups)
     measured = np.array([s.case.value for s in setups])
-    families = sorted({s.family for s in setups})
+    counts = Counter(s.family for s in setups)
+    families = sorted(f for f, n in counts.items() if n >= MIN_OWN_ROWS)
     engines = sorted({s.engine for s in setups})
-    fam_of = np.array([families.index(s.family) for s in setups])
+    fam_of = np.array(  # a family with too few rows: the pooled factors (no deviation)
+        [families.index(s.family) if s.family in families else len(families) for s in setups]
+    )
     eng_of = np.array([engines.index(s.engine) for s in setups])
     cap = np.array(
-        [[caps.get((s.family, n), caps.get(("default", n), 1.0)) for _, n in _HARDWARE]
-         for s in setups]
+        [[caps.get((s.family, n), caps.get(("default", n), 1.0))
+          for _, n in _HARDWARE] for s in setups]
     )  # fmt: skip
     hw_bounds = [(_FACTOR[n].fit_lower or _FLOOR, caps.get(("default", n), 1.0))
                  for _, n in _HARDWARE]  # fmt: skip
@@ -485,10 +497,12 @@ def _information(jac, n_rows: int) -> np.ndarray:
 def _fitted(key, whose, names, log_values, status, errors, rows, caps) -> Fitted:
     """One family's or engine's entry, each factor saying where its value came from."""
     n = int(rows.sum())
+
+    def cap(name):
+        return caps.get((key, name), caps.get(("default", name), np.inf))
+
     values = {
-        (p, name): float(
-            min(np.exp(v), caps.get((key, name), caps.get(("default", name), np.inf)))
-        )
+        (p, name): float(min(np.exp(v), cap(name)))
         for (p, name), v in zip(names, log_values, strict=True)
     }
     said = {
@@ -511,6 +525,9 @@ def _fields(hardware: np.ndarray, engine: np.ndarray) -> dict[str, np.ndarray]:
         f = _FACTOR[name]
         out[f"{phase}_{f.config_suffix}"] = engine[:, j] * f.to_si
     out["prefill_graph_overhead_s_per_layer"] = out["prefill_overhead_s_per_layer"]
+    out["decode_graph_overhead_s_per_layer"] = np.full(
+        len(hardware), GRAPH_OVERHEAD_US_PER_LAYER * _FACTOR["graph_overhead_us_per_layer"].to_si
+    )
     out["prefill_overhead_s_per_sequence"] = np.zeros(len(hardware))
     return out
 

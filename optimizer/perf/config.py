@@ -308,19 +308,25 @@ def build_config(
         tier_latency_s=np.float64(tier_latency),
         tier_energy_j_per_byte=np.float64(tier_energy),
         **efficiency_fields(efficiency),
-        **engine_fields(engine),
+        **engine_fields(engine, direct=tp <= 1 or _scale_up(tp_link)),
     )
     return config, notes
 
 
-def engine_fields(engine: EngineProfile) -> dict[str, np.float64]:
-    """The Config fields that hold ``engine``'s profile."""
+def _scale_up(link: Interconnect | None) -> bool:
+    return link is not None and link.scope is LinkScope.SCALE_UP
+
+
+def engine_fields(engine: EngineProfile, *, direct: bool = True) -> dict[str, np.float64]:
+    """The Config fields that hold ``engine``'s profile; without ``direct`` links between every
+    pair of TP ranks (a scale-up domain) only the ring remains: the engines' one- and two-shot
+    kernels need peer access (vLLM turns its custom all-reduce off beyond two PCIe cards)."""
     return {
         "max_batch": np.float64(engine.max_batch),
         "max_tokens_per_step": np.float64(engine.max_tokens_per_step),
         "memory_fraction": np.float64(engine.memory_fraction),
         "graph_max_batch": np.float64(engine.graph_max_batch),
-        "one_shot": np.float64(Collective.ONE_SHOT in engine.collectives),
-        "two_shot": np.float64(Collective.TWO_SHOT in engine.collectives),
+        "one_shot": np.float64(direct and Collective.ONE_SHOT in engine.collectives),
+        "two_shot": np.float64(direct and Collective.TWO_SHOT in engine.collectives),
         "ring": np.float64(Collective.RING in engine.collectives),
     }

@@ -4,8 +4,11 @@ A step carries ``decode_batch`` sequences that each produce one token over a con
 ``decode_context`` tokens, plus ``prefill_tokens`` prompt tokens (a chunk) that each attend over
 ``prefill_span`` keys on average. Pure prefill has no decode batch; pure decode no chunk.
 
-    t = max(FLOPs / (N·peak·mfu), HBM bytes / (bw·mbu), tier bytes / tier_bw)
-        + t_comm + layers · overhead_per_layer
+    t = max(max(FLOPs / (N·peak·mfu), HBM bytes / (bw·mbu), tier bytes / tier_bw) + t_comm,
+            layers · launch_per_layer) + sequences · overhead_per_sequence
+
+The host launches a step's kernels ahead of the device, so launch time only shows where the
+kernels are shorter (small batches); a captured CUDA graph launches a layer far faster.
 
 Board power (§9): P = idle + (TDP − idle) · min(1, busy + compute · d_c + memory · d_m), where
 d_c and d_m are the shares of the step the compute and memory terms fill. Above a power cap
@@ -48,7 +51,8 @@ class StepCost:
     memory_s: np.ndarray
     tier_s: np.ndarray
     comm_s: np.ndarray
-    fixed_s: np.ndarray
+    launch_s: np.ndarray  # host time launching the step's kernels, overlapped with them
+    fixed_s: np.ndarray  # host time per sequence (scheduling, sampling), not overlapped
     flops: np.ndarray
     hbm_bytes: np.ndarray
     weight_bytes: np.ndarray  # of hbm_bytes, per device
@@ -63,8 +67,8 @@ class StepCost:
 
     @property
     def time_s(self) -> np.ndarray:
-        overlapped = np.maximum(np.maximum(self.compute_s, self.memory_s), self.tier_s)
-        return (overlapped + self.comm_s + self.fixed_s) * self.bubble
+        return _step_time(self.compute_s, self.memory_s, self.tier_s, self.comm_s,
+                          self.launch_s, self.fixed_s, self.bubble)  # fmt: skip
 
     @property
     def energy_j(self) -> np.ndarray:
@@ -151,14 +155,8 @@ def step_cost(
 
     comm_s, link_bytes = _communication(s, c, tokens, phase, stages_parallel)
     sequences = batch + requests
-    # a pure-decode step the engine captured as a CUDA graph replays its launches at once
-    captured = (chunk <= 0) & (batch > 0) & (batch <= c.graph_max_batch)
-    per_layer = np.where(
-        captured,
-        c.factor("graph_overhead_s_per_layer", phase),
-        c.factor("overhead_s_per_layer", phase),
-    )
-    fixed_s = s.n_layers * per_layer + sequences * c.factor("overhead_s_per_sequence", phase)
+    launch_s = s.n_layers * _launch_per_layer_s(c, batch, chunk, requests, phase)
+    fixed_s = sequences * c.factor("overhead_s_per_sequence", phase)
 
     devices = c.devices
     hbm_bytes = (weights_dev + kv_dev) * devices * stages_parallel / c.pp
@@ -167,13 +165,15 @@ def step_cost(
     # every step: GPipe's bubble with m = pp micro-batches stretches the step by (m + pp − 1) / m
     drains = pipelined & (batch > 0)
     bubble = np.where(drains, (2.0 * c.pp - 1.0) / c.pp, 1.0)
-    power_w, throttle = _board_power(c, compute_s, memory_s, tier_s, comm_s + fixed_s, bubble)
+    power_w, throttle = _board_power(c, compute_s, memory_s, tier_s, comm_s, launch_s, fixed_s,
+                                     bubble)  # fmt: skip
     compute_s = compute_s * throttle
     return StepCost(
         compute_s=compute_s,
         memory_s=memory_s,
         tier_s=tier_s,
         comm_s=comm_s,
+        launch_s=np.broadcast_to(launch_s, np.shape(power_w)),
         fixed_s=np.broadcast_to(fixed_s, np.shape(power_w)),
         flops=flops,
         hbm_bytes=hbm_bytes,
@@ -189,12 +189,32 @@ def step_cost(
     )
 
 
-def _board_power(c: Config, compute_s, memory_s, tier_s, serial_s, bubble):
+def _step_time(compute_s, memory_s, tier_s, comm_s, launch_s, fixed_s, bubble):
+    """The step: the device's streams overlap (the max), collectives follow them, the host
+    launches kernels ahead of the device (the longer of the two), and per-sequence host work
+    adds; a pipeline stretches it by its bubble."""
+    device_s = np.maximum(np.maximum(compute_s, memory_s), tier_s) + comm_s
+    return (np.maximum(device_s, launch_s) + fixed_s) * bubble
+
+
+def _launch_per_layer_s(c: Config, batch, chunk, requests, phase: Phase) -> np.ndarray:
+    """Host time to launch one layer's kernels: a decode step of at most the engine's
+    ``graph_max_batch`` sequences per attention-DP rank replays a captured CUDA graph, unless it
+    carries a prompt chunk (eager); an aggregated step carries one in a share ``min(1, r)`` of
+    steps (``r`` prompts started per step), so it pays the eager cost in that share."""
+    graph = c.factor("graph_overhead_s_per_layer", phase)
+    eager = c.factor("overhead_s_per_layer", phase)
+    capturable = (batch > 0) & (batch / c.dp <= c.graph_max_batch)
+    with_prompt = np.where(batch > 0, np.minimum(1.0, requests), np.where(chunk > 0, 1.0, 0.0))
+    return np.where(capturable, graph + (eager - graph) * with_prompt, eager)
+
+
+def _board_power(c: Config, compute_s, memory_s, tier_s, comm_s, launch_s, fixed_s, bubble):
     """(W per device, compute stretch): the power model of the module docstring. The duties
     are the compute and memory terms over the whole step (bubble and serial terms included);
     a capped device runs its compute term ``(P − idle) / (cap − idle)`` times slower, which
     lowers the duties again, so its draw is taken as the cap (one pass, not iterated)."""
-    time_s = (np.maximum(np.maximum(compute_s, memory_s), tier_s) + serial_s) * bubble
+    time_s = _step_time(compute_s, memory_s, tier_s, comm_s, launch_s, fixed_s, bubble)
     with np.errstate(divide="ignore", invalid="ignore"):
         duty_c = np.where(time_s > 0, compute_s / time_s, 0.0)
         duty_m = np.where(time_s > 0, memory_s / time_s, 0.0)
@@ -208,8 +228,8 @@ def all_reduce_s(c: Config, size_bytes, bw_bytes_per_s, hop_s) -> np.ndarray:
     """Seconds of one all-reduce of ``size_bytes`` over ``n = tp`` ranks by the fastest of the
     engine's algorithms (docs/model.md §4): ring ``2(n−1)/n · size / bw + 2(n−1)`` hops;
     two-shot (reduce-scatter, all-gather) the same traffic in 2 hops; one-shot (each rank reads
-    its n−1 peers' whole buffers) ``(n−1) · size / bw`` in 1 hop. Two- and one-shot take every
-    pair of ranks as linked directly, as in a switched scale-up domain or one PCIe host."""
+    its n−1 peers' whole buffers) ``(n−1) · size / bw`` in 1 hop. Two- and one-shot need every
+    pair of ranks linked directly: the config allows them only inside a scale-up domain."""
     n = c.tp
     ring_bytes = 2.0 * (n - 1.0) / n * size_bytes
     options = np.stack(

@@ -225,9 +225,10 @@ def test_bundled_factors_median_error(bundled_predictions):
 
 
 def test_bundled_factors_p90_error(bundled_predictions):
-    """36.5 % with factors split between hardware and engines (34 % when every family fitted
-    its own overheads, which carried worse to unseen sources: docs/model.md §4)."""
-    assert np.percentile(_fit_errors(bundled_predictions), 90) <= 0.37
+    """37 % with factors split between hardware and engines and launches overlapped (34 %
+    when every family fitted its own additive overheads, which carried worse to unseen
+    sources: docs/model.md §4)."""
+    assert np.percentile(_fit_errors(bundled_predictions), 90) <= 0.38
 
 
 def test_bundled_factors_beat_the_roofline(cases, cat, bundled_predictions):

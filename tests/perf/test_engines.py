@@ -20,7 +20,7 @@ from optimizer.perf.efficiency import (
     PhaseEfficiency,
     table_from_entries,
 )
-from optimizer.perf.phases import decode_step, memory, prefill_step
+from optimizer.perf.phases import decode_step, memory, mixed_step, prefill_step
 from optimizer.perf.shape import model_shape
 from optimizer.perf.step import all_reduce_s
 
@@ -79,20 +79,54 @@ def test_one_shot_cuts_a_tp8_decode_step_by_its_hops(cat):
     assert saved == pytest.approx(2 * LAYERS_70B * (ring_each - one), rel=1e-9)
 
 
-def test_captured_decode_steps_pay_the_graph_overhead(cat):
-    """Graphs up to batch 128: a decode step of 64 pays 32 layers × 8 µs, one of 256 the eager
-    100 µs; a prompt step is never captured."""
+def test_captured_decode_steps_launch_at_the_graph_overhead(cat):
+    """Graphs up to batch 128 per rank: a decode step of 64 launches 32 layers × 8 µs, one of
+    256 the eager 100 µs; a prompt step is never captured; an aggregated step that starts
+    r < 1 prompts a step pays the eager cost in a share r of its steps."""
     s = model_shape(cat.models["llama-3.1-8b"])
     c = _config(cat, tp=1, graph_max_batch=128, overhead_us_per_layer=100.0,
                 graph_overhead_us_per_layer=8.0)  # fmt: skip
-    assert float(decode_step(s, c, 64, 1000).fixed_s) == pytest.approx(32 * 8e-6)
-    assert float(decode_step(s, c, 128, 1000).fixed_s) == pytest.approx(32 * 8e-6)
-    assert float(decode_step(s, c, 256, 1000).fixed_s) == pytest.approx(32 * 100e-6)
+    assert float(decode_step(s, c, 64, 1000).launch_s) == pytest.approx(32 * 8e-6)
+    assert float(decode_step(s, c, 128, 1000).launch_s) == pytest.approx(32 * 8e-6)
+    assert float(decode_step(s, c, 256, 1000).launch_s) == pytest.approx(32 * 100e-6)
     eager = _config(cat, tp=1, graph_max_batch=0, overhead_us_per_layer=100.0,
                     graph_overhead_us_per_layer=8.0)  # fmt: skip
-    assert float(decode_step(s, eager, 1, 1000).fixed_s) == pytest.approx(32 * 100e-6)
+    assert float(decode_step(s, eager, 1, 1000).launch_s) == pytest.approx(32 * 100e-6)
     # prefill-phase factors of the test efficiency are the roofline's: no overhead at all
-    assert float(prefill_step(s, c, 1, 100, 0, pipelined=False).fixed_s) == 0.0
+    assert float(prefill_step(s, c, 1, 100, 0, pipelined=False).launch_s) == 0.0
+    mixed = mixed_step(s, c, 10, 1000, 0, 200)  # 10 sequences, one prompt every 20 steps
+    share = 10 / 200
+    assert float(mixed.launch_s) == pytest.approx(32 * (8e-6 + (100e-6 - 8e-6) * share))
+
+
+def test_graph_limit_counts_sequences_per_attention_dp_rank(cat):
+    """dp = 8, limit 128: 800 sequences are 100 per rank, still captured."""
+    s = model_shape(cat.models["llama-3.1-8b"])
+    engine = EngineProfile(graph_max_batch=128)
+    c, _ = build_config(cat, cat.accelerators["h100-sxm"], dp=8, engine=engine,
+                        efficiency=_eff(overhead_us_per_layer=100.0,
+                                        graph_overhead_us_per_layer=8.0))  # fmt: skip
+    assert float(decode_step(s, c, 800, 1000).launch_s) == pytest.approx(32 * 8e-6)
+    assert float(decode_step(s, c, 1032, 1000).launch_s) == pytest.approx(32 * 100e-6)
+
+
+def test_launches_hide_behind_long_steps_so_the_graph_limit_is_no_cliff(cat):
+    """A step one sequence past the capture limit launches eagerly, but its kernels already
+    take longer than the launches: the step time barely moves (the old additive overhead made
+    TPOT jump by L·(eager − graph) there)."""
+    s = model_shape(cat.models["llama-3.1-70b"])
+    c = _config(cat, tp=2, graph_max_batch=128, overhead_us_per_layer=200.0,
+                graph_overhead_us_per_layer=10.0)  # fmt: skip
+    at, past = (float(decode_step(s, c, b, 2000).time_s) for b in (128, 129))
+    assert past == pytest.approx(at, rel=0.02)
+    assert float(decode_step(s, c, 129, 2000).launch_s) == pytest.approx(80 * 200e-6)
+
+
+def test_fast_all_reduce_only_inside_a_scale_up_domain(cat):
+    """TP16 on H100 spans two NVLink domains (InfiniBand between them): only the ring."""
+    c = _config(cat, tp=16, collectives=ALL)
+    assert (float(c.one_shot), float(c.two_shot), float(c.ring)) == (0.0, 0.0, 1.0)
+    assert float(_config(cat, tp=8, collectives=ALL).one_shot) == 1.0
 
 
 def test_engine_memory_share_sets_the_kv_room(cat):
