@@ -83,6 +83,7 @@ class Variant:
     tier: MemoryTier | None = None
     tier_use: TierUse | None = None
     tier_gb_per_device: float = 0.0
+    engine: str | None = None  # the serving engine's id; None: the vendor's default
 
     @property
     def devices(self) -> int:
@@ -140,6 +141,7 @@ class ColumnInfo:
     tier_gb_per_device: float = 0.0
     price_source: str | None = None
     compute_dtype: str | None = None  # the tensor dtype its math runs at (a fallback differs)
+    engine: str | None = None  # the serving engine the model rated it on
 
     @classmethod
     def of(cls, v: Variant) -> ColumnInfo:
@@ -158,6 +160,7 @@ class ColumnInfo:
             tier_gb_per_device=v.tier_gb_per_device,
             price_source=v.price.source,
             compute_dtype=compute_peak(v.accelerator, v.precision).dtype,
+            engine=v.engine,
         )
 
 
@@ -341,7 +344,8 @@ def _variants(catalog, spec, accelerators, tiers, models) -> list[Variant]:
             if not _split_allowed(model, tp, dp, ep):
                 continue
             base = Variant(model_id, acc, price, tp, dp, ep, precision, kv_fixed or precision,
-                           ServePhase.PREFILL)  # fmt: skip
+                           ServePhase.PREFILL,
+                           engine=_engine_for(catalog, styles.engine, acc))  # fmt: skip
             for phase in phases:
                 out.append(replace(base, phase=phase))
                 for tier in tiers:
@@ -407,8 +411,8 @@ def _engine_for(catalog, named: str | None, acc: Accelerator) -> str:
     return default_engine(catalog.engines, acc.vendor)
 
 
-def _config(catalog, efficiency_table, mode_sol, named_engine: str | None, v: Variant):
-    engine_id = _engine_for(catalog, named_engine, v.accelerator)
+def _config(catalog, efficiency_table, mode_sol, v: Variant):
+    engine_id = v.engine or default_engine(catalog.engines, v.accelerator.vendor)
     efficiency = SOL if mode_sol else efficiency_table.lookup(v.accelerator.family, engine_id)[0]
     tier = None
     if v.tier is not None:  # parking needs the tier's bandwidth, not its size: one unit per
@@ -509,7 +513,7 @@ def build_fleet(
     groups: dict[tuple, list[tuple[Variant, object]]] = {}
     for v in variants:
         try:
-            config = _config(catalog, efficiency, mode_sol, spec.styles.engine, v)
+            config = _config(catalog, efficiency, mode_sol, v)
         except ConfigError:
             continue  # e.g. a TP group beyond the scale-up domain with no scale-out link
         groups.setdefault((v.model, v.phase, v.tier_use), []).append((v, config))

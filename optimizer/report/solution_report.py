@@ -75,6 +75,10 @@ def render_solution(s: dict, out: Console, *, verbose: bool = False) -> None:
         out.print(
             f"bought in whole units (servers, racks, cloud instances): {bought}", markup=False
         )
+    engines = {p["accelerator"]: p["engine"] for p in s["pools"] if p.get("engine")}
+    if engines:
+        served = ", ".join(f"{acc} on {engine}" for acc, engine in engines.items())
+        out.print(f"serving engines: {served}", markup=False)
     prices = {p["accelerator"]: p for p in s["pools"] if p.get("price_source") and p["devices"]}
     for accelerator, p in prices.items():
         per_device = p["cost_usd_per_hour"] / p["devices"]

@@ -450,7 +450,7 @@ def _pool(i, table, problem, result, totals) -> Pool:
         cost_usd_per_hour=float(n * c.cost_usd_per_hour[i]), power_w=float(n * c.busy_w[i]),
         bound=bound, step_bound=step_bound,
         serves=tuple(serves), price_source=info.price_source,
-        compute_dtype=info.compute_dtype, dp=info.dp,
+        compute_dtype=info.compute_dtype, dp=info.dp, engine=info.engine,
     )  # fmt: skip
 
 

@@ -57,6 +57,7 @@ class Pool:
     price_source: str | None = None  # the entry and field its price comes from
     compute_dtype: str | None = None  # the tensor dtype its math runs at
     dp: int | None = None  # attention data-parallel ranks (devices = instances × tp × dp)
+    engine: str | None = None  # the serving engine it was rated on (measured pools: None)
 
 
 @dataclass(frozen=True)

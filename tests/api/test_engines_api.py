@@ -121,3 +121,18 @@ def test_no_default_engine_for_a_vendor_is_an_error_not_a_traceback(tmp_path):
     with pytest.raises(HetplanError, match="no default engine runs on amd"):
         estimate(EstimateRequest(model="llama-3.1-8b", accelerator="mi300x", input_tokens=1.0,
                                  output_tokens=1.0), context=user)  # fmt: skip
+
+
+def test_each_pool_names_its_engine_and_a_style_engine_that_does_not_fit_is_said():
+    from optimizer.api import solve
+    from optimizer.catalog.loader import bundled_catalog_dir
+
+    problem = bundled_catalog_dir().parent / "problems" / "coding-agent-cloud.toml"
+    solution = solve(problem, overrides={"styles.engine": "research"})
+    pools = solution.to_dict()["pools"]
+    assert pools and all(p["engine"] for p in pools)
+    for p in pools:  # research runs on NVIDIA only: AMD parts keep vLLM
+        vendor = open_context().catalog.accelerators[p["accelerator"]].vendor
+        assert p["engine"] == ("research" if vendor == "nvidia" else "vllm")
+    assert any("styles.engine research does not run on" in n and "mi300x" in n
+               for n in solution.notes)  # fmt: skip

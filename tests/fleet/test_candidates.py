@@ -149,5 +149,5 @@ def test_a_parking_column_streams_from_the_sockets_its_servers_hold():
     v = Variant("qwen3-coder-480b-a35b", catalog.accelerators["gb300"], price, 8, 1, 8,
                 Precision.FP8, Precision.FP8, ServePhase.AGGREGATED,
                 tier=catalog.memory["lpddr5x"], tier_use=TierUse.PARK)  # fmt: skip
-    config = _config(catalog, None, True, None, v)
+    config = _config(catalog, None, True, v)
     assert float(config.tier_bw_bytes_per_s) == pytest.approx(min(4 * 500, 8 * 450) * 1e9)
