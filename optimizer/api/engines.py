@@ -1,6 +1,5 @@
-"""The serving engine a use case runs on: its profile (scheduler limits, memory share, CUDA
-graphs, collectives) from the catalog and its overheads from the efficiency table, looked up one
-way for every use case."""
+"""The serving engine a use case runs on: the one named, checked against the accelerator's
+vendor, else the vendor's default."""
 
 from __future__ import annotations
 
@@ -8,8 +7,6 @@ from optimizer.api.context import Context
 from optimizer.api.fields import FieldError, entry
 from optimizer.catalog.engine_spec import default_engine, runs_on
 from optimizer.catalog.hardware import Accelerator
-from optimizer.perf.config import EngineProfile
-from optimizer.perf.efficiency import Efficiency
 
 
 def engine_id(ctx: Context, acc: Accelerator, named: str | None) -> str:
@@ -24,13 +21,3 @@ def engine_id(ctx: Context, acc: Accelerator, named: str | None) -> str:
             f"{acc.id} ({acc.vendor})"
         )  # fmt: skip
     return engine.id
-
-
-def engine_profile(ctx: Context, engine: str) -> EngineProfile:
-    return EngineProfile.of(ctx.catalog.engines[engine])
-
-
-def engine_factors(ctx: Context, acc: Accelerator, engine: str) -> tuple[Efficiency, str | None]:
-    """(factors of ``acc``'s family under ``engine``'s overheads, a note when a default stood
-    in)."""
-    return ctx.efficiency.lookup(acc.family, engine)

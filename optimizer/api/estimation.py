@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from optimizer.api.context import Context, open_context
-from optimizer.api.engines import engine_factors, engine_id, engine_profile
+from optimizer.api.engines import engine_id
 from optimizer.api.fields import (
     FieldError,
     choice,
@@ -23,13 +23,14 @@ from optimizer.api.fields import (
     token_request,
     workload_alone,
 )
+from optimizer.catalog.base import MAX_COUNT
 from optimizer.catalog.choices import Mode, TierUse
 from optimizer.catalog.host import host_power_w, idle_power_w
 from optimizer.catalog.model_arch import AttentionKind
 from optimizer.catalog.units import GIGA, MILLI
 from optimizer.perf.bound import Bound
 from optimizer.perf.capacity import valid_split
-from optimizer.perf.config import TierChoice, build_config
+from optimizer.perf.config import EngineProfile, TierChoice, build_config
 from optimizer.perf.efficiency import SOL
 from optimizer.perf.phases import decode_step
 from optimizer.perf.serving import Request, ServePhase, Slo, serve
@@ -144,10 +145,6 @@ def _check_split(model, req: EstimateRequest) -> None:
     raise FieldError("ep", f"{req.ep} must divide {model.id}'s {what}")
 
 
-MAX_COUNT = 1 << 20
-"""Devices, ranks and batches beyond any real system: larger counts are typos."""
-
-
 def _count(field: str, value) -> None:
     count(field, value, MAX_COUNT)
 
@@ -239,11 +236,10 @@ def estimate(
         efficiency_factors = SOL
         notes.append("sol: pure roofline (full peaks, no overheads, no link latency)")
     else:
-        efficiency_factors, note = engine_factors(ctx, acc, engine)
+        efficiency_factors, note = ctx.efficiency.lookup(acc.family, engine)
         notes.append(f"calibrated: {efficiency_factors.origin}")
         if note:
             notes.append(note)
-    profile = engine_profile(ctx, engine)
     idle_w, _ = idle_power_w(ctx.catalog, acc)
     if req.power_cap_w is not None and req.power_cap_w <= idle_w:
         raise FieldError(
@@ -252,7 +248,7 @@ def estimate(
     config, config_notes = build_config(
         ctx.catalog, acc, tp=req.tp, pp=req.pp, dp=req.dp, ep=req.ep, weights=weights, kv=kv,
         activations=act, efficiency=efficiency_factors, tier=tier, power_cap_w=req.power_cap_w,
-        engine=profile,
+        engine=EngineProfile.of(ctx.catalog.engines[engine]),
     )  # fmt: skip
     notes.extend(config_notes)
     host_w, host_source = host_power_w(ctx.catalog, acc)

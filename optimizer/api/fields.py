@@ -9,17 +9,13 @@ import numbers
 from enum import StrEnum
 from typing import TypeVar
 
+from optimizer.catalog.base import MAX_QUANTITY
 from optimizer.catalog.catalog import Catalog, UnknownIdError
 from optimizer.catalog.precision import Precision, UnknownPrecisionError
 from optimizer.errors import FieldError
 from optimizer.perf.serving import Request
 
 E = TypeVar("E", bound=StrEnum)
-
-
-MAX_QUANTITY = 1e12
-"""The largest number a use case takes for a quantity (tokens, GB, requests/s, ms, W): far
-above any real request or part, far below where the model's products overflow."""
 
 
 def _number(field: str, value) -> None:

@@ -16,6 +16,12 @@ petaflop, 10^15 bytes a petabyte, in the units the keys name), far below where t
 products overflow."""
 MAX_WHOLE = 2**53
 """The largest whole number: every integer up to it is exact as a float and fits NumPy's int64."""
+MAX_COUNT = 1 << 20
+"""Devices, ranks, instances and sequences a user gives (command line, API, calibration rows):
+whole numbers up to 2^20, beyond any real system; larger counts are typos."""
+MAX_QUANTITY = 1e12
+"""Any other number a user gives (tokens, GB, requests/s, ms, W, a measured value): finite and at
+most 10^12, far above any real figure and far below where the model's arithmetic overflows."""
 
 # Scalars are strict: a number is taken only as a number (an integer is a number; true and "60"
 # are not), a whole number only as an integer. Lists for tuples and strings for enums stay

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from optimizer.catalog.base import MAX_COUNT, MAX_QUANTITY
 from optimizer.catalog.loader import UnreadableFileError, read_input
 from optimizer.errors import CatalogError, Problem
 
@@ -76,15 +77,6 @@ def source_group(source: str) -> str:
     if parts[0] == "github.com" and len(parts) >= 3:
         return parts[2].split("@", 1)[0].split(":", 1)[0]
     return "/".join(parts[:2])
-
-
-MAX_COUNT = 1 << 20
-"""Devices, ranks and instances of a row are whole numbers from 1 to 2^20, as ``hetplan
-estimate`` takes them."""
-MAX_QUANTITY = 1e12
-"""Every other number of a row (tokens, batch, SLO milliseconds, watts, throughput, the measured
-value) is finite and at most 10^12, far above any real measurement and far below where float
-arithmetic on it overflows."""
 
 
 def _quoted(text: str, most: int = 40) -> str:

@@ -32,7 +32,8 @@ far beyond any real value and far below where the model's arithmetic overflows."
 MAX_WATTS = 1e6
 """A power cap per device: at most a megawatt."""
 MAX_COUNT = 1 << 20
-"""Sequences of a batch: at most 2^20, as for ``estimate``."""
+"""Sequences of a batch: at most 2^20, ``catalog.base.MAX_COUNT`` (repeated here so that the CLI
+starts without importing the catalog and pydantic)."""
 
 
 def finite(low: float, high: float):

@@ -155,7 +155,7 @@ def step_cost(
 
     comm_s, link_bytes = _communication(s, c, tokens, phase, stages_parallel)
     sequences = batch + requests
-    launch_s = s.n_layers * _launch_per_layer_s(c, batch, chunk, requests, phase)
+    launch_s = s.n_layers * _launch_per_layer_s(c, batch, requests, phase)
     fixed_s = sequences * c.factor("overhead_s_per_sequence", phase)
 
     devices = c.devices
@@ -197,7 +197,7 @@ def _step_time(compute_s, memory_s, tier_s, comm_s, launch_s, fixed_s, bubble):
     return (np.maximum(device_s, launch_s) + fixed_s) * bubble
 
 
-def _launch_per_layer_s(c: Config, batch, chunk, requests, phase: Phase) -> np.ndarray:
+def _launch_per_layer_s(c: Config, batch, requests, phase: Phase) -> np.ndarray:
     """Host time to launch one layer's kernels: a decode step of at most the engine's
     ``graph_max_batch`` sequences per attention-DP rank replays a captured CUDA graph, unless it
     carries a prompt chunk (eager); an aggregated step carries one in a share ``min(1, r)`` of
@@ -205,8 +205,7 @@ def _launch_per_layer_s(c: Config, batch, chunk, requests, phase: Phase) -> np.n
     graph = c.factor("graph_overhead_s_per_layer", phase)
     eager = c.factor("overhead_s_per_layer", phase)
     capturable = (batch > 0) & (batch / c.dp <= c.graph_max_batch)
-    with_prompt = np.where(batch > 0, np.minimum(1.0, requests), np.where(chunk > 0, 1.0, 0.0))
-    return np.where(capturable, graph + (eager - graph) * with_prompt, eager)
+    return np.where(capturable, graph + (eager - graph) * np.minimum(1.0, requests), eager)
 
 
 def _board_power(c: Config, compute_s, memory_s, tier_s, comm_s, launch_s, fixed_s, bubble):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import tomli_w
 
-from optimizer.perf.calibration import FitResult, FittedPower, engine_phase
-from optimizer.perf.efficiency import POWER_SHARES
-
-GRAPH_OVERHEAD_US_PER_LAYER_DOC = (
-    "10 µs per layer, about eight kernels a microsecond or so apart in a replayed CUDA graph "
-    "(an estimate; no published row isolates it)"
+from optimizer.perf.calibration import (
+    GRAPH_OVERHEAD_US_PER_LAYER,
+    FitResult,
+    FittedPower,
+    engine_phase,
 )
+from optimizer.perf.efficiency import POWER_SHARES
 
 _DERIVED = {
     "graph_overhead_us_per_layer": "derived: a prompt step is never a captured graph (the eager "
@@ -23,7 +23,11 @@ _DERIVED = {
 
 def _derived(name: str, phase: str) -> str:
     if name == "graph_overhead_us_per_layer" and phase == "decode":
-        return "assumed: " + " ".join(GRAPH_OVERHEAD_US_PER_LAYER_DOC.split())
+        return (
+            f"assumed: {GRAPH_OVERHEAD_US_PER_LAYER:g} µs per layer, about eight kernels a "
+            "microsecond or so apart in a replayed CUDA graph (an estimate; no published row "
+            "isolates it)"
+        )
     return _DERIVED[name]
 
 

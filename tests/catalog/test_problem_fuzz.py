@@ -19,7 +19,7 @@ from tests.catalog.test_problem_loader import (
     MELANGE,
     MODEL_PROBLEM,
 )
-from tests.toml_paths import key_paths
+from tests.toml_paths import key_paths, set_at
 
 BASES = {
     "melange": tomllib.loads(MELANGE.read_text()),
@@ -52,17 +52,6 @@ values = st.one_of(
 )
 
 
-def _mutate(data, path: tuple, value) -> None:
-    """Drop the key at path (value None) or set it."""
-    *parents, last = path
-    for key in parents:
-        data = data[key]
-    if value is None:
-        data.pop(last)
-    else:
-        data[last] = value
-
-
 def _load(path: Path, overrides=None) -> None:
     try:
         result = load_problem(path, overrides)
@@ -90,9 +79,9 @@ def test_mutated_problem_loads_or_reports_problems(tmp_path_factory, target, val
     base, path = target
     data = tomllib.loads(tomli_w.dumps(BASES[base]))  # a deep copy
     try:
-        _mutate(data, path, value)
+        set_at(data, path, value)
         if extra is not None and extra[0][0] == base:
-            _mutate(data, extra[0][1], extra[1])
+            set_at(data, extra[0][1], extra[1])
         text = tomli_w.dumps(data)
     except (KeyError, IndexError, TypeError, AttributeError, ValueError):
         return  # the first mutation removed the second's parent, or TOML cannot hold the value

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import MINIMAL_HARDWARE
-from tests.toml_paths import key_paths
+from tests.toml_paths import key_paths, set_at
 
 REPO = Path(__file__).resolve().parents[2]
 N_DEFAULT = 50
@@ -186,14 +186,7 @@ def _mutated_toml(base: dict, path: tuple, value, splice) -> bytes | None:
     """``base`` with the key at ``path`` set to ``value`` (dropped for None), then ``splice``
     (a cut position and junk) spliced into the text; None when TOML cannot hold the value."""
     data = tomllib.loads(tomli_w.dumps(base))  # a deep copy
-    *parents, last = path
-    node = data
-    for key in parents:
-        node = node[key]
-    if value is None:
-        node.pop(last)
-    else:
-        node[last] = value
+    set_at(data, path, value)
     try:
         text = tomli_w.dumps(data).encode()
     except (TypeError, ValueError):
@@ -260,14 +253,7 @@ def saved_solution(worker, tmp_path_factory) -> dict:
 def _run_solution(worker, directory: Path, base: dict, case) -> None:
     path, value, big = case
     data = json.loads(json.dumps(base))
-    *parents, last = path
-    node = data
-    for key in parents:
-        node = node[key]
-    if value is None:
-        node.pop(last)
-    else:
-        node[last] = value
+    set_at(data, path, value)
     text = json.dumps(data)  # NaN and Infinity come out as JSON extensions: a reader must refuse
     if big is not None:
         text = text.replace('"wall_s": ', f'"wall_s": {big}, "x": ', 1)
