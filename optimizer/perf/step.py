@@ -4,11 +4,16 @@ A step carries ``decode_batch`` sequences that each produce one token over a con
 ``decode_context`` tokens, plus ``prefill_tokens`` prompt tokens (a chunk) that each attend over
 ``prefill_span`` keys on average. Pure prefill has no decode batch; pure decode no chunk.
 
-    t = max(max(FLOPs / (N·peak·mfu), HBM bytes / (bw·mbu), tier bytes / tier_bw) + t_comm,
-            layers · launch_per_layer) + sequences · overhead_per_sequence
+    t_linear    = max(linear FLOPs / (N·peak·mfu), weight bytes / (bw·mbu))
+    t_attention = max(attention FLOPs / (N·peak·mfu), KV bytes / (bw·mbu), tier bytes / tier_bw)
+    t = max(t_linear + t_attention + t_comm, layers · launch_per_layer)
+        + sequences · overhead_per_sequence
 
-The host launches a step's kernels ahead of the device, so launch time only shows where the
-kernels are shorter (small batches); a captured CUDA graph launches a layer far faster.
+Each kind of kernel overlaps its own FLOPs and traffic, but the GEMMs and the attention run one
+after the other: at a large batch the GEMMs are compute-bound while attention stays bound by
+the KV it reads, and their times add. The host launches a step's kernels ahead of the device,
+so launch time only shows where the kernels are shorter (small batches); a captured CUDA graph
+launches a layer far faster.
 
 Board power (§9): P = idle + (TDP − idle) · min(1, busy + compute · d_c + memory · d_m), where
 d_c and d_m are the shares of the step the compute and memory terms fill. Above a power cap
@@ -47,8 +52,10 @@ TP_ALL_REDUCES_PER_LAYER = 2  # after attention and after the FFN (Megatron-LM)
 class StepCost:
     """One step's terms (seconds, per instance) and traffic (per instance), arrays."""
 
-    compute_s: np.ndarray
-    memory_s: np.ndarray
+    linear_compute_s: np.ndarray  # the linear layers' (GEMM) FLOPs
+    attention_compute_s: np.ndarray  # the attention kernels' FLOPs
+    weight_memory_s: np.ndarray  # the weights read (and, MoE, the experts touched)
+    kv_memory_s: np.ndarray  # the KV cache read and written
     tier_s: np.ndarray
     comm_s: np.ndarray
     launch_s: np.ndarray  # host time launching the step's kernels, overlapped with them
@@ -66,9 +73,18 @@ class StepCost:
     devices: np.ndarray
 
     @property
+    def compute_s(self) -> np.ndarray:
+        return self.linear_compute_s + self.attention_compute_s
+
+    @property
+    def memory_s(self) -> np.ndarray:
+        return self.weight_memory_s + self.kv_memory_s
+
+    @property
     def time_s(self) -> np.ndarray:
-        return _step_time(self.compute_s, self.memory_s, self.tier_s, self.comm_s,
-                          self.launch_s, self.fixed_s, self.bubble)  # fmt: skip
+        kernels = (self.linear_compute_s, self.attention_compute_s, self.weight_memory_s,
+                   self.kv_memory_s, self.tier_s, self.comm_s)  # fmt: skip
+        return _step_time(_device_time(*kernels), self.launch_s, self.fixed_s, self.bubble)
 
     @property
     def energy_j(self) -> np.ndarray:
@@ -115,14 +131,14 @@ def step_cost(
     stages_parallel = c.pp if pipelined else 1.0
     working = c.tp * c.dp * stages_parallel
 
-    decode_flops = s.linear_flops_per_token * batch + attention_flops_over_span(
-        s, batch, context, decode=True
-    )
+    decode_attention = attention_flops_over_span(s, batch, context, decode=True)
+    decode_flops = s.linear_flops_per_token * batch + decode_attention
     requests = np.asarray(prefill_requests, dtype=np.float64)
+    prefill_attention = attention_flops_over_span(s, chunk, span, decode=False)
     prefill_flops = (
         (s.linear_flops_per_token - s.lm_head_flops_per_token) * chunk
         + s.lm_head_flops_per_token * requests  # logits of each prompt's last token only
-        + attention_flops_over_span(s, chunk, span, decode=False)
+        + prefill_attention
     )
     flops = decode_flops + prefill_flops
     # weights: dense share over TP; routed experts touched by this step's tokens over their shards
@@ -145,11 +161,16 @@ def step_cost(
 
     # attention-DP ranks each take whole prompts: fewer prompts than ranks leave ranks idle
     prompt_ranks = np.minimum(c.dp, np.maximum(requests, 1.0))
-    compute_s = (
-        decode_flops / c.decode_compute_eff
-        + prefill_flops / c.prefill_compute_eff * c.dp / prompt_ranks
-    ) / (working * c.peak_flop_per_s)
-    memory_s = (weights_dev + kv_dev) / (c.mem_bw_bytes_per_s * c.factor("memory_eff", phase))
+    spread = c.dp / prompt_ranks
+
+    def seconds(decode_flops, prefill_flops):
+        return (decode_flops / c.decode_compute_eff + prefill_flops / c.prefill_compute_eff
+                * spread) / (working * c.peak_flop_per_s)  # fmt: skip
+
+    attention_s = seconds(decode_attention, prefill_attention)
+    linear_s = seconds(decode_flops - decode_attention, prefill_flops - prefill_attention)
+    bandwidth = c.mem_bw_bytes_per_s * c.factor("memory_eff", phase)
+    weight_s, kv_s = weights_dev / bandwidth, kv_dev / bandwidth
     with np.errstate(divide="ignore", invalid="ignore"):
         tier_s = np.where(tier_dev > 0, tier_dev * c.devices / c.tier_bw_bytes_per_s, 0.0)
 
@@ -165,12 +186,14 @@ def step_cost(
     # every step: GPipe's bubble with m = pp micro-batches stretches the step by (m + pp − 1) / m
     drains = pipelined & (batch > 0)
     bubble = np.where(drains, (2.0 * c.pp - 1.0) / c.pp, 1.0)
-    power_w, throttle = _board_power(c, compute_s, memory_s, tier_s, comm_s, launch_s, fixed_s,
-                                     bubble)  # fmt: skip
-    compute_s = compute_s * throttle
+    terms = (linear_s, attention_s, weight_s, kv_s, tier_s, comm_s)
+    power_w, throttle = _board_power(c, terms, launch_s, fixed_s, bubble)
+    shape = np.shape(power_w)
     return StepCost(
-        compute_s=compute_s,
-        memory_s=memory_s,
+        linear_compute_s=np.broadcast_to(linear_s * throttle, shape),
+        attention_compute_s=np.broadcast_to(attention_s * throttle, shape),
+        weight_memory_s=np.broadcast_to(weight_s, shape),
+        kv_memory_s=np.broadcast_to(kv_s, shape),
         tier_s=tier_s,
         comm_s=comm_s,
         launch_s=np.broadcast_to(launch_s, np.shape(power_w)),
@@ -189,11 +212,19 @@ def step_cost(
     )
 
 
-def _step_time(compute_s, memory_s, tier_s, comm_s, launch_s, fixed_s, bubble):
-    """The step: the device's streams overlap (the max), collectives follow them, the host
-    launches kernels ahead of the device (the longer of the two), and per-sequence host work
-    adds; a pipeline stretches it by its bubble."""
-    device_s = np.maximum(np.maximum(compute_s, memory_s), tier_s) + comm_s
+def _device_time(linear_s, attention_s, weight_s, kv_s, tier_s, comm_s):
+    """The device's time: the linear layers' kernels (their FLOPs overlap their weight
+    traffic), then the attention kernels (their FLOPs overlap their KV traffic and the tier's
+    stream), then the collectives. Kernels of the two kinds run one after the other, so a large
+    batch's compute-bound GEMMs do not hide its memory-bound attention."""
+    linear = np.maximum(linear_s, weight_s)
+    attention = np.maximum(np.maximum(attention_s, kv_s), tier_s)
+    return linear + attention + comm_s
+
+
+def _step_time(device_s, launch_s, fixed_s, bubble):
+    """The step: the host launches kernels ahead of the device (the longer of the two), and
+    per-sequence host work adds; a pipeline stretches it by its bubble."""
     return (np.maximum(device_s, launch_s) + fixed_s) * bubble
 
 
@@ -208,12 +239,14 @@ def _launch_per_layer_s(c: Config, batch, requests, phase: Phase) -> np.ndarray:
     return np.where(capturable, graph + (eager - graph) * np.minimum(1.0, requests), eager)
 
 
-def _board_power(c: Config, compute_s, memory_s, tier_s, comm_s, launch_s, fixed_s, bubble):
+def _board_power(c: Config, terms: tuple, launch_s, fixed_s, bubble):
     """(W per device, compute stretch): the power model of the module docstring. The duties
     are the compute and memory terms over the whole step (bubble and serial terms included);
     a capped device runs its compute term ``(P − idle) / (cap − idle)`` times slower, which
     lowers the duties again, so its draw is taken as the cap (one pass, not iterated)."""
-    time_s = _step_time(compute_s, memory_s, tier_s, comm_s, launch_s, fixed_s, bubble)
+    linear_s, attention_s, weight_s, kv_s, _, _ = terms
+    compute_s, memory_s = linear_s + attention_s, weight_s + kv_s
+    time_s = _step_time(_device_time(*terms), launch_s, fixed_s, bubble)
     with np.errstate(divide="ignore", invalid="ignore"):
         duty_c = np.where(time_s > 0, compute_s / time_s, 0.0)
         duty_m = np.where(time_s > 0, memory_s / time_s, 0.0)

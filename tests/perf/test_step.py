@@ -91,6 +91,28 @@ def test_sol_decode_llama_8b_batch1_on_h100(cat):
     assert int(step.wall()) == Bound.BANDWIDTH
 
 
+def test_large_batch_decode_adds_gemm_and_attention_time(cat):
+    """1024 sequences of 2000 tokens, Llama-3.1-8B bf16 at SOL on one H100: the GEMMs are
+    compute-bound (2·7.5e9·1024 FLOP = 15.5 ms against 4.5 ms of weights) while attention is
+    bound by its KV reads (1024·2000·131,072 B = 268 GB = 80.1 ms against 1.1 ms of FLOPs);
+    the kernels run in turn, so the step is their sum (95.6 ms), not the larger total (84.6)."""
+    s = model_shape(cat.models["llama-3.1-8b"])
+    c, _ = build_config(cat, cat.accelerators["h100-sxm"], efficiency=SOL)
+    step = decode_step(s, c, 1024, 2000)
+    weights = (8_030_261_248 - 128_256 * 4_096) * 2
+    linear_s = 2 * (8_030_261_248 - 128_256 * 4_096) * 1024 / H100_BF16
+    attention_s = 4 * 32 * 128 * 32 * 2000 * 1024 / H100_BF16
+    kv_s = 1024 * 2000 * 131_072 / H100_BW
+    assert linear_s == pytest.approx(15.5e-3, rel=0.01)
+    assert kv_s == pytest.approx(80.1e-3, rel=0.01)
+    assert float(step.linear_compute_s) == pytest.approx(linear_s, rel=1e-9)
+    assert float(step.attention_compute_s) == pytest.approx(attention_s, rel=1e-9)
+    assert float(step.weight_memory_s) == pytest.approx(weights / H100_BW, rel=1e-9)
+    assert float(step.kv_memory_s) == pytest.approx(kv_s, rel=1e-9)
+    assert float(step.time_s) == pytest.approx(linear_s + kv_s, rel=1e-9)
+    assert float(step.time_s) > max(float(step.compute_s), float(step.memory_s)) * 1.1
+
+
 def test_sol_prefill_compute_hand_calc(cat):
     """2048 new tokens over 1000 cached: 2·P·n + 4·H·d_h·L·n·(p + n/2), compute-bound."""
     s = model_shape(cat.models["llama-3.1-8b"])
