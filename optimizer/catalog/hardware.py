@@ -13,6 +13,8 @@ from optimizer.catalog.base import (
     PositiveFloat,
     PositiveInt,
     StrictModel,
+    Usd,
+    UsdPerHour,
 )
 from optimizer.catalog.units import GIB, GIGA
 
@@ -64,8 +66,8 @@ class Accelerator(Entry):
     host_bandwidth_gb_per_s_per_direction: PositiveFloat | None = None
     tdp_w: PositiveFloat
     idle_w: PositiveFloat | None = None
-    price_usd: PositiveFloat | None = None
-    cloud_usd_per_hour: PositiveFloat | None = None
+    price_usd: Usd | None = None
+    cloud_usd_per_hour: UsdPerHour | None = None
     # the device counts the cloud rate is rented in (e.g. [1, 2, 4, 8]); rented fleets take whole
     # instances of the smallest, so each size must be a multiple of it. Unset: one at a time
     cloud_instance_devices: tuple[PositiveInt, ...] | None = Field(default=None, min_length=1)
@@ -189,11 +191,11 @@ class System(Entry):
     n_accelerators: PositiveInt
     overhead_power_w: NonNegativeFloat
     host_power_w: NonNegativeFloat
-    price_usd: PositiveFloat | None = None
+    price_usd: Usd | None = None
     # what the system costs beyond its accelerators (CPUs, DRAM, NICs, chassis, storage, power
     # supplies): an owned card priced alone pays its share of its reference system's
     host_price_usd: NonNegativeFloat | None = None
-    cloud_usd_per_hour: PositiveFloat | None = None
+    cloud_usd_per_hour: UsdPerHour | None = None
     rack_units: PositiveInt | None = None
     rack_power_w: PositiveFloat | None = None
     # memory-tier id -> units of it the system can hold (DIMM slots, CXL bays, CPU sockets);

@@ -24,6 +24,7 @@ from optimizer.catalog.base import (
     Fraction,
     Id,
     StrictModel,
+    UsdPerHour,
 )
 from optimizer.catalog.choices import Mode, TierUse
 
@@ -58,7 +59,6 @@ Kilowatts = Annotated[float, Field(ge=1e-3, le=1e9, allow_inf_nan=False, strict=
 BudgetUsdPerHour = Annotated[float, Field(ge=1e-6, le=1e12, allow_inf_nan=False, strict=True)]
 Watts = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, strict=True)]
 IdleWatts = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False, strict=True)]
-UsdPerHour = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False, strict=True)]
 Weight = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, strict=True)]
 """A price or emission factor of the weighted objective ($/kWh, kg CO2/kWh, $/kg CO2)."""
 Gigabytes = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, strict=True)]

@@ -1,6 +1,6 @@
 """Drop candidate columns no optimal fleet needs: those that can serve nothing, and those
 another column makes redundant (docs/solver.md, Formulation). Pruning never changes the
-optimum."""
+optimum among fleets within :data:`MAX_INSTANCES`."""
 
 from __future__ import annotations
 
@@ -8,19 +8,34 @@ import numpy as np
 
 from optimizer.fleet.columns import IlpProblem
 
+MAX_INSTANCES = 1e5
+"""The most instances of one column a class may need to be carried on it alone: more than the
+largest datacenters hold, and counts far above it are beyond the solvers' integrality
+tolerances (at 10⁹ instances CBC stopped a billion instances short of an optimum; at 10⁶ HiGHS
+proved a bound above a fleet of 999,998)."""
+
 
 def usable_pairs(problem: IlpProblem) -> np.ndarray:
     """[i, k] bool: column i can take a share of class k.
 
-    It must be capable (μ_ik > 0) and serve a phase; a one-phase column without transfer
-    bandwidth cannot take a class that hands off KV.
+    It must be capable (μ_ik > 0), within reach (λ_k / μ_ik ≤ :data:`MAX_INSTANCES`) and
+    serve a phase; a one-phase column without transfer bandwidth cannot take a class that
+    hands off KV.
     """
     columns = problem.columns
     one_phase = columns.prefill != columns.decode
     serves = columns.prefill | columns.decode
     no_link = one_phase & (columns.transfer_bytes_per_s <= 0)
     blocked = no_link[:, None] & (problem.classes.kv_transfer_bytes > 0)[None, :]
-    return (columns.capability > 0) & serves[:, None] & ~blocked
+    return within_reach(problem) & serves[:, None] & ~blocked
+
+
+def within_reach(problem: IlpProblem) -> np.ndarray:
+    """[i, k] bool: column i is capable of class k and at most :data:`MAX_INSTANCES` of its
+    instances carry the whole class."""
+    capability = problem.columns.capability
+    rate = problem.classes.requests_per_s[None, :]
+    return (capability > 0) & (rate <= MAX_INSTANCES * capability)
 
 
 def dominated_columns(problem: IlpProblem) -> np.ndarray:

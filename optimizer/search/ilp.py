@@ -25,7 +25,7 @@ import pulp
 from optimizer.catalog.problem_spec import SolverName
 from optimizer.errors import SolverError
 from optimizer.fleet.columns import IlpProblem, IlpSolution, Objective, SolverSettings, Status
-from optimizer.fleet.prune import dominated_columns, usable_pairs
+from optimizer.fleet.prune import MAX_INSTANCES, dominated_columns, usable_pairs
 from optimizer.search.parts import (
     class_parts,
     part_problem,
@@ -138,19 +138,44 @@ _UNIT_SLACK = 1e-7
 tolerance is of this order, so a use a hair above a whole number still finds its unit)."""
 
 
+_NEGLIGIBLE_WORK = 1e-8
+"""A class's load on a column below this many instances (at its whole share) is left out of the
+column's load row, whose other coefficients may be 10¹³ times larger; a ``runs_on`` row still
+makes any share buy an instance, and the re-check, which counts every load, allows 10⁻⁶ of an
+instance."""
+
+_HIDDEN_WORK = 1e-4
+"""A column with a load below this many instances gets a ``runs_on`` row (its shares ≤ its
+instances × their number, coefficients of 1): within the solvers' tolerances such a load fits in
+no instance at all (CBC served two classes of 2·10⁻⁷ and 4·10⁻⁷ instances on none, then failed
+its own preprocessing)."""
+
+_NEGLIGIBLE_OF_LIMIT = 1e-9  # of a limit's right-hand side: below every tolerance (_constraint)
+_PROOF_SLACK = 1e-9  # relative: a column is cut for breaking a limit only beyond float noise
+
 _TINY, _LARGE = 1e-7, 1e9
 """A row with a coefficient below ``_TINY`` is scaled up, its largest kept below ``_LARGE``."""
 
 
 def _constraint(prob: pulp.LpProblem, terms: list, sense: int, rhs: float, name: str) -> None:
     """Add ``Σ coefficient · variable (sense) rhs``; a variable listed twice has its
-    coefficients summed (an affine expression built from pairs keeps only the last). A row
-    with a coefficient below 10⁻⁷ is scaled up (its largest kept ≤ 10⁹): HiGHS drops matrix
-    entries below 10⁻⁹, and a class of 10⁻⁷ requests/s has load coefficients of that order."""
+    coefficients summed (an affine expression built from pairs keeps only the last).
+
+    A limit (``≤`` a positive ``rhs``: budget, power, devices, a held objective) is counted in
+    units of itself (rhs 1), without the terms that even at their variable's upper bound add
+    less than 10⁻⁹ of it (HiGHS's presolve called a fleet of 0.001 $/h infeasible under a
+    10¹² $/h budget beside a 10¹² $/h column). Any other row with a coefficient below 10⁻⁷ is
+    scaled up (its largest kept ≤ 10⁹): HiGHS drops matrix entries below 10⁻⁹, and a class of
+    10⁻⁷ requests/s has load coefficients of that order."""
     summed = _summed(terms)
+    if sense == _LE and rhs > 0:
+        least = _NEGLIGIBLE_OF_LIMIT * rhs
+        summed = [(v, c / rhs) for v, c in summed
+                  if v.upBound is None or abs(c) * v.upBound >= least]  # fmt: skip
+        rhs = 1.0
     sizes = [abs(c) for _, c in summed if c != 0]
     if sizes and min(sizes) < _TINY:
-        factor = min(_TINY * 10 / min(sizes), _LARGE / max(sizes))
+        factor = max(1.0, min(_TINY * 10 / min(sizes), _LARGE / max(sizes)))
         summed = [(v, c * factor) for v, c in summed]
         rhs = rhs * factor
     expression = pulp.LpAffineExpression(summed)
@@ -185,10 +210,29 @@ def _pool_needs(pool, on_pool, columns, n, per_column, held_gb, moved) -> dict[s
     }
 
 
+def _one_breaks_a_limit(problem: IlpProblem) -> np.ndarray:
+    """[i] bool: one instance of column i alone costs more than the budget or draws more than
+    the power limit at full load. Every term of those rows is a purchase's cost or power (the
+    idle devices of whole systems add to them), so such a column is bought 0 times in any
+    fleet; left in, its coefficient can be 10¹⁸ budgets (a 10¹² $/h instance under a 10⁻⁶ $/h
+    budget), beyond what the solvers represent."""
+    columns, limits = problem.columns, problem.limits
+    out = np.zeros(len(columns), dtype=bool)
+    slack = 1.0 + _PROOF_SLACK
+    if limits.budget_usd_per_hour is not None:
+        fixed = columns.cost_usd_per_hour + problem.energy_usd_per_wh * columns.idle_w
+        out |= fixed > limits.budget_usd_per_hour * slack
+    if limits.power_w is not None:
+        out |= columns.busy_w > limits.power_w * slack
+    return out
+
+
 def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
     """The PuLP model; ``elastic`` adds a slack to every limit and minimizes Σ slack/limit."""
     columns, classes, limits = problem.columns, problem.classes, problem.limits
     usable = usable_pairs(problem) & ~dominated_columns(problem)[:, None]
+    if not elastic:  # the elastic model measures how far such an instance overshoots
+        usable &= ~_one_breaks_a_limit(problem)[:, None]
     bounds = instance_bounds(problem, usable)
     prob = pulp.LpProblem("fleet", pulp.LpMinimize)
     active = np.flatnonzero(usable.any(axis=1))
@@ -229,7 +273,11 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
     spare, rho = problem.spare_instances, problem.max_utilization
     used_by: dict[int, pulp.LpVariable] = {}
     for i in index:
-        load = [*per_column(i, work), (n[i], -rho)]
+        load = [*per_column(i, np.where(work < _NEGLIGIBLE_WORK, 0.0, work)), (n[i], -rho)]
+        a, b = starts[i], starts[i + 1]
+        if (work[a:b] < _HIDDEN_WORK).any():  # a share still needs an instance to run on
+            taken = per_column(i, np.ones(len(shares)))
+            _constraint(prob, [*taken, (n[i], -covered * (b - a))], _LE, 0.0, f"runs_on_{i}")
         if spare:  # z_i: the column takes a share, so it holds its spares too
             used = used_by[i] = prob.add_variable(f"z_{i}", 0, 1, pulp.LpInteger)
             taken = per_column(i, np.ones(len(shares)) / covered)
@@ -367,8 +415,14 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
         }
         _constraint(prob, [(y, 1.0) for y in chosen.values()], _LE, 1.0, "one_group")
         for i in index:
-            terms = [(n[i], 1.0), (chosen[columns.group[i]], -float(bounds[i]))]
-            _constraint(prob, terms, _LE, 0.0, f"group_{i}")
+            y = chosen[columns.group[i]]
+            _constraint(prob, [(n[i], 1.0), (y, -float(bounds[i]))], _LE, 0.0, f"group_{i}")
+            # shares too, with coefficients of 1: the big-M row above lets a tolerance's
+            # worth of y carry instances, and with them loads, into a group not chosen
+            a, b = starts[i], starts[i + 1]
+            taken = per_column(i, np.ones(len(shares)))
+            if taken:
+                _constraint(prob, [*taken, (y, -covered * (b - a))], _LE, 0.0, f"share_group_{i}")
 
     def terms_of(weights: Objective) -> list:
         usd, per_w, buy = weights.usd_weight, weights.energy_weight_per_w, weights.purchase_weight
@@ -889,7 +943,7 @@ def _whole(
             )
             explanation: tuple[str, ...] = (why,)
         else:
-            explanation = tuple(_explain_limits(problem, one_group, verbose))
+            explanation = tuple(_explain_limits(problem, one_group, verbose, start))
         wall_s = time.perf_counter() - start
         return IlpSolution(status, name, wall_s, explanation=explanation, **size)
 
@@ -1068,9 +1122,12 @@ def _uncovered(problem: IlpProblem, one_group: bool) -> list[str]:
     can serve."""
     columns = problem.columns
     usable = usable_pairs(problem)
+    capable = columns.capability > 0
     phases = (("prefill", columns.prefill), ("decode", columns.decode))
+    too_many = f"more than {MAX_INSTANCES:,.0f} instances of any column that can serve it"
     lines = [
         f"{name}: no column can serve its {phase}"
+        + (f" within reach: it would need {too_many}" if capable[covers, k].any() else "")
         for k, name in enumerate(problem.classes.names)
         for phase, covers in phases
         if not usable[covers, k].any()
@@ -1093,10 +1150,17 @@ def _uncovered(problem: IlpProblem, one_group: bool) -> list[str]:
     return [f"one group only: no availability group serves every class alone ({listed})"]
 
 
-def _explain_limits(problem: IlpProblem, one_group: bool, verbose: bool) -> list[str]:
-    """The limits the closest fleet misses, from the model with a slack on every limit."""
+def _explain_limits(problem: IlpProblem, one_group: bool, verbose: bool, start: float):
+    """The limits the closest fleet misses, from the model with a slack on every limit, solved
+    in what is left of the time limit."""
+    left = _time_left(problem.solver, start)
+    if left == 0.0:
+        return ["the problem is infeasible; no time was left to find which limits fall short"]
     model = _build(problem, one_group=one_group, elastic=True)
-    status = _run(model, problem.solver, verbose)
+    try:
+        status = _run(model, problem.solver, verbose, left)
+    except SolverError as error:  # the verdict stands; only the measure of it is lost
+        return [f"the limits cannot all be met; measuring by how much failed ({error})"]
     if status is Status.INFEASIBLE:
         return ["no fleet found even with every limit relaxed (solver time limit?)"]
     who = "the fleet that misses the limits least"
@@ -1128,13 +1192,18 @@ def _explain_limits(problem: IlpProblem, one_group: bool, verbose: bool) -> list
         elif kind == "budget":
             budget = limits.budget_usd_per_hour
             lines.append(
-                f"budget short by ${extra:,.2f}/h ({who} costs ${budget + extra:,.2f}/h; "
-                f"the limit is ${budget:,.2f}/h)"
+                f"budget short by {_usd(extra)}/h ({who} costs {_usd(budget + extra)}/h; "
+                f"the limit is {_usd(budget)}/h)"
             )
         else:
             units = "unit" if round(extra) == 1 else "units"
             lines.append(f"tier pool {name}: {extra:.0f} {units} more than the {limit} allowed")
     return lines or ["the solver found no fleet, yet none misses a limit (numerical trouble?)"]
+
+
+def _usd(amount: float) -> str:
+    """Dollars to the cent, or to three significant digits below a cent."""
+    return f"${amount:,.2f}" if amount >= 0.01 else f"${amount:.3g}"
 
 
 def _kw(watts: float) -> str:

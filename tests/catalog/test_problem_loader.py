@@ -258,7 +258,8 @@ def test_load_problem_override_lists_and_array_items(write_problem):
         ({"solver..gap": "0.1"}, "override solver..gap: empty key part"),
         (
             {"measured.instances.0.usd_per_hour": "-1"},
-            "override measured.instances.0.usd_per_hour: Input should be greater than 0, got -1",
+            "override measured.instances.0.usd_per_hour: Input should be greater than or equal"
+            " to 0.001, got -1",
         ),
     ],
 )
@@ -498,7 +499,13 @@ MEASURED_CASES = [
         "capabilities",
         "required field missing",
     ),
-    ("usd_per_hour = 1.01", "usd_per_hour = -1.01", "a10g", "usd_per_hour", "greater than 0"),
+    (
+        "usd_per_hour = 1.01",
+        "usd_per_hour = -1.01",
+        "a10g",
+        "usd_per_hour",
+        "greater than or equal to 0.001",
+    ),
     (
         'name = "a100-80gb"',
         'name = "a10g"',

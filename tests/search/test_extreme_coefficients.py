@@ -1,0 +1,126 @@
+"""Issue 14, item 3: measured problems whose rates, capabilities and prices span the whole
+accepted range (coefficients 10⁻¹⁵ to 10¹⁵ apart) get a verdict from both solvers, and the same
+one. Before, HiGHS refused such models' rows, stopped without a verdict, or proved a bound above
+its own fleet; CBC ran an infeasibility explanation past the time limit."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optimizer.api import solve
+
+SPAN = [1e-6, 1e-3, 1.0, 1e3, 1e6, 1e9]
+N_EXAMPLES = 8  # about half a minute; -m slow tries 200
+
+
+def _problem(rate, mix, caps, prices, budget) -> str:
+    instances = "".join(
+        f'[[measured.instances]]\nname = "{name}"\nusd_per_hour = {price!r}\n'
+        f"capabilities = {[[float(c) for c in row] for row in cap]}\n"
+        for name, price, cap in zip("ab", prices, caps, strict=True)
+    )
+    limit = f"[constraints]\nbudget_usd_per_hour = {budget!r}\n" if budget else ""
+    return (
+        f'[problem]\nname = "extreme"\n[measured]\nrequests_per_s = {rate!r}\nmix = {mix}\n'
+        f'{instances}[objective]\nkind = "cost"\npricing = "cloud"\n{limit}'
+        "[solver]\ntime_limit_s = 5\n"
+    )
+
+
+@st.composite
+def problems(draw):
+    weights = [draw(st.sampled_from([1e-6, 0.5, 1.0])) for _ in range(4)]
+    total = sum(weights)
+    shares = [w / total for w in weights]
+    shares[3] = 1.0 - sum(shares[:3])
+    mix = [shares[:2], shares[2:]]
+    caps = [[[draw(st.sampled_from([0.0, *SPAN])) for _ in range(2)] for _ in range(2)]
+            for _ in range(2)]  # fmt: skip
+    prices = [draw(st.sampled_from([1e-3, 1.0, 1e3, 1e6])) for _ in range(2)]
+    budget = draw(st.sampled_from([None, 1e-6, 1e3, 1e12]))
+    return _problem(draw(st.sampled_from(SPAN)), mix, caps, prices, budget)
+
+
+def _agree(path) -> None:
+    """Both solvers end in a verdict (a fleet stopped by the time limit is one: ``feasible``),
+    the same where both prove it, and a proven optimum no dearer than the other's fleet."""
+    cbc, highs = (solve(path, overrides={"solver.name": name}) for name in ("cbc", "highs"))
+    statuses = {cbc.status, highs.status}
+    assert statuses <= {"optimal", "feasible", "infeasible"}, statuses
+    if "infeasible" in statuses:
+        assert statuses == {"infeasible"} and highs.explanation and cbc.explanation
+        return
+    proven = [r.cost_usd_per_hour for r in (cbc, highs) if r.status == "optimal"]
+    found = [cbc.cost_usd_per_hour, highs.cost_usd_per_hour]
+    if len(proven) == 2:
+        assert highs.cost_usd_per_hour == pytest.approx(cbc.cost_usd_per_hour, rel=1e-3)
+    elif proven:
+        assert proven[0] <= max(found) * (1 + 1e-3)
+
+
+SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=N_EXAMPLES, deadline=None, suppress_health_check=SLOW_OK)
+@given(text=problems())
+def test_both_solvers_reach_a_verdict_and_agree(text, tmp_path):
+    path = tmp_path / "extreme.toml"
+    path.write_text(text)
+    _agree(path)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=SLOW_OK)
+@given(text=problems())
+def test_both_solvers_reach_a_verdict_and_agree_many(text, tmp_path):
+    path = tmp_path / "extreme.toml"
+    path.write_text(text)
+    _agree(path)
+
+
+def test_a_load_a_hair_above_a_whole_number_buys_the_next_instance(tmp_path):
+    """One instance type of 10⁻⁶ requests/s carries a class of 0.001 · 0.4000004 = 4.000004e-4
+    requests/s: 400.0004 instances of load, so 401 must be bought (the proven least of both
+    solvers); a rounding that forgave 10⁻⁶ of the load reported 400 and then failed its own
+    proof."""
+    caps = [[[1e-6, 1e6], [1.0, 1.0]], [[0.0, 1e6], [0.0, 1e6]]]
+    text = _problem(1e-3, [[0.4000004, 0.5999996], [0.0, 0.0]], caps, [1.0, 1e-3], None)
+    path = tmp_path / "hair.toml"
+    path.write_text(text)
+    for name in ("cbc", "highs"):
+        result = solve(path, overrides={"solver.name": name})
+        assert result.status == "optimal"
+        a = next(p for p in result.pools if p.name == "a")
+        assert a.instances == 401
+
+
+def test_a_class_beyond_reach_is_explained(tmp_path):
+    """0.999994 requests/s on instances of 10⁻⁶ requests/s each need 999,994 instances, more
+    than the 100,000 hetplan plans (prune.MAX_INSTANCES): infeasible, and said so by both
+    solvers (at that scale HiGHS once proved a bound above the all-b fleet of 999,998)."""
+    caps = [[[1e-6, 1.0], [1.0, 1.0]], [[1e-6, 1.0], [1.0, 1.0]]]
+    text = _problem(1.0, [[0.999994, 0.000006], [0.0, 0.0]], caps, [1.0, 1e-3], None)
+    path = tmp_path / "far.toml"
+    path.write_text(text)
+    for name in ("cbc", "highs"):
+        result = solve(path, overrides={"solver.name": name})
+        assert result.status == "infeasible"
+        assert "more than 100,000 instances" in result.explanation[0]
+
+
+def test_a_negligible_load_still_needs_an_instance(tmp_path):
+    """10⁻⁶ requests/s on instances of 10³ requests/s is 10⁻⁹ of an instance: too small for the
+    load row (left out below 10⁻⁸), so the runs-on row must still make a share buy one. Column a
+    (10 $/h) would otherwise carry the class for free and lose to nothing; b (1 $/h, one
+    request/s each) is the optimum: 1 $/h."""
+    caps = [[[1e3, 0.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 0.0]]]
+    text = _problem(1e-6, [[1.0, 0.0], [0.0, 0.0]], caps, [10.0, 1.0], None)
+    path = tmp_path / "negligible.toml"
+    path.write_text(text)
+    for name in ("cbc", "highs"):
+        result = solve(path, overrides={"solver.name": name})
+        assert result.status == "optimal"
+        assert result.cost_usd_per_hour == pytest.approx(1.0)
+        assert [(p.name, p.instances) for p in result.pools if p.instances] == [("b", 1)]
