@@ -163,8 +163,9 @@ def step_cost(
     prompt_ranks = np.minimum(c.dp, np.maximum(requests, 1.0))
     spread = c.dp / prompt_ranks
 
-    def seconds(decode_flops, prefill_flops):
-        return (decode_flops / c.decode_compute_eff + prefill_flops / c.prefill_compute_eff
+    def seconds(decode, prefill):
+        """Of ``decode`` and ``prefill`` FLOPs, each at its phase's compute efficiency."""
+        return (decode / c.decode_compute_eff + prefill / c.prefill_compute_eff
                 * spread) / (working * c.peak_flop_per_s)  # fmt: skip
 
     attention_s = seconds(decode_attention, prefill_attention)

@@ -141,8 +141,8 @@ tolerance is of this order, so a use a hair above a whole number still finds its
 _NEGLIGIBLE_WORK = 1e-8
 """A class's load on a column below this many instances (at its whole share) is left out of the
 column's load row, whose other coefficients may be 10¹³ times larger; a ``runs_on`` row still
-makes any share buy an instance, and the re-check, which counts every load, allows 10⁻⁶ of an
-instance."""
+makes any share buy an instance, and the re-check, which counts every load, forgives 10⁻⁷ of an
+instance (``verify.ROUND_ABS``: ten such loads on one column)."""
 
 _HIDDEN_WORK = 1e-4
 """A column with a load below this many instances gets a ``runs_on`` row (its shares ≤ its

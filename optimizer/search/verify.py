@@ -118,8 +118,8 @@ def fleet_totals(
 
 ROUND_ABS, ROUND_REL = 1e-7, 1e-9
 """A need within max(10⁻⁷, 10⁻⁹ of itself) above a whole number is that number: the solvers'
-feasibility slack, not load. Looser (10⁻⁶ of itself) a homogeneous fleet of 400.00004 instances'
-load came out as 400 while both solvers proved 401 the least."""
+feasibility slack, not load. Forgiving 10⁻⁶ of it, a load of 400.00004 instances came out as 400
+instances while both solvers proved 401 the least."""
 
 
 def needed_purchases(
