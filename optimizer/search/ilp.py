@@ -164,15 +164,22 @@ def _constraint(prob: pulp.LpProblem, terms: list, sense: int, rhs: float, name:
     A limit (``≤`` a positive ``rhs``: budget, power, devices, a held objective) is counted in
     units of itself (rhs 1), without the terms that even at their variable's upper bound add
     less than 10⁻⁹ of it (HiGHS's presolve called a fleet of 0.001 $/h infeasible under a
-    10¹² $/h budget beside a 10¹² $/h column). Any other row with a coefficient below 10⁻⁷ is
-    scaled up (its largest kept ≤ 10⁹): HiGHS drops matrix entries below 10⁻⁹, and a class of
-    10⁻⁷ requests/s has load coefficients of that order."""
+    10¹² $/h budget beside a 10¹² $/h column). A row ``≤ 0`` goes without the terms that at
+    their upper bound reach less than 10⁻⁹ of its largest bounded term (a 10⁻⁹ requests/s
+    class's GB on a tier beside whole instances' slots: CBC then called the problem with every
+    limit relaxed infeasible). Any row left with a coefficient below 10⁻⁷ is scaled up (its
+    largest kept ≤ 10⁹): HiGHS drops matrix entries below 10⁻⁹, and a class of 10⁻⁷
+    requests/s has load coefficients of that order."""
     summed = _summed(terms)
     if sense == _LE and rhs > 0:
         least = _NEGLIGIBLE_OF_LIMIT * rhs
         summed = [(v, c / rhs) for v, c in summed
                   if v.upBound is None or abs(c) * v.upBound >= least]  # fmt: skip
         rhs = 1.0
+    elif sense == _LE and rhs == 0:  # a term short of 10⁻⁹ of the row's largest moves nothing
+        reach = [abs(c) * (v.upBound if v.upBound is not None else math.inf) for v, c in summed]
+        least = _NEGLIGIBLE_OF_LIMIT * max((r for r in reach if r < math.inf), default=0.0)
+        summed = [(v, c) for (v, c), r in zip(summed, reach, strict=True) if r >= least]
     sizes = [abs(c) for _, c in summed if c != 0]
     if sizes and min(sizes) < _TINY:
         factor = max(1.0, min(_TINY * 10 / min(sizes), _LARGE / max(sizes)))
