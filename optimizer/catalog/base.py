@@ -30,13 +30,13 @@ PositiveFloat = Annotated[float, Field(gt=0, le=MAX_NUMBER, allow_inf_nan=False,
 NonNegativeFloat = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False, strict=True)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
 PositiveInt = Annotated[int, Field(gt=0, le=MAX_WHOLE, strict=True)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_WHOLE, strict=True)]
 # Prices from a tenth of a cent an hour to a million dollars an hour (a cent to a billion
 # dollars to buy): beyond any real device or system either way. An ILP whose costs span more than
 # 10^9 is beyond the solvers' tolerances: with instances at 10^-9 and 10^12 $/h HiGHS refused its
 # rows, and at 10^-3 and 10^12 $/h it proved a bound of 6.2 above a fleet of 0.001 $/h
 UsdPerHour = Annotated[float, Field(ge=1e-3, le=1e6, allow_inf_nan=False, strict=True)]
 Usd = Annotated[float, Field(ge=1e-2, le=1e9, allow_inf_nan=False, strict=True)]
-NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_WHOLE, strict=True)]
 
 
 class Confidence(StrEnum):

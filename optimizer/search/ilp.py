@@ -217,6 +217,11 @@ def _pool_needs(pool, on_pool, columns, n, per_column, held_gb, moved) -> dict[s
     }
 
 
+def _fixed_usd_per_hour(problem: IlpProblem) -> np.ndarray:
+    """[i] what one instance costs an hour whatever it serves: its price and its idle energy."""
+    return problem.columns.cost_usd_per_hour + problem.energy_usd_per_wh * problem.columns.idle_w
+
+
 def _one_breaks_a_limit(problem: IlpProblem) -> np.ndarray:
     """[i] bool: one instance of column i alone costs more than the budget or draws more than
     the power limit at full load. Every term of those rows is a purchase's cost or power (the
@@ -227,8 +232,7 @@ def _one_breaks_a_limit(problem: IlpProblem) -> np.ndarray:
     out = np.zeros(len(columns), dtype=bool)
     slack = 1.0 + _PROOF_SLACK
     if limits.budget_usd_per_hour is not None:
-        fixed = columns.cost_usd_per_hour + problem.energy_usd_per_wh * columns.idle_w
-        out |= fixed > limits.budget_usd_per_hour * slack
+        out |= _fixed_usd_per_hour(problem) > limits.budget_usd_per_hour * slack
     if limits.power_w is not None:
         out |= columns.busy_w > limits.power_w * slack
     return out
@@ -269,6 +273,15 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
         a, b = starts[i], starts[i + 1]
         return _terms(shares[a:b], (coefficients[a:b] / divisor).tolist())
 
+    ones = np.ones(len(shares))
+
+    def only_with(i: int, variable, name: str) -> None:
+        """Column i takes shares only where ``variable`` is at least 1: Σ shares ≤ their most
+        · variable, every coefficient of order 1 whatever the loads."""
+        taken = per_column(i, ones)
+        if taken:
+            _constraint(prob, [*taken, (variable, -covered * len(taken))], _LE, 0.0, name)
+
     for k, name in enumerate(classes.names):
         for phase, covers in (("prefill", columns.prefill), ("decode", columns.decode)):
             picked = np.flatnonzero((kk == k) & covers[ii]).tolist()
@@ -281,14 +294,11 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
     used_by: dict[int, pulp.LpVariable] = {}
     for i in index:
         load = [*per_column(i, np.where(work < _NEGLIGIBLE_WORK, 0.0, work)), (n[i], -rho)]
-        a, b = starts[i], starts[i + 1]
-        if (work[a:b] < _HIDDEN_WORK).any():  # a share still needs an instance to run on
-            taken = per_column(i, np.ones(len(shares)))
-            _constraint(prob, [*taken, (n[i], -covered * (b - a))], _LE, 0.0, f"runs_on_{i}")
+        if (work[starts[i] : starts[i + 1]] < _HIDDEN_WORK).any():  # a share still needs
+            only_with(i, n[i], f"runs_on_{i}")  # an instance to run on
         if spare:  # z_i: the column takes a share, so it holds its spares too
             used = used_by[i] = prob.add_variable(f"z_{i}", 0, 1, pulp.LpInteger)
-            taken = per_column(i, np.ones(len(shares)) / covered)
-            _constraint(prob, [*taken, (used, -float(len(classes)))], _LE, 0.0, f"used_{i}")
+            only_with(i, used, f"used_{i}")
             load.append((used, rho * spare))
         _constraint(prob, load, _LE, 0.0, f"load_{i}")
         bandwidth = columns.transfer_bytes_per_s[i]
@@ -407,8 +417,7 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
     pool_cost = [(u, c) for u, c in pool_cost if c != 0]
     if limits.budget_usd_per_hour is not None:
         e = problem.energy_usd_per_wh
-        fixed = columns.cost_usd_per_hour + e * columns.idle_w
-        terms = _terms(nvars, fixed[active].tolist())
+        terms = _terms(nvars, _fixed_usd_per_hour(problem)[active].tolist())
         terms += _terms(shares, (e * energy_per_share).tolist()) + pool_cost
         terms += spare_devices(
             {un.name: un.usd_per_hour_per_device + e * un.idle_w_per_device for un, _ in servers}
@@ -426,10 +435,7 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
             _constraint(prob, [(n[i], 1.0), (y, -float(bounds[i]))], _LE, 0.0, f"group_{i}")
             # shares too, with coefficients of 1: the big-M row above lets a tolerance's
             # worth of y carry instances, and with them loads, into a group not chosen
-            a, b = starts[i], starts[i + 1]
-            taken = per_column(i, np.ones(len(shares)))
-            if taken:
-                _constraint(prob, [*taken, (y, -covered * (b - a))], _LE, 0.0, f"share_group_{i}")
+            only_with(i, y, f"share_group_{i}")
 
     def terms_of(weights: Objective) -> list:
         usd, per_w, buy = weights.usd_weight, weights.energy_weight_per_w, weights.purchase_weight
