@@ -25,8 +25,8 @@ from optimizer.catalog.kinds import KIND_BY_TABLE
 from optimizer.catalog.loader import (
     InlineEntries,
     UnreadableFileError,
-    _display,
-    _explain,
+    display_path,
+    field_message,
     load_catalog,
     read_input,
     read_toml,
@@ -121,7 +121,7 @@ def load_problem(
             problems name it (``override objective.kindd: unknown key``).
     """
     path = Path(path)
-    name = _display(path)
+    name = display_path(path)
     problems: list[Problem] = []
     roots = None if allow_outside_paths else _roots(path)
     read = read_toml(path, name, problems)
@@ -213,7 +213,7 @@ def _validate_spec(data: dict, applied, name: str, problems: list[Problem]):
     except ValidationError as exc:
         for error in exc.errors():
             entry, rest = _locate(tuple(error["loc"]), data, applied)
-            problems.append(Problem(name, entry, *_explain({**error, "loc": rest})))
+            problems.append(Problem(name, entry, *field_message({**error, "loc": rest})))
         return None
 
 
@@ -485,7 +485,7 @@ def _read_csv(
 ) -> tuple[list[MeasuredInstance], list[list[float]]]:
     """Instances and their capabilities from ``capabilities_csv``, one row per (instance,
     class); a pair without a row means the instance cannot serve that class (0 requests/s)."""
-    file = _display(csv_path)
+    file = display_path(csv_path)
     try:
         raw = read_input(csv_path)
         text = raw.decode("utf-8-sig")  # tolerate the BOM spreadsheet exports write
@@ -561,7 +561,7 @@ def _read_row(row: dict, line: int, class_names, file: str, problems, instances,
         instance = MeasuredInstance.model_validate(row_data, strict=False)  # CSV has only text
     except ValidationError as exc:
         for error in exc.errors():
-            field, message = _explain(error)
+            field, message = field_message(error)
             column = "instance" if field == "name" else field
             problems.append(Problem(file, where, column, message))
         instance = None
@@ -569,7 +569,7 @@ def _read_row(row: dict, line: int, class_names, file: str, problems, instances,
         rate = _RATE.validate_python(cells["max_requests_per_s"], strict=False)
     except ValidationError as exc:
         for error in exc.errors():
-            problems.append(Problem(file, where, "max_requests_per_s", _explain(error)[1]))
+            problems.append(Problem(file, where, "max_requests_per_s", field_message(error)[1]))
         rate = None
     class_name = cells["class"]
     if class_name not in class_names:

@@ -511,12 +511,17 @@ def build_fleet(
     variants = _variants(catalog, spec, accelerators, tiers, models)
     mode_sol = spec.styles.mode is Mode.SOL
     groups: dict[tuple, list[tuple[Variant, object]]] = {}
+    configs: dict[tuple, object] = {}  # the phases of an instance share its configuration
     for v in variants:
-        try:
-            config = _config(catalog, efficiency, mode_sol, v)
-        except ConfigError:
-            continue  # e.g. a TP group beyond the scale-up domain with no scale-out link
-        groups.setdefault((v.model, v.phase, v.tier_use), []).append((v, config))
+        same = (v.accelerator.id, v.tp, v.dp, v.ep, v.precision, v.kv_precision, v.engine,
+                v.tier and v.tier.id, v.tier_use, v.tier_gb_per_device)  # fmt: skip
+        if same not in configs:
+            try:
+                configs[same] = _config(catalog, efficiency, mode_sol, v)
+            except ConfigError:  # e.g. a TP group beyond the scale-up domain, no scale-out link
+                configs[same] = None
+        if configs[same] is not None:
+            groups.setdefault((v.model, v.phase, v.tier_use), []).append((v, configs[same]))
     if not groups:
         raise NoCandidates(
             "no candidate instance type: no allowed accelerator, TP, DP, EP and precision makes a "

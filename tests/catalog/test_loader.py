@@ -29,6 +29,20 @@ def test_load_catalog_fingerprint_changes_with_content(write_catalog, minimal_fi
     assert first.fingerprint != second.fingerprint
 
 
+def test_a_catalog_is_loaded_again_only_when_a_file_changes(write_catalog, minimal_files):
+    """Loads in one process share one catalog while every file's bytes stay the same; an edit
+    of the same length, within the file system's timestamp resolution, is still seen."""
+    directory = write_catalog(minimal_files, "kept")
+    first = load_catalog(directory, include_bundled=False)
+    assert load_catalog(directory, include_bundled=False) is first
+    edited = minimal_files["hardware.toml"].replace("4600.0", "4700.0")
+    assert len(edited) == len(minimal_files["hardware.toml"])
+    (directory / "hardware.toml").write_text(edited)
+    second = load_catalog(directory, include_bundled=False)
+    assert second is not first and second.fingerprint != first.fingerprint
+    assert load_catalog(directory) is not second  # with the bundled catalog: another one
+
+
 @pytest.mark.parametrize(
     ("old", "new", "entry", "field", "says"),
     [
