@@ -23,6 +23,7 @@ def solve(
     workers: int | None = None,
     verbose: bool = False,
     progress: bool = False,
+    baselines: bool = True,
 ) -> Solution:
     """Rate every candidate, solve the provisioning ILP and its three baselines, re-check the
     fleets without the solver and explain the answer.
@@ -36,6 +37,8 @@ def solve(
         workers: threads for the four independent solves (1 inside a caller's own worker).
         verbose: the solvers' logs on stderr.
         progress: a line on stderr every 10 s of a long solve: elapsed, incumbent, bound.
+        baselines: solve the three baselines too (False: the optimum alone, for a study
+            point that does not report savings).
 
     Returns:
         The solution; ``status`` is optimal, feasible (a time limit with a fleet) or infeasible
@@ -52,4 +55,6 @@ def solve(
     else:
         loaded = load_problem(problem, overrides, catalog_dirs)
     table = efficiency_table(loaded.catalog, efficiency)
-    return provision(loaded, table, workers=workers, verbose=verbose, progress=progress)
+    return provision(
+        loaded, table, workers=workers, verbose=verbose, progress=progress, baselines=baselines
+    )

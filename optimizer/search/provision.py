@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,11 +18,12 @@ import numpy as np
 from optimizer.catalog.problem_loader import LoadedProblem
 from optimizer.catalog.units import GIGA, MEGA, MILLI, SECONDS_PER_HOUR
 from optimizer.errors import SolverError
-from optimizer.fleet.candidates import Fleet, NoCandidates, build_fleet
+from optimizer.fleet.candidates import Fleet, NoCandidates
 from optimizer.fleet.columns import IlpProblem, IlpSolution, Status
 from optimizer.fleet.ilp_input import OBJECTIVE_UNITS, ilp_problem
 from optimizer.fleet.measured import measured_fleet
 from optimizer.fleet.prune import dominated_columns, usable_pairs
+from optimizer.fleet.reuse import rated_fleet
 from optimizer.search.ilp import PROOF_TOL, solve_ilp
 from optimizer.search.solution import (
     Baseline,
@@ -89,6 +90,7 @@ def solve(
     workers: int | None = None,
     verbose: bool = False,
     progress: bool = False,
+    baselines: bool = True,
 ) -> Solution:
     """Rate, prune, solve and explain one problem; ``status`` says whether it is solved.
 
@@ -101,6 +103,8 @@ def solve(
         verbose: the solvers' logs on stderr.
         progress: a line on stderr every 10 s of a long HiGHS solve (elapsed, incumbent,
             bound), for a person waiting at a terminal.
+        baselines: solve and report the three baselines; without them the optimum still
+            starts from the best homogeneous aggregated fleet, solved first and not reported.
     """
     start = time.perf_counter()
     spec = loaded.spec
@@ -108,7 +112,7 @@ def solve(
         fleet = measured_fleet(loaded.measured)
     else:
         try:
-            fleet = build_fleet(loaded.catalog, spec, loaded.economics, efficiency)
+            fleet = rated_fleet(loaded.catalog, spec, loaded.economics, efficiency)
         except NoCandidates as why:
             return _no_fleet(loaded, str(why), start)
     problem = _within_time_left(ilp_problem(spec, loaded.economics, fleet), start)
@@ -119,12 +123,20 @@ def solve(
     uncovered = _uncovered(fleet, loaded)
     if uncovered:
         result, baseline_runs = None, []
-    else:  # the optimum and its baselines are independent solves: run them side by side
+    else:  # the optimum and its baselines are separate solves: run them side by side
+        limit = problem.solver.time_limit_s
+        deadline = None if limit is None else time.perf_counter() + limit
+        first = _STARTS if baselines else _STARTS[:1]
         with _executor(workers) as pool:
-            optimum = pool.submit(_checked, problem, False, verbose)
-            baseline_runs = [
-                (b, pool.submit(_baseline_run, b, problem, loaded, verbose)) for b in _BASELINES
-            ]
+
+            def run(b: _BaselineSpec) -> Future:
+                return pool.submit(_baseline_run, b, problem, loaded, verbose, deadline)
+
+            runs = {b.name: run(b) for b in _BASELINES if b.name in first}
+            optimum = pool.submit(_optimum, problem, list(runs.values()), verbose, deadline)
+            if baselines:
+                runs |= {b.name: run(b) for b in _BASELINES if b.name not in runs}
+            baseline_runs = [(b, runs[b.name]) for b in _BASELINES] if baselines else []
             result = optimum.result()
     head = _head(loaded, fleet.notes)
     if result is None or result.status is Status.INFEASIBLE:
@@ -273,12 +285,63 @@ def _solver_stats(spec, fleet: Fleet, result: IlpSolution | None) -> dict:
     }
 
 
-def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded, verbose: bool):
-    """(description, restricted problem, its solution), or (why not applicable, None, None)."""
+_STARTS = ("homogeneous-aggregated", "no-memory-tiers")
+"""Baselines solved before the optimum, which starts from the first fleet they find: each is
+a fleet of the optimum's own problem on fewer columns, and they prove fast."""
+
+_WAIT_FOR_STARTS = 0.25
+"""The share of the time limit the optimum waits for those baselines before it starts cold."""
+
+
+def _optimum(problem: IlpProblem, starts: list[Future], verbose: bool, deadline):
+    """The optimum, started from the best fleet among the first of the baselines to finish
+    with one within a quarter of the time limit (cold if none does)."""
+    limit = problem.solver.time_limit_s
+    until = None if limit is None else time.perf_counter() + _WAIT_FOR_STARTS * limit
+    pending, fleets = set(starts), []
+    while pending and not fleets:
+        left = None if until is None else max(until - time.perf_counter(), 0.0)
+        done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+        if not done:
+            break
+        fleets = [_lifted(problem, run.result()) for run in done
+                  if run.exception() is None and run.result().solution is not None]  # fmt: skip
+    begin = min(fleets, key=lambda f: f.objective, default=None)
+    return _checked(problem, False, verbose, deadline, begin=begin)
+
+
+def _lifted(problem: IlpProblem, run: _Run) -> IlpSolution:
+    """A baseline's fleet on the whole problem's columns."""
+    found = run.solution
+    instances = np.zeros(len(problem.columns), dtype=int)
+    share = np.zeros((len(problem.columns), len(problem.classes)))
+    instances[run.rows], share[run.rows] = found.instances, found.share
+    return replace(found, instances=instances, share=share)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A baseline's solve: what it is, its problem (None: not applicable, ``description``
+    says why), that problem's columns among the whole's, and its solution."""
+
+    description: str
+    problem: IlpProblem | None = None
+    rows: np.ndarray | None = None
+    result: IlpSolution | None = None
+
+    @property
+    def solution(self) -> IlpSolution | None:
+        """The fleet, if the baseline found one."""
+        r = self.result
+        return r if r is not None and r.instances is not None else None
+
+
+def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded, verbose: bool, deadline):
+    """The baseline's solve, or why it does not apply."""
     c = problem.columns
     if loaded.measured is not None:
         if b.name != "homogeneous-aggregated":
-            return "measured capabilities have no phases or tiers", None, None
+            return _Run("measured capabilities have no phases or tiers")
         description = "one measured instance type"
         keep = np.ones(len(c), dtype=bool)
     else:
@@ -289,7 +352,7 @@ def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded, verbose: bool):
             "no-memory-tiers": (bool(problem.pools), "memory tiers"),
         }[b.name]
         if not allowed:
-            return f"the problem allows no {what}", None, None
+            return _Run(f"the problem allows no {what}")
         description = b.description
         keep = {
             "homogeneous-aggregated": c.prefill & c.decode,
@@ -299,13 +362,24 @@ def _baseline_run(b: _BaselineSpec, problem: IlpProblem, loaded, verbose: bool):
     # a baseline is compared on the first objective; its fleet is trimmed to what it needs
     settings = replace(problem.solver, label=f"baseline {b.name}")
     sub = replace(problem, columns=c.subset(keep), then=(), solver=settings)
-    return description, sub, _checked(sub, b.one_group, verbose)
+    result = _checked(sub, b.one_group, verbose, deadline)
+    return _Run(description, sub, np.flatnonzero(keep), result)
 
 
-def _checked(problem: IlpProblem, one_group: bool, verbose: bool) -> IlpSolution:
-    """Solve, then re-check the fleet against every constraint without the solver: a fleet
-    that fails is never reported."""
-    result = solve_ilp(problem, one_group=one_group, verbose=verbose)
+def _checked(
+    problem: IlpProblem,
+    one_group: bool,
+    verbose: bool,
+    deadline: float | None,
+    begin: IlpSolution | None = None,
+) -> IlpSolution:
+    """Solve by the ``deadline`` (a perf_counter time; at least a second, to report), then
+    re-check the fleet against every constraint without the solver: a fleet that fails is
+    never reported."""
+    if deadline is not None:
+        left = max(deadline - time.perf_counter(), 1.0)
+        problem = replace(problem, solver=replace(problem.solver, time_limit_s=left))
+    result = solve_ilp(problem, one_group=one_group, verbose=verbose, begin=begin)
     violations = check_solution(problem, result, one_group=one_group)
     if violations:
         raise SolverError(
@@ -315,8 +389,8 @@ def _checked(problem: IlpProblem, one_group: bool, verbose: bool) -> IlpSolution
     return result
 
 
-def _baseline(b: _BaselineSpec, run, best: IlpSolution) -> Baseline:
-    description, sub, result = run
+def _baseline(b: _BaselineSpec, run: _Run, best: IlpSolution) -> Baseline:
+    description, sub, result = run.description, run.problem, run.result
     if result is None:
         return Baseline(b.name, False, description)
     if result.status is Status.INFEASIBLE:

@@ -237,3 +237,22 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
         purchase_units=units,
     )
     return problem, bool(rng.random() < 0.25)
+
+
+def with_twin_group(problem: IlpProblem, cost_factor: float) -> IlpProblem:
+    """The problem with every column repeated in a twin group ``<group>-twin``, alike but for
+    its price, ``cost_factor`` times the original's."""
+    columns = problem.columns
+    twin = {
+        "names": columns.names + tuple(f"{n}-twin" for n in columns.names),
+        "group": columns.group + tuple(f"{g}-twin" for g in columns.group),
+        "cost_usd_per_hour": np.concatenate(
+            [columns.cost_usd_per_hour, columns.cost_usd_per_hour * cost_factor]
+        ),
+    }
+    doubled = {
+        name: np.concatenate([value, value]) if isinstance(value, np.ndarray) else value + value
+        for name, value in vars(columns).items()
+        if name not in twin
+    }
+    return replace(problem, columns=type(columns)(**doubled, **twin))

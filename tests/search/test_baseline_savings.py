@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from optimizer.fleet.columns import IlpSolution, Status
-from optimizer.search.provision import _BASELINES, _baseline
+from optimizer.search.provision import _BASELINES, _baseline, _Run
 from tests.search.problems import random_problem
 
 
@@ -21,9 +21,9 @@ def test_a_saving_inside_the_gap_is_not_reported_as_one():
                        share=np.zeros((len(problem.columns), len(problem.classes))),
                        pool_units={})  # fmt: skip
     other = replace(best, status=Status.OPTIMAL, objective=1.03, bound=1.03, gap=0.0)
-    within = _baseline(_BASELINES[0], ("d", problem, other), best)
+    within = _baseline(_BASELINES[0], _Run("d", problem, None, other), best)
     assert within.within_gap and within.saving_pct == pytest.approx(100 * 0.03 / 1.03)
-    clear = _baseline(_BASELINES[0], ("d", problem, replace(other, objective=1.2)), best)
+    clear = _baseline(_BASELINES[0], _Run("d", problem, None, replace(other, objective=1.2)), best)
     assert not clear.within_gap
 
 

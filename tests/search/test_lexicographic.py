@@ -13,30 +13,23 @@ from optimizer.fleet.columns import Objective, Status
 from optimizer.search.exhaustive import solve_exhaustive
 from optimizer.search.ilp import solve_ilp
 from optimizer.search.verify import check_solution, fleet_totals
-from tests.search.problems import ENERGY, make_classes, make_columns, random_problem
+from tests.search.problems import (
+    ENERGY,
+    make_classes,
+    make_columns,
+    random_problem,
+    with_twin_group,
+)
 
 SEEDS = range(120)
 BIG = 1e6  # brute force ranks by energy · BIG + cost: lexicographic for these small problems
 
 
 def _with_twins(problem, one_group, seed):
-    columns = problem.columns
-    if seed % 2 or len(columns) > 3:
+    if seed % 2 or len(problem.columns) > 3:
         return problem, one_group
-    rng = np.random.default_rng(seed)
-    twin = {
-        "names": columns.names + tuple(f"{n}-twin" for n in columns.names),
-        "group": columns.group + tuple(f"{g}-twin" for g in columns.group),
-        "cost_usd_per_hour": np.concatenate(
-            [columns.cost_usd_per_hour, columns.cost_usd_per_hour * rng.uniform(0.5, 1.5)]
-        ),
-    }
-    doubled = {
-        name: np.concatenate([value, value]) if isinstance(value, np.ndarray) else value + value
-        for name, value in vars(columns).items()
-        if name not in twin
-    }
-    return replace(problem, columns=type(columns)(**doubled, **twin)), one_group
+    factor = np.random.default_rng(seed).uniform(0.5, 1.5)
+    return with_twin_group(problem, factor), one_group
 
 
 def _cost(problem) -> Objective:
