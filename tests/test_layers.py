@@ -30,11 +30,18 @@ LAYERS = (
     ("optimizer.search",),
     ("optimizer.report",),
     ("optimizer.api",),
+    ("optimizer.study",),
     ("optimizer.cli",),
 )
 """Lowest first: a module may import its own layer and any layer below it."""
 
-CLI_MAY_IMPORT = ("optimizer.api", "optimizer.report", "optimizer.errors", "optimizer.cli")
+CLI_MAY_IMPORT = (
+    "optimizer.api",
+    "optimizer.study",
+    "optimizer.report",
+    "optimizer.errors",
+    "optimizer.cli",
+)
 """All of optimizer the CLI may import, besides the package root (for ``__version__``)."""
 
 
@@ -112,7 +119,8 @@ def perf_imports_catalog(module: str, target: str) -> bool:
 
 
 def cli_reaches_past_api(module: str, target: str) -> bool:
-    """The CLI imports only the api, report, errors, itself and the root (``__version__``)."""
+    """The CLI imports only the api, study, report, errors, itself and the root
+    (``__version__``)."""
     allowed = target == ROOT or any(_within(target, p) for p in CLI_MAY_IMPORT)
     return _within(module, "optimizer.cli") and not allowed
 
@@ -193,3 +201,14 @@ def test_solve_path_loads_only_what_it_uses(module, allowed):
 def test_fleet_imports_nothing_above_it():
     loaded = _loaded_after("import optimizer.fleet.candidates, optimizer.fleet.ilp_input")
     assert not {m for m in loaded if m.startswith(("optimizer.search", "optimizer.cli"))}
+
+
+def test_study_runner_loads_no_dask_or_table_library():
+    """Dask is loaded only for ``--dask``, pandas only to write the tables."""
+    loaded = _loaded_after("import optimizer.study.runner, optimizer.study.executor")
+    assert not loaded & {"dask", "distributed", "pandas", "pyarrow"}
+
+
+def test_cli_startup_loads_no_study_dependency():
+    loaded = _loaded_after("import optimizer.cli.main")
+    assert not loaded & {"numpy", "pandas", "pydantic", "dask", "distributed"}

@@ -10,7 +10,7 @@ import typer
 
 from optimizer import __version__
 from optimizer.api import CatalogError, FieldError, HetplanError
-from optimizer.cli import catalog_cmd
+from optimizer.cli import catalog_cmd, study_cmd
 from optimizer.cli.analyze_cmd import analyze
 from optimizer.cli.calibrate_cmd import calibrate
 from optimizer.cli.estimate_cmd import estimate
@@ -26,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(catalog_cmd.app, name="catalog")
+app.add_typer(study_cmd.app, name="study")
 app.command("estimate")(estimate)
 app.command("calibrate")(calibrate)
 app.command("analyze")(analyze)
