@@ -1,5 +1,5 @@
-"""``hetplan study run`` and ``hetplan study status``: a design study's points solved in
-parallel and resumably, and what its directory holds so far."""
+"""``hetplan study run``, ``status`` and ``report``: a design study's points solved in parallel
+and resumably, what its directory holds so far, and its report (summary, figures, HTML)."""
 
 from __future__ import annotations
 
@@ -145,6 +145,30 @@ def status(
         out.print(f"  {name:<12} {n:>7}")
     if result.journal_lines_skipped:
         out.print(f"{result.journal_lines_skipped} unreadable journal lines skipped")
+
+
+@app.command("report")
+def report(
+    directory: Annotated[Path, typer.Argument(help="A study's output directory.")],
+    out: Annotated[
+        Path | None,
+        Opt("--out", metavar="REPORT_DIR", help="Report directory (default: DIR/report)."),
+    ] = None,
+    force: Annotated[bool, Opt("--force", help="Replace report files that exist.")] = False,
+    json: JsonFlag = False,
+) -> None:
+    """Write a study's report: summary.md, figures (PNG and SVG) and one self-contained
+    report.html, from its points.parquet."""
+    from optimizer.study import report_study
+
+    result = report_study(directory, out=out, force=force)
+    if json:
+        echo_json(result.to_dict())
+        return
+    out_console = console()
+    out_console.print(f"{result.study}: {result.message}")
+    html = next(f for f in result.files if f.endswith(".html"))
+    out_console.print(f"open {html}")
 
 
 class _Progress:

@@ -3,7 +3,8 @@
 A study file names a base problem, axes over its dotted fields and a design (``spec``); the
 design expands into points (``design``), each a call of ``optimizer.api.solve`` run by local
 processes or Dask (``executor``), journaled by a content hash (``journal``, ``keys``) and
-tabled (``results``). Names load on first use, so importing this package stays cheap.
+tabled (``results``); ``report`` writes a directory's report. Names load on first use, so
+importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _LAZY = {
     "expand": "optimizer.study.design",
     "Point": "optimizer.study.design",
     "Outcome": "optimizer.study.executor",
+    "report_study": "optimizer.study.report",
+    "StudyReport": "optimizer.study.report",
 }
 
 __all__ = list(_LAZY)

@@ -59,3 +59,35 @@ def hetplan(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Completed
 @pytest.fixture
 def study_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+REPORTED = f"""
+[study]
+name = "reported"
+description = "a coding agent's rate against the objective"
+kind = "solve"
+base = "base.toml"
+
+[[axis]]
+field = "{RATE}"
+values = [5, 10, 20]
+
+[[axis]]
+field = "objective.kind"
+values = ["cost", "energy"]
+"""
+REPORTED_POINTS = 6
+
+
+@pytest.fixture(scope="session")
+def reported_study(tmp_path_factory) -> Path:
+    """A study of six points (three rates, two objectives, with baselines) run and reported
+    by the CLI as a user runs them: its directory, with the report in ``report/``. Shared:
+    tests that change it work on a copy."""
+    directory = tmp_path_factory.mktemp("reported")
+    write_study(directory, REPORTED)
+    ran = hetplan("study", "run", "study.toml", "--out", "out", "--workers", "1", cwd=directory)
+    assert ran.returncode == 0, ran.stderr
+    reported = hetplan("study", "report", "out", cwd=directory)
+    assert reported.returncode == 0, reported.stderr
+    return directory / "out"
