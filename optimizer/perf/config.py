@@ -138,9 +138,10 @@ def efficiency_fields(efficiency: Efficiency) -> dict[str, np.float64]:
 
 def stack_configs(configs: list[Config]) -> Config:
     """Many single configurations as one grid (1-D arrays, one entry per configuration)."""
+    n = len(configs)
     return Config(
         **{
-            f.name: np.array([float(np.asarray(getattr(c, f.name))) for c in configs])
+            f.name: np.fromiter((getattr(c, f.name) for c in configs), np.float64, n)
             for f in fields(Config)
         }
     )
