@@ -91,6 +91,8 @@ class Estimate(Verdict):
     dp: int
     ep: int
     devices: int
+    context_window_tokens: int  # the longest context the model's vendor documents
+    within_context_window: bool  # the served input and output tokens fit in it
     precision: dict | None = None
     request: dict | None = None
     batch: float | None = None  # mean sequences per step (prompts per step on prefill)
@@ -227,7 +229,8 @@ def estimate(
     tier, tier_use = _tier(ctx, req)
     notes: list[str] = []
     served = _request(ctx, req, tier_use, notes)
-    if served.input_tokens + served.output_tokens > model.max_context_tokens:
+    within_window = served.input_tokens + served.output_tokens <= model.max_context_tokens
+    if not within_window:
         notes.append(
             f"{model.id}: {served.input_tokens + served.output_tokens:,.0f} tokens exceed its "
             f"{model.max_context_tokens:,}-token context window (estimated anyway)"
@@ -264,7 +267,9 @@ def estimate(
     head = dict(model=model.id, accelerator=acc.id, engine=engine,
                 mode=mode.value, phase=phase.value,
                 tp=req.tp, pp=req.pp, dp=req.dp, ep=req.ep,
-                devices=req.tp * req.pp * req.dp)  # fmt: skip
+                devices=req.tp * req.pp * req.dp,
+                context_window_tokens=model.max_context_tokens,
+                within_context_window=within_window)  # fmt: skip
     try:
         _explain_infeasible(point, req, phase, shape, config, served, tier_use, idle_s)
     except _Infeasible as why:

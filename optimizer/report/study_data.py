@@ -1,7 +1,9 @@
 """The numbers of a study report, computed before anything is drawn: which axes vary, the points
-held fixed against each axis (slices), one finding per numeric axis and slice, the extremes, the
-Pareto front of cost against energy and the points table. Pure: a pandas DataFrame in (the
-study's ``points`` table), frozen records out; no files, no model."""
+held fixed against each axis (slices), one finding per numeric axis and slice, the findings the
+study file asks for (thresholds and ranges), the extremes, the Pareto front of cost against
+energy and the points table. Pure: a pandas DataFrame in (the study's ``points`` table), frozen
+records out; no files, no model. Solve and estimate tables alike: an estimate table is one
+without an ``objective`` column."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import numpy as np
 
 ANSWERED = ("optimal", "feasible")
 """Statuses of points with a fleet and its figures."""
+ESTIMATED = ("ok",)
+"""Statuses of estimate points with figures (an ``infeasible`` estimate has none)."""
 
 OBJECTIVE_UNITS = {"usd_per_hour": "$/h", "facility_kwh_per_hour": "facility kWh/h"}
 """Objective units as people read them (anything else is shown as the table names it)."""
@@ -25,6 +29,17 @@ FIGURES = (
     ("energy_j_per_token", "energy per output token", 1.0, "J"),
 )
 """(column, name, scale to the shown unit, shown unit) of the figures every point reports."""
+
+ESTIMATE_FIGURES = (
+    ("tpot_s", "TPOT", 1e3, "ms"),
+    ("output_tokens_per_s_per_accelerator", "throughput per accelerator", 1.0, "tokens/s"),
+    ("oi_decode_flop_per_byte", "decode OI", 1.0, "FLOP/byte"),
+    ("oi_prefill_flop_per_byte", "prefill OI", 1.0, "FLOP/byte"),
+    ("cf_bytes_per_request", "CF", 1e-9, "GB per request"),
+    ("capacity_max_batch", "capacity max batch", 1.0, "sequences"),
+    ("energy_j_per_output_token", "energy per output token", 1.0, "J"),
+)
+"""The same for an estimate point's figures (findings, extremes and table)."""
 
 MAX_TABLE_ROWS = 500
 """Points listed in the report's table; the rest are in ``points.csv``."""
@@ -45,6 +60,38 @@ class StudyMeta:
     axes: tuple[str, ...]  # in the study file's order
     n_planned: int  # points in the design, journaled or not
     design: str  # grid, zip, random or lhs
+    asked: tuple[Threshold | Range, ...] = ()  # the study file's [[finding]] entries
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A ``[[finding]]`` of kind threshold: per combination of the other varying axes, the
+    first (lowest) value of ``axis`` at which ``column`` equals ``equals`` (text) or is below
+    ``below`` (a number)."""
+
+    axis: str
+    column: str
+    equals: str | None = None
+    below: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A ``[[finding]]`` of kind range: per combination of the ``by`` axes, the lowest and
+    highest value of each of ``columns`` over the answered points."""
+
+    by: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FindingTable:
+    """A computed ``[[finding]]``: one sentence and its table."""
+
+    title: str
+    sentence: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +140,7 @@ class ReportData:
     categorical_axes: tuple[str, ...]  # varying, anything else, the same
     primary_axis: str | None  # the axis compositions and savings are drawn against
     findings: tuple[tuple[str, tuple[str, ...]], ...]  # (numeric lead axis, sentences)
+    finding_tables: tuple[FindingTable, ...]  # the study file's [[finding]]s, computed
     pareto_text: str | None
     extremes: tuple[Extreme, ...]
     pareto: Pareto | None
@@ -129,6 +177,18 @@ def number_text(x: float | None) -> str:
     return f"{x:.3g}"
 
 
+def is_estimate_table(frame) -> bool:
+    """A table of estimate points (no objective column)."""
+    return "objective" not in frame.columns
+
+
+def answered_mask(frame):
+    """Points with figures: a fleet (solve) or an estimate (status ``ok``)."""
+    if is_estimate_table(frame):
+        return frame["status"].isin(ESTIMATED)
+    return frame["objective"].notna()
+
+
 def objective_units_text(units: str) -> str:
     return OBJECTIVE_UNITS.get(units, units)
 
@@ -163,7 +223,8 @@ def determined_by(keys, axis: str, other: str) -> bool:
 
 def slices(frame, axis: str, axes: Sequence[str]) -> tuple[list[Slice], list[str]]:
     """The answered points split by the other varying axes that ``axis`` does not determine
-    (and by objective kind), each slice sorted by ``axis``; and the other varying axes that
+    (and, in a solve table, by objective kind), each slice sorted by ``axis``; and the other
+    varying axes that
     move with ``axis`` (not held fixed within a slice).
 
     Which axes move with ``axis`` is judged on every point of the table, answered or not, so
@@ -173,8 +234,9 @@ def slices(frame, axis: str, axes: Sequence[str]) -> tuple[list[Slice], list[str
     others = [a for a in varying(keys, axes) if a != axis]
     moving = [a for a in others if determined_by(keys, axis, a)]
     fixed = [a for a in others if a not in moving]
-    answered = frame["objective"].notna().to_numpy()
-    keys = keys.assign(_kind=frame["objective_kind"].astype(str), _pos=range(len(frame)))
+    answered = answered_mask(frame).to_numpy()
+    kind = "" if is_estimate_table(frame) else frame["objective_kind"].astype(str)
+    keys = keys.assign(_kind=kind, _pos=range(len(frame)))
     keys = keys[answered]
     if keys.empty:
         return [], moving
@@ -249,10 +311,21 @@ def moving_text(moving: Sequence[str], design: str) -> str:
     return f"{', '.join(moving)} not held fixed"
 
 
+def _estimate_pieces(rows, xs, axis: str) -> list[str | None]:
+    """How TPOT, throughput per accelerator, decode OI and CF change along a slice."""
+    return [
+        _figure_change(name, rows[column].astype(float) * scale, xs, axis, unit)
+        for column, name, scale, unit in ESTIMATE_FIGURES
+        if column not in ("oi_prefill_flop_per_byte", "capacity_max_batch",
+                          "energy_j_per_output_token")
+    ]  # fmt: skip
+
+
 def axis_findings(frame, axis: str, meta: StudyMeta) -> tuple[str, ...]:
     """One sentence per slice of the answered points along numeric ``axis``: how the
-    objective, the cost per million output tokens and the energy per output token change from
-    the slice's lowest to its highest value of ``axis``."""
+    objective, the cost per million output tokens and the energy per output token (a solve
+    study), or TPOT, throughput per accelerator, decode OI and CF (an estimate study) change
+    from the slice's lowest to its highest value of ``axis``."""
     found, moving = slices(frame, axis, meta.axes)
     lines = []
     for part in found:
@@ -261,16 +334,20 @@ def axis_findings(frame, axis: str, meta: StudyMeta) -> tuple[str, ...]:
         xs = rows[axis].to_numpy(dtype=float)
         if len(xs) < 2:
             continue
-        kind = rows["objective_kind"].iloc[0]
-        unit = objective_units_text(rows["objective_units"].iloc[0])
-        pieces = [
-            _figure_change(f"objective ({kind})", rows["objective"], xs, axis, unit),
-            _figure_change(
-                "cost per million output tokens",
-                rows["usd_per_million_output_tokens"], xs, axis, "$",
-            ),
-            _figure_change("energy per output token", rows["energy_j_per_token"], xs, axis, "J"),
-        ]  # fmt: skip
+        if is_estimate_table(frame):
+            pieces = _estimate_pieces(rows, xs, axis)
+        else:
+            kind = rows["objective_kind"].iloc[0]
+            unit = objective_units_text(rows["objective_units"].iloc[0])
+            pieces = [
+                _figure_change(f"objective ({kind})", rows["objective"], xs, axis, unit),
+                _figure_change(
+                    "cost per million output tokens",
+                    rows["usd_per_million_output_tokens"], xs, axis, "$",
+                ),
+                _figure_change("energy per output token", rows["energy_j_per_token"], xs, axis,
+                               "J"),
+            ]  # fmt: skip
         along = _axis_change_text(axis, xs[0], xs[-1])
         if moving:
             along += f" ({moving_text(moving, meta.design)})"
@@ -355,13 +432,22 @@ def where_text(row, axes: Sequence[str]) -> str:
 def _extremes(answered, axes: Sequence[str]) -> list[Extreme]:
     found = []
     columns = []
+    if is_estimate_table(answered):
+        columns = [(answered, c, name, scale, unit) for c, name, scale, unit in ESTIMATE_FIGURES]
+        return _extremes_of(columns, axes)
     for (kind, units), _ in answered.groupby(["objective_kind", "objective_units"], sort=True):
         mask = (answered["objective_kind"] == kind) & (answered["objective_units"] == units)
         columns.append((answered[mask], "objective", f"objective, {kind}", 1.0,
                         objective_units_text(units)))  # fmt: skip
     columns += [(answered, c, name, scale, unit) for c, name, scale, unit in FIGURES]
+    return found + _extremes_of(columns, axes)
+
+
+def _extremes_of(columns, axes: Sequence[str]) -> list[Extreme]:
+    """The lowest and highest of each (rows, column, name, scale, unit)."""
+    found = []
     for rows, column, name, scale, unit in columns:
-        values = rows[column]
+        values = rows[column].astype(float)
         if values.notna().sum() == 0:
             continue
         low, high = rows.loc[values.idxmin()], rows.loc[values.idxmax()]
@@ -372,7 +458,21 @@ def _extremes(answered, axes: Sequence[str]) -> list[Extreme]:
     return found
 
 
+def _estimate_table(frame, axes: Sequence[str]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    header = ("point", *axes, "status", *(f"{name} ({unit})" for _, name, _, unit in
+                                          ESTIMATE_FIGURES), "bound")  # fmt: skip
+    rows = []
+    for _, row in frame.head(MAX_TABLE_ROWS).iterrows():
+        figures = [_number(row[c], scale) for c, _, scale, _ in ESTIMATE_FIGURES]
+        bound = row["bound"] if isinstance(row["bound"], str) else "—"
+        rows.append((str(int(row["point"])), *(display_value(row[a]) for a in axes),
+                     str(row["status"]), *figures, bound))  # fmt: skip
+    return header, rows
+
+
 def _table(frame, axes: Sequence[str]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    if is_estimate_table(frame):
+        return _estimate_table(frame, axes)
     header = ("point", *axes, "status", "objective", "cost ($/h)", "$/M output tokens",
               "peak power (kW)", "avg power (kW)", "J/output token", "pools")  # fmt: skip
     rows = []
@@ -388,7 +488,93 @@ def _table(frame, axes: Sequence[str]) -> tuple[tuple[str, ...], list[tuple[str,
 
 
 def _number(value, scale: float) -> str:
-    return "—" if value is None or value != value else number_text(float(value) * scale)
+    import pandas as pd
+
+    return "—" if pd.isna(value) else number_text(float(value) * scale)
+
+
+def column_scale(column: str) -> tuple[float, str]:
+    """How a column is shown, by its unit suffix: bytes as GB, seconds as ms, else as is."""
+    if column.endswith("_bytes") or "_bytes_per_" in column:
+        return 1e-9, "GB" + column.split("_bytes", 1)[1].replace("_", " ")
+    if column.endswith("_s") and not column.endswith("_per_s"):
+        return 1e3, "ms"
+    for suffix, unit in (
+        ("_flop_per_byte", "FLOP/byte"),
+        ("_w", "W"),
+        ("_per_s", "per s"),
+        ("_j_per_output_token", "J/token"),
+    ):
+        if column.endswith(suffix):
+            return 1.0, unit
+    return 1.0, ""
+
+
+def _label(fixed: Sequence[str], values) -> str:
+    values = values if isinstance(values, tuple) else (values,)
+    return ", ".join(display_value(v) for v in values[: len(fixed)])
+
+
+def threshold_table(frame, spec: Threshold, axes: Sequence[str]) -> FindingTable:
+    """Per combination of the other varying axes: the lowest value of ``spec.axis`` at which
+    ``spec.column`` meets the condition, and the lowest at which a point has no answer (an
+    infeasible or failed point: past the wall altogether)."""
+    keys = axis_keys(frame, axes)
+    others = [a for a in varying(keys, axes) if a != spec.axis]
+    fixed = [a for a in others if not determined_by(keys, spec.axis, a)]
+    if spec.equals is not None:
+        condition = frame[spec.column].astype(object).eq(spec.equals)
+        what = f"{spec.column} = {spec.equals}"
+    else:
+        condition = frame[spec.column].astype(float).lt(spec.below)
+        what = f"{spec.column} < {spec.below:g}"
+    answered = answered_mask(frame)
+    work = keys.assign(_x=frame[spec.axis], _hit=condition.fillna(False).astype(bool) & answered,
+                       _none=~answered)  # fmt: skip
+    rows, n_reached = [], 0
+    groups = work.groupby(fixed, sort=False, dropna=False) if fixed else [((), work)]
+    for values, group in groups:
+        ordered = group.sort_values("_x", kind="stable")
+        hits = ordered[ordered["_hit"]]["_x"]
+        nones = ordered[ordered["_none"]]["_x"]
+        n_reached += not hits.empty
+        first = display_value(hits.iloc[0]) if not hits.empty else "never"
+        gone = display_value(nones.iloc[0]) if not nones.empty else "—"
+        label = values if isinstance(values, tuple) else (values,)
+        rows.append((*(display_value(v) for v in label[: len(fixed)]), first, gone,
+                     display_value(ordered["_x"].max())))  # fmt: skip
+    header = (*fixed, f"first {spec.axis} where {what}", f"first {spec.axis} without an answer",
+              f"highest {spec.axis}")  # fmt: skip
+    per = f" per {', '.join(fixed)}" if fixed else ""
+    sentence = (f"The lowest {spec.axis} at which {what}{per}: reached in {n_reached} of "
+                f"{len(rows)} combination{'s' * (len(rows) != 1)}; the table gives each, and "
+                "where points stop having an answer at all.")  # fmt: skip
+    return FindingTable(f"Threshold: {what} along {spec.axis}", sentence, header, tuple(rows))
+
+
+def range_table(frame, spec: Range) -> FindingTable:
+    """Per combination of the ``by`` axes: each column's lowest and highest value over the
+    answered points (in the unit its suffix names), and how many points that is."""
+    answered = frame[answered_mask(frame)]
+    by = list(spec.by)
+    keys = axis_keys(answered, by)
+    rows = []
+    for values, group in answered.groupby([keys[a] for a in by], sort=False):
+        label = values if isinstance(values, tuple) else (values,)
+        cells = []
+        for column in spec.columns:
+            scale, _ = column_scale(column)
+            numbers = group[column].astype(float).dropna() * scale
+            low, high = (numbers.min(), numbers.max()) if len(numbers) else (None, None)
+            cells.append(f"{number_text(low)} – {number_text(high)}" if len(numbers) else "—")
+        rows.append((*(str(v) for v in label), *cells, str(len(group))))
+    header = (*by, *(f"{c} ({column_scale(c)[1]})".replace(" ()", "") for c in spec.columns),
+              "points")  # fmt: skip
+    sentence = (
+        f"The lowest and highest {', '.join(spec.columns)} per {', '.join(by)}, over "
+        f"the {len(answered)} answered points (the other axes vary within a row)."
+    )
+    return FindingTable(f"Ranges per {', '.join(by)}", sentence, header, tuple(rows))
 
 
 def saving_columns(frame) -> list[str]:
@@ -405,8 +591,9 @@ def build_report_data(frame, meta: StudyMeta) -> ReportData:
         meta: the study's name, description, file, axes and planned point count.
 
     Returns:
-        The report's data: counts, findings per varying numeric axis, extremes, the Pareto
-        front of cost against energy (None unless both vary) and the table.
+        The report's data: counts, findings per varying numeric axis, the study file's
+        findings, extremes, the Pareto front of cost against energy (a solve study, None
+        unless both vary) and the table.
     """
     frame = frame.reset_index(drop=True)
     axes = [a for a in meta.axes if a in frame.columns]
@@ -415,11 +602,13 @@ def build_report_data(frame, meta: StudyMeta) -> ReportData:
     leads = lead_axes(keys, axes, meta.design)
     numeric = tuple(a for a in leads if is_numeric_axis(frame, a))
     categorical = tuple(a for a in leads if a not in numeric)
-    answered = frame[frame["objective"].notna()]
+    answered = frame[answered_mask(frame)]
     counts = frame["status"].value_counts().sort_index()
     findings = tuple((a, axis_findings(frame, a, meta)) for a in numeric if len(answered))
-    pareto = _pareto(answered)
-    failed = frame[~frame["status"].isin(ANSWERED)]
+    asked = tuple(threshold_table(frame, f, axes) if isinstance(f, Threshold) else
+                  range_table(frame, f) for f in meta.asked)  # fmt: skip
+    pareto = None if is_estimate_table(frame) else _pareto(answered)
+    failed = frame[~answered_mask(frame)]
     failures = [f"point {int(r['point'])}: {r['status']}: {r['message']}"
                 for _, r in failed.head(MAX_FAILURES_SHOWN).iterrows()]  # fmt: skip
     if len(failed) > MAX_FAILURES_SHOWN:
@@ -434,6 +623,7 @@ def build_report_data(frame, meta: StudyMeta) -> ReportData:
         categorical_axes=categorical,
         primary_axis=(numeric or categorical or (None,))[0],
         findings=findings,
+        finding_tables=asked,
         pareto_text=_pareto_text(pareto),
         extremes=tuple(_extremes(answered, moving)),
         pareto=pareto,

@@ -91,9 +91,12 @@ def render_markdown(data: ReportData, figures: Sequence[DrawnFigure]) -> str:
             lines += [f"  - {s}" for s in sentences]
     if data.pareto_text:
         lines.append(f"- {data.pareto_text}")
-    if not data.findings and not data.pareto_text:
+    if not data.findings and not data.pareto_text and not data.finding_tables:
         lines.append("- No numeric axis varies over answered points, and cost and energy do "
                      "not both vary: nothing to compare.")  # fmt: skip
+    for table in data.finding_tables:
+        lines += ["", f"### {table.title}", "", table.sentence, ""]
+        lines += _md_table(table.header, table.rows)
     if data.extremes:
         lines += ["", "## Lowest and highest", ""]
         lines += _md_table(EXTREME_HEADER, _extreme_rows(data))
@@ -191,10 +194,14 @@ def render_html(data: ReportData, figures: Sequence[DrawnFigure]) -> str:
             parts.append(f"<li><strong>{escape(axis)}</strong>:<ul>{items}</ul></li>")
     if data.pareto_text:
         parts.append(f"<li>{escape(data.pareto_text)}</li>")
-    if not data.findings and not data.pareto_text:
+    if not data.findings and not data.pareto_text and not data.finding_tables:
         parts.append("<li>No numeric axis varies over answered points, and cost and energy do "
                      "not both vary: nothing to compare.</li>")  # fmt: skip
-    parts.append("</ul>\n</section>")
+    parts.append("</ul>")
+    for i, table in enumerate(data.finding_tables):
+        parts.append(f"<h3>{escape(table.title)}</h3>\n<p>{escape(table.sentence)}</p>")
+        parts.append(_html_table(table.header, table.rows, f"finding-table-{i}"))
+    parts.append("</section>")
     if data.extremes:
         parts.append('<section id="extremes">\n<h2>Lowest and highest</h2>')
         parts += [_html_table(EXTREME_HEADER, _extreme_rows(data), "extremes-table"), "</section>"]

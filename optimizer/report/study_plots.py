@@ -1,6 +1,8 @@
-"""The figures of a study report: the objective against each axis, the fleets' devices per
-accelerator as stacked bars, the savings over the baselines and the Pareto front of cost
-against energy, planned from :class:`~optimizer.report.study_data.ReportData` (so a caller can
+"""The figures of a study report: for a solve study the objective against each axis, the fleets'
+devices per accelerator as stacked bars, the savings over the baselines and the Pareto front of
+cost against energy; for an estimate study TPOT, throughput per accelerator, decode OI and CF
+against each axis, the binding wall along the first numeric axis and decode OI against CF;
+planned from :class:`~optimizer.report.study_data.ReportData` (so a caller can
 check the files before drawing) and drawn as PNG and SVG bytes.
 
 matplotlib is imported inside the functions (it is slow to import) and draws on Agg canvases
@@ -18,6 +20,7 @@ import numpy as np
 from optimizer.report.study_data import (
     ENERGY_NAMES,
     ReportData,
+    answered_mask,
     axis_keys,
     display_value,
     moving_text,
@@ -26,7 +29,8 @@ from optimizer.report.study_data import (
 )
 
 FORMATS = ("png", "svg")
-FIGURE_PREFIXES = ("objective_vs_", "devices_vs_", "savings_vs_", "pareto_cost_vs_")
+FIGURE_PREFIXES = ("objective_vs_", "devices_vs_", "savings_vs_", "pareto_cost_vs_",
+                   "estimate_vs_", "bound_vs_", "oi_vs_cf")  # fmt: skip
 """How every figure's file name starts (a report replaced with ``force`` drops old ones)."""
 _METADATA = {"png": {"Software": None}, "svg": {"Date": None}}  # no timestamps: same bytes
 MAX_BARS = 40
@@ -42,6 +46,17 @@ MIN_SAVING_SPAN_PCT = 10.0
 """The least y range of a savings panel, in percentage points."""
 RASTER_POINTS = 2000
 """Studies with more points embed their markers as an image in the SVG, so it stays small."""
+ESTIMATE_PANELS = (
+    ("tpot_s", "TPOT (ms)", 1e3),
+    ("output_tokens_per_s_per_accelerator", "tokens/s per accelerator", 1.0),
+    ("oi_decode_flop_per_byte", "decode OI (FLOP/byte)", 1.0),
+    ("cf_bytes_per_request", "CF (GB per request)", 1e-9),
+)
+"""(column, y label, scale) of the panels of an estimate figure."""
+BOUND_COLORS = {"compute": "tab:blue", "bandwidth": "tab:green", "interconnect": "tab:purple",
+                "capacity": "tab:red", "slo": "tab:orange"}  # fmt: skip
+MAX_BOUND_ROWS = 60
+"""Rows (combinations of the other axes) of the binding-wall figure."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +108,8 @@ def plan_figures(data: ReportData, frame) -> list[FigurePlan]:
     point."""
     if not data.n_answered:
         return []
+    if "objective" not in frame.columns:
+        return _estimate_plans(data, frame)
     plans = [
         FigurePlan(f"objective_vs_{file_stem(a)}", "objective", f"Objective against {a}", a)
         for a in data.meta.axes
@@ -112,10 +129,37 @@ def plan_figures(data: ReportData, frame) -> list[FigurePlan]:
     return plans
 
 
+def _estimate_plans(data: ReportData, frame) -> list[FigurePlan]:
+    """An estimate study's figures: its figures against each numeric axis (or the first
+    varying axis when none is numeric: many categorical panels say little), the binding wall
+    along the first numeric axis, decode OI against CF when both vary."""
+    drawn = data.numeric_axes or data.categorical_axes[:1]
+    plans = [
+        FigurePlan(
+            f"estimate_vs_{file_stem(a)}",
+            "estimate",
+            f"TPOT, throughput, OI and CF against {a}",
+            a,
+        )  # fmt: skip
+        for a in data.meta.axes
+        if a in drawn and _comparable(frame, a, data)
+    ]
+    if data.numeric_axes:
+        axis = data.numeric_axes[0]
+        plans.append(FigurePlan(f"bound_vs_{file_stem(axis)}", "bound",
+                                f"The binding wall against {axis}", axis))  # fmt: skip
+    answered = frame[answered_mask(frame)]
+    if all(answered[c].nunique() > 1 for c in ("oi_decode_flop_per_byte",
+                                               "cf_bytes_per_request")):  # fmt: skip
+        plans.append(FigurePlan("oi_vs_cf", "oi_cf", "Decode OI against CF", None))
+    return plans
+
+
 def draw_figure(plan: FigurePlan, frame, data: ReportData) -> DrawnFigure:
     """``plan`` drawn from the study's table (``frame``, as given to ``build_report_data``)."""
     draw = {"objective": _objective, "composition": _composition, "savings": _savings,
-            "pareto": _pareto}[plan.kind]  # fmt: skip
+            "pareto": _pareto, "estimate": _estimate, "bound": _bound,
+            "oi_cf": _oi_cf}[plan.kind]  # fmt: skip
     fig, caption = draw(plan, frame.reset_index(drop=True), data)
     png, svg = _encode(fig)
     return DrawnFigure(plan, caption, png, svg)
@@ -223,8 +267,13 @@ def _subtitle(frame, data: ReportData, moving: list[str], n_series: int, what: s
         parts.append(moving_text(moving, data.meta.design))
     n_missing = len(frame) - data.n_answered
     if n_missing:
-        parts.append(f"{n_missing} point{'s' * (n_missing != 1)} without a fleet not drawn")
+        parts.append(f"{n_missing} point{'s' * (n_missing != 1)} without {_answer(frame)} "
+                     "not drawn")  # fmt: skip
     return "; ".join(parts)
+
+
+def _answer(frame) -> str:
+    return "an estimate" if "objective" not in frame.columns else "a fleet"
 
 
 def _legend(ax, n_series: int, **kwargs) -> None:
@@ -398,5 +447,106 @@ def _pareto(plan: FigurePlan, frame, data: ReportData):
     caption = (
         f"Each answered point's cost against its {ENERGY_NAMES[pareto.y_column]}; red: the "
         "points no other point beats on both, labelled with their point number."
+    )
+    return fig, caption
+
+
+def _estimate(plan: FigurePlan, frame, data: ReportData):
+    """TPOT, throughput per accelerator, decode OI and CF against ``plan.axis``, one line
+    (or marker group) per combination of the other axes."""
+    axis = plan.axis
+    found, moving = slices(frame, axis, data.meta.axes)
+    fig, axes = _figure(plan.title, len(ESTIMATE_PANELS), height_per_row=3.4)
+    categories = _categories(frame, axis)
+    numeric = _is_numeric(data, axis)
+    colors, offsets = _colors(len(found)), _offsets(len(found))
+    for ax, (column, label, scale) in zip(axes, ESTIMATE_PANELS, strict=True):
+        for part, color, offset in zip(found, colors, offsets, strict=True):
+            rows = frame.iloc[list(part.rows)]
+            xs = _x_values(frame, rows, axis, data, categories, offset)
+            ax.plot(xs, rows[column].astype(float) * scale, marker="o", markersize=4,
+                    linestyle="-" if numeric and data.meta.design in LINE_DESIGNS else "none",
+                    color=color, label=_short(part.label) if part.label else None,
+                    rasterized=len(frame) > RASTER_POINTS)  # fmt: skip
+        ax.set_ylabel(label, fontsize=9)
+        if _log_x(frame[column].astype(float)):
+            ax.set_yscale("log")
+    _legend(axes[0], len(found), loc="best")
+    _set_x_axis(axes[-1], frame, axis, data, categories)
+    subtitle = _subtitle(frame, data, moving, len(found), "lines")
+    if subtitle:
+        axes[0].set_title(subtitle, fontsize=9)
+    caption = (
+        f"Each answered estimate's TPOT, output tokens per second per accelerator, "
+        f"decode OI and CF against {axis}"
+        + (", one line per combination of the other axes." if len(found) > 1 else ".")
+    )
+    return fig, caption
+
+
+def _bound(plan: FigurePlan, frame, data: ReportData):
+    """One row per combination of the other axes, a marker per value of ``plan.axis``
+    coloured by the binding wall (a cross: no estimate, past the wall altogether)."""
+    axis = plan.axis
+    keys = axis_keys(frame, data.meta.axes)
+    others = [a for a in data.meta.axes if a != axis and keys[a].nunique() > 1]
+    labels = (keys[others].astype(str).agg(", ".join, axis=1) if others
+              else keys[axis].map(lambda _: "all points"))  # fmt: skip
+    order = list(dict.fromkeys(labels))[:MAX_BOUND_ROWS]
+    fig, (ax,) = _figure(plan.title, height_per_row=max(3.0, 0.22 * len(order) + 1.5))
+    xs = frame[axis].to_numpy(dtype=float)
+    ys = labels.map({label: i for i, label in enumerate(order)})
+    shown = ys.notna().to_numpy()
+    answered = answered_mask(frame).to_numpy()
+    for bound, color in BOUND_COLORS.items():
+        mask = shown & answered & (frame["bound"] == bound).to_numpy()
+        if mask.any():
+            ax.scatter(xs[mask], ys[mask], s=30, color=color, label=bound, zorder=3)
+    mask = shown & ~answered
+    if mask.any():
+        ax.scatter(xs[mask], ys[mask], s=30, marker="x", color="0.3", label="no estimate")
+    ax.set_yticks(range(len(order)), [_short(o) for o in order], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(axis)
+    if _log_x(xs):
+        ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    n_left = len(dict.fromkeys(labels)) - len(order)
+    if n_left > 0:
+        ax.set_title(f"the first {len(order)} combinations of {len(order) + n_left}", fontsize=9)
+    caption = (
+        f"The wall that binds each estimate along {axis}, one row per combination of "
+        f"{', '.join(others) or 'the other axes'}; a cross: infeasible or failed."
+    )
+    return fig, caption
+
+
+def _oi_cf(plan: FigurePlan, frame, data: ReportData):
+    """Decode OI against CF, one colour per value of the first categorical axis: where each
+    configuration lands on the OI-CF plane."""
+    answered = frame[answered_mask(frame)]
+    axis = data.categorical_axes[0] if data.categorical_axes else None
+    groups = (
+        [
+            (display_value(v), g)
+            for v, g in answered.groupby(answered[axis].map(display_value), sort=False)
+        ]
+        if axis
+        else [("points", answered)]
+    )
+    fig, (ax,) = _figure(plan.title)
+    for (label, group), color in zip(groups, _colors(len(groups)), strict=True):
+        ax.scatter(group["cf_bytes_per_request"].astype(float) * 1e-9,
+                   group["oi_decode_flop_per_byte"].astype(float), s=22, color=color,
+                   label=_short(label), rasterized=len(frame) > RASTER_POINTS)  # fmt: skip
+    ax.set_xlabel("CF (GB per request)")
+    ax.set_ylabel("decode OI (FLOP/byte)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _legend(ax, len(groups), title=axis, title_fontsize=8)
+    caption = (
+        "Each answered estimate's decode operational intensity against its capacity "
+        "footprint" + (f", coloured by {axis}." if axis else ".")
     )
     return fig, caption

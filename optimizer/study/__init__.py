@@ -1,8 +1,9 @@
 """Design studies: many variants of one problem solved in parallel, journaled and resumable.
 
-A study file names a base problem, axes over its dotted fields and a design (``spec``); the
-design expands into points (``design``), each a call of ``optimizer.api.solve`` run by local
-processes or Dask (``executor``), journaled by a content hash (``journal``, ``keys``) and
+A study file names a base problem or an estimate request, axes over its dotted fields and a
+design (``spec``); the design expands into points (``design``), each a call of
+``optimizer.api.solve`` or ``optimizer.api.estimate`` (``estimates``) run by local processes or
+Dask (``executor``), journaled by a content hash (``journal``, ``keys``) and
 tabled (``results``); ``report`` writes a directory's report. Names load on first use, so
 importing this package stays cheap.
 """

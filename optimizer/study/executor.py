@@ -1,7 +1,8 @@
 """Where points run: local worker processes (the default) or a Dask distributed cluster.
 
 Points travel in chunks (a task per point would cost Dask 0.2-1 ms of scheduling each), each
-point is one ``optimizer.api.solve(..., workers=1)`` call, and every point comes back with an
+point is one ``optimizer.api.solve(..., workers=1)`` or ``optimizer.api.estimate(...)`` call,
+and every point comes back with an
 outcome: solved, its error, or ``timeout``, never silently dropped. With a point timeout each
 point runs in a process of its own that is killed, with its solver children, when time is up.
 A chunk whose worker died is retried; after the retries its points are recorded as errors.
@@ -43,22 +44,27 @@ class ExecutorError(HetplanError):
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """What a worker needs for one point: paths, overrides and options, all small."""
+    """What a worker needs for one point: paths, overrides and options, all small. A solve
+    point reads ``base`` with ``overrides``; an estimate point (``kind`` ``"estimate"``) has
+    its request's fields in ``request`` instead."""
 
     index: int
     key: str
-    base: str
+    base: str | None
     overrides: dict[str, str]
     catalog_dirs: tuple[str, ...]
     efficiency: str | None
     baselines: bool
     timeout_s: float | None
+    kind: str = "solve"
+    request: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A finished point: its status (the solution's, ``error`` or ``timeout``), a one-line
-    message, its figures (``results.solution_row``; None without a solution), the wall time of
+    """A finished point: its status (the solution's or estimate's, ``error`` or ``timeout``), a
+    one-line message, its figures (``results.solution_row`` or ``estimates.estimate_row``; None
+    after an error), the wall time of
     the point and, for an unexpected error, its traceback."""
 
     key: str
@@ -98,19 +104,14 @@ def run_chunk(tasks: Sequence[Task]) -> list[Outcome]:
 
 def run_point(task: Task) -> Outcome:
     """One point: in this process, or in a child killed after ``timeout_s`` when one is set."""
-    return _solve_point(task) if task.timeout_s is None else _isolated(task)
+    return _compute_point(task) if task.timeout_s is None else _isolated(task)
 
 
-def _solve_point(task: Task) -> Outcome:
-    from optimizer.api import solve
-    from optimizer.study.results import solution_row
-
+def _compute_point(task: Task) -> Outcome:
+    """The point's solve or estimate; any error is the point's outcome, never raised."""
     start = time.perf_counter()
     try:
-        solution = solve(
-            task.base, overrides=task.overrides, catalog_dirs=task.catalog_dirs,
-            efficiency=task.efficiency, workers=1, baselines=task.baselines,
-        )  # fmt: skip
+        result, row = (_estimate if task.kind == "estimate" else _solve)(task)
     except HetplanError as error:  # an invalid point, a solver failure: the point's verdict
         message = "; ".join(str(error).splitlines())
         return Outcome(task.key, task.index, ERROR, message, None, time.perf_counter() - start)
@@ -120,16 +121,40 @@ def _solve_point(task: Task) -> Outcome:
             task.key, task.index, ERROR, message, None, time.perf_counter() - start,
             detail=traceback.format_exc(),
         )  # fmt: skip
-    row = solution_row(solution)
     wall_s = time.perf_counter() - start
-    return Outcome(task.key, task.index, solution.status, solution.message, row, wall_s)
+    return Outcome(task.key, task.index, result.status, result.message, row, wall_s)
+
+
+def _solve(task: Task):
+    from optimizer.api import solve
+    from optimizer.study.results import solution_row
+
+    solution = solve(
+        task.base, overrides=task.overrides, catalog_dirs=task.catalog_dirs,
+        efficiency=task.efficiency, workers=1, baselines=task.baselines,
+    )  # fmt: skip
+    return solution, solution_row(solution)
+
+
+def _estimate(task: Task):
+    from optimizer.api import FieldError, estimate
+    from optimizer.study.estimates import REQUEST_PREFIX, estimate_row, request_of
+
+    try:
+        result = estimate(request_of(task.request), catalog_dirs=task.catalog_dirs,
+                          efficiency=task.efficiency)  # fmt: skip
+    except FieldError as error:  # named as the study file names it: request.tp
+        raise HetplanError(error.text(lambda field: REQUEST_PREFIX + field)) from None
+    return result, estimate_row(result)
 
 
 def _isolated(task: Task) -> Outcome:
-    """``_solve_point`` in a forked child in its own process group, which is killed (solver
+    """``_compute_point`` in a forked child in its own process group, which is killed (solver
     children included) when ``timeout_s`` passes; its outcome comes back pickled on a pipe.
-    The solve path is imported here first, so that every child starts with it loaded."""
-    from optimizer.api import solve  # noqa: F401
+    The solve and estimate paths are imported here first, so that every child starts with them
+    loaded."""
+    from optimizer.api import estimate, solve  # noqa: F401
+    from optimizer.study.estimates import estimate_row  # noqa: F401
     from optimizer.study.results import solution_row  # noqa: F401
 
     start = time.perf_counter()
@@ -140,7 +165,7 @@ def _isolated(task: Task) -> Outcome:
             os.close(read_end)
             os.setpgid(0, 0)
             die_with_parent()
-            payload = pickle.dumps(_solve_point(task))
+            payload = pickle.dumps(_compute_point(task))
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(payload)
         finally:

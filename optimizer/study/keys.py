@@ -16,11 +16,12 @@ KEY_VERSION = 1
 
 
 def catalog_sha256(
-    base: Path, base_bytes: bytes, catalog_dirs: Sequence[Path], efficiency: Path | None
+    base: Path | None, base_bytes: bytes, catalog_dirs: Sequence[Path], efficiency: Path | None
 ) -> str:
     """SHA-256 over every catalog file a point of ``base`` can read: the bundled catalog's,
     each ``--catalog`` directory's and the base problem's own ``[catalog] dirs``' ``*.toml``
-    files (name and bytes, in load order), and the efficiency file's bytes."""
+    files (name and bytes, in load order), and the efficiency file's bytes. An estimate study
+    has no base problem (``base`` None)."""
     digest = hashlib.sha256()
     for directory in (bundled_catalog_dir(), *catalog_dirs, *_own_dirs(base, base_bytes)):
         digest.update(b"dir\0")
@@ -31,9 +32,11 @@ def catalog_sha256(
     return digest.hexdigest()
 
 
-def _own_dirs(base: Path, base_bytes: bytes) -> list[Path]:
+def _own_dirs(base: Path | None, base_bytes: bytes) -> list[Path]:
     """The base problem's ``[catalog] dirs``, relative to it (none when it names none; a file
     that does not parse has been refused by the problem loader before this is asked)."""
+    if base is None:
+        return []
     try:
         section = tomllib.loads(base_bytes.decode("utf-8")).get("catalog", {})
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
@@ -60,4 +63,16 @@ def point_key(
         separators=(",", ":"),
         ensure_ascii=True,
     )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def estimate_key(request: Mapping, catalog: str) -> str:
+    """SHA-256 (hex) of an estimate point's resolved input: its request fields (canonical
+    JSON, keys sorted; the ``EstimateRequest`` defaults left out, as the table leaves them)
+    and the catalog hash."""
+    canonical = json.dumps(
+        {"version": KEY_VERSION, "kind": "estimate", "request": dict(request),
+         "catalog_sha256": catalog},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+    )  # fmt: skip
     return hashlib.sha256(canonical.encode()).hexdigest()

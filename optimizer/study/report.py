@@ -69,7 +69,7 @@ def report_study(
     frame = _read_table(directory)
     out_dir = Path(out) if out is not None else directory / REPORT_DIRECTORY
     points = manifest["points"]
-    description, design = _study_text(directory)
+    description, design, asked = _study_text(directory)
     meta = StudyMeta(
         name=manifest["study"],
         description=description,
@@ -77,6 +77,7 @@ def report_study(
         axes=tuple(points[0]["values"]) if points else (),
         n_planned=len(points),
         design=design,
+        asked=asked,
     )
     data = build_report_data(frame, meta)
     plans = plan_figures(data, frame)
@@ -142,15 +143,24 @@ def _read_table(directory: Path):
         raise HetplanError(f"{path}: cannot read: {exc}") from None
 
 
-def _study_text(directory: Path) -> tuple[str, str]:
-    """The study's description and design kind, from the copy of its file in ``directory``
-    (the run validated it; unreadable, the report does without a description and joins no
-    points by lines)."""
+def _study_text(directory: Path) -> tuple[str, str, tuple]:
+    """The study's description, design kind and ``[[finding]]`` entries, from the copy of its
+    file in ``directory`` (the run validated it; unreadable, the report does without a
+    description and findings and joins no points by lines)."""
+    from optimizer.report.study_data import Range, Threshold
+
     try:
         spec = tomllib.loads((directory / STUDY_COPY_NAME).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return "", "random"
+        return "", "random", ()
     description = spec.get("study", {}).get("description", "")
     design = spec.get("design", {}).get("kind", "grid")
+    asked = []
+    for finding in spec.get("finding", []):
+        if finding.get("kind") == "threshold":
+            asked.append(Threshold(finding["axis"], finding["column"], finding.get("equals"),
+                                   finding.get("below")))  # fmt: skip
+        else:
+            asked.append(Range(tuple(finding["by"]), tuple(finding["columns"])))
     return (description if isinstance(description, str) else "",
-            design if isinstance(design, str) else "random")  # fmt: skip
+            design if isinstance(design, str) else "random", tuple(asked))  # fmt: skip

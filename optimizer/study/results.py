@@ -1,5 +1,6 @@
 """A study's table: one flat row per point with unit-suffixed columns, read off each point's
-:class:`~optimizer.api.Solution` (never recomputed), written as Parquet and CSV."""
+:class:`~optimizer.api.Solution` or :class:`~optimizer.api.Estimate` (never recomputed),
+written as Parquet and CSV."""
 
 from __future__ import annotations
 
@@ -77,11 +78,24 @@ def composition(solution) -> str:
     )
 
 
-def points_frame(points: Sequence[Point], keys: Sequence[str], records: Mapping[str, dict]):
+def table_columns(kind: str) -> tuple[str, ...]:
+    """The figure columns of a ``solve`` or ``estimate`` study's table (``devices.*`` aside)."""
+    from optimizer.study.estimates import ESTIMATE_COLUMNS
+
+    return ESTIMATE_COLUMNS if kind == "estimate" else SOLUTION_COLUMNS
+
+
+def points_frame(
+    points: Sequence[Point], keys: Sequence[str], records: Mapping[str, dict], kind: str = "solve"
+):
     """The table of every journaled point, in design order (a point not journaled yet has no
-    row): point index, hash, axis values, verdict, figures, ``devices.<accelerator>`` columns
-    (0 where a fleet has none of it, null without a fleet) and the point's wall time."""
+    row): point index, hash, axis values, verdict, figures, for a solve study
+    ``devices.<accelerator>`` columns (0 where a fleet has none of it, null without a fleet),
+    and the point's wall time."""
     import pandas as pd
+
+    if kind == "estimate":
+        return _estimate_frame(points, keys, records)
 
     rows = []
     for point, key in zip(points, keys, strict=True):
@@ -109,6 +123,41 @@ def points_frame(points: Sequence[Point], keys: Sequence[str], records: Mapping[
     for column in FLOAT_COLUMNS:  # all-null columns (no baselines) stay numbers
         frame[column] = frame[column].astype("float64")
     return frame.drop(columns="_solved")
+
+
+def _estimate_frame(points: Sequence[Point], keys: Sequence[str], records: Mapping[str, dict]):
+    """``points_frame`` of an estimate study: the estimate's figures, numbers as float64 and
+    counts as nullable integers, whatever points are null."""
+    import pandas as pd
+
+    from optimizer.study.estimates import (
+        ESTIMATE_COLUMNS,
+        ESTIMATE_COUNT_COLUMNS,
+        ESTIMATE_TEXT_COLUMNS,
+    )
+
+    rows = []
+    for point, key in zip(points, keys, strict=True):
+        record = records.get(key)
+        if record is None:
+            continue
+        figures = record.get("row") or {}
+        row = {"point": point.index, "point_hash": key, **point.values}
+        row |= {"status": record["status"], "message": record["message"]}
+        row |= {c: figures.get(c) for c in ESTIMATE_COLUMNS}
+        row["wall_s"] = record["wall_s"]
+        rows.append(row)
+    axes = list(points[0].values) if points else []
+    columns = [*HEAD_COLUMNS, *axes, *VERDICT_COLUMNS, *ESTIMATE_COLUMNS, *TAIL_COLUMNS]
+    frame = pd.DataFrame(rows).reindex(columns=columns)
+    for column in ESTIMATE_COLUMNS:
+        if column in ESTIMATE_COUNT_COLUMNS:
+            frame[column] = frame[column].astype("Int64")
+        elif column in ESTIMATE_TEXT_COLUMNS:
+            frame[column] = frame[column].astype("object")
+        else:
+            frame[column] = frame[column].astype("float64")
+    return frame
 
 
 def write_tables(directory: Path, frame) -> dict[str, Path]:

@@ -1,4 +1,4 @@
-"""``run_study`` and ``study_status``: a study's points solved where they are missing, journaled
+"""``run_study`` and ``study_status``: a study's points computed where they are missing, journaled
 as they finish, and tabled; and what a study directory holds so far."""
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from optimizer.catalog.loader import display_path
 from optimizer.errors import FieldError
 from optimizer.results import Verdict
 from optimizer.study import executor as executors
 from optimizer.study.design import Point, expand, override_text
 from optimizer.study.journal import JOURNAL_NAME, append_records, read_journal
-from optimizer.study.keys import catalog_sha256, point_key
+from optimizer.study.keys import catalog_sha256, estimate_key, point_key
 from optimizer.study.results import points_frame, write_tables
-from optimizer.study.spec import Study, load_study
+from optimizer.study.spec import Study, StudyError, load_study
 from optimizer.study.store import claimed, default_directory, read_manifest, write_manifest
 
 FAILED = frozenset({executors.ERROR, executors.TIMEOUT})
@@ -127,7 +128,8 @@ def run_study(
     with claimed(directory, study, force=force):
         write_manifest(directory, {
             "study": study.spec.study.name, "study_file": str(study.path),
-            "study_sha256": study.sha256, "base": str(study.base),
+            "study_sha256": study.sha256, "kind": study.spec.study.kind,
+            "base": str(study.base) if study.base else None,
             "catalog_sha256": plan.catalog_sha256,
             "points": [{"index": t.index, "key": t.key, "values": p.values}
                        for p, t in zip(plan.points, plan.tasks, strict=True)],
@@ -145,7 +147,8 @@ def run_study(
         if executor is not None:
             _compute(executor, todo, journal_path, records, on_point)
         run_s = time.perf_counter() - run_start
-        files = write_tables(directory, points_frame(plan.points, keys, records))
+        frame = points_frame(plan.points, keys, records, study.spec.study.kind)
+        files = write_tables(directory, frame)
     counts = Counter(records[k]["status"] for k in keys if k in records)
     return StudyRun(
         status="error" if FAILED & counts.keys() else "ok",
@@ -177,6 +180,8 @@ def _plan(study: Study, catalog_dirs, efficiency, point_timeout_s) -> _Plan:
     (an invalid one stops the study here, exit 2), then key every point."""
     from optimizer.api import efficiency_table, load_problem
 
+    if study.spec.study.kind == "estimate":
+        return _estimate_plan(study, catalog_dirs, efficiency, point_timeout_s)
     fixed = {k: override_text(v) for k, v in study.fixed.items()}
     dirs = tuple(os.path.abspath(d) for d in catalog_dirs)
     loaded = load_problem(study.base, fixed, dirs)
@@ -194,6 +199,32 @@ def _plan(study: Study, catalog_dirs, efficiency, point_timeout_s) -> _Plan:
         tasks.append(executors.Task(
             point.index, key, os.path.abspath(study.base), overrides, dirs, efficiency,
             baselines, point_timeout_s,
+        ))  # fmt: skip
+    return _Plan(points, tuple(tasks), catalog)
+
+
+def _estimate_plan(study: Study, catalog_dirs, efficiency, point_timeout_s) -> _Plan:
+    """An estimate study's plan: the catalog and efficiency files and the catalog ids of its
+    ``[study.request]`` table checked once (exit 2), then every point's request keyed."""
+    from optimizer.api import open_context
+    from optimizer.study.estimates import check_request_ids, point_request
+
+    dirs = tuple(os.path.abspath(d) for d in catalog_dirs)
+    context = open_context(dirs, efficiency)
+    table = study.spec.study.request
+    problems = list(check_request_ids(table, context.catalog, display_path(study.path)))
+    if problems:
+        raise StudyError(problems)
+    efficiency = os.path.abspath(efficiency) if efficiency is not None else None
+    catalog = catalog_sha256(None, b"", [Path(d) for d in dirs],
+                             Path(efficiency) if efficiency else None)  # fmt: skip
+    points = expand(study.spec)
+    tasks = []
+    for point in points:
+        request = point_request(table, point.values)
+        tasks.append(executors.Task(
+            point.index, estimate_key(request, catalog), None, {}, dirs, efficiency, False,
+            point_timeout_s, kind="estimate", request=request,
         ))  # fmt: skip
     return _Plan(points, tuple(tasks), catalog)
 

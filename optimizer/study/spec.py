@@ -1,5 +1,6 @@
-"""The study file (``problems/studies/*.toml``): a base problem, axes over its dotted fields and
-a design, validated like a problem file (one ``FILE: ENTRY: FIELD: message`` line per problem).
+"""The study file (``problems/studies/*.toml``): a base (a problem file, or an estimate request
+given inline), axes over its dotted fields, a design and findings to compute, validated like a
+problem file (one ``FILE: ENTRY: FIELD: message`` line per problem).
 """
 
 from __future__ import annotations
@@ -63,14 +64,31 @@ class DesignKind(StrEnum):
 
 
 class StudySection(StrictModel):
-    """``[study]``: what is solved at every point."""
+    """``[study]``: what is computed at every point: a solve of the ``base`` problem file, or an
+    estimate of the ``request`` table (``optimizer.api.EstimateRequest``'s fields)."""
 
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    kind: Literal["solve"]
-    base: str = Field(min_length=1)
+    kind: Literal["solve", "estimate"]
+    base: str | None = Field(None, min_length=1)
     baselines: StrictBool = True
     set: dict[str, Any] = {}
+    request: dict[str, Any] | None = None
+
+
+class FindingSection(StrictModel):
+    """``[[finding]]``: a finding the report computes from the table. ``threshold``: per
+    combination of the other axes, the first value of ``axis`` at which ``column`` equals
+    ``equals`` or falls below ``below``; ``range``: per combination of the ``by`` axes, the
+    lowest and highest value of each of ``columns``."""
+
+    kind: Literal["threshold", "range"]
+    axis: str | None = None
+    column: str | None = None
+    equals: str | None = None
+    below: Number | None = None
+    by: list[str] | None = Field(None, min_length=1, max_length=8)
+    columns: list[str] | None = Field(None, min_length=1, max_length=16)
 
 
 class DesignSection(StrictModel):
@@ -100,6 +118,7 @@ class StudySpec(StrictModel):
     study: StudySection
     design: DesignSection = DesignSection()
     axis: list[Axis] = Field(min_length=1, max_length=64)
+    finding: list[FindingSection] = Field([], max_length=32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +126,13 @@ class Study:
     """A validated study file with its base problem located.
 
     ``sha256`` is over the study file's bytes: it tells one study's output directory from
-    another's. ``fixed`` holds the ``[study.set]`` overrides as dotted field → value.
+    another's. ``fixed`` holds the ``[study.set]`` overrides as dotted field → value (a solve
+    study's; an estimate study's fixed fields are its ``[study.request]`` table).
     """
 
     path: Path
     spec: StudySpec
-    base: Path
+    base: Path | None  # the problem file of a solve study; None for an estimate study
     fixed: dict[str, Value]
     text: bytes
     sha256: str
@@ -145,9 +165,20 @@ def load_study(path: str | Path, *, allow_outside_paths: bool = False) -> Study:
         raise StudyError(problems) from None
     problems.extend(_cross_check(spec, name))
     fixed = dict(_flatten(spec.study.set))
-    problems.extend(_check_fixed(fixed, spec, name))
-    base = Path(os.path.normpath(path.parent / spec.study.base))
-    problems.extend(_check_base(base, spec.study.base, path, name, allow_outside_paths))
+    base = None
+    if spec.study.kind == "estimate":
+        problems.extend(_check_estimate(spec, name))
+    else:
+        problems.extend(_check_fixed(fixed, spec, name))
+        if spec.study.request is not None:
+            why = "an estimate study's; a solve study varies its base problem"
+            problems.append(Problem(name, "study", "request", why))
+        if spec.study.base is None:
+            problems.append(Problem(name, "study", "base", "required field missing"))
+        else:
+            base = Path(os.path.normpath(path.parent / spec.study.base))
+            problems.extend(_check_base(base, spec.study.base, path, name, allow_outside_paths))
+    problems.extend(_check_findings(spec, name))
     if problems:
         raise StudyError(problems)
     return Study(path, spec, base, fixed, raw, hashlib.sha256(raw).hexdigest())
@@ -241,6 +272,52 @@ def _check_fixed(fixed: dict, spec: StudySpec, name: str) -> Iterator[Problem]:
             yield Problem(name, "study", f"set.{key}", "also an axis; set it in one place")
         elif "." not in key:
             yield Problem(name, "study", f"set.{key}", "name a dotted field (table.key)")
+
+
+def _check_estimate(spec: StudySpec, name: str) -> Iterator[Problem]:
+    """An estimate study: a ``request`` table of estimate fields, axes over them, no base
+    problem, fixed overrides or baselines."""
+    from optimizer.study.estimates import check_request_table
+
+    section = spec.study
+    for key, why in (
+        ("base", "a solve study's; an estimate study's base is [study.request]"),
+        ("set", "put an estimate study's fixed fields in [study.request]"),
+        ("baselines", "a solve study's; an estimate has no baselines"),
+    ):
+        if key in section.model_fields_set:
+            yield Problem(name, "study", key, why)
+    if section.request is None:
+        yield Problem(name, "study", "request", "required by an estimate study")
+        return
+    yield from check_request_table(section.request, [a.field for a in spec.axis], name)
+
+
+def _check_findings(spec: StudySpec, name: str) -> Iterator[Problem]:
+    """Each finding names axes of the study, columns of its table and the keys of its kind."""
+    from optimizer.study.results import table_columns
+
+    axes = {a.field for a in spec.axis}
+    known = {*table_columns(spec.study.kind), *axes, "status"}
+    for i, finding in enumerate(spec.finding):
+        entry = f"finding[{i}]"
+        given = finding.model_fields_set - {"kind"}
+        needed = {"threshold": {"axis", "column"}, "range": {"by", "columns"}}[finding.kind]
+        allowed = needed | ({"equals", "below"} if finding.kind == "threshold" else set())
+        for key in sorted(needed - given):
+            yield Problem(name, entry, key, f"required by a {finding.kind} finding")
+        for key in sorted(given - allowed):
+            yield Problem(name, entry, key, f"does not apply to a {finding.kind} finding")
+        if finding.kind == "threshold" and (finding.equals is None) == (finding.below is None):
+            yield Problem(name, entry, "equals", "give equals or below (one of them)")
+        for column in [finding.column or "", *(finding.columns or [])]:
+            if column and column not in known and not column.startswith("devices."):
+                key = "column" if column == finding.column else "columns"
+                yield Problem(name, entry, key, f"{column!r} is not a column of the table")
+        for axis in [finding.axis or "", *(finding.by or [])]:
+            if axis and axis not in axes:
+                yield Problem(name, entry, "axis" if axis == finding.axis else "by",
+                              f"{axis!r} is not an axis of the study")  # fmt: skip
 
 
 def _check_base(base: Path, given: str, path: Path, name: str, allow_outside: bool):

@@ -12,10 +12,14 @@ import pandas as pd
 import pytest
 
 from optimizer.report.study_data import (
+    Range,
     StudyMeta,
+    Threshold,
     build_report_data,
     change_text,
     pareto_front,
+    range_table,
+    threshold_table,
 )
 from optimizer.report.study_pages import render_html, render_markdown
 from optimizer.report.study_plots import draw_figure, plan_figures
@@ -266,3 +270,34 @@ def test_a_table_without_an_answer_has_no_figures_and_says_so():
     text = render_markdown(data, [])
     assert "2 of 3 points in the table (1 error, 1 timeout); 1 not run yet" in text
     assert "nothing to compare" in text and "<svg" not in render_html(data, [])
+
+
+def _estimates() -> pd.DataFrame:
+    """An estimate table of two accelerators along a context axis (hand-made)."""
+    rows = [
+        ("a", 1, "ok", "slo", 100, 1e9), ("a", 2, "ok", "capacity", 20, 2e9),
+        ("a", 4, "ok", "capacity", 5, 4e9), ("a", 8, "infeasible", None, None, None),
+        ("b", 1, "ok", "slo", 50, 1e9), ("b", 2, "ok", "slo", 9, 3e9),
+        ("b", 4, "ok", "slo", 7, 5e9), ("b", 8, "ok", "slo", 2, 7e9),
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["acc", "ctx", "status", "bound", "capacity_max_batch",
+                                        "cf_bytes_per_request"])  # fmt: skip
+    frame["capacity_max_batch"] = frame["capacity_max_batch"].astype("Int64")
+    return frame.sample(frac=1.0, random_state=0)  # the order must not matter
+
+
+def test_threshold_finding_gives_the_first_axis_value_per_combination():
+    frame = _estimates()
+    wall = threshold_table(frame, Threshold("ctx", "bound", equals="capacity"), ("acc", "ctx"))
+    # a: capacity first at 2, no answer from 8 on; b: never capacity-bound, always answered
+    assert sorted(wall.rows) == [("a", "2", "8", "8"), ("b", "never", "—", "8")]
+    assert "reached in 1 of 2 combinations" in wall.sentence
+    small = threshold_table(frame, Threshold("ctx", "capacity_max_batch", below=8), ("acc", "ctx"))
+    assert sorted(row[:2] for row in small.rows) == [("a", "4"), ("b", "4")]
+
+
+def test_range_finding_gives_lowest_and_highest_per_group_in_display_units():
+    table = range_table(_estimates(), Range(("acc",), ("cf_bytes_per_request",)))
+    assert table.header == ("acc", "cf_bytes_per_request (GB per request)", "points")
+    # a: 1, 2, 4 GB over its three answered points; b: 1 to 7 GB over four
+    assert sorted(table.rows) == [("a", "1.00 – 4.00", "3"), ("b", "1.00 – 7.00", "4")]

@@ -28,6 +28,16 @@ def _cli(capsys, directory: Path, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+ESTIMATE_HEAD = """
+[study]
+name = "bad"
+kind = "estimate"
+
+[study.request]
+model = "llama-3.1-70b"
+accelerator = "h200-sxm"
+"""
+
 VALID_AXIS = """
 [[axis]]
 field = "serve.0.requests_per_s"
@@ -47,8 +57,8 @@ base = "base.toml"
     [
         (HEAD + "colour = 'red'\n" + VALID_AXIS, "study.toml: study: colour: unknown key"),
         (
-            HEAD.replace('kind = "solve"', 'kind = "estimate"') + VALID_AXIS,
-            "study.toml: study: kind: Input should be 'solve'",
+            ESTIMATE_HEAD + 'colour = 1\n[[axis]]\nfield = "request.input_tokens"\nvalues = [1]\n',
+            "study.toml: study: request.colour: unknown key",
         ),
         (
             HEAD + '[design]\nkind = "lhs"\n' + VALID_AXIS,
@@ -100,7 +110,8 @@ def test_invalid_study_file_in_a_subprocess_is_one_line_without_traceback(study_
     done = hetplan("study", "run", "study.toml", cwd=study_dir)
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr == "error: study.toml: study: kind: Input should be 'solve', got 3\n"
+    why = "Input should be 'solve' or 'estimate', got 3"
+    assert done.stderr == f"error: study.toml: study: kind: {why}\n"
 
 
 def test_invalid_study_set_is_reported_by_the_problem_loader(capsys, study_dir):
