@@ -104,6 +104,8 @@ class Slice:
 
     label: str
     rows: tuple[int, ...]
+    key: str = ""  # the fixed axes' values alone, for a legend titled with their names
+    fields: tuple[str, ...] = ()  # the fixed axes
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,8 +249,9 @@ def slices(frame, axis: str, axes: Sequence[str]) -> tuple[list[Slice], list[str
         label = ", ".join(
             f"{a} = {display_value(v)}" for a, v in zip(fixed, values[:-1], strict=True)
         )
+        key = ", ".join(display_value(v) for v in values[:-1])
         ordered = group.sort_values(axis, kind="stable")
-        found.append(Slice(label, tuple(int(p) for p in ordered["_pos"])))
+        found.append(Slice(label, tuple(int(p) for p in ordered["_pos"]), key, tuple(fixed)))
     return found, moving
 
 

@@ -279,7 +279,12 @@ def _answer(frame) -> str:
 def _legend(ax, n_series: int, **kwargs) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if labels and n_series <= MAX_LEGEND:
-        ax.legend(fontsize=8, **kwargs)
+        ax.legend(fontsize=8, title_fontsize=8, **kwargs)
+
+
+def _fields(found) -> str | None:
+    """The legend title of slices: the names of the axes their labels give the values of."""
+    return ", ".join(found[0].fields) if found and found[0].fields else None
 
 
 def _objective(plan: FigurePlan, frame, data: ReportData):
@@ -299,12 +304,12 @@ def _objective(plan: FigurePlan, frame, data: ReportData):
             xs = _x_values(frame, rows, axis, data, categories, offset)
             style = "-" if numeric and data.meta.design in LINE_DESIGNS else "none"
             ax.plot(xs, rows["objective"], marker="o", markersize=5, linestyle=style,
-                    color=color, label=_short(part.label) if part.label else None,
+                    color=color, label=_short(part.key) if part.key else None,
                     rasterized=len(frame) > RASTER_POINTS)  # fmt: skip
         units = objective_units_text(frame.iloc[series[0].rows[0]]["objective_units"])
         ax.set_ylabel(f"objective, {kind} ({units})")
         ax.set_ylim(bottom=0)
-        _legend(ax, len(series))
+        _legend(ax, len(series), title=_fields(series))
     _set_x_axis(axes[-1], frame, axis, data, categories)
     subtitle = _subtitle(frame, data, moving, n_series, "lines")
     if subtitle:
@@ -389,14 +394,14 @@ def _savings(plan: FigurePlan, frame, data: ReportData):
             xs = _x_values(frame, rows, axis, data, categories, offset)
             ax.plot(xs, rows[column], marker="o", markersize=5,
                     linestyle="-" if numeric and data.meta.design in LINE_DESIGNS else "none",
-                    color=color, label=_short(part.label) if part.label else None,
+                    color=color, label=_short(part.key) if part.key else None,
                     rasterized=len(frame) > RASTER_POINTS)  # fmt: skip
         baseline = column.removeprefix("saving_vs_").removesuffix("_pct").replace("_", " ")
         ax.set_ylabel("saving (%)")
         ax.set_title(f"over the best {baseline} fleet", fontsize=9, loc="left")
         ax.axhline(0.0, color="0.4", linewidth=0.8)
         _at_least_span(ax, frame[column], MIN_SAVING_SPAN_PCT)
-    _legend(axes[0], len(found), loc="best")
+    _legend(axes[0], len(found), loc="best", title=_fields(found))
     _set_x_axis(axes[-1], frame, axis, data, categories)
     subtitle = _subtitle(frame, data, moving, len(found), "lines")
     if subtitle:
@@ -466,12 +471,12 @@ def _estimate(plan: FigurePlan, frame, data: ReportData):
             xs = _x_values(frame, rows, axis, data, categories, offset)
             ax.plot(xs, rows[column].astype(float) * scale, marker="o", markersize=4,
                     linestyle="-" if numeric and data.meta.design in LINE_DESIGNS else "none",
-                    color=color, label=_short(part.label) if part.label else None,
+                    color=color, label=_short(part.key) if part.key else None,
                     rasterized=len(frame) > RASTER_POINTS)  # fmt: skip
         ax.set_ylabel(label, fontsize=9)
         if _log_x(frame[column].astype(float)):
             ax.set_yscale("log")
-    _legend(axes[0], len(found), loc="best")
+    _legend(axes[0], len(found), loc="best", title=_fields(found))
     _set_x_axis(axes[-1], frame, axis, data, categories)
     subtitle = _subtitle(frame, data, moving, len(found), "lines")
     if subtitle:
@@ -544,7 +549,7 @@ def _oi_cf(plan: FigurePlan, frame, data: ReportData):
     ax.set_ylabel("decode OI (FLOP/byte)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _legend(ax, len(groups), title=axis, title_fontsize=8)
+    _legend(ax, len(groups), title=axis)
     caption = (
         "Each answered estimate's decode operational intensity against its capacity "
         "footprint" + (f", coloured by {axis}." if axis else ".")

@@ -19,6 +19,7 @@ from optimizer.report.study_data import (
     change_text,
     pareto_front,
     range_table,
+    slices,
     threshold_table,
 )
 from optimizer.report.study_pages import render_html, render_markdown
@@ -105,6 +106,20 @@ def test_findings_of_a_grid_hold_the_other_axis_fixed():
         "k = energy: as x grows 4.0× (10 → 40), objective (energy) falls 50 % (2.00 → 1.00 "
         "facility kWh/h);"
     )
+
+
+def test_a_slice_names_its_fixed_axes_once_and_gives_their_values_for_a_legend():
+    """A 2 × 2 grid of x and k: against x, one slice per k, labelled "k = cost" in sentences
+    and "cost" under a legend titled "k"."""
+    rows = [{"x": x, "k": k, "kind": "cost", "objective": 1.0}
+            for x, k in itertools.product([10, 40], ["cost", "energy"])]  # fmt: skip
+    found, moving = slices(frame_of(rows, ("x", "k")), "x", ("x", "k"))
+    assert moving == []
+    assert [(s.label, s.key, s.fields) for s in found] == [
+        ("k = cost", "cost", ("k",)),
+        ("k = energy", "energy", ("k",)),
+    ]
+    assert [s.rows for s in found] == [(0, 2), (1, 3)]
 
 
 def test_a_zip_partner_axis_is_named_with_its_lead_not_described_again():
