@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from optimizer.fleet.columns import Classes, IlpProblem, Limits
 from optimizer.fleet.prune import usable_pairs
@@ -23,12 +21,21 @@ from optimizer.fleet.prune import usable_pairs
 
 def class_parts(problem: IlpProblem) -> list[np.ndarray]:
     """The classes of each part, in order: classes are in one part when a chain of columns that
-    can each serve two of them links them."""
+    can each serve two of them links them (the connected components of the class graph, found
+    by a search from each class not yet reached; a few dozen classes need no graph library)."""
     usable = usable_pairs(problem).astype(np.int64)
-    linked = csr_matrix(usable.T @ usable)
-    count, label = connected_components(linked, directed=False)
-    parts = [np.flatnonzero(label == p) for p in range(count)]
-    return sorted(parts, key=lambda classes: classes[0])
+    linked = (usable.T @ usable) > 0
+    part = np.full(len(linked), -1)
+    for first in range(len(linked)):
+        if part[first] >= 0:
+            continue
+        part[first], reached = first, [first]
+        while reached:
+            k = reached.pop()
+            new = np.flatnonzero(linked[k] & (part < 0))
+            part[new] = first
+            reached.extend(new.tolist())
+    return [np.flatnonzero(part == first) for first in dict.fromkeys(part.tolist())]
 
 
 def part_problem(problem: IlpProblem, classes: np.ndarray) -> tuple[IlpProblem, np.ndarray]:

@@ -117,6 +117,25 @@ def test_classes_of_different_models_are_separate_parts():
     assert part.classes.names == ("class0", "class2")
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_parts_are_the_connected_components_scipy_finds(seed):
+    """Random sparse class graphs (chains, isolated classes, one big component): the parts are
+    the connected components of scipy's graph routine, in order of their first class."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(seed)
+    n_columns, n_classes = int(rng.integers(1, 12)), int(rng.integers(1, 16))
+    serves = rng.random((n_columns, n_classes)) < rng.uniform(0.05, 0.4)
+    problem = IlpProblem(make_classes([1.0] * n_classes),
+                         make_columns(np.where(serves, 1.0, 0.0)), COST)  # fmt: skip
+    usable = serves.astype(np.int64)
+    count, label = connected_components(csr_matrix(usable.T @ usable), directed=False)
+    reference = sorted((np.flatnonzero(label == c).tolist() for c in range(count)),
+                       key=lambda part: part[0])  # fmt: skip
+    assert [p.tolist() for p in class_parts(problem)] == reference
+
+
 def test_sharing_allowance_by_hand():
     """Both parts have columns on pool "mem" ($0.5/h a unit) and on group "gpu" (servers of 8
     at $1/h per device): the whole may save one unit of each, 0.5 + 8 × 1 = 8.5 $/h, over the
