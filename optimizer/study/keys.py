@@ -5,44 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
-from optimizer.catalog.loader import bundled_catalog_dir
-
-KEY_VERSION = 1
+KEY_VERSION = 2
 """Bumped when what a point's result depends on changes, so old journal lines stop matching."""
 
 
-def catalog_sha256(
-    base: Path | None, base_bytes: bytes, catalog_dirs: Sequence[Path], efficiency: Path | None
-) -> str:
-    """SHA-256 over every catalog file a point of ``base`` can read: the bundled catalog's,
-    each ``--catalog`` directory's and the base problem's own ``[catalog] dirs``' ``*.toml``
-    files (name and bytes, in load order), and the efficiency file's bytes. An estimate study
-    has no base problem (``base`` None)."""
-    digest = hashlib.sha256()
-    for directory in (bundled_catalog_dir(), *catalog_dirs, *_own_dirs(base, base_bytes)):
-        digest.update(b"dir\0")
-        for path in sorted(Path(directory).glob("*.toml")):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+def catalog_sha256(catalog_fingerprint: str, efficiency: Path | None) -> str:
+    """SHA-256 over the catalog a point runs with: the loaded catalog's fingerprint (every file
+    it read, bundled, ``--catalog`` and the problem's own ``[catalog] dirs``, by name and bytes)
+    and the efficiency file's bytes."""
+    digest = hashlib.sha256(b"catalog\0" + catalog_fingerprint.encode())
     if efficiency is not None:
-        digest.update(b"efficiency\0" + Path(efficiency).read_bytes())
+        digest.update(b"\0efficiency\0" + Path(efficiency).read_bytes())
     return digest.hexdigest()
-
-
-def _own_dirs(base: Path | None, base_bytes: bytes) -> list[Path]:
-    """The base problem's ``[catalog] dirs``, relative to it (none when it names none; a file
-    that does not parse has been refused by the problem loader before this is asked)."""
-    if base is None:
-        return []
-    try:
-        section = tomllib.loads(base_bytes.decode("utf-8")).get("catalog", {})
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return []
-    dirs = section.get("dirs", []) if isinstance(section, dict) else []
-    return [base.parent / d for d in dirs if isinstance(d, str)]
 
 
 def point_key(

@@ -188,8 +188,7 @@ def _plan(study: Study, catalog_dirs, efficiency, point_timeout_s) -> _Plan:
     efficiency_table(loaded.catalog, efficiency)
     efficiency = os.path.abspath(efficiency) if efficiency is not None else None
     base_bytes = study.base.read_bytes()
-    catalog = catalog_sha256(study.base, base_bytes, [Path(d) for d in dirs],
-                             Path(efficiency) if efficiency else None)  # fmt: skip
+    catalog = catalog_sha256(loaded.catalog.fingerprint, efficiency)
     baselines = study.spec.study.baselines
     points = expand(study.spec)
     tasks = []
@@ -216,8 +215,7 @@ def _estimate_plan(study: Study, catalog_dirs, efficiency, point_timeout_s) -> _
     if problems:
         raise StudyError(problems)
     efficiency = os.path.abspath(efficiency) if efficiency is not None else None
-    catalog = catalog_sha256(None, b"", [Path(d) for d in dirs],
-                             Path(efficiency) if efficiency else None)  # fmt: skip
+    catalog = catalog_sha256(context.catalog.fingerprint, efficiency)
     points = expand(study.spec)
     tasks = []
     for point in points:
