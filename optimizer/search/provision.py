@@ -91,6 +91,7 @@ def solve(
     verbose: bool = False,
     progress: bool = False,
     baselines: bool = True,
+    fleet: Fleet | None = None,
 ) -> Solution:
     """Rate, prune, solve and explain one problem; ``status`` says whether it is solved.
 
@@ -105,12 +106,15 @@ def solve(
             bound), for a person waiting at a terminal.
         baselines: solve and report the three baselines; without them the optimum still
             starts from the best homogeneous aggregated fleet, solved first and not reported.
+        fleet: the problem's candidates, already rated at its rates (co-design joins the
+            catalog's, rated once per study, with a trial's own: ``fleet.merge.joined``);
+            None rates them here.
     """
     start = time.perf_counter()
     spec = loaded.spec
-    if loaded.measured is not None:
+    if fleet is None and loaded.measured is not None:
         fleet = measured_fleet(loaded.measured)
-    else:
+    elif fleet is None:
         try:
             fleet = rated_fleet(loaded.catalog, spec, loaded.economics, efficiency)
         except NoCandidates as why:

@@ -233,3 +233,25 @@ def test_model_params_note_explains_a_gap(write_catalog, minimal_files):
     text = TINY_MODEL.format(published=TINY_PARAMS * 1.1) + 'params_note = "vision tower"\n'
     catalog = load_catalog(write_catalog({**minimal_files, "m.toml": text}), include_bundled=False)
     assert catalog.models["tiny"].params_note == "vision tower"
+
+
+def test_with_entries_adds_entries_as_if_loaded_last():
+    """A trial's parts join a loaded catalog: the new entry is there as a user entry, the old
+    ones untouched, the fingerprint new; a bad field or a dangling reference is refused with
+    file, entry and field, as a catalog file's would be."""
+    from optimizer.catalog.loader import InlineEntries, with_entries
+
+    base = load_catalog()
+    h100 = base.accelerators["h100-sxm"].model_dump(mode="json", exclude_none=True)
+    twin = {**h100, "id": "h100-twin", "name": "a second H100"}
+    grown = with_entries(base, InlineEntries("trial", {"accelerator": [twin]}))
+    assert grown.accelerators["h100-twin"].tdp_w == h100["tdp_w"]
+    assert grown.records[("accelerators", "h100-twin")].origin is Origin.USER
+    assert set(grown.accelerators) == set(base.accelerators) | {"h100-twin"}
+    assert grown.fingerprint != base.fingerprint
+    bad = {**twin, "tdp_w": -1}
+    with pytest.raises(CatalogError, match=r"trial: h100-twin: tdp_w"):
+        with_entries(base, InlineEntries("trial", {"accelerator": [bad]}))
+    dangling = {**twin, "scale_up_link": "no-such-link"}
+    with pytest.raises(CatalogError, match=r"trial: h100-twin: scale_up_link: unknown"):
+        with_entries(base, InlineEntries("trial", {"accelerator": [dangling]}))
