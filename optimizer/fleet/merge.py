@@ -60,7 +60,7 @@ def _stacked(top: CandidateTable, bottom: CandidateTable) -> CandidateTable:
                 f.name: _rows(getattr(top.columns, f.name), getattr(bottom.columns, f.name))
                 for f in fields(Columns)
             }
-        ),  # fmt: skip
+        ),
     )
 
 
