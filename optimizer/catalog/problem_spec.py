@@ -63,6 +63,7 @@ Weight = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, strict=True)]
 """A price or emission factor of the weighted objective ($/kWh, kg CO2/kWh, $/kg CO2)."""
 Gigabytes = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False, strict=True)]
 Seconds = Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False, strict=True)]
+UsdPerGb = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False, strict=True)]
 RawEntries = tuple[dict, ...]
 RelativePath = Annotated[str, StringConstraints(pattern=r"^[^\x00]+$", strict=True)]  # no NUL
 # Counts become NumPy int64 and solver options downstream; bounds far above any real fleet keep
@@ -123,6 +124,9 @@ class Serve(StrictModel):
     ttft_ms: Milliseconds | None = None
     tpot_ms: Milliseconds | None = None
     percentile: Percentile = 99.0
+    # the mean turn's context in tokens instead of the workload's (a what-if: the same workload at
+    # another context; its new tokens, output, cache hits, turns and tool time stay)
+    context_tokens: PositiveCount | None = None
 
     @model_validator(mode="after")
     def _one_rate(self) -> Serve:
@@ -271,6 +275,9 @@ class Styles(StrictModel):
     tiers: tuple[Id, ...] | None = None  # None = every off-package tier with a price
     tier_uses: tuple[TierUse, ...] = (TierUse.SPILL, TierUse.PARK)
     tier_gb_per_device: tuple[Gigabytes, ...] | None = None  # None = one tier unit
+    # the purchase price of every tier offered instead of the catalog's (a what-if: where a tier
+    # starts to pay); a tier without a catalog price is offered at it
+    tier_price_usd_per_gb: UsdPerGb | None = None
     accelerators: tuple[Id, ...] | None = None
     exclude_accelerators: tuple[Id, ...] = ()
     tp: tuple[Parallelism, ...] = (1, 2, 4, 8)

@@ -235,7 +235,7 @@ def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ..
     out = []
     for s in spec.serve:
         w = catalog.get("workloads", s.workload)
-        shape = representative_request(w)
+        shape = representative_request(w, s.context_tokens)
         model = catalog.get("models", s.model)
         kv_gb = _kv_bytes(model, shape.input_tokens + shape.output_tokens) / GIGA
         out.append(
@@ -293,21 +293,29 @@ def _accelerators(catalog, spec, economics, notes) -> list[tuple[Accelerator, De
 
 
 def _tiers(catalog, spec, economics, notes) -> list[MemoryTier]:
+    """The off-package tiers offered, each with its price (``styles.tier_price_usd_per_gb``
+    where given, else the catalog's); tiers without one are left out and said."""
     styles = spec.styles
     if not styles.memory_tiers:
         return []
     ids = tuple(catalog.memory) if styles.tiers is None else styles.tiers  # [] = none
+    price = styles.tier_price_usd_per_gb
     chosen, unpriced = [], []
     for tier_id in ids:
         tier = catalog.get("memory", tier_id)
         if tier.attach in (Attachment.ON_PACKAGE, Attachment.ON_BOARD):
             continue
+        if price is not None:
+            tier = tier.model_copy(update={"price_usd_per_gb": price})
         if tier_usd_per_gb_hour(tier, economics) is None:
             unpriced.append(tier_id)
         else:
             chosen.append(tier)
     if unpriced:
         notes.append("memory tiers without a price, left out: " + ", ".join(unpriced))
+    if price is not None and chosen:
+        notes.append(f"memory tiers priced at {price:g} $/GB (styles.tier_price_usd_per_gb), "
+                     "not the catalog's: " + ", ".join(t.id for t in chosen))  # fmt: skip
     return chosen
 
 

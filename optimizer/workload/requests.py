@@ -17,20 +17,26 @@ class RequestShape:
     parkable_tokens: float  # history a parked session brings back instead of prefilling again
 
 
-def representative_request(w: Workload) -> RequestShape:
+def representative_request(w: Workload, context_tokens: float | None = None) -> RequestShape:
     """The mean turn: the measured mean context when the workload gives one, else the
     accumulate model ``initial + new + (T − 1)/2 · (new + output)`` (``fresh``: initial + new),
-    capped at ``max_context_tokens``; the prefix-cache hit fraction of it is cached."""
+    capped at ``max_context_tokens``; the prefix-cache hit fraction of it is cached.
+
+    ``context_tokens`` replaces that context, uncapped (a what-if: the same workload at a longer
+    or shorter context); its new tokens, output and cache-hit fraction stay the workload's.
+    """
     new = w.new_tokens_per_turn.mean
     output = w.output_tokens_per_turn.mean
-    if w.context_tokens_per_turn is not None:
+    if context_tokens is not None:
+        context = float(context_tokens)
+    elif w.context_tokens_per_turn is not None:
         context = w.context_tokens_per_turn.mean
     elif w.context_growth == "accumulate":
         turns = w.turns_per_session.mean
         context = w.initial_context_tokens.mean + new + (turns - 1.0) / 2.0 * (new + output)
     else:
         context = w.initial_context_tokens.mean + new
-    if w.max_context_tokens is not None:
+    if context_tokens is None and w.max_context_tokens is not None:
         context = min(context, float(w.max_context_tokens))
     return RequestShape(
         input_tokens=context,

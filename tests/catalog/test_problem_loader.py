@@ -393,6 +393,27 @@ MODEL_CASES = [
         "less than or equal to 64",
     ),
     ('name = "chat-70b"\n', 'name = "chat-70b"\nwhy = 1\n', "chat-70b", "why", "unknown key"),
+    (
+        "tpot_ms = 50.0",
+        "tpot_ms = 50.0\ncontext_tokens = 0",
+        "serve[0]",
+        "context_tokens",
+        "greater than or equal to 1, got 0",
+    ),
+    (
+        "tpot_ms = 50.0",
+        "tpot_ms = 50.0\ncontext_tokens = 1.5e5",
+        "serve[0]",
+        "context_tokens",
+        "valid integer",
+    ),
+    (
+        'tiers = ["cxl-expander"]',
+        'tiers = ["cxl-expander"]\ntier_price_usd_per_gb = -1.0',
+        "styles",
+        "tier_price_usd_per_gb",
+        "greater than or equal to 0, got -1.0",
+    ),
 ]
 
 

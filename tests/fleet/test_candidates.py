@@ -9,7 +9,7 @@ import pytest
 from optimizer.api import Context, EstimateRequest, estimate
 from optimizer.catalog.loader import load_catalog
 from optimizer.catalog.problem_spec import ProblemSpec
-from optimizer.fleet.candidates import build_fleet
+from optimizer.fleet.candidates import build_fleet, class_traffic
 from optimizer.perf.efficiency import table_from_entries
 
 MODEL, WORKLOAD = "llama-3.1-70b", "coding-agent"
@@ -151,3 +151,35 @@ def test_a_parking_column_streams_from_the_sockets_its_servers_hold():
                 tier=catalog.memory["lpddr5x"], tier_use=TierUse.PARK)  # fmt: skip
     config = _config(catalog, None, True, v)
     assert float(config.tier_bw_bytes_per_s) == pytest.approx(min(4 * 500, 8 * 450) * 1e9)
+
+
+def test_a_class_at_a_given_context_carries_it_to_its_request_and_parked_kv(catalog):
+    traffic, = class_traffic(catalog, spec(serve={"context_tokens": 100_000}))  # fmt: skip
+    assert traffic.request.input_tokens == 100_000
+    # coding-agent: 90 % cached, 32.68 output tokens; 1.11 s of tool time holds the KV of
+    # 100,032.68 tokens at bf16: 80 layers × 8 KV heads × 128 × 2 (K, V) × 2 bytes = 327,680
+    # B/token, 32.78 GB, so 36.38 GB parked per request/s
+    assert traffic.request.prefix_tokens == pytest.approx(90_000)
+    assert traffic.park_gb_per_request_rate == pytest.approx(1.11 * 100_032.68 * 327_680 / 1e9)
+
+
+def test_a_tier_price_prices_every_tier_offered_even_one_the_catalog_does_not_price(catalog):
+    econ = catalog.get("economics", "default")
+    pool = "optical-memory-pool"
+    assert catalog.memory[pool].price_usd_per_gb is None
+    unpriced = build_fleet(catalog, spec(styles={"tiers": [pool, "ddr5"]}), econ,
+                           factors(catalog))  # fmt: skip
+    assert [p.name for p in unpriced.pools] == ["ddr5"]
+    assert any("without a price, left out: " + pool in note for note in unpriced.notes)
+    priced = build_fleet(
+        catalog,
+        spec(styles={"tiers": [pool, "ddr5"], "tier_price_usd_per_gb": 2.0}),
+        econ,
+        factors(catalog),
+    )
+    # one 32,000 GB appliance at 2 $/GB over 5 years of 8,760 h: 64,000 / 43,800 = 1.461 $/h;
+    # one 64 GB DDR5 module at 2 $/GB: 128 / 43,800 = 0.00292 $/h
+    cost = {p.name: p.cost_usd_per_hour_per_unit for p in priced.pools}
+    assert cost == pytest.approx({pool: 64_000 / 43_800, "ddr5": 128 / 43_800})
+    assert any("priced at 2 $/GB (styles.tier_price_usd_per_gb)" in n for n in priced.notes)
+    assert any(name.endswith(f"/{pool}-park") for name in priced.table.columns.names)
