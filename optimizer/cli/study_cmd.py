@@ -171,6 +171,25 @@ def report(
     out_console.print(f"open {html}")
 
 
+@app.command("summary")
+def summary(
+    directories: Annotated[list[Path], typer.Argument(help="Study output directories.")],
+    out: Annotated[Path, Opt("--out", metavar="FILE", help="The Markdown file to write.")],
+    title: Annotated[str, Opt("--title", help="Its first heading.")] = "Study summary",
+    force: Annotated[bool, Opt("--force", help="Replace FILE if it exists.")] = False,
+    json: JsonFlag = False,
+) -> None:
+    """Write one Markdown page over several studies: each one's findings, points by status and
+    a link to its report."""
+    from optimizer.study import summarize_studies
+
+    result = summarize_studies(directories, out, title=title, force=force)
+    if json:
+        echo_json(result.to_dict())
+        return
+    console().print(result.message)
+
+
 class _Progress:
     """A progress bar with an ETA on stderr (rich), or nothing under ``--json``; it keeps the
     failed points' outcomes for the summary."""

@@ -60,7 +60,7 @@ class StudyMeta:
     axes: tuple[str, ...]  # in the study file's order
     n_planned: int  # points in the design, journaled or not
     design: str  # grid, zip, random or lhs
-    asked: tuple[Threshold | Range, ...] = ()  # the study file's [[finding]] entries
+    asked: tuple[Threshold | Highest | Range, ...] = ()  # the study file's [[finding]]s
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,18 @@ class Threshold:
     column: str
     equals: str | None = None
     below: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Highest:
+    """A ``[[finding]]`` of kind highest: per combination of the other varying axes, the last
+    (highest) value of ``axis`` at which ``column`` equals ``equals`` (text) or is above
+    ``above`` (a number), as the highest tier price at which the optimum still buys a tier."""
+
+    axis: str
+    column: str
+    equals: str | None = None
+    above: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,6 +516,7 @@ def column_scale(column: str) -> tuple[float, str]:
         return 1e3, "ms"
     for suffix, unit in (
         ("_flop_per_byte", "FLOP/byte"),
+        ("_gb", "GB"),
         ("_w", "W"),
         ("_per_s", "per s"),
         ("_j_per_output_token", "J/token"),
@@ -555,6 +568,47 @@ def threshold_table(frame, spec: Threshold, axes: Sequence[str]) -> FindingTable
     return FindingTable(f"Threshold: {what} along {spec.axis}", sentence, header, tuple(rows))
 
 
+def highest_table(frame, spec: Highest, axes: Sequence[str]) -> FindingTable:
+    """Per combination of the other varying axes, over the answered points: the highest value
+    of ``spec.axis`` at which ``spec.column`` meets the condition, the next value tried above it
+    (the crossing lies between the two) and the lowest at which the condition fails (below the
+    highest where it holds: not monotone along the axis)."""
+    keys = axis_keys(frame, axes)
+    others = [a for a in varying(keys, axes) if a != spec.axis]
+    fixed = [a for a in others if not determined_by(keys, spec.axis, a)]
+    if spec.equals is not None:
+        condition = frame[spec.column].astype(object).eq(spec.equals)
+        what = f"{spec.column} = {spec.equals}"
+    else:
+        condition = frame[spec.column].astype(float).gt(spec.above)
+        what = f"{spec.column} > {spec.above:g}"
+    answered = answered_mask(frame)
+    work = keys.assign(_x=frame[spec.axis], _hit=condition.fillna(False).astype(bool))[answered]
+    rows, n_held = [], 0
+    groups = work.groupby(fixed, sort=False, dropna=False) if fixed else [((), work)]
+    for values, group in groups:
+        hits, misses = group[group["_hit"]]["_x"], group[~group["_hit"]]["_x"]
+        n_held += not hits.empty
+        top = hits.max() if not hits.empty else None
+        above = misses[misses > top] if top is not None else misses
+        label = values if isinstance(values, tuple) else (values,)
+        rows.append((*(display_value(v) for v in label[: len(fixed)]),
+                     "never" if top is None else display_value(top),
+                     display_value(above.min()) if not above.empty else "—",
+                     display_value(misses.min()) if not misses.empty else "—",
+                     display_value(group["_x"].max())))  # fmt: skip
+    header = (*fixed, f"highest {spec.axis} where {what}", f"next {spec.axis} tried",
+              f"lowest {spec.axis} where not", f"highest {spec.axis} answered")  # fmt: skip
+    per = f" per {', '.join(fixed)}" if fixed else ""
+    sentence = (f"The highest {spec.axis} at which {what}{per}, over the answered points: it "
+                f"holds somewhere in {n_held} of {len(rows)} combination"
+                f"{'s' * (len(rows) != 1)}. The crossing lies between it and the next value "
+                "tried (— : it holds up to the highest value tried); where it fails at a lower "
+                "value than the highest where it holds, it is not monotone along the "
+                "axis.")  # fmt: skip
+    return FindingTable(f"Highest: {what} along {spec.axis}", sentence, header, tuple(rows))
+
+
 def range_table(frame, spec: Range) -> FindingTable:
     """Per combination of the ``by`` axes: each column's lowest and highest value over the
     answered points (in the unit its suffix names), and how many points that is."""
@@ -585,6 +639,14 @@ def saving_columns(frame) -> list[str]:
     return [c for c in frame.columns if c.startswith("saving_vs_") and frame[c].notna().any()]
 
 
+def _finding_table(frame, finding, axes: Sequence[str]) -> FindingTable:
+    if isinstance(finding, Threshold):
+        return threshold_table(frame, finding, axes)
+    if isinstance(finding, Highest):
+        return highest_table(frame, finding, axes)
+    return range_table(frame, finding)
+
+
 def build_report_data(frame, meta: StudyMeta) -> ReportData:
     """Every number and sentence of a study's report, from its points table.
 
@@ -608,8 +670,7 @@ def build_report_data(frame, meta: StudyMeta) -> ReportData:
     answered = frame[answered_mask(frame)]
     counts = frame["status"].value_counts().sort_index()
     findings = tuple((a, axis_findings(frame, a, meta)) for a in numeric if len(answered))
-    asked = tuple(threshold_table(frame, f, axes) if isinstance(f, Threshold) else
-                  range_table(frame, f) for f in meta.asked)  # fmt: skip
+    asked = tuple(_finding_table(frame, f, axes) for f in meta.asked)
     pareto = None if is_estimate_table(frame) else _pareto(answered)
     failed = frame[~answered_mask(frame)]
     failures = [f"point {int(r['point'])}: {r['status']}: {r['message']}"

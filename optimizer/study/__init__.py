@@ -4,8 +4,8 @@ A study file names a base problem or an estimate request, axes over its dotted f
 design (``spec``); the design expands into points (``design``), each a call of
 ``optimizer.api.solve`` or ``optimizer.api.estimate`` (``estimates``) run by local processes or
 Dask (``executor``), journaled by a content hash (``journal``, ``keys``) and
-tabled (``results``); ``report`` writes a directory's report. Names load on first use, so
-importing this package stays cheap.
+tabled (``results``); ``report`` writes a directory's report, or one page over several. Names
+load on first use, so importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ _LAZY = {
     "Outcome": "optimizer.study.executor",
     "report_study": "optimizer.study.report",
     "StudyReport": "optimizer.study.report",
+    "summarize_studies": "optimizer.study.report",
+    "StudiesSummary": "optimizer.study.report",
 }
 
 __all__ = list(_LAZY)

@@ -1,11 +1,14 @@
 """``report_study``: a study directory's table read back and its report written beside it
 (``summary.md``, figures as PNG and SVG, one self-contained ``report.html``) by the renderers
-of ``optimizer.report``; every file atomically, none over an existing one without ``force``."""
+of ``optimizer.report``; ``summarize_studies``: one Markdown page over several studies' findings.
+Every file atomically, none over an existing one without ``force``."""
 
 from __future__ import annotations
 
+import os
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,27 +62,14 @@ def report_study(
         HetplanError: ``directory`` is not a study directory or has no table yet, its table
         cannot be read, or a report file exists and ``force`` is not given (nothing written).
     """
-    from optimizer.report.study_data import StudyMeta, build_report_data
     from optimizer.report.study_pages import render_html, render_markdown
     from optimizer.report.study_plots import FIGURE_PREFIXES, FORMATS, draw_figure, plan_figures
 
     start = time.perf_counter()
     directory = Path(directory)
-    manifest = read_manifest(directory)
-    frame = _read_table(directory)
+    frame, data = _report_data(directory)
+    meta = data.meta
     out_dir = Path(out) if out is not None else directory / REPORT_DIRECTORY
-    points = manifest["points"]
-    description, design, asked = _study_text(directory)
-    meta = StudyMeta(
-        name=manifest["study"],
-        description=description,
-        study_file=manifest["study_file"],
-        axes=tuple(points[0]["values"]) if points else (),
-        n_planned=len(points),
-        design=design,
-        asked=asked,
-    )
-    data = build_report_data(frame, meta)
     plans = plan_figures(data, frame)
     paths = [out_dir / SUMMARY_NAME, out_dir / HTML_NAME]
     paths += [out_dir / f"{p.name}.{fmt}" for p in plans for fmt in FORMATS]
@@ -115,6 +105,87 @@ def report_study(
     )
 
 
+@dataclass(frozen=True, repr=False)
+class StudiesSummary(Verdict):
+    """What ``study summary`` wrote: ``ok``, the file and the studies it summarizes."""
+
+    status: str
+    out: str
+    studies: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    _REPR_FIELDS = ("out", "studies")
+
+    @property
+    def message(self) -> str:
+        return f"{len(self.studies)} studies summarized in {self.out}"
+
+
+def summarize_studies(
+    directories: Sequence[str | Path],
+    out: str | Path,
+    *,
+    title: str = "Study summary",
+    force: bool = False,
+) -> StudiesSummary:
+    """Write one Markdown summary of several studies: per study, in the order given, its
+    description, points by status, the findings its study file asks for and a link to its own
+    report (``DIR/report/summary.md``, where written).
+
+    Args:
+        directories: study output directories (``study.json`` and ``points.parquet``).
+        out: the Markdown file to write.
+        title: its first heading.
+        force: replace ``out`` if it exists.
+
+    Returns:
+        The file written and the studies' names.
+
+    Raises:
+        HetplanError: no directory given, one is not a study directory or has no table yet,
+        or ``out`` exists and ``force`` is not given (nothing written).
+    """
+    from optimizer.report.study_pages import render_summary_markdown
+
+    start = time.perf_counter()
+    if not directories:
+        raise HetplanError("study summary: give at least one study directory")
+    out = Path(out)
+    check_destination(out, force=force)
+    sections = []
+    for directory in map(Path, directories):
+        _, data = _report_data(directory)
+        report = directory / REPORT_DIRECTORY / SUMMARY_NAME
+        link = os.path.relpath(report, out.parent) if report.is_file() else None
+        sections.append((data, link))
+    write_text_atomic(out, render_summary_markdown(title, sections), force=force)
+    return StudiesSummary(
+        status="ok",
+        out=str(out),
+        studies=[data.meta.name for data, _ in sections],
+        wall_s=time.perf_counter() - start,
+    )
+
+
+def _report_data(directory: Path):
+    """A study directory's table and its report's numbers (``ReportData``)."""
+    from optimizer.report.study_data import StudyMeta, build_report_data
+
+    manifest = read_manifest(directory)
+    frame = _read_table(directory)
+    points = manifest["points"]
+    description, design, asked = _study_text(directory)
+    meta = StudyMeta(
+        name=manifest["study"],
+        description=description,
+        study_file=manifest["study_file"],
+        axes=tuple(points[0]["values"]) if points else (),
+        n_planned=len(points),
+        design=design,
+        asked=asked,
+    )
+    return frame, build_report_data(frame, meta)
+
+
 def _drop_old_figures(out_dir: Path, kept: set[Path], prefixes, formats) -> None:
     """Figures of a report replaced with ``force`` that this one did not draw again (an axis
     since gone), so the directory holds one report, not two."""
@@ -147,7 +218,7 @@ def _study_text(directory: Path) -> tuple[str, str, tuple]:
     """The study's description, design kind and ``[[finding]]`` entries, from the copy of its
     file in ``directory`` (the run validated it; unreadable, the report does without a
     description and findings and joins no points by lines)."""
-    from optimizer.report.study_data import Range, Threshold
+    from optimizer.report.study_data import Highest, Range, Threshold
 
     try:
         spec = tomllib.loads((directory / STUDY_COPY_NAME).read_text(encoding="utf-8"))
@@ -160,6 +231,9 @@ def _study_text(directory: Path) -> tuple[str, str, tuple]:
         if finding.get("kind") == "threshold":
             asked.append(Threshold(finding["axis"], finding["column"], finding.get("equals"),
                                    finding.get("below")))  # fmt: skip
+        elif finding.get("kind") == "highest":
+            asked.append(Highest(finding["axis"], finding["column"], finding.get("equals"),
+                                 finding.get("above")))  # fmt: skip
         else:
             asked.append(Range(tuple(finding["by"]), tuple(finding["columns"])))
     return (description if isinstance(description, str) else "",

@@ -79,14 +79,16 @@ class StudySection(StrictModel):
 class FindingSection(StrictModel):
     """``[[finding]]``: a finding the report computes from the table. ``threshold``: per
     combination of the other axes, the first value of ``axis`` at which ``column`` equals
-    ``equals`` or falls below ``below``; ``range``: per combination of the ``by`` axes, the
-    lowest and highest value of each of ``columns``."""
+    ``equals`` or falls below ``below``; ``highest``: the last value of ``axis`` at which
+    ``column`` equals ``equals`` or is above ``above`` (a break-even price); ``range``: per
+    combination of the ``by`` axes, the lowest and highest value of each of ``columns``."""
 
-    kind: Literal["threshold", "range"]
+    kind: Literal["threshold", "highest", "range"]
     axis: str | None = None
     column: str | None = None
     equals: str | None = None
     below: Number | None = None
+    above: Number | None = None
     by: list[str] | None = Field(None, min_length=1, max_length=8)
     columns: list[str] | None = Field(None, min_length=1, max_length=16)
 
@@ -302,14 +304,15 @@ def _check_findings(spec: StudySpec, name: str) -> Iterator[Problem]:
     for i, finding in enumerate(spec.finding):
         entry = f"finding[{i}]"
         given = finding.model_fields_set - {"kind"}
-        needed = {"threshold": {"axis", "column"}, "range": {"by", "columns"}}[finding.kind]
-        allowed = needed | ({"equals", "below"} if finding.kind == "threshold" else set())
+        needed = {"range": {"by", "columns"}}.get(finding.kind, {"axis", "column"})
+        bound = {"threshold": "below", "highest": "above"}.get(finding.kind)
+        allowed = needed | ({"equals", bound} if bound else set())
         for key in sorted(needed - given):
             yield Problem(name, entry, key, f"required by a {finding.kind} finding")
         for key in sorted(given - allowed):
             yield Problem(name, entry, key, f"does not apply to a {finding.kind} finding")
-        if finding.kind == "threshold" and (finding.equals is None) == (finding.below is None):
-            yield Problem(name, entry, "equals", "give equals or below (one of them)")
+        if bound and (finding.equals is None) == (getattr(finding, bound) is None):
+            yield Problem(name, entry, "equals", f"give equals or {bound} (one of them)")
         for column in [finding.column or "", *(finding.columns or [])]:
             if column and column not in known and not column.startswith("devices."):
                 key = "column" if column == finding.column else "columns"

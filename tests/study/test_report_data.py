@@ -12,11 +12,13 @@ import pandas as pd
 import pytest
 
 from optimizer.report.study_data import (
+    Highest,
     Range,
     StudyMeta,
     Threshold,
     build_report_data,
     change_text,
+    highest_table,
     pareto_front,
     range_table,
     slices,
@@ -316,3 +318,46 @@ def test_range_finding_gives_lowest_and_highest_per_group_in_display_units():
     assert table.header == ("acc", "cf_bytes_per_request (GB per request)", "points")
     # a: 1, 2, 4 GB over its three answered points; b: 1 to 7 GB over four
     assert sorted(table.rows) == [("a", "1.00 – 4.00", "3"), ("b", "1.00 – 7.00", "4")]
+
+
+def _tier_prices() -> pd.DataFrame:
+    """A solve table of two tiers at two contexts along a tier price (hand-made): the GB of
+    tier the optimum buys at each price, one infeasible point."""
+    rows = [
+        # ddr5 at 8k: bought up to 2 $/GB, not from 4 on
+        ("ddr5", 8, 1.0, "optimal", 512.0), ("ddr5", 8, 2.0, "optimal", 256.0),
+        ("ddr5", 8, 4.0, "optimal", 0.0), ("ddr5", 8, 8.0, "optimal", 0.0),
+        # ddr5 at 1M: bought at every price tried (the crossing lies beyond 8)
+        ("ddr5", 1000, 1.0, "optimal", 4096.0), ("ddr5", 1000, 2.0, "optimal", 4096.0),
+        ("ddr5", 1000, 4.0, "optimal", 2048.0), ("ddr5", 1000, 8.0, "optimal", 1024.0),
+        # pool at 8k: never bought
+        ("pool", 8, 1.0, "optimal", 0.0), ("pool", 8, 2.0, "optimal", 0.0),
+        ("pool", 8, 4.0, "optimal", 0.0), ("pool", 8, 8.0, "infeasible", None),
+        # pool at 1M: bought at 1 and 4, not at 2 (not monotone), infeasible at 8
+        ("pool", 1000, 1.0, "optimal", 32000.0), ("pool", 1000, 2.0, "optimal", 0.0),
+        ("pool", 1000, 4.0, "optimal", 32000.0), ("pool", 1000, 8.0, "infeasible", None),
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["tier", "ctx", "price", "status", "tier_gb"])
+    frame["objective"] = np.where(frame["status"] == "optimal", 1.0, np.nan)  # answered: a fleet
+    return frame.sample(frac=1.0, random_state=1)  # the order must not matter
+
+
+def test_highest_finding_gives_the_last_axis_value_and_the_bracket_per_combination():
+    table = highest_table(_tier_prices(), Highest("price", "tier_gb", above=0.0),
+                          ("tier", "ctx", "price"))  # fmt: skip
+    assert table.header == ("tier", "ctx", "highest price where tier_gb > 0", "next price tried",
+                            "lowest price where not", "highest price answered")  # fmt: skip
+    assert sorted(table.rows) == [
+        ("ddr5", "1000", "8", "—", "—", "8"),  # holds at every price: beyond the range
+        ("ddr5", "8", "2", "4", "4", "8"),  # bought at 2, not at 4: the crossing in (2, 4]
+        ("pool", "1000", "4", "—", "2", "4"),  # fails at 2 below 4: not monotone; 8 unanswered
+        ("pool", "8", "never", "1", "1", "4"),
+    ]
+    assert "holds somewhere in 3 of 4 combinations" in table.sentence
+
+
+def test_highest_finding_takes_a_text_condition():
+    frame = _estimates()
+    table = highest_table(frame, Highest("ctx", "bound", equals="slo"), ("acc", "ctx"))
+    # a: slo only at 1, capacity from 2; b: slo at every answered context up to 8
+    assert sorted(table.rows) == [("a", "1", "2", "2", "4"), ("b", "8", "—", "—", "8")]

@@ -88,10 +88,20 @@ base = "base.toml"
         ),
         (HEAD + "[[axis]\n", "study.toml: line 6: "),
         (HEAD, "study.toml: axis: required field missing"),
+        (
+            HEAD + VALID_AXIS + '[[finding]]\nkind = "highest"\naxis = "serve.0.requests_per_s"\n'
+            'column = "tier_gb"\nabove = 0\nbelow = 1\n',
+            "study.toml: finding[0]: below: does not apply to a highest finding",
+        ),
+        (
+            HEAD + VALID_AXIS + '[[finding]]\nkind = "highest"\naxis = "serve.0.requests_per_s"\n'
+            'column = "tier_gb"\n',
+            "study.toml: finding[0]: equals: give equals or above (one of them)",
+        ),
     ],
     ids=[
         "unknown-key", "estimate-kind", "lhs-samples", "zip-lengths", "low-high", "range-in-grid",
-        "nan-value", "missing-base", "toml-syntax", "no-axis",
+        "nan-value", "missing-base", "toml-syntax", "no-axis", "highest-below", "highest-bare",
     ],
 )  # fmt: skip
 def test_invalid_study_file_is_one_line_and_exit_2(capsys, study_dir, body, line):
