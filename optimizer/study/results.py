@@ -27,6 +27,7 @@ SOLUTION_COLUMNS = (
     "energy_j_per_token",
     "n_devices",
     "tier_gb",
+    "disaggregated_frac",
     "pools",
     "walls",
     *(f"saving_vs_{name.replace('-', '_')}_pct" for name in BASELINES),
@@ -61,12 +62,22 @@ def solution_row(solution) -> dict:
         "energy_j_per_token": solution.energy_j_per_token,
         "n_devices": sum(solution.devices.values()) if solved else None,
         "tier_gb": sum(t.gb for t in solution.tier_pools) if solved else None,
+        "disaggregated_frac": disaggregated_frac(solution) if solved else None,
         "pools": composition(solution) if solved else None,
         "walls": "; ".join(sorted({p.bound for p in solution.pools if p.bound})) or None,
         **{f"saving_vs_{n.replace('-', '_')}_pct": savings.get(n) for n in BASELINES},
         "devices": dict(solution.devices) if solved else None,
     }
     return plain(row)
+
+
+def disaggregated_frac(solution) -> float | None:
+    """The share of all requests handed from a prefill to a decode pool: each class's share
+    weighted by its rate (None without traffic)."""
+    total = sum(w.requests_per_s for w in solution.workloads)
+    if not total:
+        return None
+    return sum(w.requests_per_s * w.disaggregated_share for w in solution.workloads) / total
 
 
 def composition(solution) -> str:
