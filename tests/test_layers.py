@@ -31,6 +31,7 @@ LAYERS = (
     ("optimizer.report",),
     ("optimizer.api",),
     ("optimizer.study",),
+    ("optimizer.codesign",),
     ("optimizer.cli",),
 )
 """Lowest first: a module may import its own layer and any layer below it."""
@@ -38,6 +39,7 @@ LAYERS = (
 CLI_MAY_IMPORT = (
     "optimizer.api",
     "optimizer.study",
+    "optimizer.codesign",
     "optimizer.report",
     "optimizer.errors",
     "optimizer.cli",
