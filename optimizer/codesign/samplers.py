@@ -45,8 +45,10 @@ def make_sampler(name: str, *, seed: int, parallel: bool):
     if name == "tpe":
         return samplers.TPESampler(seed=seed, multivariate=True, constant_liar=parallel)
     if name == "gp":
+        from optimizer.codesign.storage import quietly
+
         # an evaluation is an optimal fleet: the same design always gives the same values
-        return samplers.GPSampler(seed=seed, deterministic_objective=True)
+        return quietly(samplers.GPSampler, seed=seed, deterministic_objective=True)
     if name == "nsga2":
         return samplers.NSGAIISampler(seed=seed)
     return samplers.RandomSampler(seed=seed)

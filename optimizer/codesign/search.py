@@ -4,9 +4,10 @@ complete trials (``worker`` runs the trials, ``storage`` keeps the study, ``tria
 
 An infeasible design that was not evaluated is told with the worst value (+inf when
 minimizing) and its constraint values: TPE and NSGA-II rank infeasible trials by their total
-violation and never by value, the GP models each constraint, and Optuna's best trials and
-Pareto front leave infeasible trials out; so every sampler learns to avoid the region and
-no placeholder value is ever reported as a result.
+violation and never by value, the GP models each constraint (and fits the objective there
+at the worst finite value seen), and Optuna's best trials and Pareto front leave infeasible
+trials out; so every sampler learns to avoid the region and no placeholder value is ever
+reported as a result.
 """
 
 from __future__ import annotations

@@ -113,8 +113,8 @@ def fail_stale_trials(study: optuna.Study) -> None:
 
 
 def quietly(function, *args, **kwargs):
-    """``function(...)`` without Optuna's experimental-feature warning (heartbeats are
-    experimental since Optuna 2.9 and still used as documented)."""
+    """``function(...)`` without Optuna's experimental-feature warning: heartbeats (since
+    Optuna 2.9), metric names and the GP's deterministic objective are used as documented."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return function(*args, **kwargs)

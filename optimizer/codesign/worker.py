@@ -141,16 +141,18 @@ def _start_trial(study, settings: SearchSettings):
     """Ask a trial, start its heartbeat, sample its knobs: (trial, heartbeat, params)."""
     from optuna.trial import TrialState
 
-    with warnings.catch_warnings():  # this loop beats as Study.optimize does
-        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)  # we beat
+        # the GP fits designs not evaluated at the worst finite value, as intended
+        warnings.filterwarnings("ignore", "Clip non-finite values", UserWarning)
         trial = study.ask()
-    heartbeat = _Heartbeat(study, trial, settings.heartbeat_s)
-    try:
-        params = {knob.name: knob.suggest(trial) for knob in settings.knobs}
-    except BaseException:
-        heartbeat.stop()
-        study.tell(trial, state=TrialState.FAIL)
-        raise
+        heartbeat = _Heartbeat(study, trial, settings.heartbeat_s)
+        try:
+            params = {knob.name: knob.suggest(trial) for knob in settings.knobs}
+        except BaseException:
+            heartbeat.stop()
+            study.tell(trial, state=TrialState.FAIL)
+            raise
     return trial, heartbeat, params
 
 
