@@ -239,3 +239,4 @@ class IlpSolution:
     n_constraints: int = 0
     parts: int = 1  # separate ILPs it was solved as (search.parts)
     coupled: bool = False  # the parts were then solved together, warm-started
+    fallback: str | None = None  # why the other solver answered instead (search.ilp)

@@ -142,7 +142,8 @@ def solve(
                 runs |= {b.name: run(b) for b in _BASELINES if b.name not in runs}
             baseline_runs = [(b, runs[b.name]) for b in _BASELINES] if baselines else []
             result = optimum.result()
-    head = _head(loaded, fleet.notes)
+    fallback = (result.fallback,) if result is not None and result.fallback else ()
+    head = _head(loaded, fleet.notes + fallback)
     if result is None or result.status is Status.INFEASIBLE:
         explanation = tuple(uncovered) or (result.explanation if result else ())
         return Solution(

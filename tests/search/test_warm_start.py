@@ -1,0 +1,47 @@
+"""Cases where a solver's own verdict was wrong, and both solvers now agree (to 0.1 %).
+
+A long-context coding agent on Qwen3-Coder-480B with a memory tier at a study's price (the
+paper's claim-5 study) found three faults: HiGHS, started from a baseline's fleet with presolve
+on, proved "optimal" a fleet 2.6 % above the optimum (DDR5 at 1 $/GB); HiGHS proved a bound
+above the fleet it returned (DDR5 at 256 $/GB), now solved again with CBC and said in the
+notes; and CBC's row tolerance left 30.0000002 instances' load on 30 instances, which the
+re-check raised to 31, 2.8 % above the optimum, under the label "optimal" (CXL at 1 $/GB). The
+reference is the other solver's answer, and the optimum each is checked against was found by
+HiGHS cold, HiGHS without presolve and CBC alike (129.33, 257.74 and 127.04 $/h)."""
+
+from __future__ import annotations
+
+import pytest
+
+from optimizer.api import solve
+
+PROBLEM = "problems/studies/paper/one-agent.toml"
+AGENT = {
+    "serve.0.model": "qwen3-coder-480b-a35b",
+    "serve.0.workload": "coding-agent-long",
+    "serve.0.requests_per_s": "10",
+    "serve.0.ttft_ms": "30000",
+    "serve.0.context_tokens": "512000",
+}
+
+
+@pytest.mark.parametrize(
+    ("tier", "price", "optimum"),
+    [("ddr5", 1, 129.3286), ("ddr5", 256, 257.7389), ("cxl-expander", 1, 127.0380)],
+)
+def test_both_solvers_find_the_optimum_and_say_so(tier, price, optimum):
+    found = {}
+    for name in ("highs", "cbc"):
+        overrides = AGENT | {
+            "styles.tiers": f'["{tier}"]',
+            "styles.tier_price_usd_per_gb": str(price),
+            "solver.name": name,
+        }
+        solution = solve(PROBLEM, overrides=overrides, baselines=False, workers=1)
+        assert solution.status == "optimal", solution.message
+        assert solution.gap < 1e-4
+        found[name] = solution
+    assert found["highs"].objective == pytest.approx(found["cbc"].objective, rel=1e-3)
+    assert found["cbc"].objective == pytest.approx(optimum, rel=1e-4)
+    if tier == "ddr5" and price == 256:  # HiGHS's inconsistent proof is replaced, and said
+        assert any("solved again with cbc" in note for note in found["highs"].notes)
