@@ -161,11 +161,12 @@ def draw_figure(plan: FigurePlan, frame, data: ReportData) -> DrawnFigure:
             "pareto": _pareto, "estimate": _estimate, "bound": _bound,
             "oi_cf": _oi_cf}[plan.kind]  # fmt: skip
     fig, caption = draw(plan, frame.reset_index(drop=True), data)
-    png, svg = _encode(fig)
+    png, svg = encode_figure(fig)
     return DrawnFigure(plan, caption, png, svg)
 
 
-def _encode(fig) -> tuple[bytes, bytes]:
+def encode_figure(fig) -> tuple[bytes, bytes]:
+    """(PNG, SVG) bytes of ``fig``, without timestamps: the same figure gives the same bytes."""
     import matplotlib
 
     images = []
@@ -177,7 +178,7 @@ def _encode(fig) -> tuple[bytes, bytes]:
     return images[0], images[1]
 
 
-def _figure(title: str, n_rows: int = 1, *, height_per_row: float = 4.2):
+def new_figure(title: str, n_rows: int = 1, *, height_per_row: float = 4.2):
     """A fresh figure on an Agg canvas with ``n_rows`` axes sharing x."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -230,7 +231,7 @@ def _set_x_axis(ax, frame, axis: str, data: ReportData, categories) -> None:
     if _is_numeric(data, axis):
         if _log_x(frame[axis]):
             ax.set_xscale("log")
-            _plain_log_ticks(ax.xaxis)
+            plain_log_ticks(ax.xaxis)
         return
     labels = [_short(c) for c in categories]
     ax.set_xticks(range(len(categories)), labels)
@@ -241,7 +242,7 @@ def _set_x_axis(ax, frame, axis: str, data: ReportData, categories) -> None:
             label.set_horizontalalignment("right")
 
 
-def _plain_log_ticks(axis) -> None:
+def plain_log_ticks(axis) -> None:
     """Ticks of a log axis at 1, 2 and 5 times powers of ten, written as plain numbers (not
     ``6×10^0``), without labels on the minor ticks."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -291,7 +292,7 @@ def _objective(plan: FigurePlan, frame, data: ReportData):
     axis = plan.axis
     found, moving = slices(frame, axis, data.meta.axes)
     kinds = list(dict.fromkeys(frame.iloc[list(s.rows)]["objective_kind"].iloc[0] for s in found))
-    fig, axes = _figure(plan.title, len(kinds))
+    fig, axes = new_figure(plan.title, len(kinds))
     categories = _categories(frame, axis)
     numeric = _is_numeric(data, axis)
     n_series = 0
@@ -346,7 +347,7 @@ def _composition(plan: FigurePlan, frame, data: ReportData):
     columns = device_columns(answered)
     keys = axis_keys(frame, data.meta.axes)
     groups, per = _bar_groups(answered, axis, data, keys)
-    fig, (ax,) = _figure(plan.title)
+    fig, (ax,) = new_figure(plan.title)
     bottom = np.zeros(len(groups))
     positions = np.arange(len(groups))
     for column, color in zip(columns, _colors(len(columns)), strict=True):
@@ -384,7 +385,7 @@ def _savings(plan: FigurePlan, frame, data: ReportData):
     axis = plan.axis
     found, moving = slices(frame, axis, data.meta.axes)
     columns = list(data.saving_columns)
-    fig, axes = _figure(plan.title, len(columns), height_per_row=3.6)
+    fig, axes = new_figure(plan.title, len(columns), height_per_row=3.6)
     categories = _categories(frame, axis)
     colors, offsets = _colors(len(found)), _offsets(len(found))
     numeric = _is_numeric(data, axis)
@@ -430,7 +431,7 @@ def _pareto(plan: FigurePlan, frame, data: ReportData):
     xs = rows[pareto.x_column].to_numpy(dtype=float)
     ys = rows[pareto.y_column].to_numpy(dtype=float) * scale
     front = np.array(pareto.front)
-    fig, (ax,) = _figure(plan.title)
+    fig, (ax,) = new_figure(plan.title)
     raster = len(xs) > RASTER_POINTS
     ax.scatter(xs[~front], ys[~front], s=18, color="0.6", label="dominated", rasterized=raster)
     order = np.argsort(xs[front], kind="stable")
@@ -447,8 +448,8 @@ def _pareto(plan: FigurePlan, frame, data: ReportData):
     if _log_x(xs) and _log_x(ys):
         ax.set_xscale("log")
         ax.set_yscale("log")
-        _plain_log_ticks(ax.xaxis)
-        _plain_log_ticks(ax.yaxis)
+        plain_log_ticks(ax.xaxis)
+        plain_log_ticks(ax.yaxis)
     caption = (
         f"Each answered point's cost against its {ENERGY_NAMES[pareto.y_column]}; red: the "
         "points no other point beats on both, labelled with their point number."
@@ -461,7 +462,7 @@ def _estimate(plan: FigurePlan, frame, data: ReportData):
     (or marker group) per combination of the other axes."""
     axis = plan.axis
     found, moving = slices(frame, axis, data.meta.axes)
-    fig, axes = _figure(plan.title, len(ESTIMATE_PANELS), height_per_row=3.4)
+    fig, axes = new_figure(plan.title, len(ESTIMATE_PANELS), height_per_row=3.4)
     categories = _categories(frame, axis)
     numeric = _is_numeric(data, axis)
     colors, offsets = _colors(len(found)), _offsets(len(found))
@@ -498,7 +499,7 @@ def _bound(plan: FigurePlan, frame, data: ReportData):
     labels = (keys[others].astype(str).agg(", ".join, axis=1) if others
               else keys[axis].map(lambda _: "all points"))  # fmt: skip
     order = list(dict.fromkeys(labels))[:MAX_BOUND_ROWS]
-    fig, (ax,) = _figure(plan.title, height_per_row=max(3.0, 0.22 * len(order) + 1.5))
+    fig, (ax,) = new_figure(plan.title, height_per_row=max(3.0, 0.22 * len(order) + 1.5))
     xs = frame[axis].to_numpy(dtype=float)
     ys = labels.map({label: i for i, label in enumerate(order)})
     shown = ys.notna().to_numpy()
@@ -515,7 +516,7 @@ def _bound(plan: FigurePlan, frame, data: ReportData):
     ax.set_xlabel(axis)
     if _log_x(xs):
         ax.set_xscale("log")
-        _plain_log_ticks(ax.xaxis)
+        plain_log_ticks(ax.xaxis)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     n_left = len(dict.fromkeys(labels)) - len(order)
     if n_left > 0:
@@ -540,7 +541,7 @@ def _oi_cf(plan: FigurePlan, frame, data: ReportData):
         if axis
         else [("points", answered)]
     )
-    fig, (ax,) = _figure(plan.title)
+    fig, (ax,) = new_figure(plan.title)
     for (label, group), color in zip(groups, _colors(len(groups)), strict=True):
         ax.scatter(group["cf_bytes_per_request"].astype(float) * 1e-9,
                    group["oi_decode_flop_per_byte"].astype(float), s=22, color=color,
