@@ -155,7 +155,9 @@ class DesignEvaluator:
         state = self._prepare()
         out = []
         for base in state.bases:
-            solution = provision(base.loaded, state.efficiency, workers=1, baselines=False)
+            solution = provision(
+                base.loaded, state.efficiency, workers=1, baselines=False, tie_breaks=False
+            )
             out.append(fleet_summary(base, solution, {}))
         return out
 
@@ -191,15 +193,16 @@ def _trial_fleet(loaded: LoadedProblem, tables, efficiency, parts):
 
 def _solve(base: _Base, own: LoadedProblem, fleet: Fleet | None, efficiency) -> Solution:
     """The optimum of one base problem and objective over the catalog's columns (when kept)
-    and the trial's; with no column at all, the solver says why."""
+    and the trial's; with no column at all, the solver says why. A trial reads the objective
+    alone, so the fleet is not tie-broken on cost and purchases (``tie_breaks``)."""
     if base.catalog_fleet is not None:
         fleet = base.catalog_fleet if fleet is None else joined(base.catalog_fleet, fleet)
     spec = base.loaded.spec
     if fleet is None:
         own = replace(own, spec=own.spec.model_copy(update={"objective": spec.objective}))
-        return provision(own, efficiency, workers=1, baselines=False)
+        return provision(own, efficiency, workers=1, baselines=False, tie_breaks=False)
     loaded = replace(base.loaded, catalog=own.catalog)
-    return provision(loaded, efficiency, workers=1, baselines=False, fleet=fleet)
+    return provision(loaded, efficiency, workers=1, baselines=False, fleet=fleet, tie_breaks=False)
 
 
 def _bases(codesign: Codesign, catalog_dirs) -> list[_Base]:

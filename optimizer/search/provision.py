@@ -92,6 +92,7 @@ def solve(
     progress: bool = False,
     baselines: bool = True,
     fleet: Fleet | None = None,
+    tie_breaks: bool = True,
 ) -> Solution:
     """Rate, prune, solve and explain one problem; ``status`` says whether it is solved.
 
@@ -109,6 +110,9 @@ def solve(
         fleet: the problem's candidates, already rated at its rates (co-design joins the
             catalog's, rated once per study, with a trial's own: ``fleet.merge.joined``);
             None rates them here.
+        tie_breaks: after the objective, minimize cost and then purchases among the fleets
+            that hold it (lexicographic stages); False stops at the objective, for a caller
+            that reads the objective alone (a co-design trial).
     """
     start = time.perf_counter()
     spec = loaded.spec
@@ -121,6 +125,8 @@ def solve(
             return _no_fleet(loaded, str(why), start)
     problem = _within_time_left(ilp_problem(spec, loaded.economics, fleet), start)
     problem = replace(problem, solver=replace(problem.solver, progress=progress))
+    if not tie_breaks:
+        problem = replace(problem, then=())
     keep = usable_pairs(problem).any(axis=1) & ~dominated_columns(problem)
     fleet = replace(fleet, table=fleet.table.subset(keep))
     problem = replace(problem, columns=fleet.table.columns)
