@@ -13,6 +13,7 @@ from optimizer.api import CatalogError, FieldError, HetplanError
 from optimizer.cli import catalog_cmd, study_cmd
 from optimizer.cli.analyze_cmd import analyze
 from optimizer.cli.calibrate_cmd import calibrate
+from optimizer.cli.codesign_cmd import codesign
 from optimizer.cli.estimate_cmd import estimate
 from optimizer.cli.flags import field_error_text
 from optimizer.cli.schema_cmd import schema
@@ -32,6 +33,7 @@ app.command("calibrate")(calibrate)
 app.command("analyze")(analyze)
 app.command("solve")(solve)
 app.command("compare")(compare)
+app.command("codesign")(codesign)
 app.command("schema")(schema)
 
 

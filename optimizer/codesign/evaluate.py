@@ -316,8 +316,11 @@ def fleet_summary(base: _Base, solution: Solution, parts: dict[str, Part]) -> di
                 "phase": p.phase,
                 "instances": p.instances,
                 "devices": p.devices,
+                "tp": p.tp,
+                "precision": p.precision,
                 "tier": p.tier,
                 "bound": p.bound,
+                "batch": max((x.batch for x in p.serves if x.batch), default=None),
             }
             for p in solution.pools
         ],  # fmt: skip

@@ -181,13 +181,18 @@ def open_study(settings: SearchSettings, *, sampler=None) -> optuna.Study:
     if settings.storage is None:
         Path(settings.out).mkdir(parents=True, exist_ok=True)
     storage = open_storage(spec, heartbeat_s=settings.heartbeat_s, grace_s=settings.grace_s)
-    study = optuna.create_study(
-        storage=storage,
-        study_name=settings.name,
-        directions=list(settings.directions),
-        sampler=sampler,
-        load_if_exists=True,
-    )
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "Using an existing study" line
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=settings.name,
+            directions=list(settings.directions),
+            sampler=sampler,
+            load_if_exists=True,
+        )
+    finally:
+        optuna.logging.set_verbosity(level)
     directions = tuple(d.name.lower() for d in study.directions)
     names = tuple(study.metric_names or settings.objective_names)
     if (directions, names) != (settings.directions, settings.objective_names):

@@ -197,6 +197,10 @@ def _check_knob(knob: Knob, key: str, part: str, name: str) -> Iterator[Problem]
             yield Problem(name, part, f"{key}.low", why)
         elif key in WHOLE and not (knob.low.is_integer() and knob.high.is_integer()):
             yield Problem(name, part, key, "takes whole numbers: give whole low and high")
+        elif key in WHOLE and knob.step is not None and not knob.step.is_integer():
+            yield Problem(name, part, f"{key}.step", f"must be whole, got {knob.step:g}")
+        elif knob.log and knob.step is not None:
+            yield Problem(name, part, f"{key}.step", "a log range takes no step")
         elif key not in WHOLE and knob.low <= 0:
             yield Problem(name, part, f"{key}.low", f"must be > 0, got {knob.low:g}")
         return
