@@ -21,8 +21,8 @@ REPORT_DIRECTORY = "report"
 SUMMARY_NAME = "summary.md"
 HTML_NAME = "report.html"
 DEFAULT_BATCH = 16.0
-"""Requests per step at which a part is analysed when its fleet's pools give no batch (the
-fleet summary records none yet): ``analyze``'s own default."""
+"""Requests per step at which a part is analysed where no fleet of the design serves a base
+problem with it (or its pools record no batch): ``analyze``'s own default."""
 MAX_EXPLAINED = 8
 """Best designs explained in OI/CF terms; the others are in the tables only."""
 
@@ -61,10 +61,44 @@ def report_codesign(
         HetplanError: ``directory`` is not a co-design directory, a table is missing or
         unreadable, or ``out`` is not a co-design report and ``force`` is False.
     """
-    from optimizer.report.codesign_data import SearchFacts, build_codesign_data, headlines
+    from optimizer.report.codesign_data import headlines
     from optimizer.report.codesign_pages import render_html, render_markdown
     from optimizer.report.codesign_plots import FIGURE_NAMES, draw_figures
     from optimizer.report.study_plots import FORMATS
+
+    directory = Path(directory)
+    out_dir = Path(out) if out is not None else directory / REPORT_DIRECTORY
+    names = {SUMMARY_NAME, HTML_NAME, *(f"{n}.{f}" for n in FIGURE_NAMES for f in FORMATS)}
+    _claim(out_dir, names, force=force)  # before any work
+    frame, data = codesign_report_data(directory, catalog_dirs=catalog_dirs, efficiency=efficiency)
+    figures = draw_figures(frame, data)
+    written = []
+    for figure in figures:
+        for fmt in FORMATS:
+            path = out_dir / f"{figure.plan.name}.{fmt}"
+            written.append(write_bytes_atomic(path, getattr(figure, fmt), force=True))
+    written.append(write_text_atomic(out_dir / SUMMARY_NAME, render_markdown(data, figures),
+                                     force=True))  # fmt: skip
+    written.append(write_text_atomic(out_dir / HTML_NAME, render_html(data, figures),
+                                     force=True))  # fmt: skip
+    for name in sorted(names - {p.name for p in written}):  # a figure not drawn this time
+        (out_dir / name).unlink(missing_ok=True)
+    return CodesignReport(str(out_dir), tuple(map(str, written)), headlines(data))
+
+
+def codesign_report_data(
+    directory: str | Path,
+    *,
+    catalog_dirs: Sequence[str | Path] = (),
+    efficiency: str | Path | None = None,
+):
+    """A co-design directory's trials table and its report's numbers (``CodesignData``), the
+    best designs explained in OI/CF terms; what :func:`report_codesign` lays out.
+
+    Raises:
+        HetplanError: as :func:`report_codesign`.
+    """
+    from optimizer.report.codesign_data import SearchFacts, build_codesign_data
 
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -86,24 +120,7 @@ def report_codesign(
     objectives = tuple(manifest["objectives"])
     data = build_codesign_data(frame, facts, objectives, reference, _knob_order(spec))
     walls, note = _explain(manifest, data.best, catalog_dirs, efficiency)
-    data = replace(data, walls=walls, walls_note=note)
-
-    out_dir = Path(out) if out is not None else directory / REPORT_DIRECTORY
-    names = {SUMMARY_NAME, HTML_NAME, *(f"{n}.{f}" for n in FIGURE_NAMES for f in FORMATS)}
-    _claim(out_dir, names, force=force)
-    figures = draw_figures(frame, data)
-    written = []
-    for figure in figures:
-        for fmt in FORMATS:
-            path = out_dir / f"{figure.plan.name}.{fmt}"
-            written.append(write_bytes_atomic(path, getattr(figure, fmt), force=True))
-    written.append(write_text_atomic(out_dir / SUMMARY_NAME, render_markdown(data, figures),
-                                     force=True))  # fmt: skip
-    written.append(write_text_atomic(out_dir / HTML_NAME, render_html(data, figures),
-                                     force=True))  # fmt: skip
-    for name in sorted(names - {p.name for p in written}):  # a figure not drawn this time
-        (out_dir / name).unlink(missing_ok=True)
-    return CodesignReport(str(out_dir), tuple(map(str, written)), headlines(data))
+    return frame, replace(data, walls=walls, walls_note=note)
 
 
 def _claim(out_dir: Path, names: set[str], *, force: bool) -> None:
@@ -217,15 +234,18 @@ def _explain(manifest: dict, best, catalog_dirs, efficiency):
     if not same:
         return (), (f"The designs are not explained: the co-design file {path} is not where "
                     "the run read it, or has changed since.")  # fmt: skip
-    codesign = load_codesign(path)
-    problems = []
-    for given, problem_path in zip(codesign.spec.problem, codesign.problems, strict=True):
-        overrides = {k: str(v) for k, v in _flat(given.set)}
-        problems.append(load_problem(problem_path, overrides, catalog_dirs).spec)
-    evaluator = DesignEvaluator(path, catalog_dirs=catalog_dirs, efficiency=efficiency)
-    walls = []
-    for design in best[:MAX_EXPLAINED]:
-        walls += _design_walls(evaluator, design, problems, efficiency)
+    try:
+        codesign = load_codesign(path)
+        problems = []
+        for given, problem_path in zip(codesign.spec.problem, codesign.problems, strict=True):
+            overrides = {k: str(v) for k, v in _flat(given.set)}
+            problems.append(load_problem(problem_path, overrides, catalog_dirs).spec)
+        evaluator = DesignEvaluator(path, catalog_dirs=catalog_dirs, efficiency=efficiency)
+        walls = []
+        for design in best[:MAX_EXPLAINED]:
+            walls += _design_walls(evaluator, design, problems, efficiency)
+    except HetplanError as exc:  # a base problem or the catalog changed since the run
+        return (), f"The designs are not explained: {exc}"
     note = None
     if len(best) > MAX_EXPLAINED:
         note = f"The first {MAX_EXPLAINED} of {len(best)} best designs are explained."
@@ -254,11 +274,11 @@ def _design_walls(evaluator, design, problems, efficiency) -> list:
     for problem in problems:
         name = problem.problem.name
         for serve in problem.serve:
-            precision = problem.styles.precisions[0]
             for role, part in parts.items():
                 pools = _pools(design.fleets, name, part)
-                batches = [b for *_, b in pools if b]
-                batch = float(batches[0]) if batches else DEFAULT_BATCH
+                given = next((p for p in pools if p["batch"]), None)
+                batch = float(given["batch"]) if given else DEFAULT_BATCH
+                precision = (given or {}).get("precision") or problem.styles.precisions[0]
                 request = AnalyzeRequest(model=serve.model, workload=serve.workload,
                                          accelerators=(part,), precision=precision,
                                          batch=batch)  # fmt: skip
@@ -268,27 +288,32 @@ def _design_walls(evaluator, design, problems, efficiency) -> list:
                 walls.append(PartWall(
                     number=design.number, role=role, part=part, problem=name,
                     model=serve.model, workload=serve.workload, precision=precision,
-                    batch=batch, batch_from_fleet=bool(batches),
+                    batch=batch, batch_from_fleet=given is not None,
                     ridge_flop_per_byte=device.ridge_flop_per_byte,
                     prefill_oi_flop_per_byte=float(analysis.prefill.oi_flop_per_byte),
                     decode_oi_flop_per_byte=float(analysis.decode.oi_flop_per_byte),
                     wall=phase_walls(phase, analysis.devices)[part], tp=device.tp,
                     memory_gb=device.memory_bytes / GIGA,
                     cf_gb=float(phase.cf_bytes) / GIGA,
-                    pools=tuple(p[:3] for p in pools),
+                    pools=tuple((p["objective"], p["devices"], p["bound"]) for p in pools),
                 ))  # fmt: skip
     return walls
 
 
-def _pools(fleets, problem: str, part: str) -> list[tuple[str, int, str | None, float | None]]:
-    """(objective, devices, bound, batch) of ``part`` in each of ``problem``'s fleets that
-    uses it: devices over its pools, the bound and batch of its largest pool (a batch only
-    where the fleet summary records one)."""
+def _pools(fleets, problem: str, part: str) -> list[dict]:
+    """``part`` in each of ``problem``'s fleets that uses it: the fleet's objective, devices
+    over its pools, and the bound, batch and precision of its largest pool (batch and
+    precision None where the fleet summary records none)."""
     found = []
     for fleet in fleets:
         pools = [p for p in fleet["pools"] if p["accelerator"] == part]
         if fleet["problem"] == problem and pools:
             largest = max(pools, key=lambda p: p["devices"])
-            devices = sum(p["devices"] for p in pools)
-            found.append((fleet["objective"], devices, largest["bound"], largest.get("batch")))
+            found.append({
+                "objective": fleet["objective"],
+                "devices": sum(p["devices"] for p in pools),
+                "bound": largest["bound"],
+                "batch": largest.get("batch"),
+                "precision": largest.get("precision"),
+            })  # fmt: skip
     return found

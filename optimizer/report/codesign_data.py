@@ -293,7 +293,8 @@ def design_line(data: CodesignData, design: BestDesign) -> str:
         saves = "" if saving is None else f", {_saves(saving)}"
         pieces.append(f"{name} {value_text(column, design.values[column])}{saves}, "
                       f"{n_parts} of {n_all} devices hypothetical")  # fmt: skip
-    tied = f" (and {len(design.tied)} trials with the same values)" if design.tied else ""
+    n = len(design.tied)
+    tied = f" (and {n} trial{'s' * (n != 1)} with the same values)" if n else ""
     return f"trial {design.number}{tied}: " + "; ".join(pieces)
 
 

@@ -90,7 +90,7 @@ def _pareto(plan: FigurePlan, frame, data: CodesignData):
     _limits(ax.set_ylim, ax.yaxis, [*feasible[yc], *crossed[yc], cy])
     ax.set_xlabel(objective_text(xc))
     ax.set_ylabel(objective_text(yc))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     caption = (
         f"{objective_text(xc)} against {objective_text(yc)} of each feasible trial (grey); red: "
         "the designs no other feasible design beats on both, labelled with their trial number"
@@ -145,7 +145,7 @@ def _progress(plan: FigurePlan, frame, data: CodesignData):
             ax.axhline(level, label="catalog-only fleets", **CATALOG_STYLE)
         _limits(ax.set_ylim, ax.yaxis, [*values[np.isfinite(values)], level])
         ax.set_ylabel(objective_text(column))
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="best")
     axes[-1].set_xlabel("trial")
     caption = (
         "Each objective's best feasible value so far (blue) against the trial number, over "
