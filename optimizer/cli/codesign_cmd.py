@@ -86,7 +86,9 @@ def codesign(
         )  # fmt: skip
     finally:
         progress.stop()
-    report = report_codesign(result.directory)
+    report = report_codesign(
+        result.directory, catalog_dirs=catalog_dirs(ctx), efficiency=efficiency
+    )
     if json:
         echo_json(result.to_dict() | {"report": list(report.files)})
     else:

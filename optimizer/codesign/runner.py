@@ -206,10 +206,12 @@ def _write_manifest(directory: Path, codesign: Codesign, settings: SearchSetting
 
     manifest = {
         "codesign": codesign.spec.codesign.name,
-        "codesign_file": str(codesign.path),
+        "codesign_file": str(codesign.path.resolve()),
         "codesign_sha256": codesign.sha256,
         "storage": resolve_storage(settings.storage, settings.out).text,
         "objectives": list(settings.objective_names),
+        "sampler": settings.sampler,
+        "seed": settings.seed,
     }
     text = json.dumps(manifest, indent=1, allow_nan=False) + "\n"
     write_text_atomic(directory / MANIFEST_NAME, text, force=True)
