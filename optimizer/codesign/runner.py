@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from optimizer.catalog.loader import display_path
 from optimizer.codesign.evaluate import OBJECTIVE_NAMES, DesignEvaluator
 from optimizer.codesign.search import SearchSettings, run_search, trials_frame
 from optimizer.codesign.space import search_space
@@ -206,7 +207,7 @@ def _write_manifest(directory: Path, codesign: Codesign, settings: SearchSetting
 
     manifest = {
         "codesign": codesign.spec.codesign.name,
-        "codesign_file": str(codesign.path.resolve()),
+        "codesign_file": display_path(codesign.path),  # relative to the working directory
         "codesign_sha256": codesign.sha256,
         "storage": resolve_storage(settings.storage, settings.out).text,
         "objectives": list(settings.objective_names),
