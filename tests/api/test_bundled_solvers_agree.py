@@ -4,13 +4,12 @@ costs within 0.1 %, and neither buys anything that carries nothing (the re-check
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from optimizer.api import solve
+from tests.bundled import bundled_problems
 
-PROBLEMS = sorted((Path(__file__).resolve().parents[2] / "problems").glob("*.toml"))
+PROBLEMS = bundled_problems()
 
 
 @pytest.mark.parametrize("path", PROBLEMS, ids=lambda p: p.stem)

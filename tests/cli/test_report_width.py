@@ -11,8 +11,9 @@ from rich.console import Console
 
 from optimizer.api import solve
 from optimizer.report.solution_report import render_solution
+from tests.bundled import bundled_problems
 
-PROBLEMS = sorted((Path(__file__).resolve().parents[2] / "problems").glob("*.toml"))
+PROBLEMS = bundled_problems()
 
 
 @pytest.mark.parametrize("path", PROBLEMS, ids=lambda p: p.stem)

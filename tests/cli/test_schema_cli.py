@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from optimizer.cli.main import run
+from tests.bundled import bundled_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +23,7 @@ def _schema(capsys, name: str) -> dict:
     return schema
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "problems").glob("*.toml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", bundled_problems(), ids=lambda p: p.stem)
 def test_every_bundled_problem_validates(capsys, path):
     schema = _schema(capsys, "problem")
     jsonschema.validate(tomllib.loads(path.read_text()), schema)

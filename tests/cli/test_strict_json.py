@@ -17,10 +17,11 @@ import pytest
 from optimizer.catalog.problem_spec import SolverName
 from optimizer.cli.common import echo_json
 from optimizer.search.ilp import solve_ilp
+from tests.bundled import bundled_problems
 from tests.search.test_ilp import melange
 
 REPO = Path(__file__).resolve().parents[2]
-PROBLEMS = sorted(p.relative_to(REPO) for p in (REPO / "problems").glob("*.toml"))
+PROBLEMS = [p.relative_to(REPO) for p in bundled_problems()]
 SOLVERS = ("cbc", "highs")
 ESTIMATE = (
     "estimate --model llama-3.1-70b --accelerator h200-sxm --tp 2 --precision fp8 "
