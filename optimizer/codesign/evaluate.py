@@ -44,7 +44,8 @@ OBJECTIVE_NAMES = {"cost": "cost_usd_per_hour", "energy": "energy_kwh_per_hour"}
 """A co-design objective -> the name of its value: the weighted sum over the base problems of
 the optimal fleet's cost ($/h, least-cost fleet) or facility energy (kWh/h, least-energy)."""
 NOT_SERVED = "serves"
-"""The constraint a design breaks when a base problem has no fleet with it (> 0)."""
+"""The constraint a design breaks when a base problem has no fleet with it: the weights of the
+problems left unserved (> 0)."""
 
 
 def part_id(codesign: Codesign, role: str) -> str:
@@ -104,7 +105,7 @@ class DesignEvaluator:
             return TrialOutcome(None, constraints | {NOT_SERVED: 0.0}, attrs)
         tables = _trial_tables(codesign, state.constants, parts, params)
         values = dict.fromkeys(codesign.spec.codesign.objectives, 0.0)
-        fleets, unserved = [], 0.0
+        fleets, unserved = [], {}  # problem index -> its weight, if any objective has no fleet
         trial: dict[int, tuple] = {}  # a problem's objectives share its trial catalog and fleet
         for base in state.bases:
             if base.index not in trial:
@@ -112,11 +113,11 @@ class DesignEvaluator:
             solution = _solve(base, *trial[base.index], state.efficiency)
             fleets.append(fleet_summary(base, solution, parts))
             if solution.objective is None:
-                unserved += base.weight
+                unserved[base.index] = base.weight
                 continue
             values[base.objective] += base.weight * objective_value(base.objective, solution)
         attrs["fleets"] = fleets
-        constraints[NOT_SERVED] = unserved
+        constraints[NOT_SERVED] = sum(unserved.values())
         if unserved:
             return TrialOutcome(None, constraints, attrs)
         named = {OBJECTIVE_NAMES[o]: v for o, v in values.items()}

@@ -86,7 +86,7 @@ class BaseProblem(StrictModel):
 class CodesignSection(StrictModel):
     """``[codesign]``: what is searched for and how."""
 
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     objectives: list[Literal["cost", "energy"]] = Field(["cost"], min_length=1, max_length=2)
     keep_catalog: StrictBool = True
