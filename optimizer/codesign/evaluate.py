@@ -17,7 +17,7 @@ import numpy as np
 
 from optimizer.api.context import efficiency_table
 from optimizer.catalog.catalog import Catalog
-from optimizer.catalog.loader import InlineEntries, with_entries
+from optimizer.catalog.loader import InlineEntries, display_path, with_entries
 from optimizer.catalog.problem_loader import LoadedProblem, load_problem
 from optimizer.catalog.problem_spec import Pricing
 from optimizer.codesign.constants import load_constants
@@ -38,6 +38,7 @@ from optimizer.fleet.merge import joined
 from optimizer.fleet.reuse import rated_fleet
 from optimizer.search.provision import solve as provision
 from optimizer.search.solution import Solution
+from optimizer.study.design import override_text
 
 ROLES = ("prefill", "decode")
 OBJECTIVE_NAMES = {"cost": "cost_usd_per_hour", "energy": "energy_kwh_per_hour"}
@@ -207,21 +208,21 @@ def _solve(base: _Base, own: LoadedProblem, fleet: Fleet | None, efficiency) -> 
 
 
 def _bases(codesign: Codesign, catalog_dirs) -> list[_Base]:
-    """Every base problem once per objective, loaded with its overrides."""
-    name = str(codesign.path)
+    """Every base problem once per objective, loaded with its overrides (as ``--set`` reads
+    them: a study's ``override_text``)."""
+    name = display_path(codesign.path)
     out, problems = [], []
     for i, (path, given) in enumerate(zip(codesign.problems, codesign.spec.problem, strict=True)):
+        fixed = {k: override_text(v) for k, v in _flat(given.set)}
         for objective in codesign.spec.codesign.objectives:
-            overrides = {k: str(v) for k, v in _flat(given.set)} | {"objective.kind": objective}
-            loaded = load_problem(path, overrides, catalog_dirs)
-            why = None
-            if loaded.measured is not None:
-                why = "rates candidates by measurement; a design needs the model to rate it"
-            elif loaded.spec.objective.pricing is not Pricing.OWNED:
-                why = "hypothetical parts have a purchase price only: use owned pricing"
-            if why is not None:
-                problems.append(Problem(name, f"problem[{i}]", "file", why))
+            loaded = load_problem(path, fixed | {"objective.kind": objective}, catalog_dirs)
             out.append(_Base(i, given.weight, objective, loaded, None))
+        if loaded.measured is not None:
+            why = "rates candidates by measurement; a design needs the model to rate it"
+            problems.append(Problem(name, f"problem[{i}]", "file", why))
+        elif loaded.spec.objective.pricing is not Pricing.OWNED:
+            why = "hypothetical parts have a purchase price only: use owned pricing"
+            problems.append(Problem(name, f"problem[{i}]", "file", why))
     if problems:
         raise CodesignError(problems)
     return out
