@@ -127,3 +127,25 @@ def test_without_the_catalog_only_the_designed_parts_serve(tmp_path):
     assert starved.attrs["parts"]["prefill"]["memory_capacity_gb"] * 8 < 60
     assert starved.values is None
     assert starved.constraints[NOT_SERVED] == 2.0
+
+
+def test_a_base_problems_overrides_reach_it_as_set_would(tmp_path):
+    """Booleans, arrays and numbers in ``set`` arrive typed, and each objective's copy of the
+    problem carries its own objective kind."""
+    path = tmp_path / "set.toml"
+    path.write_text(
+        FILE.replace("KEEP", "false")
+        .replace(
+            "weight = 2",
+            'weight = 2\nset = { "styles.memory_tiers" = false, "styles.tp" = [1, 2], '
+            '"serve.0.requests_per_s" = 20 }',
+        )
+        .replace('objectives = ["cost"]', 'objectives = ["cost", "energy"]')
+    )
+    bases = DesignEvaluator(path)._prepare().bases
+    assert [b.objective for b in bases] == ["cost", "energy"]
+    for base in bases:
+        spec = base.loaded.spec
+        assert spec.styles.memory_tiers is False and spec.styles.tp == (1, 2)
+        assert spec.serve[0].requests_per_s == 20
+        assert spec.objective.kind.value == base.objective
