@@ -56,13 +56,15 @@ def part_id(codesign: Codesign, role: str) -> str:
 
 @dataclass(frozen=True)
 class _Base:
-    """One base problem with one objective, loaded, and its catalog-only fleet."""
+    """One base problem with one objective, loaded, and (with the catalog kept) its
+    catalog's rated columns and their optimum."""
 
     index: int  # of the problem in the file
     weight: float
     objective: str
     loaded: LoadedProblem
-    catalog_fleet: Fleet | None
+    catalog_fleet: Fleet | None = None
+    catalog_optimum: Solution | None = None
 
 
 @dataclass(frozen=True)
@@ -155,13 +157,11 @@ class DesignEvaluator:
         """The best catalog fleet of each base problem and objective: what a design saves
         against (empty objectives where a problem has none)."""
         state = self._prepare()
-        out = []
-        for base in state.bases:
-            solution = provision(
-                base.loaded, state.efficiency, workers=1, baselines=False, tie_breaks=False
-            )
-            out.append(fleet_summary(base, solution, {}))
-        return out
+        return [
+            fleet_summary(base, base.catalog_optimum or _catalog_optimum(base, state.efficiency),
+                          {})
+            for base in state.bases
+        ]  # fmt: skip
 
     def _prepare(self) -> _State:
         if self._ready is None:
@@ -170,6 +170,7 @@ class DesignEvaluator:
             table = efficiency_table(bases[0].loaded.catalog, self.efficiency)
             if codesign.spec.codesign.keep_catalog:
                 bases = [replace(b, catalog_fleet=_catalog_fleet(b, table)) for b in bases]
+                bases = [replace(b, catalog_optimum=_catalog_optimum(b, table)) for b in bases]
             constants = load_constants(codesign.constants)
             self._ready = _State(codesign, constants, table, bases, search_space(codesign)[1])
         return self._ready
@@ -195,8 +196,9 @@ def _trial_fleet(loaded: LoadedProblem, tables, efficiency, parts):
 
 def _solve(base: _Base, own: LoadedProblem, fleet: Fleet | None, efficiency) -> Solution:
     """The optimum of one base problem and objective over the catalog's columns (when kept)
-    and the trial's; with no column at all, the solver says why. A trial reads the objective
-    alone, so the fleet is not tie-broken on cost and purchases (``tie_breaks``)."""
+    and the trial's, started from the catalog-only optimum; with no column at all, the solver
+    says why. A trial reads the objective alone, so the fleet is not tie-broken on cost and
+    purchases (``tie_breaks``)."""
     if base.catalog_fleet is not None:
         fleet = base.catalog_fleet if fleet is None else joined(base.catalog_fleet, fleet)
     spec = base.loaded.spec
@@ -204,7 +206,10 @@ def _solve(base: _Base, own: LoadedProblem, fleet: Fleet | None, efficiency) -> 
         own = replace(own, spec=own.spec.model_copy(update={"objective": spec.objective}))
         return provision(own, efficiency, workers=1, baselines=False, tie_breaks=False)
     loaded = replace(base.loaded, catalog=own.catalog)
-    return provision(loaded, efficiency, workers=1, baselines=False, fleet=fleet, tie_breaks=False)
+    return provision(
+        loaded, efficiency, workers=1, baselines=False, fleet=fleet, tie_breaks=False,
+        start_from=base.catalog_optimum,
+    )  # fmt: skip
 
 
 def _bases(codesign: Codesign, catalog_dirs) -> list[_Base]:
@@ -216,7 +221,7 @@ def _bases(codesign: Codesign, catalog_dirs) -> list[_Base]:
         fixed = {k: override_text(v) for k, v in _flat(given.set)}
         for objective in codesign.spec.codesign.objectives:
             loaded = load_problem(path, fixed | {"objective.kind": objective}, catalog_dirs)
-            out.append(_Base(i, given.weight, objective, loaded, None))
+            out.append(_Base(i, given.weight, objective, loaded))
         if loaded.measured is not None:
             why = "rates candidates by measurement; a design needs the model to rate it"
             problems.append(Problem(name, f"problem[{i}]", "file", why))
@@ -234,6 +239,12 @@ def _flat(table: dict, prefix: str = ""):
             yield from _flat(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
+
+
+def _catalog_optimum(base: _Base, efficiency) -> Solution:
+    """The best catalog-only fleet: what a design saves against, and where a trial that
+    keeps the catalog starts its solve (a fleet of the trial's problem too)."""
+    return provision(base.loaded, efficiency, workers=1, baselines=False, tie_breaks=False)
 
 
 def _catalog_fleet(base: _Base, table) -> Fleet | None:

@@ -93,6 +93,7 @@ def solve(
     baselines: bool = True,
     fleet: Fleet | None = None,
     tie_breaks: bool = True,
+    start_from: Solution | None = None,
 ) -> Solution:
     """Rate, prune, solve and explain one problem; ``status`` says whether it is solved.
 
@@ -113,6 +114,10 @@ def solve(
         tie_breaks: after the objective, minimize cost and then purchases among the fleets
             that hold it (lexicographic stages); False stops at the objective, for a caller
             that reads the objective alone (a co-design trial).
+        start_from: a fleet of this problem found before (a co-design trial's catalog-only
+            optimum, whose columns the trial keeps): without baselines, the optimum starts
+            from it instead of solving the homogeneous aggregated baseline first, where every
+            pool of it is among the candidates.
     """
     start = time.perf_counter()
     spec = loaded.spec
@@ -136,14 +141,15 @@ def solve(
     else:  # the optimum and its baselines are separate solves: run them side by side
         limit = problem.solver.time_limit_s
         deadline = None if limit is None else time.perf_counter() + limit
-        first = _STARTS if baselines else _STARTS[:1]
+        begin = None if baselines or start_from is None else _begin(problem, start_from)
+        first = _STARTS if baselines else _STARTS[:1] if begin is None else ()
         with _executor(workers) as pool:
 
             def run(b: _BaselineSpec) -> Future:
                 return pool.submit(_baseline_run, b, problem, loaded, verbose, deadline)
 
             runs = {b.name: run(b) for b in _BASELINES if b.name in first}
-            optimum = pool.submit(_optimum, problem, list(runs.values()), verbose, deadline)
+            optimum = pool.submit(_optimum, problem, list(runs.values()), verbose, deadline, begin)
             if baselines:
                 runs |= {b.name: run(b) for b in _BASELINES if b.name not in runs}
             baseline_runs = [(b, runs[b.name]) for b in _BASELINES] if baselines else []
@@ -304,9 +310,12 @@ _WAIT_FOR_STARTS = 0.25
 """The share of the time limit the optimum waits for those baselines before it starts cold."""
 
 
-def _optimum(problem: IlpProblem, starts: list[Future], verbose: bool, deadline):
-    """The optimum, started from the best fleet among the first of the baselines to finish
-    with one within a quarter of the time limit (cold if none does)."""
+def _optimum(problem: IlpProblem, starts: list[Future], verbose: bool, deadline, begin=None):
+    """The optimum, started from ``begin`` when given, else from the best fleet among the
+    first of the baselines to finish with one within a quarter of the time limit (cold if none
+    does)."""
+    if begin is not None:
+        return _checked(problem, False, verbose, deadline, begin=begin)
     limit = problem.solver.time_limit_s
     until = None if limit is None else time.perf_counter() + _WAIT_FOR_STARTS * limit
     pending, fleets = set(starts), []
@@ -319,6 +328,27 @@ def _optimum(problem: IlpProblem, starts: list[Future], verbose: bool, deadline)
                   if run.exception() is None and run.result().solution is not None]  # fmt: skip
     begin = min(fleets, key=lambda f: f.objective, default=None)
     return _checked(problem, False, verbose, deadline, begin=begin)
+
+
+def _begin(problem: IlpProblem, found: Solution) -> IlpSolution | None:
+    """``found``'s fleet on ``problem``'s columns, matched by name (None when one of its
+    pools is not among them, or it has no fleet)."""
+    if found.objective is None:
+        return None
+    index = {name: i for i, name in enumerate(problem.columns.names)}
+    classes = {name: k for k, name in enumerate(problem.classes.names)}
+    instances = np.zeros(len(index), dtype=int)
+    share = np.zeros((len(index), len(classes)))
+    for pool in found.pools:
+        i = index.get(pool.name)
+        if i is None:
+            return None
+        instances[i] = pool.instances
+        for part in pool.serves:
+            share[i, classes[part.name]] = part.share
+    units = {t.tier: t.units for t in found.tier_pools}
+    return IlpSolution(Status.FEASIBLE, "start", 0.0, instances=instances, share=share,
+                       pool_units=units)  # fmt: skip
 
 
 def _lifted(problem: IlpProblem, run: _Run) -> IlpSolution:

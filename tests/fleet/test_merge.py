@@ -14,7 +14,8 @@ from optimizer.api.context import efficiency_table
 from optimizer.fleet.candidates import build_fleet
 from optimizer.fleet.columns import TierPool
 from optimizer.fleet.merge import FleetMismatch, joined
-from optimizer.search.provision import solve
+from optimizer.search import provision
+from optimizer.search.provision import _begin, solve
 
 PROBLEM = "problems/mixed-agentic-owned.toml"
 FIXED = {"styles.precisions": '["fp8"]', "styles.tp": "[1, 2]", "solver.time_limit_s": "60"}
@@ -67,3 +68,28 @@ def test_fleets_of_different_traffic_or_pools_are_refused():
     changed = TierPool(**{**pool.__dict__, "unit_gb": pool.unit_gb * 2})
     with pytest.raises(FleetMismatch, match=pool.name):
         joined(left, replace(right, pools=(changed, *right.pools[1:])))
+
+
+def test_a_solve_started_from_a_subset_optimum_reaches_the_same_optimum(monkeypatch):
+    """The optimum over h100-sxm's columns is a fleet of the joined problem too: started from
+    it (no aggregated baseline first), the joined problem solves to the optimum a cold start
+    proves; a start naming a column the problem lacks is ignored."""
+    loaded_left, table, left = _fleet('["h100-sxm"]')
+    _, _, right = _fleet('["mi300x", "l40s"]')
+    loaded, _, _ = _fleet('["h100-sxm", "mi300x", "l40s"]')
+    merged = joined(left, right)
+    subset = solve(loaded_left, table, workers=1, baselines=False)
+    begun = []
+    monkeypatch.setattr(provision, "_begin", lambda *a: begun.append(_begin(*a)) or begun[-1])
+    started = solve(loaded, table, workers=1, baselines=False, fleet=merged, start_from=subset)
+    plain = solve(loaded, table, workers=1, baselines=False, fleet=merged)
+    assert begun[0] is not None and begun[0].instances.sum() == sum(
+        p.instances for p in subset.pools
+    )
+    assert started.status == plain.status == "optimal"
+    assert started.objective == pytest.approx(plain.objective, rel=1e-6)
+    assert started.objective <= subset.objective * (1 + 1e-9)
+    stranger = replace(subset, pools=(replace(subset.pools[0], name="no-such-column"),))
+    again = solve(loaded, table, workers=1, baselines=False, fleet=merged, start_from=stranger)
+    assert begun[-1] is None
+    assert again.objective == pytest.approx(plain.objective, rel=1e-6)
