@@ -50,7 +50,7 @@ scale_up_domain = 8
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_trials_per_second_on_the_bundled_example(tmp_path, workers):
-    n_trials = 12 * workers
+    n_trials = 30 * workers
     start = time.perf_counter()
     run = run_codesign(EXAMPLE, out=tmp_path / "run", trials=n_trials, workers=workers)
     wall_s = time.perf_counter() - start
