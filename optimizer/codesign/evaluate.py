@@ -39,6 +39,7 @@ from optimizer.fleet.reuse import rated_fleet
 from optimizer.search.provision import solve as provision
 from optimizer.search.solution import Solution
 from optimizer.study.design import override_text
+from optimizer.study.spec import dotted_items
 
 ROLES = ("prefill", "decode")
 OBJECTIVE_NAMES = {"cost": "cost_usd_per_hour", "energy": "energy_kwh_per_hour"}
@@ -218,7 +219,7 @@ def _bases(codesign: Codesign, catalog_dirs) -> list[_Base]:
     name = display_path(codesign.path)
     out, problems = [], []
     for i, (path, given) in enumerate(zip(codesign.problems, codesign.spec.problem, strict=True)):
-        fixed = {k: override_text(v) for k, v in _flat(given.set)}
+        fixed = {k: override_text(v) for k, v in dotted_items(given.set)}
         for objective in codesign.spec.codesign.objectives:
             loaded = load_problem(path, fixed | {"objective.kind": objective}, catalog_dirs)
             out.append(_Base(i, given.weight, objective, loaded))
@@ -231,14 +232,6 @@ def _bases(codesign: Codesign, catalog_dirs) -> list[_Base]:
     if problems:
         raise CodesignError(problems)
     return out
-
-
-def _flat(table: dict, prefix: str = ""):
-    for key, value in table.items():
-        if isinstance(value, dict):
-            yield from _flat(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
 
 
 def _catalog_optimum(base: _Base, efficiency) -> Solution:

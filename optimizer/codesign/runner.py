@@ -104,7 +104,6 @@ def run_codesign(
     codesign = load_codesign(path)
     section = codesign.spec.codesign
     directory = Path(out) if out is not None else default_directory(codesign)
-    _claim(directory, codesign, force=force)
     knobs, _ = search_space(codesign)
     settings = SearchSettings(
         name=section.name,
@@ -118,6 +117,10 @@ def run_codesign(
         storage=storage,
         out=directory,
     )
+    from optimizer.codesign.storage import resolve_storage  # Optuna, loaded when a run starts
+
+    resolve_storage(settings.storage, directory)  # a bad --storage is said before any write
+    _claim(directory, codesign, force=force)
     _write_manifest(directory, codesign, settings)
     evaluator = DesignEvaluator(path, catalog_dirs=catalog_dirs, efficiency=efficiency)
     reference = _reference(directory, codesign, evaluator)

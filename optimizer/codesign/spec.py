@@ -159,6 +159,8 @@ def load_codesign(path: str | Path) -> Codesign:
             why = f"no such file {spec.codesign.constants!r} (looked in {constants})"
             problems.append(Problem(name, "codesign", "constants", why))
     problems.extend(_check_knobs(spec, name))
+    if not problems:
+        problems.extend(_check_names(spec, constants, name))
     if problems:
         raise CodesignError(problems)
     return Codesign(path, spec, bases, constants, hashlib.sha256(raw).hexdigest())
@@ -179,6 +181,23 @@ def _check_knobs(spec: CodesignSpec, name: str) -> Iterator[Problem]:
             continue
         for key in type(space).model_fields:
             yield from _check_knob(getattr(space, key), key, part, name)
+
+
+def _check_names(spec: CodesignSpec, path: Path | None, name: str) -> Iterator[Problem]:
+    """Each node and memory a knob names is an entry of the constants file, so that a typo is
+    said before the search starts (a constants file's own problems are its loader's)."""
+    from optimizer.codesign.constants import load_constants
+
+    constants = load_constants(path)
+    known = {"node": constants.node, "memory": constants.memory}
+    for part in ("prefill", "decode"):
+        space = getattr(spec, part)
+        for key, table in known.items() if space is not None else ():
+            knob = getattr(space, key)
+            for value in knob if isinstance(knob, list) else [knob]:
+                if value not in table:
+                    why = f"no {key} {value!r} in the co-design constants; known: "
+                    yield Problem(name, part, key, why + ", ".join(sorted(table)))
 
 
 def _check_knob(knob: Knob, key: str, part: str, name: str) -> Iterator[Problem]:

@@ -166,7 +166,7 @@ def load_study(path: str | Path, *, allow_outside_paths: bool = False) -> Study:
             problems.append(Problem(name, entry, *field_message({**error, "loc": rest})))
         raise StudyError(problems) from None
     problems.extend(_cross_check(spec, name))
-    fixed = dict(_flatten(spec.study.set))
+    fixed = dict(dotted_items(spec.study.set))
     base = None
     if spec.study.kind == "estimate":
         problems.extend(_check_estimate(spec, name))
@@ -254,11 +254,11 @@ def _check_axis(axis: Axis, kind: DesignKind, name: str) -> Iterator[Problem]:
         yield Problem(name, entry, "high", why)
 
 
-def _flatten(table: dict, prefix: str = "") -> Iterator[tuple[str, Value]]:
+def dotted_items(table: dict, prefix: str = "") -> Iterator[tuple[str, Value]]:
     """``{solver: {name: "cbc"}}`` (TOML's dotted keys) as ``("solver.name", "cbc")``."""
     for key, value in table.items():
         if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{key}.")
+            yield from dotted_items(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
 

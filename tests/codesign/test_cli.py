@@ -98,6 +98,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, text, args, expected):
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert expected in done.stderr
     assert "Traceback" not in done.stderr
+    assert not (tmp_path / "results").exists()  # refused before anything is written
 
 
 def test_another_files_directory_is_refused_without_force(first, tmp_path):

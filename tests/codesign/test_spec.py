@@ -100,3 +100,14 @@ def test_the_bundled_example_loads():
     codesign = load_codesign(ROOT / "problems" / "codesign-agentic.toml")
     knobs, _ = search_space(codesign)
     assert knobs and all(p.is_file() for p in codesign.problems)
+
+
+def test_a_node_or_memory_the_constants_lack_is_said_before_any_search(tmp_path):
+    text = GOOD.replace('node = ["n5", "n4"]', 'node = ["n5", "n2"]').replace(
+        'memory = "hbm3e"', 'memory = "hbm9"'
+    )
+    with pytest.raises(CodesignError) as caught:
+        load_codesign(_write(tmp_path, text))
+    lines = str(caught.value).splitlines()
+    assert any("decode: node: no node 'n2' in the co-design constants" in x for x in lines)
+    assert any("decode: memory: no memory 'hbm9'" in x for x in lines)
