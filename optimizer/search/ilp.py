@@ -26,6 +26,7 @@ from optimizer.catalog.problem_spec import SolverName
 from optimizer.errors import SolverError
 from optimizer.fleet.columns import IlpProblem, IlpSolution, Objective, SolverSettings, Status
 from optimizer.fleet.prune import MAX_INSTANCES, dominated_columns, usable_pairs
+from optimizer.search.frontier import Step, trace
 from optimizer.search.parts import (
     class_parts,
     part_problem,
@@ -924,7 +925,9 @@ def _by_parts(problem: IlpProblem, parts: list, verbose: bool, start: float) -> 
     until = None  # coupled parts leave the whole ILP half the time
     if coupled and settings.time_limit_s is not None:
         until = start + _PARTS_SHARE_OF_TIME * settings.time_limit_s
-    combined, floor = _solve_parts(problem, parts, subs, problem.objective, verbose, start, until)
+    combined, floor, found = _solve_parts(
+        problem, parts, subs, problem.objective, verbose, start, until
+    )
     if combined.status is Status.INFEASIBLE:  # a part has no fleet even without the limits
         return combined
     keeps_limits = not check_solution(problem, combined)
@@ -933,9 +936,14 @@ def _by_parts(problem: IlpProblem, parts: list, verbose: bool, start: float) -> 
         free = replace(problem, limits=replace(problem.limits, power_w=None, racks=None,
                                                rack_power_w=None))  # fmt: skip
         if not check_solution(free, combined):  # only the power limit is broken
-            combined, floor, keeps_limits = _priced_power(
-                problem, parts, subs, combined, floor, verbose, (start, until)
-            )
+            if _power_alone_couples(problem, parts):
+                combined, floor, keeps_limits = _power_frontier(
+                    problem, parts, subs, found, verbose, start
+                )
+            else:
+                combined, floor, keeps_limits = _priced_power(
+                    problem, parts, subs, combined, floor, verbose, (start, until)
+                )
     proven = combined.gap is not None and combined.gap <= settings.gap_rel + _PARTS_TOL
     if keeps_limits and (proven or _time_left(settings, start) == 0.0):
         return replace(combined, status=combined.status if proven else Status.FEASIBLE)
@@ -945,32 +953,69 @@ def _by_parts(problem: IlpProblem, parts: list, verbose: bool, start: float) -> 
 
 def _solve_parts(problem, parts, subs, weights: Objective, verbose: bool, start: float, until):
     """(the parts' fleets together as one solution of ``problem``, the proven floor under its
-    optimum) with each part minimizing ``weights`` until ``until`` (a perf_counter time; None:
-    the problem's own limit from ``start``); the later lexicographic stages run only for the
-    problem's own objective. An infeasible part's verdict is the whole's."""
-    settings = problem.solver
-    own = weights == problem.objective
+    optimum, each part's solution) with each part minimizing ``weights`` until ``until`` (a
+    perf_counter time; None: the problem's own limit from ``start``); the later lexicographic
+    stages run only for the problem's own objective. An infeasible part's verdict is the
+    whole's."""
+    stages = weights == problem.objective
 
     def solve_part(j: int) -> IlpSolution:
-        left = _time_left(settings, start)
-        if until is not None:
-            left = until - time.perf_counter()
-        limited = replace(settings, time_limit_s=None if left is None else max(left, 1.0),
-                          label=f"{settings.label}, part {j + 1} of {len(subs)}")  # fmt: skip
-        part = replace(subs[j][0], solver=limited, objective=weights,
-                       then=subs[j][0].then if own else ())  # fmt: skip
-        return solve_ilp(part, verbose=verbose)
+        return _solve_part(problem, subs, j, weights, verbose, (start, until), stages=stages)
 
     with ThreadPoolExecutor(min(len(subs), os.cpu_count() or 1)) as pool:
         found = list(pool.map(solve_part, range(len(subs))))
-    size = {
-        "n_variables": sum(f.n_variables for f in found),
-        "n_constraints": sum(f.n_constraints for f in found),
-        "parts": len(parts),
-    }
+    size = _size_of(found, len(parts))
     failed = next((f for f in found if f.status is Status.INFEASIBLE), None)
     if failed is not None:
-        return replace(failed, wall_s=time.perf_counter() - start, **size), None
+        return replace(failed, wall_s=time.perf_counter() - start, **size), None, found
+    instances, share, units = _joined(problem, parts, subs, found)
+    bounds = [part.bound for part in found]
+    priced = replace(problem, objective=weights)
+    floor = None if None in bounds else sum(bounds) - sharing_allowance(priced, parts)
+    if floor is not None and weights.peak_weight_per_w:  # the price of the limit, given back
+        floor -= weights.peak_weight_per_w * _power_limit_w(problem.limits)
+    proven = all(f.status is Status.OPTIMAL for f in found)
+    status = Status.OPTIMAL if proven else Status.FEASIBLE
+    return _fleet(problem, status, instances, share, units, floor, start, size), floor, found
+
+
+def _solve_part(
+    problem,
+    subs,
+    j: int,
+    weights: Objective,
+    verbose: bool,
+    when,
+    *,
+    stages: bool,
+    cap_w: float | None = None,
+    begin=None,
+) -> IlpSolution:
+    """Part j minimizing ``weights`` (then its later stages, with ``stages``) under the peak
+    power ``cap_w``, from the fleet ``begin``, until ``when`` = (start, until) allows."""
+    settings = problem.solver
+    start, until = when
+    left = _time_left(settings, start)
+    if until is not None:
+        left = until - time.perf_counter()
+    limited = replace(settings, time_limit_s=None if left is None else max(left, 1.0),
+                      label=f"{settings.label}, part {j + 1} of {len(subs)}")  # fmt: skip
+    part = subs[j][0]
+    part = replace(part, solver=limited, objective=weights, then=part.then if stages else (),
+                   limits=replace(part.limits, power_w=cap_w))  # fmt: skip
+    return solve_ilp(part, verbose=verbose, begin=begin)
+
+
+def _size_of(found: list[IlpSolution], n_parts: int) -> dict:
+    return {
+        "n_variables": sum(f.n_variables for f in found),
+        "n_constraints": sum(f.n_constraints for f in found),
+        "parts": n_parts,
+    }
+
+
+def _joined(problem, parts, subs, found: list[IlpSolution]):
+    """(instances, shares, pool units) of the parts' fleets ``found`` together."""
     instances = np.zeros(len(problem.columns), dtype=int)
     share = np.zeros((len(problem.columns), len(problem.classes)))
     units = {pool.name: 0 for pool in problem.pools}
@@ -979,14 +1024,7 @@ def _solve_parts(problem, parts, subs, weights: Objective, verbose: bool, start:
         share[np.ix_(rows, classes)] = part.share
         for name, count in part.pool_units.items():
             units[name] += count
-    bounds = [part.bound for part in found]
-    priced = replace(problem, objective=weights)
-    floor = None if None in bounds else sum(bounds) - sharing_allowance(priced, parts)
-    if floor is not None and weights.peak_weight_per_w:  # the price of the limit, given back
-        floor -= weights.peak_weight_per_w * _power_limit_w(problem.limits)
-    proven = all(f.status is Status.OPTIMAL for f in found)
-    status = Status.OPTIMAL if proven else Status.FEASIBLE
-    return _fleet(problem, status, instances, share, units, floor, start, size), floor
+    return instances, share, units
 
 
 def _power_limit_w(limits) -> float | None:
@@ -1023,7 +1061,7 @@ def _priced_power(problem, parts, subs, first: IlpSolution, floor, verbose: bool
         if until is not None and time.perf_counter() >= until:
             break
         priced = replace(weights, peak_weight_per_w=weights.peak_weight_per_w + price)
-        fleet, bound = _solve_parts(problem, parts, subs, priced, verbose, start, until)
+        fleet, bound, _ = _solve_parts(problem, parts, subs, priced, verbose, start, until)
         if fleet.status is Status.INFEASIBLE:
             break
         if bound is not None:
@@ -1043,6 +1081,76 @@ def _priced_power(problem, parts, subs, first: IlpSolution, floor, verbose: bool
     bound = None if floor is None else min(floor, found.objective)
     gap = None if bound is None else _gap(found.objective, bound)
     return replace(found, bound=bound, gap=gap), floor, best is not None
+
+
+def _power_alone_couples(problem: IlpProblem, parts: list) -> bool:
+    """Whether the parts share nothing and only a power limit (a budget, or racks × rack
+    power) holds them together: then ``_power_frontier`` solves them exactly."""
+    limits = problem.limits
+    return (
+        limits.budget_usd_per_hour is None
+        and not limits.devices
+        and sharing_allowance(problem, parts) == 0
+    )
+
+
+def _power_frontier(problem, parts, subs, first: list[IlpSolution], verbose: bool, start):
+    """(the cheapest combination of the parts' fleets under falling power caps that keeps the
+    limit, else the unconstrained parts together; the proven floor; whether the fleet keeps the
+    limit), by search.frontier: exact when it closes, so it may take the whole time limit. The
+    parts of the chosen combination that were solved under a cap then run their later stages
+    under the power they use (kept only if that power does not grow)."""
+    settings, weights = problem.solver, problem.objective
+    when = (start, None)  # the problem's own time limit
+    deadline = None
+    if settings.time_limit_s is not None:
+        deadline = start + settings.time_limit_s
+
+    def power_w(j: int, fleet: IlpSolution) -> float:
+        sub = subs[j][0]
+        return fleet_totals(sub, fleet.instances, fleet.share, fleet.pool_units).peak_it_power_w
+
+    def is_time_left() -> bool:
+        return deadline is None or time.perf_counter() < deadline
+
+    def solve(j: int, cap_w: float) -> Step:
+        fleet = _solve_part(problem, subs, j, weights, verbose, when, stages=False, cap_w=cap_w)
+        if fleet.status is Status.INFEASIBLE:  # proven, unless the time limit stopped it
+            return Step(cap_w, math.inf if is_time_left() else -math.inf, None)
+        return Step(cap_w, -math.inf if fleet.bound is None else fleet.bound, fleet,
+                    power_w(j, fleet))  # fmt: skip
+
+    def is_proven(floor: float, value: float) -> bool:
+        return _gap(value, min(floor, value)) <= settings.gap_rel + _PARTS_TOL
+
+    steps = [Step(math.inf, -math.inf if f.bound is None else f.bound, f, power_w(j, f))
+             for j, f in enumerate(first)]  # fmt: skip
+    limit_w = _power_limit_w(problem.limits)
+    traced = trace(steps, limit_w, solve, is_proven, is_time_left, os.cpu_count() or 1)
+    floor = traced.floor if math.isfinite(traced.floor) else None
+    size = _size_of(first, len(parts))
+    if traced.chosen is None:
+        instances, share, units = _joined(problem, parts, subs, first)
+        unlimited = _fleet(problem, Status.FEASIBLE, instances, share, units, None, start, size)
+        return unlimited, floor, False
+
+    def staged(j: int) -> IlpSolution:
+        step = traced.chosen[j]
+        if math.isinf(step.cap_w) or not problem.then:  # the first solve ran its stages
+            return step.fleet
+        found = _solve_part(problem, subs, j, weights, verbose, when, stages=True,
+                            cap_w=step.power_w, begin=step.fleet)  # fmt: skip
+        if found.status is Status.INFEASIBLE or power_w(j, found) > step.power_w:
+            return step.fleet
+        return found
+
+    with ThreadPoolExecutor(min(len(subs), os.cpu_count() or 1)) as pool:
+        fleets = list(pool.map(staged, range(len(subs))))
+    instances, share, units = _joined(problem, parts, subs, fleets)
+    value = sum(step.fleet.objective for step in traced.chosen)
+    status = Status.OPTIMAL if floor is not None and is_proven(floor, value) else Status.FEASIBLE
+    found = _fleet(problem, status, instances, share, units, floor, start, size)
+    return found, floor, not check_solution(problem, found)
 
 
 def _whole(
