@@ -13,14 +13,14 @@ at the cap before. Solve j proves a bound b_j ≤ F_p(κ_j), and since F_p does 
 F_p(P) ≥ b_j for every P ≤ κ_j: on [κ_{j+1}, κ_j] and, for the last solve, on [0, κ_m] (none
 there when solve m proved no fleet within κ_m), and so is every b_i of i < j. So the step
 function that is max_{i≤j} b_i on each such range lies below F_p, and it is least, for the
-knapsack, at the range's low end: the knapsack over these *floor options*, (max b, κ_{j+1}) and
-(max b, 0), is a proven lower bound on the whole (``cheapest``). The fleets found, options (objective, power), combine into fleets that keep the
-limit; the cheapest is the incumbent. Which part is refined further only decides how soon the
-two meet, never whether the bound holds. A part is refined while its unexplored range [0, κ_m]
-is in some combination of floors below what would prove the incumbent, and while its last
-fleet's power exceeds what the others' unconstrained fleets leave of the limit (below that,
-that fleet with the others' unconstrained ones is no dearer than any fleet using less of part
-p's power).
+knapsack, at the range's low end: the knapsack over these *floor options*, (max b, κ_{j+1})
+and (max b, 0), is a proven lower bound on the whole (``cheapest``). The fleets found, options
+(objective, power), combine into fleets that keep the limit; the cheapest is the incumbent.
+Which part is refined further only decides how soon the two meet, never whether the bound
+holds. A part is refined while its unexplored range [0, κ_m] is in some combination of floors
+below what would prove the incumbent, and while its last fleet's power exceeds what the
+others' unconstrained fleets leave of the limit (below that, that fleet with the others'
+unconstrained ones is no dearer than any fleet using less of part p's power).
 """
 
 from __future__ import annotations
