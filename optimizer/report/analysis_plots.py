@@ -91,7 +91,7 @@ def _save(fig, out_dir: Path, stem: str) -> list[Path]:
     import matplotlib
 
     paths = []
-    with matplotlib.rc_context({"svg.hashsalt": "hetplan"}):
+    with matplotlib.rc_context({"svg.hashsalt": "hetplan", "svg.fonttype": "none"}):
         for fmt in FORMATS:
             image = io.BytesIO()
             fig.savefig(image, format=fmt, dpi=150, metadata=_METADATA[fmt])

@@ -170,7 +170,7 @@ def encode_figure(fig) -> tuple[bytes, bytes]:
     import matplotlib
 
     images = []
-    with matplotlib.rc_context({"svg.hashsalt": "hetplan"}):
+    with matplotlib.rc_context({"svg.hashsalt": "hetplan", "svg.fonttype": "none"}):
         for fmt in FORMATS:
             image = io.BytesIO()
             fig.savefig(image, format=fmt, dpi=120, metadata=_METADATA[fmt])
