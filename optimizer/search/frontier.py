@@ -16,11 +16,8 @@ function that is max_{i≤j} b_i on each such range lies below F_p, and it is le
 knapsack, at the range's low end: the knapsack over these *floor options*, (max b, κ_{j+1})
 and (max b, 0), is a proven lower bound on the whole (``cheapest``). The fleets found, options
 (objective, power), combine into fleets that keep the limit; the cheapest is the incumbent.
-Which part is refined further only decides how soon the two meet, never whether the bound
-holds. A part is refined while its unexplored range [0, κ_m] is in some combination of floors
-below what would prove the incumbent, and while its last fleet's power exceeds what the
-others' unconstrained fleets leave of the limit (below that, that fleet with the others'
-unconstrained ones is no dearer than any fleet using less of part p's power).
+Which part is refined further, and at which cap, only decides how soon the two meet, never
+whether the bound holds (``_next_cap`` says why its rules lose no better fleet).
 """
 
 from __future__ import annotations
@@ -58,9 +55,18 @@ class Traced:
 def cheapest(options: list[list[tuple[float, float]]], limit_w: float):
     """(least Σ value, the option chosen per part) over one (value, power W) option per part
     with Σ power ≤ ``limit_w``, or None when no choice keeps it: the multiple-choice
-    knapsack, exact, by merging the parts one at a time and keeping only the partial choices
-    that are cheaper than every one of no more power (the others cannot be completed into a
-    better choice)."""
+    knapsack, exact (``pareto``)."""
+    front = pareto(options, limit_w)
+    if not front:
+        return None
+    value, _, chosen = min(front, key=lambda entry: entry[0])
+    return value, chosen
+
+
+def pareto(options: list[list[tuple[float, float]]], limit_w: float) -> list[tuple]:
+    """(Σ value, Σ power, the option chosen per part) of every choice within ``limit_w`` that
+    is cheaper than each choice of no more power, by power: the parts merged one at a time,
+    keeping only such partial choices (no other can be completed into one of them)."""
     partial = [(0.0, 0.0, ())]
     for part in options:
         merged = [(value + v, power + w, chosen + (j,))
@@ -72,10 +78,7 @@ def cheapest(options: list[list[tuple[float, float]]], limit_w: float):
             if entry[0] < least:
                 partial.append(entry)
                 least = entry[0]
-    if not partial:
-        return None
-    value, _, chosen = min(partial, key=lambda entry: entry[0])
-    return value, chosen
+    return partial
 
 
 def floor_options(steps: list[Step]) -> list[tuple[float, float]]:
@@ -96,17 +99,17 @@ def fleet_options(steps: list[Step]) -> list[tuple[float, float, int]]:
 
 
 CAP_BELOW_REL = 1e-6
-"""The next cap lies this far below the last fleet's power (relative to the limit): above the
-solvers' feasibility tolerance on the power row (10⁻⁸ of the cap), so the same fleet cannot come
-back. Fleets in between are not lost to the bound: the range below the cap keeps the bound of
-the solve before."""
+"""Caps lie this far (relative to the limit) below the last fleet's power, or above the power
+the others' cheap combinations leave: above the solvers' feasibility tolerance on the power
+row (10⁻⁸ of the cap), so the same fleet cannot come back. Fleets in between are not lost to
+the bound: the range below a cap keeps the bound of the solve before."""
 
 
 def trace(
     first: list[Step],
     limit_w: float,
     solve: Callable[[int, float], Step],
-    is_proven: Callable[[float, float], bool],
+    proof: Callable[[float], float],
     is_time_left: Callable[[], bool],
     n_threads: int,
 ) -> Traced:
@@ -117,25 +120,26 @@ def trace(
         limit_w: the power limit on the parts together.
         solve: (part, cap W) → its step; a solve that the time limit stopped without a proof
             returns the bound of the step before and no fleet.
-        is_proven: (floor, incumbent) → whether the floor proves the incumbent optimal.
+        proof: incumbent → the least floor that proves it optimal.
         is_time_left: whether another round may start.
         n_threads: parts solved side by side in a round.
 
     Returns:
         The incumbent's steps, the floor, the solves made. Rounds are deterministic: which
-        parts a round refines depends on the steps before it only.
+        parts a round refines, and at which caps, depends on the steps before it only.
     """
     steps = [[step] for step in first]
     n_solves = 0
     while is_time_left():
         found = _incumbent(steps, limit_w)
-        refine = [p for p in range(len(steps)) if _worth_refining(steps, p, limit_w, found,
-                                                                   is_proven)]  # fmt: skip
+        target = -math.inf if found is None else proof(found[0])
+        caps = {p: _next_cap(steps, p, limit_w, target) for p in range(len(steps))}
+        refine = [p for p, cap in caps.items() if cap is not None]
         if not refine:
             break
-        caps = [steps[p][-1].power_w - CAP_BELOW_REL * limit_w for p in refine]
         with ThreadPoolExecutor(max(min(len(refine), n_threads), 1)) as pool:
-            for p, step in zip(refine, pool.map(solve, refine, caps), strict=True):
+            for p, step in zip(refine, pool.map(solve, refine, [caps[p] for p in refine]),
+                               strict=True):  # fmt: skip
                 steps[p].append(step)
         n_solves += len(refine)
     found = _incumbent(steps, limit_w)
@@ -156,19 +160,30 @@ def _incumbent(steps: list[list[Step]], limit_w: float):
     return found[0], tuple(part[j][2] for part, j in zip(options, found[1], strict=True))
 
 
-def _worth_refining(steps, p: int, limit_w: float, found, is_proven) -> bool:
-    """Whether part p's last solve found a fleet that may still be bettered: its power is
-    more than the others' unconstrained fleets leave, and its unexplored range [0, κ_m] is in
-    a combination of floors that does not prove the incumbent."""
+def _next_cap(steps, p: int, limit_w: float, target: float) -> float | None:
+    """The cap to solve part p at next, or None when it is not worth refining: its last solve
+    found no proven fleet; or that fleet's power is within what the others' unconstrained
+    fleets leave; or, with an incumbent, no combination of the others' floors is below
+    ``target`` (the least floor proving it) less the bound b of part p's range below its last
+    cap. Else the cap is just below that fleet's power, or lower still: a fleet of part p of
+    power w and objective ≥ b beats the incumbent only with the others within L − w at a
+    floor below target − b, which needs X, the least power such a combination of theirs
+    has; so w ≤ L − X. The cap L − X + δ (δ = ``CAP_BELOW_REL`` · L) skips no such fleet, and
+    the range it skips has floor b, which with others within L − (L − X + δ) < X stays at or
+    above target."""
     last = steps[p][-1]
     if last.fleet is None or last.fleet.status is not Status.OPTIMAL:
-        return False
+        return None
     others_w = sum(s[0].power_w for q, s in enumerate(steps) if q != p)
     if last.power_w <= limit_w - others_w:
-        return False
-    if found is None:
-        return True
-    options = [floor_options(s) for s in steps]
-    options[p] = options[p][-1:]  # the range below its last cap alone
-    tail = cheapest(options, limit_w)
-    return tail is not None and not is_proven(tail[0], found[0])
+        return None
+    delta = CAP_BELOW_REL * limit_w
+    below = last.power_w - delta
+    if target == -math.inf:  # no incumbent yet
+        return below
+    bound = floor_options(steps[p])[-1][0]
+    others = [floor_options(s) for q, s in enumerate(steps) if q != p]
+    powers = [power for value, power, _ in pareto(others, limit_w) if value + bound < target]
+    if not powers:
+        return None
+    return min(below, limit_w - min(powers) + delta)

@@ -1120,13 +1120,13 @@ def _power_frontier(problem, parts, subs, first: list[IlpSolution], verbose: boo
         return Step(cap_w, -math.inf if fleet.bound is None else fleet.bound, fleet,
                     power_w(j, fleet))  # fmt: skip
 
-    def is_proven(floor: float, value: float) -> bool:
-        return _gap(value, min(floor, value)) <= settings.gap_rel + _PARTS_TOL
+    def proof(value: float) -> float:  # the least floor within the gap of ``value``
+        return value - (settings.gap_rel + _PARTS_TOL) * abs(value)
 
     steps = [Step(math.inf, -math.inf if f.bound is None else f.bound, f, power_w(j, f))
              for j, f in enumerate(first)]  # fmt: skip
     limit_w = _power_limit_w(problem.limits)
-    traced = trace(steps, limit_w, solve, is_proven, is_time_left, os.cpu_count() or 1)
+    traced = trace(steps, limit_w, solve, proof, is_time_left, os.cpu_count() or 1)
     floor = traced.floor if math.isfinite(traced.floor) else None
     size = _size_of(first, len(parts))
     if traced.chosen is None:
@@ -1148,7 +1148,7 @@ def _power_frontier(problem, parts, subs, first: list[IlpSolution], verbose: boo
         fleets = list(pool.map(staged, range(len(subs))))
     instances, share, units = _joined(problem, parts, subs, fleets)
     value = sum(step.fleet.objective for step in traced.chosen)
-    status = Status.OPTIMAL if floor is not None and is_proven(floor, value) else Status.FEASIBLE
+    status = Status.OPTIMAL if floor is not None and floor >= proof(value) else Status.FEASIBLE
     found = _fleet(problem, status, instances, share, units, floor, start, size)
     return found, floor, not check_solution(problem, found)
 
@@ -1319,12 +1319,50 @@ def _then(model: _Model, problem: IlpProblem, verbose: bool, start: float) -> No
         _constraint(prob, model.terms_of(held), _LE, value + slack, f"hold_{number}")
         prob.setObjective(pulp.LpAffineExpression(_summed(model.terms_of(then))))
         label = f"{settings.label}, stage {number + 2} ({then.units})"
+        if settings.skip_proven_stages and settings.name is SolverName.HIGHS:
+            if _cannot_improve(prob, replace(settings, label=label), verbose, left):
+                held = then  # the stage would return the incumbent, or a fleet tied with it
+                continue
+            left = _time_left(settings, start)
+            if left == 0.0:
+                return
         stage_settings = replace(settings, gap_rel=max(settings.gap_rel, _THEN_GAP_REL),
                                  label=label)  # fmt: skip
         if _run(model, stage_settings, verbose, left, warm=True) is Status.INFEASIBLE:
             _restore(incumbent)  # nothing found in time: keep the previous stage's fleet
             return
         held = then
+
+
+_WHOLE_MARGIN = 0.5
+"""An objective of whole numbers (purchases: devices and tier units) improves by one at least;
+half of one leaves room for the solvers' tolerances."""
+
+
+def _cannot_improve(prob: pulp.LpProblem, settings, verbose: bool, left) -> bool:
+    """Whether HiGHS proves that no fleet of ``prob`` (its rows hold the objectives before)
+    lowers its objective below the incumbent's value by more than a margin: half a unit for an
+    objective of whole numbers, the held objectives' own tolerance (``_HOLD_REL``) otherwise.
+    The stage, warm-started from the incumbent, could then return only the incumbent or a fleet
+    tied with it within that margin (HiGHS keeps a start until a fleet beats it), so it need not
+    run. The check is a feasibility problem without a start, so presolve stays on; on the
+    bundled rate sweep it proves in a third of the stage's time (docs/studies.md, Speed). The
+    variables keep the incumbent; a solver failure is no proof."""
+    incumbent = _snapshot(prob)
+    current = float(pulp.value(prob.objective) or 0.0)
+    whole = all(v.cat == pulp.LpInteger and float(c).is_integer()
+                for v, c in prob.objective.items())  # fmt: skip
+    margin = _WHOLE_MARGIN if whole else _HOLD_REL * max(abs(current), 1.0)
+    check = prob.copy()  # the same rows and variables, and a row of its own
+    check.setObjective(pulp.LpAffineExpression())
+    _constraint(check, list(prob.objective.items()), _LE, current - margin, "no_better")
+    try:
+        _solve(check, settings, mip=True, verbose=verbose, time_limit_s=left)
+    except pulp.PulpSolverError:
+        return False
+    finally:
+        _restore(incumbent)
+    return check.solverModel.getModelStatus() == highspy.HighsModelStatus.kInfeasible
 
 
 def _fix_by_reduced_cost(model: _Model, settings, most: float, verbose: bool, left) -> None:

@@ -116,10 +116,10 @@ def test_trace_finds_the_brute_force_optimum(seed):
     solve = _solver_of(fleets)
     first = [solve(p, math.inf) for p in range(len(fleets))]
 
-    def is_proven(floor, value):
-        return floor >= value - 1e-9
+    def proof(value):
+        return value - 1e-9
 
-    traced = trace(first, limit_w, solve, is_proven, lambda: True, 2)
+    traced = trace(first, limit_w, solve, proof, lambda: True, 2)
     if optimum is None:
         assert traced.chosen is None and traced.floor == math.inf
         return
@@ -129,7 +129,7 @@ def test_trace_finds_the_brute_force_optimum(seed):
     assert traced.floor == pytest.approx(optimum)
 
     rounds = iter(range(int(rng.integers(0, 3)), -1, -1))
-    stopped = trace(first, limit_w, solve, is_proven, lambda: next(rounds) > 0, 2)
+    stopped = trace(first, limit_w, solve, proof, lambda: next(rounds) > 0, 2)
     assert stopped.floor <= optimum + 1e-9
     if stopped.chosen is not None:
         assert sum(s.fleet.objective for s in stopped.chosen) >= optimum - 1e-9
