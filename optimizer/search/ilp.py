@@ -925,25 +925,25 @@ def _by_parts(problem: IlpProblem, parts: list, verbose: bool, start: float) -> 
     until = None  # coupled parts leave the whole ILP half the time
     if coupled and settings.time_limit_s is not None:
         until = start + _PARTS_SHARE_OF_TIME * settings.time_limit_s
+    limit_w = _power_limit_w(problem.limits)
+    frontier = limit_w is not None and _power_alone_couples(problem, parts)
     combined, floor, found = _solve_parts(
-        problem, parts, subs, problem.objective, verbose, start, until
+        problem, parts, subs, problem.objective, verbose, start, until, stages=not frontier
     )
     if combined.status is Status.INFEASIBLE:  # a part has no fleet even without the limits
         return combined
-    keeps_limits = not check_solution(problem, combined)
-    limit_w = _power_limit_w(problem.limits)
-    if not keeps_limits and limit_w is not None:
+    if frontier:  # the later stages run once the parts' power is settled
+        combined, floor, keeps_limits = _power_frontier(problem, parts, subs, found, verbose,
+                                                        start)  # fmt: skip
+    else:
+        keeps_limits = not check_solution(problem, combined)
+    if not keeps_limits and limit_w is not None and not frontier:
         free = replace(problem, limits=replace(problem.limits, power_w=None, racks=None,
                                                rack_power_w=None))  # fmt: skip
         if not check_solution(free, combined):  # only the power limit is broken
-            if _power_alone_couples(problem, parts):
-                combined, floor, keeps_limits = _power_frontier(
-                    problem, parts, subs, found, verbose, start
-                )
-            else:
-                combined, floor, keeps_limits = _priced_power(
-                    problem, parts, subs, combined, floor, verbose, (start, until)
-                )
+            combined, floor, keeps_limits = _priced_power(
+                problem, parts, subs, combined, floor, verbose, (start, until)
+            )
     proven = combined.gap is not None and combined.gap <= settings.gap_rel + _PARTS_TOL
     if keeps_limits and (proven or _time_left(settings, start) == 0.0):
         return replace(combined, status=combined.status if proven else Status.FEASIBLE)
@@ -951,16 +951,19 @@ def _by_parts(problem: IlpProblem, parts: list, verbose: bool, start: float) -> 
     return _whole(problem, False, verbose, start, begin=begin, floor=floor, parts=len(parts))
 
 
-def _solve_parts(problem, parts, subs, weights: Objective, verbose: bool, start: float, until):
+def _solve_parts(
+    problem, parts, subs, weights: Objective, verbose: bool, start: float, until, *, stages=True
+):
     """(the parts' fleets together as one solution of ``problem``, the proven floor under its
     optimum, each part's solution) with each part minimizing ``weights`` until ``until`` (a
     perf_counter time; None: the problem's own limit from ``start``); the later lexicographic
-    stages run only for the problem's own objective. An infeasible part's verdict is the
-    whole's."""
-    stages = weights == problem.objective
+    stages run, with ``stages``, only for the problem's own objective. An infeasible part's
+    verdict is the whole's."""
+    stages = stages and weights == problem.objective
 
     def solve_part(j: int) -> IlpSolution:
-        return _solve_part(problem, subs, j, weights, verbose, (start, until), stages=stages)
+        part = _part(problem, subs, j, weights, (start, until), stages=stages)
+        return solve_ilp(part, verbose=verbose)
 
     with ThreadPoolExecutor(min(len(subs), os.cpu_count() or 1)) as pool:
         found = list(pool.map(solve_part, range(len(subs))))
@@ -979,20 +982,9 @@ def _solve_parts(problem, parts, subs, weights: Objective, verbose: bool, start:
     return _fleet(problem, status, instances, share, units, floor, start, size), floor, found
 
 
-def _solve_part(
-    problem,
-    subs,
-    j: int,
-    weights: Objective,
-    verbose: bool,
-    when,
-    *,
-    stages: bool,
-    cap_w: float | None = None,
-    begin=None,
-) -> IlpSolution:
-    """Part j minimizing ``weights`` (then its later stages, with ``stages``) under the peak
-    power ``cap_w``, from the fleet ``begin``, until ``when`` = (start, until) allows."""
+def _part(problem, subs, j: int, weights: Objective, when, *, stages: bool, cap_w=None):
+    """Part j's ILP: ``weights`` (then its later stages, with ``stages``), peak power at most
+    ``cap_w``, and what is left of the time ``when`` = (start, until) allows."""
     settings = problem.solver
     start, until = when
     left = _time_left(settings, start)
@@ -1001,9 +993,8 @@ def _solve_part(
     limited = replace(settings, time_limit_s=None if left is None else max(left, 1.0),
                       label=f"{settings.label}, part {j + 1} of {len(subs)}")  # fmt: skip
     part = subs[j][0]
-    part = replace(part, solver=limited, objective=weights, then=part.then if stages else (),
+    return replace(part, solver=limited, objective=weights, then=part.then if stages else (),
                    limits=replace(part.limits, power_w=cap_w))  # fmt: skip
-    return solve_ilp(part, verbose=verbose, begin=begin)
 
 
 def _size_of(found: list[IlpSolution], n_parts: int) -> dict:
@@ -1097,9 +1088,9 @@ def _power_alone_couples(problem: IlpProblem, parts: list) -> bool:
 def _power_frontier(problem, parts, subs, first: list[IlpSolution], verbose: bool, start):
     """(the cheapest combination of the parts' fleets under falling power caps that keeps the
     limit, else the unconstrained parts together; the proven floor; whether the fleet keeps the
-    limit), by search.frontier: exact when it closes, so it may take the whole time limit. The
-    parts of the chosen combination that were solved under a cap then run their later stages
-    under the power they use (kept only if that power does not grow)."""
+    limit), by search.frontier from the parts' unconstrained optima ``first`` (first objective
+    alone): exact when it closes, so it may take the whole time limit. Each part of the chosen
+    combination then runs its later stages under the power its fleet uses."""
     settings, weights = problem.solver, problem.objective
     when = (start, None)  # the problem's own time limit
     deadline = None
@@ -1114,7 +1105,8 @@ def _power_frontier(problem, parts, subs, first: list[IlpSolution], verbose: boo
         return deadline is None or time.perf_counter() < deadline
 
     def solve(j: int, cap_w: float) -> Step:
-        fleet = _solve_part(problem, subs, j, weights, verbose, when, stages=False, cap_w=cap_w)
+        part = _part(problem, subs, j, weights, when, stages=False, cap_w=cap_w)
+        fleet = solve_ilp(part, verbose=verbose)
         if fleet.status is Status.INFEASIBLE:  # proven, unless the time limit stopped it
             return Step(cap_w, math.inf if is_time_left() else -math.inf, None)
         return Step(cap_w, -math.inf if fleet.bound is None else fleet.bound, fleet,
@@ -1136,13 +1128,10 @@ def _power_frontier(problem, parts, subs, first: list[IlpSolution], verbose: boo
 
     def staged(j: int) -> IlpSolution:
         step = traced.chosen[j]
-        if math.isinf(step.cap_w) or not problem.then:  # the first solve ran its stages
+        if not problem.then:
             return step.fleet
-        found = _solve_part(problem, subs, j, weights, verbose, when, stages=True,
-                            cap_w=step.power_w, begin=step.fleet)  # fmt: skip
-        if found.status is Status.INFEASIBLE or power_w(j, found) > step.power_w:
-            return step.fleet
-        return found
+        part = _part(problem, subs, j, weights, when, stages=True, cap_w=step.power_w)
+        return _stages_from(part, step.fleet, verbose)
 
     with ThreadPoolExecutor(min(len(subs), os.cpu_count() or 1)) as pool:
         fleets = list(pool.map(staged, range(len(subs))))
@@ -1151,6 +1140,18 @@ def _power_frontier(problem, parts, subs, first: list[IlpSolution], verbose: boo
     status = Status.OPTIMAL if floor is not None and floor >= proof(value) else Status.FEASIBLE
     found = _fleet(problem, status, instances, share, units, floor, start, size)
     return found, floor, not check_solution(problem, found)
+
+
+def _stages_from(problem: IlpProblem, fleet: IlpSolution, verbose: bool) -> IlpSolution:
+    """``problem``'s later stages from ``fleet``, an optimum of its first objective found
+    beforehand (its verdict and bound are kept): the first objective is not solved again."""
+    start = time.perf_counter()
+    model = _build(problem, one_group=False, elastic=False)
+    _start_from(model, problem, fleet)
+    _then(model, problem, verbose, start)
+    instances, share, units = _values(model, len(problem.columns), len(problem.classes))
+    size = {"n_variables": fleet.n_variables, "n_constraints": fleet.n_constraints}
+    return _fleet(problem, fleet.status, instances, share, units, fleet.bound, start, size)
 
 
 def _whole(
