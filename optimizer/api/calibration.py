@@ -271,9 +271,10 @@ def predict_cases(cases: list[Case], catalog: Catalog, table: EfficiencyTable | 
 def fit_families(cases: list[Case], catalog: Catalog) -> FitResult:
     """Hardware factors per accelerator family and overheads per serving engine (each with a
     pooled ``default``) fitted on ``cases``, bounded by the microbenchmark fractions among
-    them."""
+    them; engines whose profile says ``pooled = false`` stay out of the pooled engine."""
     setups = [s for s in (setup_case(c, catalog, None) for c in cases) if isinstance(s, Setup)]
-    return with_assumed(fit_setups(setups, _fraction_caps(cases, catalog)))
+    unpooled = frozenset(k for k, e in catalog.engines.items() if not e.pooled)
+    return with_assumed(fit_setups(setups, _fraction_caps(cases, catalog), unpooled))
 
 
 ASSUMED_FAMILIES = {
@@ -343,6 +344,7 @@ class Calibration(Verdict):
         data = super().to_dict()
         data["fitted"] = [f.key for f in self.fitted.families] if self.fitted else []
         data["fitted_engines"] = [e.key for e in self.fitted.engines] if self.fitted else []
+        data["pooled_engines"] = dict(self.fitted.pooled_engines) if self.fitted else {}
         data["fitted_power"] = {
             f.family: {n: getattr(f.shares, n) for n in POWER_SHARES} for f in self.fitted_power
         }

@@ -35,7 +35,10 @@ class Engine(Entry):
     """One serving engine's defaults: ``max_batch`` sequences and ``max_tokens_per_step``
     tokens per step, ``memory_fraction`` of device memory for weights and KV, pure-decode steps
     of at most ``graph_max_batch`` sequences replayed as CUDA graphs (0: eager), and the
-    all-reduce algorithms it chooses from."""
+    all-reduce algorithms it chooses from. ``pooled`` false marks a stack whose overheads are
+    no evidence about the others (an eager research stack): the fit lets it deviate from the
+    pooled engine without a prior, so that the pooled ``default`` engine, which stands in for
+    unnamed and unfitted engines, is what the production engines share."""
 
     max_batch: PositiveInt
     max_tokens_per_step: PositiveInt
@@ -43,6 +46,7 @@ class Engine(Entry):
     graph_max_batch: NonNegativeInt
     collectives: tuple[Annotated[Collective, Field()], ...] = Field(min_length=1)
     vendors: tuple[str, ...] | None = None  # accelerator vendors it runs on; None: any
+    pooled: bool = True  # its overheads inform the pooled default engine
 
     @model_validator(mode="after")
     def _collectives_unique(self) -> Engine:

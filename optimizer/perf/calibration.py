@@ -286,6 +286,7 @@ class FitResult:
 
     families: tuple[Fitted, ...]
     engines: tuple[Fitted, ...]
+    pooled_engines: tuple[tuple[str, str], ...] = ()  # (engine, why it has no entry)
 
     def table(self, source: str) -> EfficiencyTable:
         """The fitted factors as a table the model looks factors up in."""
@@ -320,11 +321,11 @@ def engine_phase(values: dict, phase: str) -> dict[str, float]:
 class _Blocks:
     """A least-squares problem over log factors: pooled values shared by every row plus, per
     group (a family or an engine), deviations of the ``own`` factors each row of the group
-    adds, pulled to 0 by a prior of spread ``sigma``; the other factors are shared by every
-    group."""
+    adds, pulled to 0 by a prior of spread ``sigma`` (none for a ``free`` group, whose rows
+    then say nothing about the pooled values); the other factors are shared by every group."""
 
     def __init__(self, names, groups: list[str], row_group: np.ndarray, sigma: float,
-                 pooled: bool, lower, upper, own=None):  # fmt: skip
+                 pooled: bool, lower, upper, own=None, free=()):  # fmt: skip
         self.names, self.groups, self.row_group = names, groups, row_group
         self.sigma, self.pooled = sigma, pooled
         self.own = np.ones(len(names), bool) if own is None else np.asarray(own)
@@ -333,12 +334,13 @@ class _Blocks:
         self.n = self.offset + m * len(groups)
         self.lower = np.concatenate([np.log(lower)] * pooled + [np.full(m * len(groups), -3.0)])
         self.upper = np.concatenate([np.log(upper)] * pooled + [np.full(m * len(groups), 3.0)])
+        self.prior_weight = np.repeat([0.0 if g in free else 1.0 for g in groups], m)
 
     def deviations(self, x) -> np.ndarray:
         """[group, factor] log deviations (0 for shared factors), and a last row of zeros for
         rows of no group (``row_group`` = the number of groups)."""
         dev = np.zeros((len(self.groups) + 1, len(self.names)))
-        dev[:-1, self.own] = x[self.offset :].reshape(len(self.groups), -1)
+        dev[:-1, self.own] = x[self.offset :].reshape(len(self.groups), int(self.own.sum()))
         return dev
 
     def values(self, x, base=None) -> np.ndarray:
@@ -347,7 +349,8 @@ class _Blocks:
         return pooled + self.deviations(x)[self.row_group]
 
     def prior(self, x) -> np.ndarray:
-        return x[self.offset :] * ROW_NOISE / self.sigma
+        """The deviations' prior residuals; a ``free`` group's deviation has none."""
+        return x[self.offset :] * ROW_NOISE / self.sigma * self.prior_weight
 
     def sparsity(self, n_rows: int) -> np.ndarray:
         m = int(self.own.sum())
@@ -367,11 +370,31 @@ class _Blocks:
         x = x.copy()
         x[self.offset :] = np.where(fitted, x[self.offset :], 0.0)
         out = np.zeros((len(self.groups), len(self.names)), bool)
-        out[:, self.own] = fitted.reshape(len(self.groups), -1)
+        out[:, self.own] = fitted.reshape(len(self.groups), int(self.own.sum()))
         return x, out
 
 
-def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> FitResult:
+def confounded_engines(setups: list[Setup]) -> dict[str, str]:
+    """Engines the rows cannot tell apart from their hardware, with why: every family an
+    engine's rows ran on has no other engine's rows (e.g. vLLM's only throughput rows are AMD's
+    MLPerf runs, and AMD's only rows are vLLM's). An engine deviation fitted on them would take
+    what the family's factors should say, and carry it to every other family the engine runs
+    on; such an engine takes the pooled engine's overheads and its families the difference."""
+    families_of: dict[str, set[str]] = {}
+    engines_of: dict[str, set[str]] = {}
+    for s in setups:
+        families_of.setdefault(s.engine, set()).add(s.family)
+        engines_of.setdefault(s.family, set()).add(s.engine)
+    return {
+        engine: f"its rows are all on {', '.join(sorted(families))}, whose rows are all its own"
+        for engine, families in families_of.items()
+        if len(families_of) > 1 and all(engines_of[f] == {engine} for f in families)
+    }
+
+
+def fit_setups(
+    setups: list[Setup], caps: dict[tuple[str, str], float], unpooled: frozenset[str] = frozenset()
+) -> FitResult:
     """Hardware factors per accelerator family and overheads per serving engine, each pooled
     (``default``) and per group, on the throughput and fixed-batch latency setups (built under
     the roofline); least squares on the log error with a robust loss (docs/model.md §4).
@@ -381,17 +404,21 @@ def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> FitRe
     each family's compute and memory with those overheads fixed (spread
     :data:`HARDWARE_SPREAD`). A deviation the rows do not constrain falls back to the pooled
     value; ``caps`` bound compute and memory per (family, 'compute'|'memory') by what
-    microbenchmarks reached."""
+    microbenchmarks reached. An engine :func:`confounded_engines` names takes the pooled
+    overheads; an ``unpooled`` engine deviates without a prior."""
     setups = [s for s in setups if GROUPS[s.case.metric] == FIT_GROUP]
     evaluator = Evaluator(setups)
     measured = np.array([s.case.value for s in setups])
     counts = Counter(s.family for s in setups)
     families = sorted(f for f, n in counts.items() if n >= MIN_OWN_ROWS)
-    engines = sorted({s.engine for s in setups})
+    confounded = confounded_engines(setups)
+    engines = sorted({s.engine for s in setups} - set(confounded))
     fam_of = np.array(  # a family with too few rows: the pooled factors (no deviation)
         [families.index(s.family) if s.family in families else len(families) for s in setups]
     )
-    eng_of = np.array([engines.index(s.engine) for s in setups])
+    eng_of = np.array(  # a confounded engine: the pooled overheads (no deviation)
+        [engines.index(s.engine) if s.engine in engines else len(engines) for s in setups]
+    )
     cap = np.array(
         [[caps.get((s.family, n), caps.get(("default", n), 1.0))
           for _, n in _HARDWARE] for s in setups]
@@ -409,10 +436,11 @@ def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> FitRe
         r = np.log(np.where(predicted > 0, predicted, 1e-9) / measured)
         return np.where(np.isfinite(r), r, 10.0)
 
-    # stage 1: pooled hardware with every engine's overheads
+    # stage 1: pooled hardware with every engine's overheads, on the rows of engines the rows
+    # tell apart from their hardware
     hw0 = np.log([_FACTOR[n].fit_start for _, n in _HARDWARE])
     eng = _Blocks(_ENGINE, engines, eng_of, ENGINE_SPREAD, True, *zip(*en_bounds, strict=True),
-                  own=[n not in LINK_FACTORS for _, n in _ENGINE])  # fmt: skip
+                  own=[n not in LINK_FACTORS for _, n in _ENGINE], free=unpooled)  # fmt: skip
     x0 = np.concatenate([hw0, np.log([_FACTOR[n].fit_start for _, n in _ENGINE]),
                          np.zeros(eng.n - len(_ENGINE))])  # fmt: skip
     k = len(_HARDWARE)
@@ -422,9 +450,12 @@ def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> FitRe
                                      np.zeros((eng.n - len(_ENGINE), k), bool)]),
                           eng.sparsity(len(setups))])  # fmt: skip
 
+    told_apart = eng_of < len(engines)  # a confounded engine's rows wait for stage 2
+
     def stage1(x):
         hw = np.broadcast_to(x[:k], (len(setups), k))
-        return np.concatenate([log_errors(hw, eng.values(x[k:])), eng.prior(x[k:])])
+        errors = log_errors(hw, eng.values(x[k:])) * told_apart
+        return np.concatenate([errors, eng.prior(x[k:])])
 
     one = _solve(stage1, x0, lower, upper, sparsity)
     x_eng, eng_fitted = eng.provenance(one.jac[:, k:], len(setups), one.x[k:])
@@ -461,7 +492,7 @@ def fit_setups(setups: list[Setup], caps: dict[tuple[str, str], float]) -> FitRe
         for i, e in enumerate(engines)
         if eng_fitted[i].any()
     ]  # fmt: skip
-    return FitResult(tuple(out_families), tuple(out_engines))
+    return FitResult(tuple(out_families), tuple(out_engines), tuple(sorted(confounded.items())))
 
 
 def _solve(residuals, x0, lower, upper, sparsity):

@@ -95,7 +95,12 @@ def efficiency_toml(
                     "fit_rows": e.rows,
                     "fit_median_abs_error": _round(e.median_abs_error),
                     "confidence": "medium" if e.rows >= 100 else "uncertain",
-                    "sources": [how.format(whose=_whose(e.key, "engine", e.rows))],
+                    "sources": [how.format(whose=_whose(e.key, "engine", e.rows))]
+                    + [
+                        f"{engine} has no entry of its own and takes these: {why}, so the rows "
+                        "cannot tell its overheads from that hardware's factors"
+                        for engine, why in (fitted.pooled_engines if e.key == "default" else ())
+                    ],
                 }
             )
     power_entries = [

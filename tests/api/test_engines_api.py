@@ -23,18 +23,7 @@ def _tpot_ms(ctx, **kw) -> float:
     return result.tpot_s * 1e3
 
 
-@pytest.mark.parametrize(
-    "engine",
-    [
-        "trtllm",
-        pytest.param("vllm", marks=pytest.mark.xfail(
-            strict=True,
-            reason="issue 13's batch-1 target is missed by ~1 %: 7.56 ms against 5.5-7.5; the fit "
-            "puts Hopper's decode HBM efficiency at 0.60 (weights and KV alike), and vLLM's "
-            "fitted host time per sequence (120 us) adds to it; see docs/model.md section 4",
-        )),
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("engine", ["trtllm", "vllm"])
 def test_batch1_decode_llama_8b_on_h100_matches_published_engines(ctx, engine):
     """Llama-3.1-8B bf16 batch-1 decode on one H100: TensorRT-LLM and vLLM measure about
     5.5–7 ms per token (issue 13); the roofline is 15.0 GB of weights read (8.03 B parameters

@@ -163,10 +163,12 @@ def test_long_context_coding_values_a_tier():
     and fitted board power, 10.33 $/h; with instances loaded to at most 80 % of their rated
     capacity, 13.71 $/h; bought in whole servers, 14.66 $/h; with every card's price including
     its server's share and prices for MI300X and MI355X, 10.02 $/h; with serving-engine
-    profiles, vLLM on AMD parts and kernel launches overlapped with the device, 9.97 $/h)."""
+    profiles, vLLM on AMD parts and kernel launches overlapped with the device, 9.97 $/h; since
+    vLLM's overheads are the pooled engine's, not a 120 µs host time per sequence learned from
+    AMD rows that cannot tell it from AMD's kernels, 7.89 $/h)."""
     from optimizer.api import solve
 
     solution = solve("problems/long-context-coding.toml")
     no_tiers = {b.name: b for b in solution.baselines}["no-memory-tiers"]
-    assert solution.objective == pytest.approx(9.97, rel=0.02)
+    assert solution.objective == pytest.approx(7.89, rel=0.02)
     assert no_tiers.objective > 2.0 * solution.objective
