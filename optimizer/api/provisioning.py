@@ -24,6 +24,7 @@ def solve(
     verbose: bool = False,
     progress: bool = False,
     baselines: bool = True,
+    skip_proven_stages: bool = False,
 ) -> Solution:
     """Rate every candidate, solve the provisioning ILP and its three baselines, re-check the
     fleets without the solver and explain the answer.
@@ -39,6 +40,9 @@ def solve(
         progress: a line on stderr every 10 s of a long solve: elapsed, incumbent, bound.
         baselines: solve the three baselines too (False: the optimum alone, for a study
             point that does not report savings).
+        skip_proven_stages: skip a cost or purchases tie-break stage that HiGHS proves cannot
+            improve on the fleet it starts from (the same answer, faster; a study point's
+            solve).
 
     Returns:
         The solution; ``status`` is optimal, feasible (a time limit with a fleet) or infeasible
@@ -56,5 +60,6 @@ def solve(
         loaded = load_problem(problem, overrides, catalog_dirs)
     table = efficiency_table(loaded.catalog, efficiency)
     return provision(
-        loaded, table, workers=workers, verbose=verbose, progress=progress, baselines=baselines
-    )
+        loaded, table, workers=workers, verbose=verbose, progress=progress, baselines=baselines,
+        skip_proven_stages=skip_proven_stages,
+    )  # fmt: skip

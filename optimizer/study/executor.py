@@ -1,11 +1,12 @@
 """Where points run: local worker processes (the default) or a Dask distributed cluster.
 
 Points travel in chunks (a task per point would cost Dask 0.2-1 ms of scheduling each), each
-point is one ``optimizer.api.solve(..., workers=1)`` or ``optimizer.api.estimate(...)`` call,
-and every point comes back with an
-outcome: solved, its error, or ``timeout``, never silently dropped. With a point timeout each
-point runs in a process of its own that is killed, with its solver children, when time is up.
-A chunk whose worker died is retried; after the retries its points are recorded as errors.
+point is one ``optimizer.api.solve(..., workers=1, skip_proven_stages=True)`` (a plain solve's
+answer, without the tie-break stages that cannot change it) or ``optimizer.api.estimate(...)``
+call, and every point comes back with an outcome: solved, its error, or ``timeout``, never
+silently dropped. With a point timeout each point runs in a process of its own that is killed,
+with its solver children, when time is up. A chunk whose worker died is retried; after the
+retries its points are recorded as errors.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def _solve(task: Task):
     solution = solve(
         task.base, overrides=task.overrides, catalog_dirs=task.catalog_dirs,
         efficiency=task.efficiency, workers=1, baselines=task.baselines,
+        skip_proven_stages=True,
     )  # fmt: skip
     return solution, solution_row(solution)
 

@@ -1,0 +1,124 @@
+"""Tie-break stages skipped where HiGHS proves they cannot improve (``skip_proven_stages``)
+against the plain lexicographic solve: the same fleet, on random problems where the later
+stages decide the fleet and where they do not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import optimizer.search.ilp as ilp
+from optimizer.catalog.problem_spec import ObjectiveKind, SolverName
+from optimizer.fleet.columns import IlpProblem, Objective, SolverSettings, Status
+from optimizer.fleet.ilp_input import PURCHASES
+from optimizer.search.ilp import solve_ilp
+from optimizer.search.verify import check_solution, fleet_totals
+from tests.search.problems import (
+    ENERGY,
+    make_classes,
+    make_columns,
+    random_problem,
+    with_twin_group,
+)
+
+SEEDS = range(80)
+HOLD_REL = 1e-6  # what the plain solve's later stages may move an objective they hold
+
+
+def _lexicographic(seed: int):
+    """A random HiGHS problem, energy then cost then purchases; every other seed with a twin of
+    each column, alike but for its price, so that fleets tie on energy and the cost stage
+    decides."""
+    problem, one_group = random_problem(seed)
+    if seed % 2 == 0 and len(problem.columns) <= 3:
+        problem = with_twin_group(problem, np.random.default_rng(seed).uniform(0.5, 1.5))
+    cost = Objective(ObjectiveKind.COST, 1.0, problem.energy_usd_per_wh, "usd_per_hour")
+    solver = replace(problem.solver, name=SolverName.HIGHS)
+    problem = replace(problem, objective=ENERGY, then=(cost, PURCHASES), solver=solver)
+    return problem, one_group
+
+
+def _skipping(problem):
+    return replace(problem, solver=replace(problem.solver, skip_proven_stages=True))
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= HOLD_REL * max(abs(a), abs(b), 1.0)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_plain_stages_fleet(seed):
+    """Instances, pool units and the three objectives as the plain stages leave them; shares
+    to the solvers' tolerance (a stage may move them within the objectives it holds)."""
+    problem, one_group = _lexicographic(seed)
+    plain = solve_ilp(problem, one_group=one_group)
+    skipped = solve_ilp(_skipping(problem), one_group=one_group)
+    assert skipped.status is plain.status
+    if plain.status is Status.INFEASIBLE:
+        return
+    assert check_solution(problem, skipped, one_group=one_group) == []
+    assert skipped.instances.tolist() == plain.instances.tolist()
+    assert skipped.pool_units == plain.pool_units
+    np.testing.assert_allclose(skipped.share, plain.share, atol=1e-5)
+    for weights in (problem.objective, *problem.then):
+        priced = replace(problem, objective=weights)
+        values = [fleet_totals(priced, x.instances, x.share, x.pool_units).objective
+                  for x in (plain, skipped)]  # fmt: skip
+        assert _close(*values), (weights.units, values)
+
+
+def test_both_verdicts_of_the_check_occur(monkeypatch):
+    """Proof of coverage: over the seeds the check proves some stages cannot improve (they are
+    skipped) and finds others can (they run)."""
+    verdicts = []
+    real = ilp._cannot_improve
+
+    def spy(*args, **kwargs):
+        verdicts.append(real(*args, **kwargs))
+        return verdicts[-1]
+
+    monkeypatch.setattr(ilp, "_cannot_improve", spy)
+    for seed in SEEDS:
+        problem, one_group = _lexicographic(seed)
+        solve_ilp(_skipping(problem), one_group=one_group)
+    assert verdicts.count(True) >= 40 and verdicts.count(False) >= 3, verdicts
+
+
+@pytest.mark.parametrize(
+    ("stage", "cost_usd_per_hour", "devices"),
+    [("stage 2 (usd_per_hour)", [3.0, 2.0], [1, 1]), ("stage 3 (purchases)", [2.0, 2.0], [2, 1])],
+)
+def test_a_stage_that_improves_runs(monkeypatch, stage, cost_usd_per_hour, devices):
+    """Two columns alike in power and capability, the first dearer (or on more devices): energy
+    cannot tell them apart and the first stage keeps the first column; the check must find the
+    later stage can improve, and the stage must move all three instances to the second."""
+    verdicts = []
+    real = ilp._cannot_improve
+
+    def spy(prob, settings, *args, **kwargs):
+        verdicts.append((settings.label, real(prob, settings, *args, **kwargs)))
+        return verdicts[-1][1]
+
+    monkeypatch.setattr(ilp, "_cannot_improve", spy)
+    columns = make_columns(
+        np.array([[1.0], [1.0]]), cost_usd_per_hour=cost_usd_per_hour, idle_w=[100.0, 100.0],
+        busy_w=[200.0, 200.0], devices=devices,
+    )  # fmt: skip
+    cost = Objective(ObjectiveKind.COST, 1.0, 0.0, "usd_per_hour")
+    problem = IlpProblem(
+        classes=make_classes([3.0]), columns=columns, objective=ENERGY, then=(cost, PURCHASES),
+        solver=SolverSettings(skip_proven_stages=True),
+    )  # fmt: skip
+    found = solve_ilp(problem)
+    assert (f"fleet, {stage}", False) in verdicts, verdicts
+    assert found.instances.tolist() == [0, 3]
+
+
+def test_cbc_runs_every_stage(monkeypatch):
+    """The check is HiGHS's: with CBC the flag changes nothing and no check runs."""
+    monkeypatch.setattr(ilp, "_cannot_improve", lambda *a, **k: pytest.fail("check ran"))
+    problem, one_group = _lexicographic(5)
+    cbc = replace(problem, solver=replace(problem.solver, name=SolverName.CBC))
+    assert solve_ilp(_skipping(cbc), one_group=one_group).status is not None
