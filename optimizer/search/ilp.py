@@ -746,6 +746,7 @@ def solve_ilp(
     one_group: bool = False,
     verbose: bool = False,
     begin: IlpSolution | None = None,
+    explain: bool = True,
 ) -> IlpSolution:
     """Solve the provisioning ILP (formulation in columns.py).
 
@@ -757,6 +758,8 @@ def solve_ilp(
             to start from: an incumbent lets the solver fix most columns by reduced cost at
             once (the mixed agentic optimum's first stage: 0.3 s from its homogeneous
             baseline, 3.9 s cold).
+        explain: measure which limits an infeasible problem misses (a second solve, with a
+            slack on every limit); without it, only a class no column serves is said.
 
     Returns:
         The verdict with the fleet, objective, proven bound and gap; for an infeasible problem,
@@ -768,16 +771,18 @@ def solve_ilp(
         SolverError: the solver gave neither a fleet nor an infeasibility verdict.
     """
     try:
-        return _solve_once(problem, one_group=one_group, verbose=verbose, begin=begin)
+        return _solve_once(problem, one_group=one_group, verbose=verbose, begin=begin,
+                           explain=explain)  # fmt: skip
     except InconsistentProof as why:
         if problem.solver.name is not SolverName.HIGHS:
             raise
         cbc = replace(problem, solver=replace(problem.solver, name=SolverName.CBC))
-        found = _solve_once(cbc, one_group=one_group, verbose=verbose, begin=begin)
+        found = _solve_once(cbc, one_group=one_group, verbose=verbose, begin=begin,
+                            explain=explain)  # fmt: skip
         return replace(found, fallback=f"{why}; solved again with cbc")
 
 
-def _solve_once(problem: IlpProblem, *, one_group: bool, verbose: bool, begin) -> IlpSolution:
+def _solve_once(problem: IlpProblem, *, one_group: bool, verbose: bool, begin, explain: bool):
     start = time.perf_counter()
     _validate(problem)
     settings = problem.solver
@@ -795,7 +800,7 @@ def _solve_once(problem: IlpProblem, *, one_group: bool, verbose: bool, begin) -
         return _by_parts(problem, parts, verbose, start)
     if begin is not None and begin.instances is None:
         begin = None
-    return _whole(problem, False, verbose, start, begin=begin)
+    return _whole(problem, False, verbose, start, begin=begin, explain=explain)
 
 
 def _by_group(problem: IlpProblem, verbose: bool, start: float) -> IlpSolution:
@@ -1106,7 +1111,7 @@ def _power_frontier(problem, parts, subs, first: list[IlpSolution], verbose: boo
 
     def solve(j: int, cap_w: float) -> Step:
         part = _part(problem, subs, j, weights, when, stages=False, cap_w=cap_w)
-        fleet = solve_ilp(part, verbose=verbose)
+        fleet = solve_ilp(part, verbose=verbose, explain=False)
         if fleet.status is Status.INFEASIBLE:  # proven, unless the time limit stopped it
             return Step(cap_w, math.inf if is_time_left() else -math.inf, None)
         return Step(cap_w, -math.inf if fleet.bound is None else fleet.bound, fleet,
@@ -1163,9 +1168,11 @@ def _whole(
     begin: IlpSolution | None = None,
     floor: float | None = None,
     parts: int = 1,
+    explain: bool = True,
 ) -> IlpSolution:
     """One ILP for the whole problem, from the fleet ``begin`` when given, with ``floor`` a
-    proven lower bound on its first objective known beforehand."""
+    proven lower bound on its first objective known beforehand; an infeasible one says which
+    limits fall short with ``explain``."""
     settings = problem.solver
     name = settings.name.value
     model = _build(problem, one_group=one_group, elastic=False)
@@ -1188,8 +1195,10 @@ def _whole(
                 "infeasibility is not proven (raise solver.time_limit_s)"
             )
             explanation: tuple[str, ...] = (why,)
-        else:
+        elif explain:
             explanation = tuple(_explain_limits(problem, one_group, verbose, start))
+        else:
+            explanation = ()
         wall_s = time.perf_counter() - start
         return IlpSolution(status, name, wall_s, explanation=explanation, **size)
 
