@@ -122,7 +122,8 @@ def trace(
             returns the bound of the step before and no fleet.
         proof: incumbent → the least floor that proves it optimal.
         is_time_left: whether another round may start.
-        n_threads: parts solved side by side in a round.
+        n_threads: parts solved side by side in a round: those whose range below their last
+            cap is in the cheapest combination of floors (the least proven) first.
 
     Returns:
         The incumbent's steps, the floor, the solves made. Rounds are deterministic: which
@@ -134,9 +135,11 @@ def trace(
         found = _incumbent(steps, limit_w)
         target = -math.inf if found is None else proof(found[0])
         caps = {p: _next_cap(steps, p, limit_w, target) for p in range(len(steps))}
-        refine = [p for p, cap in caps.items() if cap is not None]
-        if not refine:
+        open_ = sorted((tail, p) for p, (cap, tail) in caps.items() if cap is not None)
+        if not open_:
             break
+        refine = sorted(p for _, p in open_[: max(n_threads, 1)])
+        caps = {p: caps[p][0] for p in refine}
         with ThreadPoolExecutor(max(min(len(refine), n_threads), 1)) as pool:
             for p, step in zip(refine, pool.map(solve, refine, [caps[p] for p in refine]),
                                strict=True):  # fmt: skip
@@ -160,8 +163,9 @@ def _incumbent(steps: list[list[Step]], limit_w: float):
     return found[0], tuple(part[j][2] for part, j in zip(options, found[1], strict=True))
 
 
-def _next_cap(steps, p: int, limit_w: float, target: float) -> float | None:
-    """The cap to solve part p at next, or None when it is not worth refining: its last solve
+def _next_cap(steps, p: int, limit_w: float, target: float) -> tuple[float | None, float]:
+    """(the cap to solve part p at next, the least floor of a combination that takes part p
+    below its last cap). The cap is None when the part is not worth refining: its last solve
     found no proven fleet; or that fleet's power is within what the others' unconstrained
     fleets leave; or, with an incumbent, no combination of the others' floors is below
     ``target`` (the least floor proving it) less the bound b of part p's range below its last
@@ -173,17 +177,18 @@ def _next_cap(steps, p: int, limit_w: float, target: float) -> float | None:
     above target."""
     last = steps[p][-1]
     if last.fleet is None or last.fleet.status is not Status.OPTIMAL:
-        return None
+        return None, math.inf
     others_w = sum(s[0].power_w for q, s in enumerate(steps) if q != p)
     if last.power_w <= limit_w - others_w:
-        return None
+        return None, math.inf
+    bound = floor_options(steps[p])[-1][0]
+    others = pareto([floor_options(s) for q, s in enumerate(steps) if q != p], limit_w)
+    tail = bound + min((value for value, _, _ in others), default=math.inf)
     delta = CAP_BELOW_REL * limit_w
     below = last.power_w - delta
     if target == -math.inf:  # no incumbent yet
-        return below
-    bound = floor_options(steps[p])[-1][0]
-    others = [floor_options(s) for q, s in enumerate(steps) if q != p]
-    powers = [power for value, power, _ in pareto(others, limit_w) if value + bound < target]
+        return below, tail
+    powers = [power for value, power, _ in others if value + bound < target]
     if not powers:
-        return None
-    return min(below, limit_w - min(powers) + delta)
+        return None, tail
+    return min(below, limit_w - min(powers) + delta), tail
