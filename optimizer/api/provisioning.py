@@ -24,7 +24,7 @@ def solve(
     verbose: bool = False,
     progress: bool = False,
     baselines: bool = True,
-    skip_proven_stages: bool = False,
+    skip_proven_stages: bool = True,
 ) -> Solution:
     """Rate every candidate, solve the provisioning ILP and its three baselines, re-check the
     fleets without the solver and explain the answer.
@@ -41,8 +41,8 @@ def solve(
         baselines: solve the three baselines too (False: the optimum alone, for a study
             point that does not report savings).
         skip_proven_stages: skip a cost or purchases tie-break stage that HiGHS proves cannot
-            improve on the fleet it starts from (the same answer, faster; a study point's
-            solve).
+            improve on the fleet it starts from (the same answer, faster; False runs every
+            stage).
 
     Returns:
         The solution; ``status`` is optimal, feasible (a time limit with a fleet) or infeasible

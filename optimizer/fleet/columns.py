@@ -196,7 +196,7 @@ class SolverSettings:
     progress: bool = False  # elapsed, incumbent and bound of long HiGHS solves on stderr
     label: str = "fleet"  # what the solve is for, in progress lines
     # HiGHS: a later objective's stage is skipped when a check proves it cannot improve
-    skip_proven_stages: bool = False
+    skip_proven_stages: bool = True
 
 
 @dataclass(frozen=True)

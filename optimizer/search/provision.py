@@ -94,7 +94,7 @@ def solve(
     fleet: Fleet | None = None,
     tie_breaks: bool = True,
     start_from: Solution | None = None,
-    skip_proven_stages: bool = False,
+    skip_proven_stages: bool = True,
 ) -> Solution:
     """Rate, prune, solve and explain one problem; ``status`` says whether it is solved.
 
@@ -122,7 +122,8 @@ def solve(
         skip_proven_stages: with HiGHS, skip a tie-break stage when a presolved check proves
             that no fleet holding the objectives before improves its objective beyond the
             solvers' tolerance (a purchase, for purchases): the stage would keep its start, so
-            the answer is the same at a fraction of the time (a study point's solve).
+            the answer is the same at a fraction of the time (the mixed agentic solve: 2.1-2.4 s
+            against 6-7 s; False runs every stage).
     """
     start = time.perf_counter()
     spec = loaded.spec

@@ -35,7 +35,7 @@ def _lexicographic(seed: int):
     if seed % 2 == 0 and len(problem.columns) <= 3:
         problem = with_twin_group(problem, np.random.default_rng(seed).uniform(0.5, 1.5))
     cost = Objective(ObjectiveKind.COST, 1.0, problem.energy_usd_per_wh, "usd_per_hour")
-    solver = replace(problem.solver, name=SolverName.HIGHS)
+    solver = replace(problem.solver, name=SolverName.HIGHS, skip_proven_stages=False)
     problem = replace(problem, objective=ENERGY, then=(cost, PURCHASES), solver=solver)
     return problem, one_group
 

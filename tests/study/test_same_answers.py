@@ -41,7 +41,9 @@ def both_ways():
             task = Task(index, str(index), str(BASE), overrides, (), None, False, None)
             verdicts.clear()
             outcome = run_point(task)
-            plain = solve(BASE, overrides=overrides, workers=1, baselines=False)
+            plain = solve(
+                BASE, overrides=overrides, workers=1, baselines=False, skip_proven_stages=False
+            )
             out.append((outcome, plain, list(verdicts)))
     return out
 
