@@ -6,14 +6,11 @@ factors, so that the right answer is known."""
 
 from __future__ import annotations
 
-import dataclasses
 from types import SimpleNamespace
 
 import pytest
 
-from optimizer.api.calibration import fit_families, predict_cases
-from optimizer.catalog.cases import load_cases
-from optimizer.catalog.loader import bundled_catalog_dir, load_catalog
+from optimizer.api.calibration import fit_families
 from optimizer.perf.calibration import confounded_engines
 from optimizer.perf.efficiency import (
     ENGINE_SET,
@@ -23,6 +20,7 @@ from optimizer.perf.efficiency import (
     PhaseEfficiency,
 )
 from optimizer.report.efficiency_toml import efficiency_toml
+from tests.perf.synthetic import rows_valued_by, splitwise_h100_or_trtllm_h200
 
 SEQUENCE = ("decode", "overhead_us_per_sequence")
 
@@ -73,20 +71,16 @@ def _truth() -> EfficiencyTable:
     )
 
 
+def _kept(case) -> bool:
+    amd = case.accelerator == "mi300x" and case.metric == "output_tokens_per_s_per_accelerator"
+    return amd or splitwise_h100_or_trtllm_h200(case)
+
+
 @pytest.fixture(scope="module")
 def fitted():
     """Splitwise's H100 rows (research), TensorRT-LLM's H200 dense rows (trtllm) and AMD's
     MLPerf MI300X rows (vllm, the only rows of their family), valued by the truth."""
-    cat = load_catalog()
-    cases = load_cases(bundled_catalog_dir() / "measurements" / "published.csv")
-    rows = [
-        c for c in cases
-        if c.case_id.startswith("splitwise-llama-2-70b-h100")
-        or (c.case_id.startswith("trtllm-perf-overview-llama-3") and c.accelerator == "h200-sxm")
-        or (c.accelerator == "mi300x" and c.metric == "output_tokens_per_s_per_accelerator")
-    ]  # fmt: skip
-    predicted, _ = predict_cases(rows, cat, _truth())
-    made = [dataclasses.replace(p.case, value=p.predicted) for p in predicted]
+    cat, made = rows_valued_by(_truth(), _kept)
     assert {c.engine for c in made} == set(ENGINES)
     return fit_families(made, cat)
 

@@ -5,14 +5,10 @@ bound."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from optimizer.api.calibration import fit_families, predict_cases
-from optimizer.catalog.cases import load_cases
-from optimizer.catalog.loader import bundled_catalog_dir, load_catalog
 from optimizer.perf.efficiency import (
     ENGINE_SET,
     Efficiency,
@@ -20,6 +16,7 @@ from optimizer.perf.efficiency import (
     Phase,
     PhaseEfficiency,
 )
+from tests.perf.synthetic import rows_valued_by, splitwise_h100_or_trtllm_h200
 
 HOPPER = {"compute": 0.6, "memory": 0.8}
 ENGINES = {  # per-layer (eager, graph), per-sequence µs; hop scale and link shared
@@ -52,15 +49,7 @@ def synthetic():
     """Splitwise H100 rows (research stack: batch 1–64 decode and prefill at TP 2–8) and the
     TensorRT-LLM H200 dense rows (trtllm: offline throughput), their values replaced by what
     the truth predicts."""
-    cat = load_catalog()
-    cases = load_cases(bundled_catalog_dir() / "measurements" / "published.csv")
-    rows = [
-        c for c in cases
-        if c.case_id.startswith("splitwise-llama-2-70b-h100")
-        or (c.case_id.startswith("trtllm-perf-overview-llama-3") and c.accelerator == "h200-sxm")
-    ]  # fmt: skip
-    predicted, _ = predict_cases(rows, cat, _truth())
-    made = [dataclasses.replace(p.case, value=p.predicted) for p in predicted]
+    cat, made = rows_valued_by(_truth(), splitwise_h100_or_trtllm_h200)
     assert {c.engine for c in made} == {"research", "trtllm"} and len(made) >= 60
     return cat, made
 
