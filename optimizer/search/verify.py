@@ -246,10 +246,11 @@ def check_solution(
         bought = units.get(name, 0)
         if bought < 0 or bought != round(bought):
             out.append(f"tier pool {name}: {bought} units is not a non-negative integer")
-        if _exceeds(gb, bought * pool.unit_gb, rel_tol):
+        # in units, as the instances' load: a need within the tolerance of a unit is rounding
+        if _exceeds(gb / pool.unit_gb, bought, rel_tol):
             out.append(f"tier pool {name}: holds {gb:.6g} GB in {bought} units")
         moved = totals.pool_bytes_per_s[name]
-        if _exceeds(moved, bought * pool.unit_bytes_per_s, rel_tol):
+        if _exceeds(moved / pool.unit_bytes_per_s, bought, rel_tol):
             out.append(f"tier pool {name}: draws {moved:.6g} B/s from {bought} units of "
                        f"{pool.unit_bytes_per_s:.6g} B/s")  # fmt: skip
         attached = totals.pool_devices[name]

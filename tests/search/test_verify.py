@@ -191,3 +191,19 @@ def test_check_solution_one_group():
     assert check_solution(problem, solution, one_group=True) == [
         "one group: the fleet uses ['d', 'p']"
     ]
+
+
+@pytest.mark.parametrize(("tier_gb", "flagged"), [(5e-6, False), (0.1, True)])
+def test_pool_need_is_measured_in_units(tier_gb, flagged):
+    """A pool holds what its units hold to within the tolerance of a unit, as an instance
+    carries its load: 5e-6 GB in 0 units of 100 GB is 5e-8 of a unit, the solvers' feasibility
+    slack (HiGHS left one on the web agent's energy optimum, fleet-savings study); 0.1 GB is a
+    thousandth of a unit, a load no unit holds."""
+    problem, solution = valid()
+    columns = dataclasses.replace(problem.columns, tier_gb=np.array([0.0, 0.0, 0.0]))
+    problem = dataclasses.replace(problem, columns=columns)
+    solution = dataclasses.replace(solution, pool_units={"cxl": 0}, objective=5.0, bound=5.0)
+    assert check_solution(problem, solution) == []
+    columns = dataclasses.replace(columns, tier_gb=np.array([tier_gb / 3, 0.0, 0.0]))
+    lines = check_solution(dataclasses.replace(problem, columns=columns), solution)
+    assert any("tier pool cxl: holds" in line for line in lines) is flagged, lines
