@@ -1314,7 +1314,9 @@ def _then(model: _Model, problem: IlpProblem, verbose: bool, start: float) -> No
     limit. A stage that finds no fleet in time keeps the previous one; the verdict stays the
     first objective's."""
     prob, settings = model.prob, problem.solver
+    checking = settings.skip_proven_stages and settings.name is SolverName.HIGHS
     held = problem.objective
+    known = None  # this stage's check, when it ran beside the stage before's
     for number, then in enumerate(problem.then):
         left = None
         if settings.time_limit_s is not None:
@@ -1324,15 +1326,22 @@ def _then(model: _Model, problem: IlpProblem, verbose: bool, start: float) -> No
         value = float(pulp.value(prob.objective) or 0.0)
         slack = _held_slack(value, settings)
         incumbent = _snapshot(prob)
-        _fix_by_reduced_cost(model, settings, value + slack, verbose, left)
-        _restore(incumbent)
+        if not known:  # a stage known to be skipped needs no bounds
+            _fix_by_reduced_cost(model, settings, value + slack, verbose, left)
+            _restore(incumbent)
         _constraint(prob, model.terms_of(held), _LE, value + slack, f"hold_{number}")
         prob.setObjective(pulp.LpAffineExpression(_summed(model.terms_of(then))))
-        label = f"{settings.label}, stage {number + 2} ({then.units})"
-        if settings.skip_proven_stages and settings.name is SolverName.HIGHS:
-            if _cannot_improve(prob, replace(settings, label=label), verbose, left):
+        label = _stage_label(settings, number, then)
+        if checking:
+            if known is None:
+                stages = problem.then[number : number + 2]
+                proven, known = _checks(model, prob, settings, number, stages, verbose, left)
+            else:
+                proven, known = known, None
+            if proven:
                 held = then  # the stage would return the incumbent, or a fleet tied with it
                 continue
+            known = None
             left = _time_left(settings, start)
             if left == 0.0:
                 return
@@ -1344,21 +1353,53 @@ def _then(model: _Model, problem: IlpProblem, verbose: bool, start: float) -> No
         held = then
 
 
+def _stage_label(settings: SolverSettings, number: int, then: Objective) -> str:
+    return f"{settings.label}, stage {number + 2} ({then.units})"
+
+
+def _checks(model: _Model, prob: pulp.LpProblem, settings: SolverSettings, number: int,
+            stages: tuple, verbose: bool, left) -> tuple[bool, bool | None]:  # fmt: skip
+    """(whether stage ``number``, the first of ``stages``, cannot improve; whether the next
+    one cannot, None when unknown). The next stage's check runs beside this one's, with this
+    stage's objective held at the incumbent's value: when this stage cannot improve, the
+    incumbent stays and that is the very problem the next check would pose (without its
+    reduced-cost bounds, which cut no fleet that holds the objectives), so the two proofs take
+    the time of the longer. When this stage can improve, the next check is cancelled, and
+    made again after the stage has run."""
+    here = replace(settings, label=_stage_label(settings, number, stages[0]))
+    if len(stages) == 1 or verbose:  # verbose logs take turns, so the checks would too
+        return _cannot_improve(prob, here, verbose, left), None
+    value = float(pulp.value(prob.objective) or 0.0)
+    ahead = prob.copy()
+    terms = list(prob.objective.items())
+    _constraint(ahead, terms, _LE, value + _held_slack(value, settings), f"hold_{number + 1}")
+    ahead.setObjective(pulp.LpAffineExpression(_summed(model.terms_of(stages[1]))))
+    next_settings = replace(settings, label=_stage_label(settings, number + 1, stages[1]))
+    running: list = []
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        later = beside.submit(_cannot_improve, ahead, next_settings, verbose, left, running)
+        proven = _cannot_improve(prob, here, verbose, left)
+        if not proven:
+            _cancel(running)
+        return proven, (later.result() if proven else None)
+
+
 _WHOLE_MARGIN = 0.5
 """An objective of whole numbers (purchases: devices and tier units) improves by one at least;
 half of one leaves room for the solvers' tolerances."""
 
 
-def _cannot_improve(prob: pulp.LpProblem, settings, verbose: bool, left) -> bool:
+def _cannot_improve(prob: pulp.LpProblem, settings, verbose: bool, left, running=None) -> bool:
     """Whether HiGHS proves that no fleet of ``prob`` (its rows hold the objectives before)
     lowers its objective below the incumbent's value by more than a margin: half a unit for an
     objective of whole numbers, the held objectives' own tolerance (``_HOLD_REL``) otherwise.
     The stage, warm-started from the incumbent, could then return only the incumbent or a fleet
     tied with it within that margin (HiGHS keeps a start until a fleet beats it), so it need not
     run. The check is a feasibility problem without a start, so presolve stays on; on the
-    bundled rate sweep it proves in a third of the stage's time (docs/studies.md, Speed). The
-    variables keep the incumbent; a solver failure is no proof."""
-    incumbent = _snapshot(prob)
+    bundled rate sweep it proves in a third of the stage's time (docs/studies.md, Speed). Only
+    the verdict is read: the variables keep the incumbent, so two checks may run at once (their
+    models are built in turn, under ``_BUILDING``: a build numbers the shared variables). The
+    HiGHS model is appended to ``running``, for ``_cancel``; a solver failure is no proof."""
     current = float(pulp.value(prob.objective) or 0.0)
     whole = all(v.cat == pulp.LpInteger and float(c).is_integer()
                 for v, c in prob.objective.items())  # fmt: skip
@@ -1366,13 +1407,29 @@ def _cannot_improve(prob: pulp.LpProblem, settings, verbose: bool, left) -> bool
     check = prob.copy()  # the same rows and variables, and a row of its own
     check.setObjective(pulp.LpAffineExpression())
     _constraint(check, list(prob.objective.items()), _LE, current - margin, "no_better")
+    solver = _solver(settings, mip=True, verbose=verbose, time_limit_s=left)
     try:
-        _solve(check, settings, mip=True, verbose=verbose, time_limit_s=left)
-    except pulp.PulpSolverError:
+        with _BUILDING:
+            solver.createAndConfigureSolver(check)
+            solver.buildSolverModel(check)
+        highs = check.solverModel
+        if running is not None:
+            running.append(highs)
+        with _ONE_LOG_AT_A_TIME if verbose else nullcontext():
+            highs.run()
+    except (SolverError, pulp.PulpSolverError):
         return False
-    finally:
-        _restore(incumbent)
-    return check.solverModel.getModelStatus() == highspy.HighsModelStatus.kInfeasible
+    return highs.getModelStatus() == highspy.HighsModelStatus.kInfeasible
+
+
+_BUILDING = threading.Lock()
+
+
+def _cancel(running: list) -> None:
+    """Stop the check whose HiGHS model ``running`` holds, if it started (one that has not
+    yet reached its run may still run to its end: a wasted check, never a wrong verdict)."""
+    for highs in running:
+        highs.cancelSolve()
 
 
 def _fix_by_reduced_cost(model: _Model, settings, most: float, verbose: bool, left) -> None:

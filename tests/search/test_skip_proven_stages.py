@@ -4,6 +4,7 @@ stages decide the fleet and where they do not."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -84,6 +85,35 @@ def test_both_verdicts_of_the_check_occur(monkeypatch):
         problem, one_group = _lexicographic(seed)
         solve_ilp(_skipping(problem), one_group=one_group)
     assert verdicts.count(True) >= 40 and verdicts.count(False) >= 3, verdicts
+
+
+def test_the_next_check_runs_beside_this_one(monkeypatch):
+    """The purchases stage's check runs in a thread beside the cost stage's, and where the cost
+    stage cannot improve its verdict is used as is: the stage is checked once, on another
+    thread. (Solves of one model only: a homogeneous or split solve checks each of its
+    models.)"""
+    calls = []
+    real = ilp._cannot_improve
+
+    def spy(prob, settings, *args, **kwargs):
+        verdict = real(prob, settings, *args, **kwargs)
+        calls.append((settings.label.rsplit(" ", 2)[-2], threading.get_ident(), verdict))
+        return verdict
+
+    monkeypatch.setattr(ilp, "_cannot_improve", spy)
+    used_as_is = 0
+    for seed in SEEDS:
+        problem, one_group = _lexicographic(seed)
+        calls.clear()
+        solve_ilp(_skipping(problem), one_group=one_group)
+        stage_2 = [call for call in calls if call[0] == "2"]
+        if len(stage_2) != 1 or not stage_2[0][2]:
+            continue
+        stage_3 = [call for call in calls if call[0] == "3"]
+        assert len(stage_3) == 1, calls
+        assert stage_3[0][1] != stage_2[0][1], calls
+        used_as_is += 1
+    assert used_as_is >= 20, used_as_is
 
 
 @pytest.mark.parametrize(
