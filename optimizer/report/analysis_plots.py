@@ -16,6 +16,7 @@ import numpy as np
 from optimizer.catalog.units import GIGA, TERA
 from optimizer.output import write_bytes_atomic
 from optimizer.perf.operators import Analysis, Operator
+from optimizer.report.png import compact_png
 
 PLOTTED_OPERATORS = (
     Operator.ATTENTION_PROJECTIONS,
@@ -95,9 +96,8 @@ def _save(fig, out_dir: Path, stem: str) -> list[Path]:
         for fmt in FORMATS:
             image = io.BytesIO()
             fig.savefig(image, format=fmt, dpi=150, metadata=_METADATA[fmt])
-            paths.append(
-                write_bytes_atomic(out_dir / f"{stem}.{fmt}", image.getvalue(), force=True)
-            )
+            data = compact_png(image.getvalue()) if fmt == "png" else image.getvalue()
+            paths.append(write_bytes_atomic(out_dir / f"{stem}.{fmt}", data, force=True))
     return paths
 
 

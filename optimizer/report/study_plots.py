@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optimizer.report.png import compact_png
 from optimizer.report.study_data import (
     ENERGY_NAMES,
     ReportData,
@@ -175,7 +176,7 @@ def encode_figure(fig) -> tuple[bytes, bytes]:
             image = io.BytesIO()
             fig.savefig(image, format=fmt, dpi=120, metadata=_METADATA[fmt])
             images.append(image.getvalue())
-    return images[0], images[1]
+    return compact_png(images[0]), images[1]
 
 
 def new_figure(title: str, n_rows: int = 1, *, height_per_row: float = 4.2):
