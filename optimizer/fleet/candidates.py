@@ -255,6 +255,22 @@ def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ..
     return tuple(out)
 
 
+def _beyond_window(catalog: Catalog, traffic) -> list[str]:
+    """A note per class whose mean turn (input and output) is longer than the context window
+    its model's vendor documents: the fleet serves requests the model cannot take, rated by
+    extrapolating the model (as ``estimate`` says of one configuration)."""
+    notes = []
+    for t in traffic:
+        window = catalog.get("models", t.model).max_context_tokens
+        tokens = t.request.input_tokens + t.request.output_tokens
+        if tokens > window:
+            notes.append(
+                f"{t.name}: its mean turn, {tokens:,.0f} tokens, exceeds {t.model}'s "
+                f"{window:,}-token context window (solved anyway, by extrapolating the model)"
+            )
+    return notes
+
+
 def _kv_bytes(model, tokens: float) -> float:
     """KV bytes of one sequence, counted at the reference precision."""
     return float(kv_bytes_per_sequence(model, REFERENCE_KV, tokens))
@@ -505,6 +521,7 @@ def build_fleet(
     notes: list[str] = []
     traffic = class_traffic(catalog, spec)
     k_of = {t.name: k for k, t in enumerate(traffic)}
+    notes.extend(_beyond_window(catalog, traffic))
     accelerators = _accelerators(catalog, spec, economics, notes)
     named = spec.styles.engine
     if named is not None:

@@ -348,7 +348,8 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
         if slo.tpot_s is not None:
             worst = np.maximum(worst, step_at(batch_q).time_s / slo.tpot_s)
         if aggregated and slo.ttft_s is not None:
-            worst = np.maximum(worst, ttft_at(batch_q, slo.quantile) / slo.ttft_s)
+            with np.errstate(divide="ignore"):  # a target a parked reload used up: never met
+                worst = np.maximum(worst, ttft_at(batch_q, slo.quantile) / slo.ttft_s)
         return worst
 
     capacity = np.where(mem.max_batch <= upper, Bound.CAPACITY, NONE_CODE)

@@ -449,6 +449,10 @@ def _baseline(b: _BaselineSpec, run: _Run, best: IlpSolution) -> Baseline:
         if result.objective > 0
         else None
     )
+    if saving is not None and -100.0 * PROOF_TOL < saving < 0.0:
+        # the optimum's tie-break stages hold its objective within the solvers' tolerance, so
+        # a baseline can lie that little below it (-1.4e-14 % was printed); it saves nothing
+        saving = 0.0
     # a saving no larger than what the two solves left unproven is no saving to report
     unproven = (best.gap or 0.0) + (result.gap or 0.0)
     within_gap = saving is not None and unproven > _GAP_NOISE and saving / 100.0 <= unproven

@@ -183,3 +183,18 @@ def test_a_tier_price_prices_every_tier_offered_even_one_the_catalog_does_not_pr
     assert cost == pytest.approx({pool: 64_000 / 43_800, "ddr5": 128 / 43_800})
     assert any("priced at 2 $/GB (styles.tier_price_usd_per_gb)" in n for n in priced.notes)
     assert any(name.endswith(f"/{pool}-park") for name in priced.table.columns.names)
+
+
+def test_a_class_beyond_its_models_context_window_is_said(catalog, fleet):
+    """Llama-3.1-70B documents 131,072 tokens. The coding agent's mean turn (8,012.51 input +
+    32.68 output tokens) fits; set to 200,000 tokens of context it does not (200,032.68), and
+    the fleet says so, with both numbers."""
+    window = catalog.get("models", MODEL).max_context_tokens
+    assert window == 131_072
+    assert not any("context window" in note for note in fleet.notes)
+    econ = catalog.get("economics", "default")
+    long = build_fleet(catalog, spec(serve={"context_tokens": 200_000, "ttft_ms": 60_000.0}),
+                       econ, factors(catalog))  # fmt: skip
+    said = [note for note in long.notes if "context window" in note]
+    assert len(said) == 1
+    assert "200,033 tokens" in said[0] and "131,072-token" in said[0]

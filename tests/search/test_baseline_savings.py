@@ -27,6 +27,22 @@ def test_a_saving_inside_the_gap_is_not_reported_as_one():
     assert not clear.within_gap
 
 
+@pytest.mark.parametrize(("below", "saving_pct"), [(1.4e-16, 0.0), (0.02, -100 * 0.02 / 0.98)])
+def test_a_baseline_a_rounding_below_the_optimum_saves_nothing(below, saving_pct):
+    """The computer-use agent's baseline came out 1.4e-16 below its optimum (-1.37e-14 %
+    printed): the tie-break stages hold the objective within the solvers' tolerance, so that
+    is no negative saving. 2 % below (a time-limited optimum a baseline beat) stays negative."""
+    problem, _ = random_problem(3)
+    best = IlpSolution(Status.OPTIMAL, "highs", 0.1, objective=1.0, bound=1.0, gap=0.0,
+                       instances=np.zeros(len(problem.columns)),
+                       share=np.zeros((len(problem.columns), len(problem.classes))),
+                       pool_units={})  # fmt: skip
+    lower = replace(best, objective=1.0 - below, bound=1.0 - below)
+    assert _baseline(_BASELINES[0], _Run("d", problem, None, lower), best).saving_pct == (
+        pytest.approx(saving_pct, abs=1e-12)
+    )
+
+
 def test_the_time_limit_bounds_the_whole_command():
     """Rating the candidates took 5 s of an 8 s limit: the solves, side by side, get the 3 s
     left; never less than one second, so that a solve can still report."""
