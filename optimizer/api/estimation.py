@@ -156,7 +156,7 @@ def _request(ctx: Context, req: EstimateRequest, tier_use, notes: list[str]) -> 
         workload_alone(req.input_tokens, req.output_tokens, req.prefix_tokens)
         w = entry(ctx.catalog, "workloads", "workload", req.workload)
         parked = tier_use is TierUse.PARK
-        request = Request.mean_turn(representative_request(w), parked=parked)
+        request = Request.mean_turn(representative_request(w))
         notes.append(
             f"{w.id}: mean turn of {request.input_tokens:,.0f} input tokens "
             f"({request.prefix_tokens:,.0f} cached{' in the parked session' if parked else ''})"

@@ -115,7 +115,6 @@ class ClassTraffic:
     model: str
     workload: str
     request: Request
-    parked_request: Request  # the same turn with its history reloaded from a tier
     requests_per_s: float
     slo: Slo
     park_gb_per_request_rate: float  # bf16 tier GB held per request/s while sessions wait
@@ -244,7 +243,6 @@ def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ..
                 model=s.model,
                 workload=s.workload,
                 request=Request.mean_turn(shape),
-                parked_request=Request.mean_turn(shape, parked=True),
                 requests_per_s=s.rate(w.turns_per_session.mean),
                 slo=Slo.from_ms(s.ttft_ms, s.tpot_ms, s.percentile),
                 park_gb_per_request_rate=w.tool_time_s.mean * kv_gb,
@@ -462,8 +460,7 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
                    np.broadcast_to(config.xfer_bw_bytes_per_s, (n,)), np.zeros(n))  # fmt: skip
     for t in traffic:
         k = k_of[t.name]
-        request = t.parked_request if tier_use is TierUse.PARK else t.request
-        point = _serve_within_slo(shape, config, request, phase, tier_use, t.slo, t.idle_s)
+        point = _serve_within_slo(shape, config, t.request, phase, tier_use, t.slo, t.idle_s)
         ok = point.requests_per_s > 0
         rated.capability[:, k] = np.where(ok, point.requests_per_s, 0.0)
         rated.batch[:, k] = point.batch

@@ -60,11 +60,9 @@ class Request:
         return self.input_tokens + self.output_tokens / 2.0
 
     @classmethod
-    def mean_turn(cls, shape: RequestShape, *, parked: bool = False) -> Request:
-        """A workload's mean turn; a parked session brings its history back from the tier,
-        so its cached part is the whole history instead of the prefix-cache hits."""
-        prefix = shape.parkable_tokens if parked else shape.prefix_tokens
-        return cls(shape.input_tokens, shape.output_tokens, prefix)
+    def mean_turn(cls, shape: RequestShape) -> Request:
+        """A workload's mean turn, its cached part kept since the session's last turn."""
+        return cls(shape.input_tokens, shape.output_tokens, shape.prefix_tokens)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,11 @@ HiGHS cold, HiGHS without presolve and CBC alike (129.33, 257.74 and 127.04 $/h)
 were found under the efficiency factors of their day, kept beside this test
 (`data/efficiency-before-e518251.toml`, the catalog's before the refit that stopped vLLM carrying
 AMD's host time): under today's factors the same problems solve to other optima, where neither
-fault shows."""
+fault shows. Since a parked session, too, prefills the share of its history the workload
+missed (workload/requests.py), parking saves these 512k-token turns nothing while the idle
+sessions fit in HBM, and all three problems solve to one tier-less fleet, 235.49 $/h: the fault
+instances are gone, and the cases stay as a comparison of both solvers, warm-started from a
+baseline, on half-million-token problems with a tier offered at two prices."""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ AGENT = {
 
 @pytest.mark.parametrize(
     ("tier", "price", "optimum"),
-    [("ddr5", 1, 129.3286), ("ddr5", 256, 257.7389), ("cxl-expander", 1, 127.0380)],
+    [("ddr5", 1, 235.4903), ("ddr5", 256, 235.4903), ("cxl-expander", 1, 235.4903)],
 )
 def test_both_solvers_find_the_optimum_and_say_so(tier, price, optimum):
     found = {}
@@ -52,5 +56,3 @@ def test_both_solvers_find_the_optimum_and_say_so(tier, price, optimum):
         found[name] = solution
     assert found["highs"].objective == pytest.approx(found["cbc"].objective, rel=1e-3)
     assert found["cbc"].objective == pytest.approx(optimum, rel=1e-4)
-    if tier == "ddr5" and price == 256:  # HiGHS's inconsistent proof is replaced, and said
-        assert any("solved again with cbc" in note for note in found["highs"].notes)
