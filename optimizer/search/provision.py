@@ -449,9 +449,9 @@ def _baseline(b: _BaselineSpec, run: _Run, best: IlpSolution) -> Baseline:
         if result.objective > 0
         else None
     )
-    if saving is not None and -100.0 * PROOF_TOL < saving < 0.0:
-        # the optimum's tie-break stages hold its objective within the solvers' tolerance, so
-        # a baseline can lie that little below it (-1.4e-14 % was printed); it saves nothing
+    if saving is not None and abs(saving) < 100.0 * PROOF_TOL:
+        # within the solvers' tolerance of the optimum (its tie-break stages hold its objective
+        # that close): no saving, where -1.4e-14 % and 1.1e-14 % were printed
         saving = 0.0
     # a saving no larger than what the two solves left unproven is no saving to report
     unproven = (best.gap or 0.0) + (result.gap or 0.0)
