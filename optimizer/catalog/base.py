@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]*$", strict=True)]
+ID_PATTERN = r"^[a-z0-9][a-z0-9.\-]*$"
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN, strict=True)]
 """Catalog ids: lowercase letters, digits, dots and hyphens (``h200-sxm``, ``llama-3.1-70b``)."""
 
 MAX_NUMBER = 1e15

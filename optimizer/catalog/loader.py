@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from optimizer.catalog.base import Entry
+from optimizer.catalog.base import ID_PATTERN, Entry
 from optimizer.catalog.catalog import Catalog, Origin, Record
 from optimizer.catalog.checks import check_catalog
 from optimizer.catalog.kinds import KIND_BY_TABLE, Kind
@@ -322,6 +322,11 @@ def field_message(error: dict) -> tuple[str, str]:
         message = "unknown key"
     elif error["type"] == "missing":
         message = "required field missing"
+    elif error["type"] == "string_pattern_mismatch" and error["ctx"]["pattern"] == ID_PATTERN:
+        message = "ids are lower-case letters, digits, '.' and '-'"
+        given = error.get("input")
+        if isinstance(given, str) and re.fullmatch(ID_PATTERN, given.lower()):
+            message += f" (did you mean {given.lower()!r}?)"
     if error["type"] not in _NO_GOT:
         given = repr(error.get("input"))
         message += f", got {given if len(given) <= 60 else given[:57] + '...'}"

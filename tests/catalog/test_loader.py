@@ -89,7 +89,7 @@ def test_a_catalog_is_loaded_again_only_when_a_file_changes(write_catalog, minim
             "sources",
             "at least 1",
         ),
-        ('id = "acc-x"', 'id = "Acc X"', "Acc X", "id", "should match pattern"),
+        ('id = "acc-x"', 'id = "Acc X"', "Acc X", "id", "ids are lower-case letters"),
         (  # a fleet of 2s and 3s cannot be counted in whole instances of 2
             "tdp_w = 700.0",
             "tdp_w = 700.0\ncloud_instance_devices = [2, 3]",

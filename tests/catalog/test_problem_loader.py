@@ -369,7 +369,7 @@ MODEL_CASES = [
         "devices.h100-sxm",
         "greater than or equal to 0",
     ),
-    ('name = "agents"', 'name = "Agents X"', "problem", "name", "should match pattern"),
+    ('name = "agents"', 'name = "Agents X"', "problem", "name", "ids are lower-case letters"),
     (
         "[constraints]",
         '[objective]\neconomics = "mars"\n[constraints]',
@@ -648,7 +648,7 @@ CSV_CASES = [
         "",
         "1 more field(s) than the header names",
     ),
-    ("a10g,1.01,short", "A10G,1.01,short", "line 2", "instance", "should match pattern"),
+    ("a10g,1.01,short", "A10G,1.01,short", "line 2", "instance", "did you mean 'a10g'?"),
     ("a10g,1.01,short,2,300", "a10g,1.01,short,2,0", "line 2", "power_w", "greater than 0"),
 ]
 
