@@ -241,11 +241,9 @@ def build_analysis(
         workload = entry(catalog, "workloads", "workload", workload_id)
         request = Request.mean_turn(representative_request(workload))
     request = request or REFERENCE_REQUEST
-    if request.input_tokens + request.output_tokens > m.max_context_tokens:
-        notes.append(
-            f"{m.id}: the request's {request.input_tokens + request.output_tokens:,.0f} tokens"
-            f" exceed its {m.max_context_tokens:,} context window (analysed anyway)"
-        )
+    beyond = m.window_note(request.input_tokens + request.output_tokens, "analysed anyway")
+    if beyond:
+        notes.append(beyond)
     s = model_shape(m)
     batch = float(batch)
     kv = kv_precision or (precision if precision.bytes_per_element >= 1 else Precision.FP8)

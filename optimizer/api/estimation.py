@@ -229,12 +229,10 @@ def estimate(
     tier, tier_use = _tier(ctx, req)
     notes: list[str] = []
     served = _request(ctx, req, tier_use, notes)
-    within_window = served.input_tokens + served.output_tokens <= model.max_context_tokens
-    if not within_window:
-        notes.append(
-            f"{model.id}: {served.input_tokens + served.output_tokens:,.0f} tokens exceed its "
-            f"{model.max_context_tokens:,}-token context window (estimated anyway)"
-        )
+    beyond = model.window_note(served.input_tokens + served.output_tokens, "estimated anyway")
+    within_window = beyond is None
+    if beyond:
+        notes.append(beyond)
     if mode is Mode.SOL:
         efficiency_factors = SOL
         notes.append("sol: pure roofline (full peaks, no overheads, no link latency)")

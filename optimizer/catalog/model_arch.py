@@ -106,6 +106,14 @@ class ModelArch(Entry):
     params_active_counts: ParamsCounts = ParamsCounts.ALL
     params_note: str | None = None
 
+    def window_note(self, tokens: float, anyway: str) -> str | None:
+        """A note when ``tokens`` (a request's input and output) exceed the context window the
+        vendor documents, saying what was done ``anyway``; None within it."""
+        if tokens <= self.max_context_tokens:
+            return None
+        return (f"{self.id}: {tokens:,.0f} tokens exceed its {self.max_context_tokens:,}-token "
+                f"context window ({anyway})")  # fmt: skip
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelArch:
         if (self.attention is AttentionKind.MLA) != (self.mla is not None):

@@ -254,18 +254,15 @@ def class_traffic(catalog: Catalog, spec: ProblemSpec) -> tuple[ClassTraffic, ..
 
 
 def _beyond_window(catalog: Catalog, traffic) -> list[str]:
-    """A note per class whose mean turn (input and output) is longer than the context window
-    its model's vendor documents: the fleet serves requests the model cannot take, rated by
-    extrapolating the model (as ``estimate`` says of one configuration)."""
+    """A note per class whose mean turn is longer than its model's context window: the fleet
+    serves requests the model cannot take, rated by extrapolating the model."""
     notes = []
     for t in traffic:
-        window = catalog.get("models", t.model).max_context_tokens
-        tokens = t.request.input_tokens + t.request.output_tokens
-        if tokens > window:
-            notes.append(
-                f"{t.name}: its mean turn, {tokens:,.0f} tokens, exceeds {t.model}'s "
-                f"{window:,}-token context window (solved anyway, by extrapolating the model)"
-            )
+        model = catalog.get("models", t.model)
+        beyond = model.window_note(t.request.input_tokens + t.request.output_tokens,
+                                   "solved anyway, by extrapolating the model")  # fmt: skip
+        if beyond:
+            notes.append(f"{t.name}: {beyond}")
     return notes
 
 
