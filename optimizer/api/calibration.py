@@ -168,7 +168,10 @@ def setup_case(
         batch = 1.0
         defaults.append("batch blank: 1")
     rate = None
-    if run_rate is not None and case.metric in ("ttft_ms", "tpot_ms"):
+    limited = case.ttft_slo_ms is not None or case.tpot_slo_ms is not None
+    if limited and case.metric in ("ttft_ms", "tpot_ms"):
+        defaults.append("at the highest rate meeting the run's p99 limits, the rate it reports")
+    elif run_rate is not None and case.metric in ("ttft_ms", "tpot_ms"):
         sibling, per_accelerator = run_rate
         rate = per_accelerator * tp * pp
         defaults.append(f"at the run's rate: {rate:.3g} requests/s per instance ({sibling})")
@@ -229,7 +232,13 @@ def _fraction_caps(cases, catalog: Catalog) -> dict[tuple[str, str], float]:
 def run_rates(cases: list[Case]) -> dict[str, tuple[str, float]]:
     """For each TTFT/TPOT row of a loaded run: (its run's throughput row, the requests/s per
     accelerator that run achieved = output tokens/s per accelerator ÷ output tokens). The
-    throughput row is the one of the same source and scenario (a published run)."""
+    throughput row is the one of the same source and scenario (a published run).
+
+    :func:`setup_case` uses the rate only for runs that state no latency limits. A run with
+    limits (an MLPerf server) reports the highest rate that met them, so its latencies are
+    predicted at the model's own highest such rate: at 89-99 % of capacity, the measured rate
+    on the model's curve would turn a few per cent of capacity error into a 1/(1 − ρ) swing of
+    the batch (docs/model.md §8)."""
     throughput = {}
     for case in cases:
         if case.metric == "output_tokens_per_s_per_accelerator" and case.output_tokens:

@@ -154,7 +154,8 @@ def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config
         rate = np.minimum([s.requests_per_s for s in setups], most * (1.0 - 1e-9))
         point = serve(shape, c, req, phase=ServePhase.AGGREGATED, requests_per_s=rate)
         return np.where(metric == "ttft_ms", point.ttft_p50_s, point.tpot_p50_s) / MILLI
-    # loaded: the largest batch meeting the p99 limits; that point's throughput or latency
+    # loaded: the highest rate meeting the p99 limits; that point's throughput, or its median
+    # latencies (the rows are p50)
     slo = Slo.from_ms(
         np.array([s.case.ttft_slo_ms or np.inf for s in setups]),
         np.array([s.case.tpot_slo_ms or np.inf for s in setups]),
@@ -163,10 +164,10 @@ def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config
     point = serve(shape, c, req, phase=ServePhase.AGGREGATED, slo=slo)
     return np.where(
         metric == "ttft_ms",
-        point.ttft_s / MILLI,
+        point.ttft_p50_s / MILLI,
         np.where(
             metric == "tpot_ms",
-            point.tpot_s / MILLI,
+            point.tpot_p50_s / MILLI,
             _per_accelerator(setups, point.output_tokens_per_s),
         ),
     )

@@ -6,7 +6,6 @@ SLO, and queueing at a TTFT target.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 
@@ -111,81 +110,31 @@ def own_prompt_steps(
     s: ModelShape, c: Config, batch, new_tokens, cached_tokens, output_tokens, spill_frac=0.0
 ) -> tuple[np.ndarray, StepCost]:
     """(k, one of the k steps) that carry one request's own prompt on an aggregated instance
-    running ``batch`` decode sequences: the engine fills each step's token budget left after
-    the decode tokens with the waiting prompt, so the prompt takes ``k = ⌈new / (budget −
-    batch)⌉`` steps, each with ``new / k`` of its tokens over the cached prefix."""
+    running ``batch`` decode sequences. The engine gives the token budget left after the
+    decode tokens to the waiting prompts, so this one takes ``k = ⌈new / (budget − batch)⌉``
+    steps, each with ``new / k`` of its tokens over the cached prefix; the rest of each step's
+    room holds the prompt tokens other arrivals bring on average (``batch · new / output``,
+    the mixed step's share), so the step is never lighter than the one the TPOT is timed on
+    unless the budget is full."""
     new = np.asarray(new_tokens, dtype=np.float64)
     cached = np.asarray(cached_tokens, dtype=np.float64)
     batch = np.asarray(batch, dtype=np.float64)
+    out = np.asarray(output_tokens, dtype=np.float64)
     room = np.maximum(c.max_tokens_per_step - batch, 1.0)
     k = np.maximum(np.ceil(new / room), 1.0)
+    others = np.minimum(batch * new / out, room - new / k)
     step = step_cost(
         s,
         c,
         decode_batch=batch,
-        decode_context=cached + new + np.asarray(output_tokens, dtype=np.float64) / 2.0,
-        prefill_tokens=new / k,
+        decode_context=cached + new + out / 2.0,
+        prefill_tokens=new / k + others,
         prefill_span=cached + new / 2.0,
-        prefill_requests=1.0 / k,
+        prefill_requests=1.0 / k + others / np.maximum(new, 1.0),
         phase=Phase.DECODE,
         spill_frac=spill_frac,
     )
     return k, step
-
-
-_EXACT_POISSON_MEAN = 20.0  # exact sums below; Cornish–Fisher above (within one count)
-_EXACT_POISSON_TERMS = 64
-_LOG_FACTORIAL = np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, _EXACT_POISSON_TERMS)))))
-
-
-def _poisson_pmf(mean) -> np.ndarray:
-    """``P(N = k)`` for ``N ~ Poisson(mean)`` and ``k`` over the table's terms (last axis)."""
-    mean = np.asarray(mean, dtype=np.float64)[..., None]
-    terms = np.arange(_EXACT_POISSON_TERMS, dtype=np.float64)
-    return np.exp(terms * np.log(np.maximum(mean, 1e-300)) - mean - _LOG_FACTORIAL)
-
-
-def _poisson_cdf(mean, k) -> np.ndarray:
-    """``P(N ≤ k)`` for ``N ~ Poisson(mean)``, exact, for counts below the table's terms."""
-    terms = np.arange(_EXACT_POISSON_TERMS, dtype=np.float64)
-    below = terms <= np.asarray(k, dtype=np.float64)[..., None]
-    return np.where(below, _poisson_pmf(mean), 0.0).sum(axis=-1)
-
-
-def _cornish_fisher(quantile: float) -> tuple[float, float]:
-    z = NormalDist().inv_cdf(quantile)
-    return z, (z * z - 1.0) / 6.0 - 0.5
-
-
-def poisson_quantile(mean, quantile: float) -> np.ndarray:
-    """The ``quantile`` of a Poisson count of ``mean``: the smallest ``k`` with ``P(N ≤ k) ≥
-    quantile``. Exact up to a mean of 20; above, the Cornish–Fisher expansion ``mean +
-    z√mean + (z² − 1)/6`` rounded (within one count there)."""
-    mean = np.asarray(mean, dtype=np.float64)
-    cdf = np.cumsum(_poisson_pmf(np.minimum(mean, _EXACT_POISSON_MEAN)), axis=-1)
-    exact = np.argmax(cdf >= quantile - 1e-12, axis=-1).astype(np.float64)
-    z, shift = _cornish_fisher(quantile)
-    approx = np.maximum(np.ceil(mean + z * np.sqrt(mean) + shift), 0.0)
-    return np.where(mean <= _EXACT_POISSON_MEAN, exact, approx)
-
-
-def poisson_mean_within(count, quantile: float) -> np.ndarray:
-    """The largest mean whose ``quantile`` count (:func:`poisson_quantile`) is at most ``count``
-    — how much load keeps ``count`` others in a step that often."""
-    count = np.asarray(count, dtype=np.float64)
-    z, shift = _cornish_fisher(quantile)
-    # Cornish–Fisher: mean + z√mean + shift ≤ count, solved for √mean
-    root = (-z + np.sqrt(np.maximum(z * z + 4.0 * (count - shift), 0.0))) / 2.0
-    approx = np.maximum(root, 0.0) ** 2 * (1.0 - 1e-9)  # strictly inside the rounding edge
-    lo = np.zeros(count.shape)
-    hi = np.full(count.shape, _EXACT_POISSON_MEAN)
-    for _ in range(40):  # exact: P(N ≤ count) falls as the mean grows
-        mid = (lo + hi) / 2.0
-        ok = _poisson_cdf(mid, np.minimum(count, _EXACT_POISSON_TERMS - 1)) >= quantile - 1e-12
-        lo = np.where(ok, mid, lo)
-        hi = np.where(ok, hi, mid)
-    beyond = poisson_quantile(np.full(count.shape, _EXACT_POISSON_MEAN), quantile) <= count
-    return np.where(beyond, np.maximum(approx, _EXACT_POISSON_MEAN), lo)
 
 
 def largest_batch(time_at, upper, target_s) -> np.ndarray:

@@ -13,6 +13,7 @@ from optimizer.catalog.units import MILLI
 from optimizer.perf.arithmetic import kv_elements_per_sequence
 from optimizer.perf.bound import NONE_CODE, Bound
 from optimizer.perf.config import Config
+from optimizer.perf.occupancy import count_mean_within, count_quantile, dispersion_size
 from optimizer.perf.phases import (
     Memory,
     best_integer,
@@ -24,8 +25,6 @@ from optimizer.perf.phases import (
     memory,
     mixed_step,
     own_prompt_steps,
-    poisson_mean_within,
-    poisson_quantile,
     prefill_step,
     spill_fraction,
 )
@@ -302,12 +301,13 @@ def _prefill(s, c, request, mem, batch, slo, rate):
 def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, rate):
     """Decode-only or aggregated instances with continuous batching.
 
-    Under Poisson arrivals the sequences in decode are Poisson with mean ``B`` (M/G/∞), and a
+    Under Poisson arrivals the sequences in decode are a birth–death chain whose count is
+    negative binomial with mean ``B`` and size ``r = t(1) / β`` (:mod:`perf.occupancy`), and a
     token is generated in a step of itself plus those others: TPOT is the step time at batch
-    ``1 + N``, ``N ~ Poisson(B)``, and Little's law ``B = λ · O · t(1 + B)`` ties ``B`` to the
-    arrival rate λ. An aggregated prompt waits for the next step boundary, then rides ``k``
-    steps at the token budget the decode tokens leave. A given batch, or an engine saturated
-    at its capacity, runs that batch in every step."""
+    ``1 + N``, and Little's law ``B = λ · O · t(1 + B)`` ties ``B`` to the arrival rate λ. An
+    aggregated prompt waits for the next step boundary, then rides ``k`` steps at the token
+    budget the decode tokens and the other arrivals' prompts leave. A given batch, or an
+    engine saturated at its capacity, runs that batch in every step."""
     aggregated = phase is ServePhase.AGGREGATED
     out = request.output_tokens
 
@@ -325,9 +325,12 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
         per_sequence = 1.0 + request.new_tokens / out
         upper = np.minimum(upper, np.floor(c.max_tokens_per_step / per_sequence))
 
+    top = np.maximum(upper, 1.0)
+    size = dispersion_size(step_at(1.0).time_s, step_at(top).time_s, top)
+
     def seen(b, q):
         """The batch a token is generated in at the ``q`` quantile (None: on average)."""
-        others = b if q is None else poisson_quantile(b, q)
+        others = b if q is None else count_quantile(b, size, q)
         return np.clip(1.0 + others, 1.0, np.maximum(upper, 1.0))
 
     def ttft_at(b, wait_share):
@@ -365,7 +368,9 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
         mean_batch = np.where(
             steps_within >= upper,
             upper,
-            np.where(steps_within >= 1, poisson_mean_within(steps_within - 1.0, slo.quantile), 0),
+            np.where(
+                steps_within >= 1, count_mean_within(steps_within - 1.0, size, slo.quantile), 0
+            ),
         )
         bound_cut = np.where(mean_batch < upper, Bound.SLO, capacity)
     else:
