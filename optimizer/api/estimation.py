@@ -402,13 +402,15 @@ def _queue_notes(req: EstimateRequest, phase: ServePhase) -> list[str]:
     queue = {
         ServePhase.PREFILL: "prefill instance: prompts batched per step behind an M/D/1 queue "
         "(Poisson arrivals, deterministic steps); throughput counts first tokens",
-        ServePhase.DECODE: "decode instance: sequences in decode are Poisson (M/G/∞) and a "
-        "token's step holds itself plus them; TTFT is one prompt's prefill alone on this "
+        ServePhase.DECODE: "decode instance: sequences in decode are negative binomial (a "
+        "birth–death chain whose step grows with the batch) and a token's step holds itself "
+        "plus them; TTFT is one prompt's prefill alone on this "
         "hardware, the KV hand-off from a prefill pool is kv_transfer_s",
-        ServePhase.AGGREGATED: "aggregated: sequences in decode are Poisson (M/G/∞) and a "
-        "token's step holds itself plus them, with the prompt chunk that keeps the batch full; "
-        "TTFT = a uniform wait for the next step + the steps that carry the prompt at the "
-        "token budget the decode tokens leave",
+        ServePhase.AGGREGATED: "aggregated: sequences in decode are negative binomial (a "
+        "birth–death chain whose step grows with the batch) and a token's step holds itself "
+        "plus them, with the prompt chunk that keeps the batch full; TTFT = a uniform wait for "
+        "the next step + the steps that carry the prompt at the token budget the decode "
+        "tokens leave, beside the other arrivals' prompts",
     }[phase]
     return [f"operating point: {point}", queue]
 

@@ -8,8 +8,8 @@ Assumptions, each also said in the solution's ``assumptions``:
 - a class is served at its mean turn (``workload.representative_request``);
 - targets are met at the class's percentile (``serve``'s ``ttft_q_s``, ``tpot_q_s``): a prefill
   instance with an M/D/1 queue, after the KV hand-off over its own scale-out links (``ttft =
-  wait + prefill + transfer``); decoding sequences are Poisson (M/G/∞), so TPOT's percentile is
-  the step at the batch's percentile;
+  wait + prefill + transfer``); decoding sequences are negative binomial (``perf.occupancy``),
+  so TPOT's percentile is the step at the batch's percentile;
 - a decode instance's TTFT share is zero (the prefill pool emits the first token);
 - KV spill adds ``tier_gb_per_device`` of a tier to every device; session parking keeps an
   agent's whole history in a tier between turns (Little's law: λ × tool time sessions are

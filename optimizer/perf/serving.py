@@ -306,7 +306,7 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
     token is generated in a step of itself plus those others: TPOT is the step time at batch
     ``1 + N``, and Little's law ``B = λ · O · t(1 + B)`` ties ``B`` to the arrival rate λ. An
     aggregated prompt waits for the next step boundary, then rides ``k`` steps at the token
-    budget the decode tokens and the other arrivals' prompts leave. A given batch, or an
+    budget the decode tokens leave, beside the other arrivals' prompts. A given batch, or an
     engine saturated at its capacity, runs that batch in every step."""
     aggregated = phase is ServePhase.AGGREGATED
     out = request.output_tokens

@@ -41,12 +41,14 @@ _GAP_NOISE = 1e-6
 
 ASSUMPTIONS = (
     "each class is served at its workload's mean turn (input, cached prefix, output tokens)",
-    "latencies meet the targets at the class percentile: sequences in decode are Poisson "
-    "(M/G/∞) and a token's step holds itself plus them; TPOT is that step's time",
+    "latencies meet the targets at the class percentile: sequences in decode are negative "
+    "binomial (a birth–death chain whose step grows with the batch) and a token's step holds "
+    "itself plus them; TPOT is that step's time",
     "TTFT: at a prefill instance an M/D/1 queue (Poisson arrivals, exponential tail that keeps "
     "the exact mean wait) + prefill at the batch that serves the most requests + KV hand-off "
     "over the prefill instance's scale-out links; at an aggregated instance a wait for the "
-    "next step + the steps that carry the prompt at the token budget the decode batch leaves",
+    "next step + the steps that carry the prompt at the token budget the decode batch leaves, "
+    "beside the other arrivals' prompts",
     "power is IT power (accelerators at their operating point, between idle and TDP, plus their "
     "share of their reference system's typical host power); facility power multiplies it by "
     "the PUE",
