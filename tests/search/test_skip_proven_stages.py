@@ -152,3 +152,42 @@ def test_cbc_runs_every_stage(monkeypatch):
     problem, one_group = _lexicographic(5)
     cbc = replace(problem, solver=replace(problem.solver, name=SolverName.CBC))
     assert solve_ilp(_skipping(cbc), one_group=one_group).status is not None
+
+
+def test_the_first_checks_run_beside_a_started_first_stage(monkeypatch):
+    """Started from a baseline's fleet (the homogeneous optimum, on the same columns), the
+    cost stage's checks run beside the first stage: where that stage keeps its start their
+    verdicts are used, else they are cancelled and posed again. The fleet is the plain stages'
+    either way, and both outcomes occur over the seeds (proof of coverage)."""
+    outcomes = []
+    real = ilp._ChecksBesideStart.verdicts
+
+    def spy(self, model):
+        found = real(self, model)
+        outcomes.append(found is not None)
+        return found
+
+    monkeypatch.setattr(ilp._ChecksBesideStart, "verdicts", spy)
+    used = cancelled = 0
+    for seed in SEEDS:
+        problem, one_group = _lexicographic(seed)
+        if one_group:
+            continue
+        start = solve_ilp(problem, one_group=True)
+        if start.status is Status.INFEASIBLE:
+            continue
+        plain = solve_ilp(problem, begin=start)
+        outcomes.clear()
+        skipped = solve_ilp(_skipping(problem), begin=start)
+        assert len(outcomes) <= 1, outcomes
+        used += outcomes.count(True)
+        cancelled += outcomes.count(False)
+        assert check_solution(problem, skipped) == []
+        assert skipped.instances.tolist() == plain.instances.tolist(), seed
+        assert skipped.pool_units == plain.pool_units
+        for weights in (problem.objective, *problem.then):
+            priced = replace(problem, objective=weights)
+            values = [fleet_totals(priced, x.instances, x.share, x.pool_units).objective
+                      for x in (plain, skipped)]  # fmt: skip
+            assert _close(*values), (seed, weights.units, values)
+    assert used >= 10 and cancelled >= 3, (used, cancelled)
