@@ -197,6 +197,9 @@ class SolverSettings:
     label: str = "fleet"  # what the solve is for, in progress lines
     # HiGHS: a later objective's stage is skipped when a check proves it cannot improve
     skip_proven_stages: bool = True
+    # and the first such check runs beside a first stage started from a baseline's fleet, on a
+    # spare core (wasted where the stage improves on its start: off in single-thread callers)
+    checks_beside_start: bool = True
 
 
 @dataclass(frozen=True)

@@ -1193,7 +1193,10 @@ def _whole(
         left = max(left, 1.0)
     beside = (
         _ChecksBesideStart(model, problem, verbose, left)
-        if begin is not None and not verbose and _checking(problem)
+        if begin is not None
+        and not verbose
+        and _checking(problem)
+        and settings.checks_beside_start
         else None
     )
     status = _run(model, settings, verbose, left, warm=begin is not None)

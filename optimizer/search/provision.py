@@ -105,7 +105,8 @@ def solve(
         efficiency: the efficiency factors (``perf.efficiency.EfficiencyTable``) candidates
             are rated with.
         workers: threads for the optimum and its three baselines, which are independent
-            solves (default: one per core; 1 solves them in turn, as a caller's worker should).
+            solves (default: one per core; 1 solves them in turn, as a caller's worker should,
+            and runs no check beside a stage on a spare core it does not have).
         verbose: the solvers' logs on stderr.
         progress: a line on stderr every 10 s of a long HiGHS solve (elapsed, incumbent,
             bound), for a person waiting at a terminal.
@@ -137,7 +138,8 @@ def solve(
         except NoCandidates as why:
             return _no_fleet(loaded, str(why), start)
     problem = _within_time_left(ilp_problem(spec, loaded.economics, fleet), start)
-    settings = replace(problem.solver, progress=progress, skip_proven_stages=skip_proven_stages)
+    settings = replace(problem.solver, progress=progress, skip_proven_stages=skip_proven_stages,
+                       checks_beside_start=workers != 1)  # fmt: skip
     problem = replace(problem, solver=settings)
     if not tie_breaks:
         problem = replace(problem, then=())
