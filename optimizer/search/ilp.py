@@ -1200,7 +1200,7 @@ def _whole(
         else None
     )
     status = _run(model, settings, verbose, left, warm=begin is not None)
-    first = beside.verdicts(model) if beside is not None else None
+    first = beside.verdicts() if beside is not None else None
     if status is Status.INFEASIBLE:
         if model.prob.status == pulp.LpStatusNotSolved:
             why = (
@@ -1437,24 +1437,28 @@ class _ChecksBesideStart:
 
     def __init__(self, model: _Model, problem: IlpProblem, verbose: bool, left):
         prob, settings = model.prob, problem.solver
-        self.value = float(pulp.value(prob.objective) or 0.0)
+        value = float(pulp.value(prob.objective) or 0.0)
         posed = prob.copy()
         _constraint(posed, model.terms_of(problem.objective), _LE,
-                    self.value + _held_slack(self.value, settings), "hold_0")  # fmt: skip
+                    value + _held_slack(value, settings), "hold_0")  # fmt: skip
         posed.setObjective(pulp.LpAffineExpression(_summed(model.terms_of(problem.then[0]))))
-        self.then_value = float(pulp.value(posed.objective) or 0.0)
-        self.posed = posed
+        # every objective the checks are posed on: the first, and the two stages' they check
+        self.posed_on = [prob.objective] + [
+            pulp.LpAffineExpression(_summed(model.terms_of(then))) for then in problem.then[:2]
+        ]
+        self.start = self._values()
         checks = _pose_checks(model, posed, settings, 0, problem.then[:2], verbose, left)
         self.running: list = []
         self.pool = ThreadPoolExecutor(max_workers=1)
         self.future = self.pool.submit(checks, self.running)
 
-    def verdicts(self, model: _Model) -> tuple[bool, bool | None] | None:
-        """The checks' verdicts if the first stage kept its start (its objectives unchanged),
-        else None (the checks are cancelled)."""
-        value = float(pulp.value(model.prob.objective) or 0.0)
-        then_value = float(pulp.value(self.posed.objective) or 0.0)
-        kept = value == self.value and then_value == self.then_value
+    def _values(self) -> list[float]:
+        return [float(pulp.value(objective) or 0.0) for objective in self.posed_on]
+
+    def verdicts(self) -> tuple[bool, bool | None] | None:
+        """The checks' verdicts if the first stage kept its start (every objective they are
+        posed on unchanged), else None (the checks are cancelled)."""
+        kept = self._values() == self.start
         if not kept:
             _cancel(self.running)
         try:

@@ -162,8 +162,8 @@ def test_the_first_checks_run_beside_a_started_first_stage(monkeypatch):
     outcomes = []
     real = ilp._ChecksBesideStart.verdicts
 
-    def spy(self, model):
-        found = real(self, model)
+    def spy(self):
+        found = real(self)
         outcomes.append(found is not None)
         return found
 
