@@ -113,16 +113,16 @@ def own_prompt_steps(
     running ``batch`` decode sequences. The engine gives the token budget left after the
     decode tokens to the waiting prompts, so this one takes ``k = ⌈new / (budget − batch)⌉``
     steps, each with ``new / k`` of its tokens over the cached prefix; the rest of each step's
-    room holds the prompt tokens other arrivals bring on average (``batch · new / output``,
-    the mixed step's share), so the step is never lighter than the one the TPOT is timed on
-    unless the budget is full."""
+    room holds the prompt tokens the other ``batch − 1`` sequences' arrivals bring on average
+    (``(batch − 1) · new / output``, the mixed step's share), so an engine with no one else
+    runs the prompt alone."""
     new = np.asarray(new_tokens, dtype=np.float64)
     cached = np.asarray(cached_tokens, dtype=np.float64)
     batch = np.asarray(batch, dtype=np.float64)
     out = np.asarray(output_tokens, dtype=np.float64)
     room = np.maximum(c.max_tokens_per_step - batch, 1.0)
     k = np.maximum(np.ceil(new / room), 1.0)
-    others = np.minimum(batch * new / out, room - new / k)
+    others = np.minimum(np.maximum(batch - 1.0, 0.0) * new / out, room - new / k)
     step = step_cost(
         s,
         c,

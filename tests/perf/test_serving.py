@@ -169,11 +169,11 @@ def test_aggregated_token_budget_and_ttft_slo(llama70, h200_tp4):
     step = mixed_step(llama70, h200_tp4, b, 4000, 0, 200)
     assert float(point.tpot_s) == pytest.approx(float(step.time_s), rel=1e-12)
     # TTFT: wait half an average step, then the prompt's own step: the 8192 − B tokens the
-    # decode batch leaves hold all 4000 of its tokens, and the other arrivals' prompts
-    # (B · 4000 / 200 tokens a step on average) fill the rest (B = 298, the memory wall:
-    # 7894 − 4000 = 3894 of their 5960)
+    # decode batch leaves hold all 4000 of its tokens, and the other B − 1 sequences' prompts
+    # ((B − 1) · 4000 / 200 tokens a step on average) fill the rest (B = 298, the memory wall:
+    # 7894 − 4000 = 3894 of their 5940)
     assert b == 298
-    others = min(b * 4000 / 200, 8192 - b - 4000)
+    others = min((b - 1) * 4000 / 200, 8192 - b - 4000)
     own = step_cost(llama70, h200_tp4, decode_batch=b, decode_context=4100,
                     prefill_tokens=4000 + others, prefill_span=2000,
                     prefill_requests=1 + others / 4000, phase=Phase.DECODE)  # fmt: skip
