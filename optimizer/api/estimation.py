@@ -228,6 +228,11 @@ def estimate(
     positive("tpot_slo_ms", req.tpot_slo_ms)
     tier, tier_use = _tier(ctx, req)
     notes: list[str] = []
+    if phase is ServePhase.DECODE and req.ttft_slo_ms is not None:
+        notes.append("TTFT target ignored: a decode instance's first token comes from a "
+                     "prefill instance (the TTFT shown is that prefill alone, here)")  # fmt: skip
+    if phase is ServePhase.PREFILL and req.tpot_slo_ms is not None:
+        notes.append("TPOT target ignored: a prefill instance emits only the first token")
     served = _request(ctx, req, tier_use, notes)
     beyond = model.window_note(served.input_tokens + served.output_tokens, "estimated anyway")
     within_window = beyond is None
@@ -340,6 +345,9 @@ def _explain_infeasible(point, req, phase, shape, config, request, tier_use, idl
     if req.requests_per_s is not None:
         _explain_rate(point, req, phase, shape, config, request, tier_use, idle_s)
         return
+    if req.batch is not None:
+        _missed_targets(point, req, f"at batch {req.batch}")
+        return
     if _scalar(point.requests_per_s) > 0:
         return
     if req.ttft_slo_ms is None and req.tpot_slo_ms is None:
@@ -376,6 +384,11 @@ def _explain_rate(point, req, phase, shape, config, request, tier_use, idle_s) -
             f"{req.requests_per_s:g} requests/s is more than the "
             f"{_scalar(most.requests_per_s):.3g} requests/s this instance sustains"
         )
+    _missed_targets(point, req, f"at {req.requests_per_s:g} requests/s")
+
+
+def _missed_targets(point, req, where: str) -> None:
+    """At a given rate or batch the SLO quantiles must meet the targets given."""
     percentile = f"p{req.slo_percentile:g}"
     for name, target_ms, value in (
         ("TTFT", req.ttft_slo_ms, point.ttft_q_s),
@@ -384,8 +397,8 @@ def _explain_rate(point, req, phase, shape, config, request, tier_use, idle_s) -
         value_ms = _scalar(value) / MILLI
         if target_ms is not None and value_ms > target_ms:
             raise _Infeasible(
-                f"{name} target {target_ms:g} ms not met at {req.requests_per_s:g} requests/s: "
-                f"{percentile} {name} is {value_ms:.1f} ms (over by {value_ms - target_ms:.1f} ms)"
+                f"{name} target {target_ms:g} ms not met {where}: {percentile} {name} is "
+                f"{value_ms:.1f} ms (over by {value_ms - target_ms:.1f} ms)"
             )
 
 
@@ -395,10 +408,14 @@ def _queue_notes(req: EstimateRequest, phase: ServePhase) -> list[str]:
         point = f"a fixed batch of {req.batch}"
     elif req.requests_per_s is not None:
         point = f"what the engine reaches at {req.requests_per_s:g} requests/s"
-    elif req.ttft_slo_ms is not None or req.tpot_slo_ms is not None:
+    elif (req.ttft_slo_ms is not None and phase is not ServePhase.DECODE) or (
+        req.tpot_slo_ms is not None and phase is not ServePhase.PREFILL
+    ):
         point = f"the highest rate whose p{req.slo_percentile:g} latencies meet the targets"
     else:
-        point = "no batch, rate or SLO: the capacity-limited maximum throughput (offline)"
+        point = (
+            "no batch, rate or SLO that applies: the capacity-limited maximum throughput (offline)"
+        )
     queue = {
         ServePhase.PREFILL: "prefill instance: prompts batched per step behind an M/D/1 queue "
         "(Poisson arrivals, deterministic steps); throughput counts first tokens",

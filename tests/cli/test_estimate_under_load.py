@@ -121,6 +121,43 @@ def test_rate_beyond_the_instance_exits_1(capsys, phase):
     assert "requests/s" in capsys.readouterr().err
 
 
+def test_a_target_missed_at_a_given_batch_exits_1(capsys):
+    """At a fixed batch the targets are checked as at a rate (before, a missed one exited 0):
+    batch 100 of the 4000-token request, whose step carries 100 decode and 100 · 4000 / 500 =
+    800 prompt tokens, misses a 50 ms TPOT target (its p99 TPOT, shown under a 10 s target
+    that it meets, is above 50 ms)."""
+    loose = _json(capsys, [*ISSUE_1, "--batch", "100", "--tpot-slo-ms", "10000"])
+    assert loose["tpot_p99_s"] > 0.05
+    assert run([*ISSUE_1, "--batch", "100", *TPOT_50]) == 1
+    err = capsys.readouterr().err
+    assert "TPOT target 50 ms not met at batch 100" in err
+
+
+@pytest.mark.parametrize(("phase", "flag", "said"), [
+    ("decode", "--ttft-slo-ms", "TTFT target ignored"),
+    ("prefill", "--tpot-slo-ms", "TPOT target ignored"),
+])  # fmt: skip
+def test_a_target_the_phase_has_no_use_for_is_said_ignored(capsys, phase, flag, said):
+    """A decode instance's first token comes from elsewhere; a prefill instance makes no second
+    token: such a target leaves the capacity point (offline) and says so."""
+    plain = _json(capsys, [*ISSUE_1, "--phase", phase])
+    given = _json(capsys, [*ISSUE_1, "--phase", phase, flag, "1"])
+    assert given["requests_per_s"] == pytest.approx(plain["requests_per_s"], rel=1e-12)
+    assert any(said in note for note in given["notes"])
+    assert any("offline" in note for note in given["notes"])
+
+
+def test_an_idle_engine_runs_a_prompt_without_others(capsys):
+    """At 0.001 requests/s nobody else is there: the prompt's step carries no other arrivals'
+    prompts, so TTFT stays within the prompt alone (prefill phase at batch 1) plus the half
+    step the model waits for a step boundary (the step of this request's own mixed share)."""
+    alone = _json(capsys, [*ISSUE_1, "--output-tokens", "1", "--phase", "prefill",
+                           "--batch", "1"])  # fmt: skip
+    idle = _json(capsys, [*ISSUE_1, "--output-tokens", "1", "--requests-per-s", "0.001"])
+    assert idle["ttft_s"] <= alone["ttft_s"] + 0.5 * idle["tpot_s"] + 1e-9
+    assert idle["ttft_s"] < 1.5 * alone["ttft_s"]
+
+
 # ------------------------------------------------------------------ prefill at its best batch
 
 
