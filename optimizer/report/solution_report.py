@@ -190,7 +190,8 @@ def _workloads_table(s: dict) -> Table:
     their targets, the share handed from prefill to decode pools, $/M output tokens, J/token."""
     pct = {w["percentile"] for w in s["workloads"] if w["percentile"] is not None}
     at = f"p{pct.pop():g}" if len(pct) == 1 else "pSLO"
-    t = Table(title="workloads (latency at the pools' rated operating point)")
+    t = Table(title="workloads (latency of the slowest pool serving each class, at its rated "
+                    "operating point)")  # fmt: skip
     width = max((len(w["name"]) for w in s["workloads"]), default=5)
     t.add_column("class", no_wrap=True, min_width=width)
     for col in ("req/s", f"TTFT ms p50 / {at} ≤ target", f"TPOT ms p50 / {at} ≤ target",
