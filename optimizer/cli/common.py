@@ -36,19 +36,20 @@ MAX_COUNT = 1 << 20
 starts without importing the catalog and pydantic)."""
 
 
-def finite(low: float, high: float):
-    """A parser of a number option that takes only finite numbers in ``[low, high]``: NaN,
-    ±inf and overflowing values are usage errors (exit 2, ``--option: message``) before any
-    work starts."""
+def finite(low: float, high: float, *, above: bool = False):
+    """A parser of a number option that takes only finite numbers in ``[low, high]`` (with
+    ``above``, in ``(low, high]``): NaN, ±inf and overflowing values are usage errors (exit 2,
+    ``--option: message``) before any work starts."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise typer.BadParameter(f"must be a number, got {text!r}") from None
-        if not (math.isfinite(value) and low <= value <= high):
-            why = f"must be a finite number from {low:g} to {high:g}, got {text!r}"
-            raise typer.BadParameter(why)
+        floor_ok = value > low if above else value >= low
+        if not (math.isfinite(value) and floor_ok and value <= high):
+            span = f"above {low:g} and at most {high:g}" if above else f"from {low:g} to {high:g}"
+            raise typer.BadParameter(f"must be a finite number {span}, got {text!r}")
         return value
 
     return parse

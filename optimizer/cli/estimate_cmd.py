@@ -53,14 +53,16 @@ def estimate(
         Opt(
             "--requests-per-s",
             help="Arrival rate per instance (default: the highest that meets the SLOs).",
-            parser=finite(0, MAX_AMOUNT),
+            parser=finite(0, MAX_AMOUNT, above=True),
         ),
     ] = None,
     ttft_slo_ms: Annotated[
-        float | None, Opt("--ttft-slo-ms", help="TTFT target.", parser=finite(0, MAX_AMOUNT))
+        float | None,
+        Opt("--ttft-slo-ms", help="TTFT target.", parser=finite(0, MAX_AMOUNT, above=True)),
     ] = None,
     tpot_slo_ms: Annotated[
-        float | None, Opt("--tpot-slo-ms", help="TPOT target.", parser=finite(0, MAX_AMOUNT))
+        float | None,
+        Opt("--tpot-slo-ms", help="TPOT target.", parser=finite(0, MAX_AMOUNT, above=True)),
     ] = None,
     slo_percentile: Annotated[
         float, Opt("--slo-percentile", help="SLO percentile.", parser=finite(50, 100))
@@ -78,7 +80,7 @@ def estimate(
         Opt(
             "--power-cap-w",
             help="Power limit per device (default: its TDP).",
-            parser=finite(0, MAX_WATTS),
+            parser=finite(0, MAX_WATTS, above=True),
         ),
     ] = None,
     engine: Annotated[
