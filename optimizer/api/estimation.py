@@ -402,6 +402,11 @@ def _missed_targets(point, req, where: str) -> None:
             )
 
 
+AT_CAP_NOTE = 0.01
+"""Above this share of the time at the batch cap, the missing wait to join is said: it is then
+at least a 1-in-100 event and, near saturation, tens of seconds (docs/model.md §8)."""
+
+
 def _queue_notes(req: EstimateRequest, phase: ServePhase) -> list[str]:
     """Which operating point and queue model the figures come from."""
     if req.batch is not None:
@@ -453,6 +458,12 @@ def _figures(
             f"its clock drops and compute runs {throttle:.2f}× slower"
         )
     notes.extend(_queue_notes(req, phase))
+    at_cap = _scalar(point.at_cap_share)
+    if at_cap > AT_CAP_NOTE:
+        notes.append(
+            f"the decode batch is at its cap {at_cap:.0%} of the time at this load: arrivals "
+            "then wait to join it, which TTFT leaves out (docs/model.md §8)"
+        )
     tpot = _scalar(point.tpot_s)
     result = {
         "precision": {

@@ -13,7 +13,12 @@ from optimizer.catalog.units import MILLI
 from optimizer.perf.arithmetic import kv_elements_per_sequence
 from optimizer.perf.bound import NONE_CODE, Bound
 from optimizer.perf.config import Config
-from optimizer.perf.occupancy import count_mean_within, count_quantile, dispersion_size
+from optimizer.perf.occupancy import (
+    count_cdf,
+    count_mean_within,
+    count_quantile,
+    dispersion_size,
+)
 from optimizer.perf.phases import (
     Memory,
     best_integer,
@@ -113,6 +118,8 @@ class ServingPoint:
     prefill: StepCost  # one request's prefill alone
     memory: Memory
     prefix_hit_share: np.ndarray  # share of sessions whose cached prefix survived (§6)
+    at_cap_share: np.ndarray  # of the time, the decode count at the batch cap: arrivals then
+    # wait to join, which TTFT leaves out (docs/model.md §8); 0 for a prefill instance
 
     @property
     def energy_j_per_output_token(self) -> np.ndarray:
@@ -205,7 +212,7 @@ def _serve_once(s, c, request, phase, batch, slo, tier_use, max_batch, requests_
         point = _decoding(
             s, c, request, mem, single, phase, batch, slo, spill, max_batch, requests_per_s
         )
-    batch_, latency, req_s, out_s, util, bound, spill_frac, step = point
+    batch_, latency, req_s, out_s, util, bound, spill_frac, step, at_cap = point
     ttft = [np.where(batch_ > 0, x + park, np.nan) for x in latency.ttft]
     tpot = [np.where(batch_ > 0, x, np.nan) for x in latency.tpot]
     return ServingPoint(
@@ -230,6 +237,7 @@ def _serve_once(s, c, request, phase, batch, slo, tier_use, max_batch, requests_
         prefill=single,
         memory=mem,
         prefix_hit_share=np.ones(np.shape(batch_)),
+        at_cap_share=np.broadcast_to(at_cap, np.shape(batch_)),
     )
 
 
@@ -295,7 +303,8 @@ def _prefill(s, c, request, mem, batch, slo, rate):
     with np.errstate(divide="ignore", invalid="ignore"):
         most_req_s = np.where(most >= 1, most / service(np.maximum(most, 1.0)).time_s, 0.0)
         util = np.where(most_req_s > 0, req_s / most_req_s, 0.0)
-    return served, latency, req_s, req_s, util, bound, np.zeros_like(time), step
+    none = np.zeros_like(time)
+    return served, latency, req_s, req_s, util, bound, none, step, none
 
 
 def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, rate):
@@ -394,7 +403,11 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
     bound = np.where(bound_cut != NONE_CODE, bound_cut, step.wall())
     spilled = spill_fraction(at[0], mem.max_batch_hbm) if spill else np.zeros_like(tpot[0])
     served = np.where(serving, mean_batch, 0.0)
-    return served, latency, out_s / out, out_s, util, bound, spilled, step
+    # a step at the cap holds 1 + N ≥ upper: N ≥ upper − 1 others (a fixed batch has no count)
+    at_cap = (
+        0.0 if fixed else np.where(serving, 1.0 - count_cdf(upper - 2.0, mean_batch, size), 0.0)
+    )
+    return served, latency, out_s / out, out_s, util, bound, spilled, step, at_cap
 
 
 def _batch_at_rate(time_at, upper, tokens_per_s) -> np.ndarray:

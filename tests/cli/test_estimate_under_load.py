@@ -158,6 +158,17 @@ def test_an_idle_engine_runs_a_prompt_without_others(capsys):
     assert idle["ttft_s"] < 1.5 * alone["ttft_s"]
 
 
+def test_a_load_that_fills_the_batch_says_ttft_leaves_out_the_wait(capsys):
+    """Near the highest rate the decode batch is at its cap much of the time, and the TTFT
+    shown leaves out the wait to join it: the notes say so; at a light load they do not."""
+    light = _json(capsys, [*ISSUE_1, "--requests-per-s", "0.5"])
+    most = _json(capsys, ISSUE_1)["requests_per_s"]
+    heavy = _json(capsys, [*ISSUE_1, "--requests-per-s", f"{0.99 * most:.6g}"])
+    said = "wait to join it, which TTFT leaves out"
+    assert not any(said in note for note in light["notes"])
+    assert any(said in note for note in heavy["notes"])
+
+
 # ------------------------------------------------------------------ prefill at its best batch
 
 
