@@ -228,10 +228,11 @@ def estimate(
     positive("tpot_slo_ms", req.tpot_slo_ms)
     tier, tier_use = _tier(ctx, req)
     notes: list[str] = []
-    if phase is ServePhase.DECODE and req.ttft_slo_ms is not None:
+    ttft_applies, tpot_applies = _targets_apply(phase)
+    if req.ttft_slo_ms is not None and not ttft_applies:
         notes.append("TTFT target ignored: a decode instance's first token comes from a "
                      "prefill instance (the TTFT shown is that prefill alone, here)")  # fmt: skip
-    if phase is ServePhase.PREFILL and req.tpot_slo_ms is not None:
+    if req.tpot_slo_ms is not None and not tpot_applies:
         notes.append("TPOT target ignored: a prefill instance emits only the first token")
     served = _request(ctx, req, tier_use, notes)
     beyond = model.window_note(served.input_tokens + served.output_tokens, "estimated anyway")
@@ -407,14 +408,21 @@ AT_CAP_NOTE = 0.01
 at least a 1-in-100 event and, near saturation, tens of seconds (docs/model.md §8)."""
 
 
+def _targets_apply(phase: ServePhase) -> tuple[bool, bool]:
+    """Whether a TTFT and a TPOT target bear on ``phase``: a decode instance's first token
+    comes from a prefill instance, a prefill instance makes no second token."""
+    return phase is not ServePhase.DECODE, phase is not ServePhase.PREFILL
+
+
 def _queue_notes(req: EstimateRequest, phase: ServePhase) -> list[str]:
     """Which operating point and queue model the figures come from."""
+    ttft_applies, tpot_applies = _targets_apply(phase)
     if req.batch is not None:
         point = f"a fixed batch of {req.batch}"
     elif req.requests_per_s is not None:
         point = f"what the engine reaches at {req.requests_per_s:g} requests/s"
-    elif (req.ttft_slo_ms is not None and phase is not ServePhase.DECODE) or (
-        req.tpot_slo_ms is not None and phase is not ServePhase.PREFILL
+    elif (req.ttft_slo_ms is not None and ttft_applies) or (
+        req.tpot_slo_ms is not None and tpot_applies
     ):
         point = f"the highest rate whose p{req.slo_percentile:g} latencies meet the targets"
     else:

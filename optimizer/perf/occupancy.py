@@ -21,6 +21,14 @@ import numpy as np
 POISSON_SIZE = 1e12  # a size at least this large is the Poisson limit
 
 
+def _sizes(size) -> tuple[np.ndarray, np.ndarray]:
+    """(where the count is Poisson, the negative-binomial size elsewhere: 1 there, a finite
+    placeholder the Poisson branch ignores)."""
+    size = np.asarray(size, dtype=np.float64)
+    poisson = size >= POISSON_SIZE
+    return poisson, np.where(poisson, 1.0, size)
+
+
 def dispersion_size(time_at_one, time_at_top, top) -> np.ndarray:
     """The size ``r = t(1) / β`` of the chord through the step times at 1 and ``top``
     sequences (infinite, Poisson, where the step does not grow with the batch)."""
@@ -39,9 +47,7 @@ def count_cdf(k, mean, size) -> np.ndarray:
 
     k = np.floor(np.asarray(k, dtype=np.float64))
     mean = np.maximum(np.asarray(mean, dtype=np.float64), 0.0)
-    size = np.asarray(size, dtype=np.float64)
-    poisson = size >= POISSON_SIZE
-    r = np.where(poisson, 1.0, size)
+    poisson, r = _sizes(size)
     with np.errstate(invalid="ignore", divide="ignore"):
         nb = betainc(r, np.maximum(k, 0.0) + 1.0, r / (r + mean))
         pois = gammaincc(np.maximum(k, 0.0) + 1.0, mean)
@@ -56,9 +62,7 @@ def count_quantile(mean, size, quantile: float) -> np.ndarray:
     from scipy.special import nbdtrik, pdtrik
 
     mean = np.maximum(np.asarray(mean, dtype=np.float64), 0.0)
-    size = np.asarray(size, dtype=np.float64)
-    poisson = size >= POISSON_SIZE
-    r = np.where(poisson, 1.0, size)
+    poisson, r = _sizes(size)
     with np.errstate(invalid="ignore"):
         guess = np.where(poisson, pdtrik(quantile, mean), nbdtrik(quantile, r, r / (r + mean)))
     k = np.where(np.isfinite(guess), np.maximum(np.ceil(guess), 0.0), 0.0)
@@ -76,9 +80,7 @@ def count_mean_within(count, size, quantile: float) -> np.ndarray:
     from scipy.special import betaincinv, gammainccinv
 
     count = np.floor(np.asarray(count, dtype=np.float64))
-    size = np.asarray(size, dtype=np.float64)
-    poisson = size >= POISSON_SIZE
-    r = np.where(poisson, 1.0, size)
+    poisson, r = _sizes(size)
     k = np.maximum(count, 0.0) + 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
         x = betaincinv(r, k, quantile)
