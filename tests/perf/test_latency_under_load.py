@@ -28,11 +28,10 @@ from optimizer.catalog.precision import Precision
 from optimizer.perf.bound import Bound
 from optimizer.perf.capacity import valid_split
 from optimizer.perf.config import build_config
-from optimizer.perf.efficiency import SOL, Phase, table_from_entries
+from optimizer.perf.efficiency import SOL, table_from_entries
 from optimizer.perf.phases import decode_step, memory, prefill_step
 from optimizer.perf.serving import Request, ServePhase, Slo, serve
 from optimizer.perf.shape import model_shape
-from optimizer.perf.step import step_cost
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT / "catalogs" / "measurements" / "published.csv"
@@ -155,14 +154,6 @@ def llama70():
 @pytest.fixture(scope="module")
 def h200_tp4(cat, hopper):
     return build_config(cat, cat.accelerators["h200-sxm"], tp=4, efficiency=hopper)[0]
-
-
-@pytest.fixture(scope="module")
-def llama70_fp8_h200_tp2(cat, hopper, llama70):
-    """(shape, config) of the README's estimate example: fp8 weights and KV on two H200s."""
-    fp8 = Precision.FP8
-    acc = cat.accelerators["h200-sxm"]
-    return llama70, build_config(cat, acc, tp=2, weights=fp8, kv=fp8, efficiency=hopper)[0]
 
 
 REQ = Request(input_tokens=2000, output_tokens=500)  # mean decode context 2000 + 500/2 = 2250
@@ -390,50 +381,6 @@ def test_the_share_of_time_at_the_cap_is_the_counts_tail(llama70, h200_tp4):
     assert shares[0] < 1e-6 < 0.01 < shares[1]
     fixed = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE, batch=b_max)
     assert float(fixed.at_cap_share) == 0.0
-
-
-def _chain_p99_tpot(s, c, req, lam, upper):
-    """TPOT p99 of an aggregated instance at λ from the birth–death chain itself, summed term by
-    term with the model's own step times: a step of n sequences carries their n decode tokens
-    and the prompt tokens the arrivals bring, set by the rate (B · new / output at the chain's
-    mean B, found by iterating), not by n; π(n) ∝ Π_{k ≤ n} λ·O·t(k)/k up to the cap."""
-    n = np.arange(1.0, upper + 1.0)
-    out, new = req.output_tokens, req.new_tokens
-
-    def steps(load):
-        step = step_cost(s, c, decode_batch=n, decode_context=req.prefix_tokens + new + out / 2,
-                         prefill_tokens=load * new / out, prefill_span=req.prefix_tokens
-                         + new / 2, prefill_requests=load / out, phase=Phase.DECODE)  # fmt: skip
-        return np.asarray(step.time_s)
-
-    load = lam * out * float(decode_step(s, c, 1.0, req.mean_context).time_s)
-    for _ in range(30):  # the mean load is a fixed point of the chain's own mean
-        t = steps(load)
-        log_w = np.concatenate([[0.0], np.cumsum(np.log(lam * out * t / n))])
-        p = np.exp(log_w - log_w.max())
-        p /= p.sum()
-        load = float((p * np.arange(upper + 1)).sum())
-    q99 = int(np.searchsorted(np.cumsum(p), 0.99 - 1e-12))  # others a token's step holds
-    return float(t[min(q99, int(upper) - 1)])  # the step of 1 + N sequences (n index from 1)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="quantile steps carry their own prompt share (b · new / output) and the count's law "
-    "takes the step as linear along its chord (docs/model.md §8, Limits): at its SLO rate the "
-    "model's p99 TPOT is 49.6 ms where the chain, with the arrivals' prompts at the mean load, "
-    "gives 29.2 ms",
-)
-def test_slo_point_p99_tpot_is_the_chains(llama70_fp8_h200_tp2):
-    """The README example (Llama-3.1-70B fp8 on two H200s, 4,000 in / 500 out, 50 ms p99 TPOT)
-    at the rate the model rates it for: its p99 TPOT within 5 % of the chain's."""
-    s, c = llama70_fp8_h200_tp2
-    req = Request(4000, 500)
-    point = serve(s, c, req, phase=ServePhase.AGGREGATED, slo=Slo(tpot_s=0.05))
-    upper = min(float(memory(s, c, req.mean_context).max_batch), ENGINE_BATCH,
-                math.floor(ENGINE_TOKENS / (1 + 4000 / 500)))  # fmt: skip
-    chain = _chain_p99_tpot(s, c, req, float(point.requests_per_s), upper)
-    assert float(point.tpot_q_s) == pytest.approx(chain, rel=0.05)
 
 
 def test_decode_batch_quantile_is_capped_at_the_capacity_wall(llama70, h200_tp4):
