@@ -125,6 +125,7 @@ def setup_case(
         return Skip(case, str(exc))
     accelerators = case.accelerators or 1
     pp = case.pp or 1
+    dp = case.dp or 1  # attention data-parallel ranks, each tp devices (docs/model.md §4)
     engine_id = case.engine or default_engine(catalog.engines, acc.vendor)
     if case.engine is None:
         defaults.append(f"engine blank: {engine_id}")
@@ -136,16 +137,18 @@ def setup_case(
         defaults.append(f"{engine_id} max batch raised to the run's {case.batch:g}")
     if case.tp is None:
         per_instance = accelerators // (case.instances or 1)
-        tp = _default_tp(case, catalog, shape, weights, max(per_instance // pp, 1),
+        tp = _default_tp(case, catalog, shape, weights, max(per_instance // (pp * dp), 1),
                          engine.memory_fraction)  # fmt: skip
         defaults.append(f"tp blank: {tp} (smallest that fits)")
     else:
         tp = case.tp
     ep = case.ep
     if ep is None:
-        ep = tp if model.moe and model.moe.n_routed_experts % tp == 0 else 1
+        ranks = tp * dp
+        ep = ranks if model.moe and model.moe.n_routed_experts % ranks == 0 else 1
         if model.moe:
-            defaults.append(f"ep blank: {ep} (expert parallel over the TP ranks)")
+            over = "TP ranks" if dp == 1 else "TP and attention-DP ranks"
+            defaults.append(f"ep blank: {ep} (expert parallel over the {over})")
     if not bool(valid_split(model, tp, pp, ep)):
         return Skip(case, f"split tp={tp} pp={pp} ep={ep} is not valid for {case.model}")
     efficiency, note = table.lookup(acc.family, engine_id) if table else (SOL, None)
@@ -153,7 +156,8 @@ def setup_case(
         defaults.append(note)
     try:
         config, notes = build_config(
-            catalog, acc, tp=tp, pp=pp, ep=ep, weights=weights, kv=kv, efficiency=efficiency,
+            catalog, acc, tp=tp, pp=pp, dp=dp, ep=ep, weights=weights, kv=kv,
+            efficiency=efficiency,
             power_cap_w=case.power_cap_w, engine=engine,
         )  # fmt: skip
     except HetplanError as exc:
@@ -173,13 +177,13 @@ def setup_case(
         defaults.append("at the highest rate meeting the run's p99 limits, the rate it reports")
     elif run_rate is not None and case.metric in ("ttft_ms", "tpot_ms"):
         sibling, per_accelerator = run_rate
-        rate = per_accelerator * tp * pp
+        rate = per_accelerator * tp * pp * dp
         defaults.append(f"at the run's rate: {rate:.3g} requests/s per instance ({sibling})")
     host_w = 0.0
     if case.metric == "system_power_w":
         host_w, host_source = host_power_w(catalog, acc)
         defaults.append(f"host power: {host_source} per accelerator")
-    return Setup(case, shape, acc.family, config, request, batch, tp * pp, tuple(defaults),
+    return Setup(case, shape, acc.family, config, request, batch, tp * pp * dp, tuple(defaults),
                  rate, host_w, engine=engine_id)  # fmt: skip
 
 

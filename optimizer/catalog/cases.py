@@ -23,14 +23,14 @@ COLUMNS = (
 )  # fmt: skip
 OPTIONAL_COLUMNS = (
     "grade", "ep", "ttft_slo_ms", "tpot_slo_ms", "power_cap_w", "throughput_output_tokens_per_s",
-    "context_tokens", "engine",
+    "context_tokens", "engine", "dp",
 )  # fmt: skip
 """Read when present: power.csv has no SLO or EP columns, published.csv no power columns."""
 SCENARIOS = ("offline", "server", "interactive", "single-request", "microbench")
 _SCENARIO_WORDS = (("offline", "offline"), ("server", "server"), ("online", "server"))
 """A scenario written in words (power.csv: "MLPerf offline; …", "online serving, vLLM, …")
 is the first of these words it contains."""
-_INTS = ("accelerators", "tp", "pp", "ep", "instances")
+_INTS = ("accelerators", "tp", "pp", "ep", "instances", "dp")
 _FLOATS = (
     "input_tokens", "output_tokens", "batch", "ttft_slo_ms", "tpot_slo_ms", "power_cap_w",
     "throughput_output_tokens_per_s", "context_tokens",
@@ -66,6 +66,7 @@ class Case:
     throughput_output_tokens_per_s: float | None = None  # of the whole configuration
     context_tokens: float | None = None  # a decode step's KV length, for rows that give it alone
     engine: str | None = None  # the serving engine's catalog id (trtllm, vllm, ...), if known
+    dp: int | None = None  # attention data-parallel ranks per replica (blank: 1)
 
 
 def source_group(source: str) -> str:

@@ -323,6 +323,19 @@ def test_load_cases_bad_cell_names_file_case_and_column(tmp_path, column, text, 
     assert str(p).startswith(f"{path}: case-b: {column}: ")
 
 
+def test_load_cases_reads_the_optional_dp_column(tmp_path):
+    """``dp`` (attention data-parallel ranks) is optional: blank or absent is None, else a
+    whole number above 0."""
+    columns = (*COLUMNS, "dp")
+    rows = [{**GOOD_ROW, "dp": "8"}, {**GOOD_ROW, "case_id": "case-b", "dp": ""}]
+    with_dp, blank = load_cases(_csv(tmp_path, rows, columns))
+    assert with_dp.dp == 8 and isinstance(with_dp.dp, int) and blank.dp is None
+    (absent,) = load_cases(_csv(tmp_path, [GOOD_ROW]))
+    assert absent.dp is None
+    (p,) = _case_problems(_csv(tmp_path, [{**GOOD_ROW, "dp": "0"}], columns))
+    assert (p.entry, p.field) == ("case-a", "dp") and "positive" in p.message
+
+
 def test_load_cases_collects_every_problem(tmp_path):
     rows = [
         {**GOOD_ROW, "case_id": "x", "tp": "a", "pp": "b"},

@@ -179,6 +179,30 @@ def test_weights_gib_prediction(cat, cases, table):
         assert p.predicted == pytest.approx(expected, rel=1e-9)
 
 
+def test_attention_dp_row_replicates_the_non_expert_weights(cat, by_id, table):
+    """A row with ``dp`` (attention data-parallel ranks, as TensorRT-LLM's
+    ``enable_attention_dp`` runs MoE models) is an instance of tp·pp·dp devices whose experts
+    spread over EP = tp·dp while every rank holds all the other weights: per device, the TP-1
+    weights less 7/8 of the routed experts."""
+    row = by_id["trtllm-perf-overview-llama-4-maverick-h200-sxm-tp8pp1-fp8-isl128-osl2048-tput"]
+    case = dataclasses.replace(row, tp=1, dp=8, ep=None)
+    setup = setup_case(case, cat, table)
+    c = setup.config
+    assert (float(c.tp), float(c.dp), float(c.ep)) == (1.0, 8.0, 8.0)
+    assert setup.accelerators_per_instance == 8
+    assert any("ep blank: 8" in d for d in setup.defaults)
+    s = setup.shape
+    whole = s.params_total * 1.0  # fp8: one byte a weight, all of them on one device
+    expected = whole - s.routed_params * (1.0 - 1.0 / 8.0)
+    weights = dataclasses.replace(case, metric="weights_gib", value=1.0)
+    (pred,), _ = predict_cases([weights], cat, table)
+    assert pred.predicted == pytest.approx(expected / 2**30, rel=1e-9)
+    # throughput per accelerator is the instance's over its 8 devices
+    (tput,), _ = predict_cases([case], cat, table)
+    point = serve(setup.shape, c, setup.request, phase=ServePhase.AGGREGATED)
+    assert tput.predicted == pytest.approx(float(point.output_tokens_per_s) / 8.0, rel=1e-9)
+
+
 def test_evaluator_grouped_equals_one_by_one(cat, cases, table):
     setups = [s for s in (setup_case(c, cat, table) for c in cases[::7]) if isinstance(s, Setup)]
     together = Evaluator(setups).predict()
