@@ -7,13 +7,16 @@ A step carries ``decode_batch`` sequences that each produce one token over a con
     t_linear    = max(linear FLOPs / (N·peak·mfu), weight bytes / (bw·mbu))
     t_attention = max(attention FLOPs / (N·peak·mfu), KV bytes / (bw·mbu), tier bytes / tier_bw)
     t = max(t_linear + t_attention + t_comm, layers · launch_per_layer)
-        + sequences · overhead_per_sequence
+        + sequences / dp · overhead_per_sequence
 
 Each kind of kernel overlaps its own FLOPs and traffic, but the GEMMs and the attention run one
 after the other: at a large batch the GEMMs are compute-bound while attention stays bound by
 the KV it reads, and their times add. The host launches a step's kernels ahead of the device,
 so launch time only shows where the kernels are shorter (small batches); a captured CUDA graph
-launches a layer far faster.
+launches a layer far faster. Host time per sequence (scheduling, sampling) is spent by each
+attention-data-parallel rank on its own sequences, the ranks side by side: a step's is its
+``1/dp`` share's (TensorRT-LLM and SGLang run one executor per attention-DP rank, each with its
+own requests and KV cache).
 
 Board power (§9): P = idle + (TDP − idle) · min(1, busy + compute · d_c + memory · d_m), where
 d_c and d_m are the shares of the step the compute and memory terms fill. Above a power cap
@@ -178,7 +181,9 @@ def step_cost(
     comm_s, link_bytes = _communication(s, c, tokens, phase, stages_parallel)
     sequences = batch + requests
     launch_s = s.n_layers * _launch_per_layer_s(c, batch, requests, phase)
-    fixed_s = sequences * c.factor("overhead_s_per_sequence", phase)
+    # each attention-DP rank schedules and samples its own sequences in its own process, side
+    # by side with the others: host time per step is its share's, not the instance's
+    fixed_s = sequences / c.dp * c.factor("overhead_s_per_sequence", phase)
 
     devices = c.devices
     hbm_bytes = (weights_dev + kv_dev) * devices * stages_parallel / c.pp

@@ -159,6 +159,19 @@ def test_efficiency_factors_scale_the_terms(cat):
     assert float(decode_step(s, c, 16, 2000).time_s) == pytest.approx(32 * 10e-3, rel=1e-12)
 
 
+def test_host_time_per_sequence_splits_over_attention_dp_ranks(cat):
+    """Each attention-DP rank schedules and samples its own sequences, side by side: 64
+    sequences over 4 ranks at 7 µs a sequence are 16 · 7 = 112 µs of host time a step, not
+    64 · 7 = 448 µs; over TP the ranks all step every sequence (448 µs)."""
+    s = model_shape(cat.models["llama-3.1-8b"])
+    acc = cat.accelerators["h100-sxm"]
+    eff = Efficiency(PhaseEfficiency(), PhaseEfficiency(overhead_us_per_sequence=7.0), "test")
+    dp4, _ = build_config(cat, acc, dp=4, efficiency=eff)
+    tp4, _ = build_config(cat, acc, tp=4, efficiency=eff)
+    assert float(decode_step(s, dp4, 64, 2000).fixed_s) == pytest.approx(112e-6, rel=1e-12)
+    assert float(decode_step(s, tp4, 64, 2000).fixed_s) == pytest.approx(448e-6, rel=1e-12)
+
+
 # ---------------------------------------------------------------- 2. TP communication
 
 
