@@ -470,7 +470,14 @@ def fit_setups(
     def stage2(x):
         return np.concatenate([log_errors(fam.values(x, pooled_hw), en_log), fam.prior(x)])
 
-    two = _solve(stage2, np.zeros(fam.n), fam.lower, fam.upper, fam.sparsity(len(setups)))
+    # a factor above its family's cap is clipped to the cap when predicting, where no row can
+    # move it: a pooled value above the cap would leave the deviation without a gradient, so
+    # each deviation stays at or below its family's cap, starting there when pooled is above
+    room = np.log([[caps.get((f, n), caps.get(("default", n), 1.0)) for _, n in _HARDWARE]
+                   for f in families]) - pooled_hw  # fmt: skip
+    upper = np.minimum(fam.upper, room.ravel())
+    two = _solve(stage2, np.minimum(0.0, upper), np.minimum(fam.lower, upper), upper,
+                 fam.sparsity(len(setups)))  # fmt: skip
     x_fam, fam_fitted = fam.provenance(two.jac, len(setups), two.x)
     hw_log = fam.values(x_fam, pooled_hw)
     errors = np.abs(np.expm1(log_errors(hw_log, en_log)))

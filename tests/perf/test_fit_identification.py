@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer.api.calibration import fit_families, predict_cases
+from optimizer.api.calibration import fit_families, predict_cases, setup_case
+from optimizer.perf.calibration import fit_setups
 from optimizer.perf.efficiency import (
     ENGINE_SET,
     Efficiency,
@@ -96,3 +97,45 @@ def test_factors_no_row_constrains_stay_at_their_start_and_say_so(fitted):
     for e in fit.engines:
         for said in e.provenance.values():
             assert said.split(":")[0].split(" ")[0] in ("fitted", "pooled", "assumed")
+
+
+def _two_families(ampere_compute: float) -> EfficiencyTable:
+    """Hopper at compute 0.8, Ampere at ``ampere_compute``, both memory 0.8; the research
+    stack's overheads of :data:`ENGINES`."""
+
+    def family(compute):
+        phase = PhaseEfficiency(
+            compute=compute, memory=0.8, overhead_us_per_layer=ENGINE_SET,
+            graph_overhead_us_per_layer=ENGINE_SET, hop_latency_scale=ENGINE_SET,
+            overhead_us_per_sequence=ENGINE_SET, link=ENGINE_SET,
+        )  # fmt: skip
+        return Efficiency(phase, phase, "truth")
+
+    layer, graph, sequence = ENGINES["research"]
+    by_engine = {"research": {p: {
+        "overhead_us_per_layer": layer, "graph_overhead_us_per_layer": graph,
+        "overhead_us_per_sequence": sequence if p is Phase.DECODE else 0.0,
+        "hop_latency_scale": HOP, "link": LINK} for p in Phase}}  # fmt: skip
+    families = {"nvidia-hopper": family(0.8), "nvidia-ampere": family(ampere_compute)}
+    return EfficiencyTable(families, "truth", by_engine)
+
+
+def test_a_family_capped_below_the_pooled_factor_is_still_fitted():
+    """A family's factor is clipped to its microbenchmark cap when predicting, so a deviation
+    that starts where the pooled factor is above that cap sees no gradient and stays clipped.
+    Splitwise's Llama-2-70B rows made with Hopper compute 0.8 and Ampere 0.3, Ampere capped at
+    0.35: the pooled compute lands between the two (above 0.35), and Ampere's own compute must
+    come back near its 0.3, fitted, not sit at the cap (its prefill rows are compute-bound, so
+    0.35 would make them 14 % too fast)."""
+    cat, rows = rows_valued_by(_two_families(0.3), lambda c: c.case_id.startswith(
+        ("splitwise-llama-2-70b-h100", "splitwise-llama-2-70b-a100")))  # fmt: skip
+    setups = [setup_case(c, cat, None) for c in rows]
+    caps = {("nvidia-ampere", "compute"): 0.35}
+    fit = fit_setups(setups, caps)
+    pooled = {f.key: f for f in fit.families}["default"]
+    ampere = {f.key: f for f in fit.families}["nvidia-ampere"]
+    for phase in Phase:
+        assert pooled.values[(phase.value, "compute")] > 0.35
+    prefill = ("prefill", "compute")
+    assert ampere.values[prefill] == pytest.approx(0.3, rel=0.05)
+    assert ampere.provenance[prefill].startswith("fitted")
