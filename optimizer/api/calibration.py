@@ -302,6 +302,17 @@ ASSUMED_FAMILIES = {
         "a GDDR card on PCIe without NVLink, running mma.sync-class tensor-core kernels (no "
         "Hopper wgmma or Blackwell tcgen05); too few Ada rows to fit their own factors",
     ),
+    "amd-cdna4": (
+        "amd-cdna3",
+        "MI355X is CDNA 4, the successor of MI300X's CDNA 3: the same chiplet design and matrix "
+        "cores with more low-precision compute and HBM3E, on the same ROCm and vLLM stack; no "
+        "published serving rows yet",
+    ),
+    "nvidia-rubin": (
+        "nvidia-blackwell",
+        "Rubin is Blackwell's successor on the same CUDA and TensorRT-LLM stack, with more FP4 "
+        "compute and HBM4 (Rubin CPX: GDDR7); pre-launch, no published serving rows",
+    ),
 }
 """Families whose factors are taken from their nearest fitted family, with the reason, where
 they have fewer than ``MIN_FAMILY_ROWS`` rows of their own (docs/model.md §4)."""

@@ -163,10 +163,18 @@ def test_bundled_efficiency_entries(cat):
             assert said.startswith(("fitted on", "pooled:", "assumed:"))
         if e.family == "default":
             assert e.fit_rows >= 600
-    assumed = cat.efficiency["nvidia-blackwell-ultra-decode"]
-    source = cat.efficiency["nvidia-blackwell-decode"]
-    assert assumed.provenance["compute"].startswith("assumed: nvidia-blackwell's value")
-    assert (assumed.compute, assumed.memory) == (source.compute, source.memory)
+    kin = {  # families no published row fits, and the fitted family each takes its factors from
+        "nvidia-blackwell-ultra": "nvidia-blackwell",
+        "nvidia-ada": "nvidia-blackwell-rtx",
+        "amd-cdna4": "amd-cdna3",
+        "nvidia-rubin": "nvidia-blackwell",
+    }
+    for family, like in kin.items():
+        for phase in ("prefill", "decode"):
+            assumed = cat.efficiency[f"{family}-{phase}"]
+            source = cat.efficiency[f"{like}-{phase}"]
+            assert assumed.provenance["compute"].startswith(f"assumed: {like}'s value")
+            assert (assumed.compute, assumed.memory) == (source.compute, source.memory)
 
 
 def test_bundled_overhead_entries(cat):
