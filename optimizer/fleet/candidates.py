@@ -421,6 +421,7 @@ class _Rated:
     busy_w: np.ndarray  # [i] the highest power of any class it serves
     transfer_bytes_per_s: np.ndarray  # [i] scale-out bandwidth of the whole instance
     tier_bytes_per_s: np.ndarray  # [i] the most tier traffic of any class it serves (spill)
+    class_busy_w: np.ndarray  # [i, k] its power serving class k (0 where it cannot)
 
 
 def _engine_for(catalog, named: str | None, acc: Accelerator) -> str:
@@ -454,7 +455,8 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
     unrated = lambda: np.full((n, n_classes), NONE_CODE)  # noqa: E731
     rated = _Rated(np.zeros((n, n_classes)), np.zeros((n, n_classes)), nan(), nan(), nan(),
                    nan(), nan(), unrated(), unrated(), np.zeros(n),
-                   np.broadcast_to(config.xfer_bw_bytes_per_s, (n,)), np.zeros(n))  # fmt: skip
+                   np.broadcast_to(config.xfer_bw_bytes_per_s, (n,)), np.zeros(n),
+                   np.zeros((n, n_classes)))  # fmt: skip
     for t in traffic:
         k = k_of[t.name]
         point = _serve_within_slo(shape, config, t.request, phase, tier_use, t.slo, t.idle_s)
@@ -468,7 +470,8 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
         rated.utilization[:, k] = point.utilization
         rated.bound[:, k] = point.bound
         rated.step_bound[:, k] = point.step.wall()
-        rated.busy_w = np.maximum(rated.busy_w, np.where(ok, point.step.power_w, 0.0))
+        rated.class_busy_w[:, k] = np.where(ok, point.step.power_w, 0.0)
+        rated.busy_w = np.maximum(rated.busy_w, rated.class_busy_w[:, k])
         spill = point.step.tier_bytes / point.step.time_s
         rated.tier_bytes_per_s = np.maximum(rated.tier_bytes_per_s, np.where(ok, spill, 0.0))
     return rated
@@ -637,6 +640,7 @@ def _table(catalog, variants, rated, traffic, k_of) -> CandidateTable:
     overhead = np.array([v.price.overhead_w for v in variants]) * devices
     idle = np.array([v.accelerator.idle_w or 0.0 for v in variants]) * devices + overhead
     busy = np.maximum(cat("busy_w") + overhead, idle)
+    class_busy = np.maximum(cat("class_busy_w") + overhead[:, None], idle[:, None])
     kv_scale = REFERENCE_KV.bytes_per_element / np.array(
         [v.kv_precision.bytes_per_element for v in variants]
     )
@@ -675,6 +679,7 @@ def _table(catalog, variants, rated, traffic, k_of) -> CandidateTable:
         tier_bytes_per_s=cat("tier_bytes_per_s"),
         tier_bytes_per_request=park_bytes,
         tier_units_hosted=hosted,
+        class_busy_w=class_busy,
     )
     info = tuple(ColumnInfo.of(v) for v in variants)
     return CandidateTable(info, columns, cat("batch"), cat("ttft_s"), cat("tpot_s"),

@@ -26,9 +26,11 @@ memory-tier pools t:
 - whole purchase units (servers, racks) of group g: Σ_{i in g} n_i devices_i ≤ m_g · S_g,
   S_g integer; the m_g·S_g − Σ n_i devices_i devices they add are paid (cost_g per device)
   and idle (idle_g per device, host share included): C and E below include them;
-- IT energy rate (W): E = Σ_i n_i idle_w_i + Σ_ik (busy_w_i − idle_w_i) s_ik λ_k / μ_ik;
+- IT energy rate (W): E = Σ_i n_i idle_w_i + Σ_ik (busy_w_ik − idle_w_i) s_ik λ_k / μ_ik, busy_w_ik
+  the power of an instance busy with class k (``class_busy_w``);
 - cost ($/h): C = Σ_i n_i cost_i + Σ_t u_t cost_t + energy_usd_per_wh · E;
-- limits: Σ_i n_i busy_w_i ≤ power_w; ≤ racks · rack_power_w;
+- limits: Σ_i n_i busy_w_i ≤ power_w (busy_w_i = max_k busy_w_ik, the provisioned peak); ≤ racks ·
+  rack_power_w;
   Σ_{i in group g} n_i devices_i ≤ devices[g]; C ≤ budget_usd_per_hour;
 - objective: usd_weight · (C − energy_usd_per_wh · E) + energy_weight_per_w · E
   (+ purchase_weight · (Σ_i n_i devices_i + Σ_t u_t)), then each of ``then`` in turn with the
@@ -79,6 +81,9 @@ class Columns:
     tier_bytes_per_s: np.ndarray | None = None  # [i] pool traffic of an instance at full load
     tier_bytes_per_request: np.ndarray | None = None  # [i, k] per request (park and reload)
     tier_units_hosted: np.ndarray | None = None  # [i] units its servers' slots hold (inf)
+    # [i, k] IT power of an instance busy with class k, what its work on k costs in energy
+    # (None: busy_w for every class)
+    class_busy_w: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n, k = np.shape(self.capability)
@@ -86,6 +91,7 @@ class Columns:
             "tier_bytes_per_s": np.zeros(n),
             "tier_bytes_per_request": np.zeros((n, k)),
             "tier_units_hosted": np.full(n, np.inf),
+            "class_busy_w": np.repeat(np.asarray(self.busy_w, dtype=float)[:, None], k, axis=1),
         }
         for name, default in defaults.items():
             if getattr(self, name) is None:
@@ -115,6 +121,7 @@ class Columns:
             tier_bytes_per_s=self.tier_bytes_per_s[index],
             tier_bytes_per_request=self.tier_bytes_per_request[index],
             tier_units_hosted=self.tier_units_hosted[index],
+            class_busy_w=self.class_busy_w[index],
         )
 
 

@@ -42,13 +42,15 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
     """[i] bool: columns another column makes redundant, to drop before solving.
 
     Column b is dominated by column a of the same phases and group, on b's tier or on none,
-    when a is no worse in anything: cost, idle and busy power, devices, pool GB and traffic
+    when a is no worse in anything: cost, idle power, busy power (its peak, and serving each
+    class b serves), devices, pool GB and traffic
     (per instance and per request), the host-tier units its servers hold for its own GB (more
     is better; a column on no pool needs none), hand-off bandwidth and capability for every
     class. Swapping each
     instance of b for one of a then keeps every constraint and cannot raise the objective:
-    a's work x ≤ b's work y ≤ n, so its power n·idle_a + (busy_a − idle_a)·x
-    ≤ idle_a·(n − y) + busy_a·y ≤ b's, given busy ≥ idle (columns without it are kept). Of
+    a's work on each class x_k ≤ b's y_k, Σ_k y_k ≤ n, so its power
+    n·idle_a + Σ_k (busy_ak − idle_a)·x_k ≤ idle_a·(n − Σ_k y_k) + Σ_k busy_ak·y_k ≤ b's, given
+    busy_ak ≥ idle_a on the classes a serves (columns without it are kept). Of
     identical columns the first is kept; columns that serve nothing are left to the caller.
     """
     columns = problem.columns
@@ -70,6 +72,7 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
             columns.cost_usd_per_hour,
             columns.idle_w,
             columns.busy_w,
+            np.where(usable, columns.class_busy_w, np.inf),  # a class b cannot serve: no bound
             columns.devices,
             columns.tier_gb,
             -bandwidth,
@@ -82,7 +85,8 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
     )
     keys = zip(columns.prefill, columns.decode, columns.group, strict=True)
     buckets: dict[tuple, list[int]] = {}
-    candidates = usable.any(axis=1) & (columns.busy_w >= columns.idle_w)
+    serving_w = np.where(usable, columns.class_busy_w, np.inf)
+    candidates = usable.any(axis=1) & (serving_w >= columns.idle_w[:, None]).all(axis=1)
     for i, key in enumerate(keys):
         if candidates[i]:
             buckets.setdefault(key, []).append(i)

@@ -50,6 +50,7 @@ def part_problem(problem: IlpProblem, classes: np.ndarray) -> tuple[IlpProblem, 
         capability=picked.capability[:, classes],
         tier_gb_per_request_rate=picked.tier_gb_per_request_rate[:, classes],
         tier_bytes_per_request=picked.tier_bytes_per_request[:, classes],
+        class_busy_w=picked.class_busy_w[:, classes],
     )
     c = problem.classes
     groups = set(columns.group)

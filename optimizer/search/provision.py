@@ -637,7 +637,7 @@ def _class_shares(problem: IlpProblem, result, totals) -> tuple[np.ndarray, np.n
             columns.capability > 0, share * classes.requests_per_s / columns.capability, 0.0
         )
         split = np.nan_to_num(work / totals.load[:, None])  # [i, k], rows sum to 1 or 0
-    watts = n * columns.idle_w + (columns.busy_w - columns.idle_w) * totals.load
+    watts = n * columns.idle_w + ((columns.class_busy_w - columns.idle_w[:, None]) * work).sum(1)
     spare_usd = np.zeros(len(columns))
     for unit in problem.purchase_units:  # a system's idle devices, by the devices each uses
         used = np.where(np.array(columns.group) == unit.group, n * columns.devices, 0.0)

@@ -70,7 +70,8 @@ def fleet_totals(
     handoff = np.where(one_phase, rate @ classes.kv_transfer_bytes, 0.0)
 
     spare_usd, spare_w, bought = idle_devices(problem, n)
-    energy_w = float(n @ columns.idle_w + (columns.busy_w - columns.idle_w) @ load + spare_w)
+    busy_extra = ((columns.class_busy_w - columns.idle_w[:, None]) * work).sum()
+    energy_w = float(n @ columns.idle_w + busy_extra + spare_w)
     fixed = float(n @ columns.cost_usd_per_hour + spare_usd)
     pool_cost = sum(
         pool.cost_usd_per_hour_per_unit * pool_units.get(pool.name, 0) for pool in problem.pools

@@ -182,6 +182,15 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
         tier_bytes_per_request=park_bytes,
         tier_units_hosted=hosted,
     )
+    # power by class from a third stream: serving some classes draws less than the peak
+    third = np.random.default_rng(seed + 2_000_003)
+    if third.random() < 0.5:
+        share = third.uniform(0.2, 1.0, (n, k))
+        share[:, int(third.integers(0, k))] = 1.0  # one class draws the peak
+        if n >= 2 and phases[-1] == phases[0] and groups[-1] == groups[0]:
+            share[-1] = share[0]  # a copy of the first draws as it does
+        by_class = columns.idle_w[:, None] + share * (columns.busy_w - columns.idle_w)[:, None]
+        columns = replace(columns, class_busy_w=by_class)
     # electricity dearer than real (up to $4/kWh) so its share of cost and budget decides
     energy_usd_per_wh = 0.0 if rng.random() < 0.4 else rng.uniform(1e-4, 4e-3)
     kind = rng.choice(["cost", "energy", "weighted"])
