@@ -626,10 +626,11 @@ def _workloads(fleet: Fleet, problem: IlpProblem, result, totals) -> tuple[Workl
 
 
 def _class_shares(problem: IlpProblem, result, totals) -> tuple[np.ndarray, np.ndarray]:
-    """([k] $/h, [k] average IT W) of each class: every column's cost and power (its idle
-    share included) split by the work each class puts on it, a tier pool's cost first split
-    over its columns by the GB each holds and a whole system's idle devices over its columns by
-    the devices each uses. The classes' shares add up to the fleet's."""
+    """([k] $/h, [k] average IT W) of each class: every column's cost and idle power split by
+    the work each class puts on it, plus the busy power that work draws at the class's own
+    step power; a tier pool's cost first split over its columns by the GB each holds and a
+    whole system's idle devices over its columns by the devices each uses. The classes' shares
+    add up to the fleet's."""
     columns, classes = problem.columns, problem.classes
     n, share, units = result.instances, result.share, result.pool_units
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -637,7 +638,8 @@ def _class_shares(problem: IlpProblem, result, totals) -> tuple[np.ndarray, np.n
             columns.capability > 0, share * classes.requests_per_s / columns.capability, 0.0
         )
         split = np.nan_to_num(work / totals.load[:, None])  # [i, k], rows sum to 1 or 0
-    watts = n * columns.idle_w + ((columns.class_busy_w - columns.idle_w[:, None]) * work).sum(1)
+    busy_w = ((columns.class_busy_w - columns.idle_w[:, None]) * work).sum(0)  # [k]
+    watts = n * columns.idle_w
     spare_usd = np.zeros(len(columns))
     for unit in problem.purchase_units:  # a system's idle devices, by the devices each uses
         used = np.where(np.array(columns.group) == unit.group, n * columns.devices, 0.0)
@@ -657,4 +659,4 @@ def _class_shares(problem: IlpProblem, result, totals) -> tuple[np.ndarray, np.n
             usd = (
                 usd + pool.cost_usd_per_hour_per_unit * units.get(pool.name, 0) * held / held.sum()
             )
-    return usd @ split, watts @ split
+    return usd @ split + problem.energy_usd_per_wh * busy_w, watts @ split + busy_w
