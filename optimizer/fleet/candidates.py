@@ -532,6 +532,10 @@ def build_fleet(
     models = list(dict.fromkeys(t.model for t in traffic))
     variants = _variants(catalog, spec, accelerators, tiers, models)
     mode_sol = spec.styles.mode is Mode.SOL
+    pooled = [a.id for a, _ in accelerators if a.family not in efficiency.by_family]
+    if pooled and not mode_sol:  # rated by extrapolating factors fitted on other hardware
+        notes.append("no efficiency factors fitted for their families, the pooled default's "
+                     "used (an extrapolation): " + ", ".join(pooled))  # fmt: skip
     groups: dict[tuple, list[tuple[Variant, object]]] = {}
     configs: dict[tuple, object] = {}  # the phases of an instance share its configuration
     for v in variants:

@@ -135,6 +135,20 @@ def test_accelerators_without_a_price_are_left_out_and_said(catalog):
     assert any(unpriced in note for note in f.notes)
 
 
+def test_accelerators_rated_on_pooled_factors_are_said(catalog):
+    """Gaudi 2 has one published throughput row, too few for factors of its own, so it is rated
+    with the pooled default's, fitted on other vendors' hardware: the fleet says so; H100, with
+    its own fitted family, is not named."""
+    econ = catalog.get("economics", "default")
+    assert catalog.accelerators["gaudi2"].family not in factors(catalog).by_family
+    assert catalog.accelerators["h100-sxm"].family in factors(catalog).by_family
+    f = build_fleet(
+        catalog, spec(styles={"accelerators": ["h100-sxm", "gaudi2"]}), econ, factors(catalog)
+    )
+    said = [n for n in f.notes if "pooled default" in n]
+    assert len(said) == 1 and said[0].endswith(": gaudi2")
+
+
 def test_a_parking_column_streams_from_the_sockets_its_servers_hold():
     """Eight GB300s park in Grace LPDDR5X: their NVL72 holds one 500 GB/s socket per two
     GPUs, so the instance reloads at 4 × 500 = 2,000 GB/s, not at 8 × its 450 GB/s links."""
