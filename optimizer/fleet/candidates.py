@@ -418,7 +418,6 @@ class _Rated:
     utilization: np.ndarray
     bound: np.ndarray
     step_bound: np.ndarray  # the wall of the step itself (compute, bandwidth, interconnect)
-    busy_w: np.ndarray  # [i] the highest power of any class it serves
     transfer_bytes_per_s: np.ndarray  # [i] scale-out bandwidth of the whole instance
     tier_bytes_per_s: np.ndarray  # [i] the most tier traffic of any class it serves (spill)
     class_busy_w: np.ndarray  # [i, k] its power serving class k (0 where it cannot)
@@ -454,7 +453,7 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
     nan = lambda: np.full((n, n_classes), np.nan)  # noqa: E731
     unrated = lambda: np.full((n, n_classes), NONE_CODE)  # noqa: E731
     rated = _Rated(np.zeros((n, n_classes)), np.zeros((n, n_classes)), nan(), nan(), nan(),
-                   nan(), nan(), unrated(), unrated(), np.zeros(n),
+                   nan(), nan(), unrated(), unrated(),
                    np.broadcast_to(config.xfer_bw_bytes_per_s, (n,)), np.zeros(n),
                    np.zeros((n, n_classes)))  # fmt: skip
     for t in traffic:
@@ -471,7 +470,6 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
         rated.bound[:, k] = point.bound
         rated.step_bound[:, k] = point.step.wall()
         rated.class_busy_w[:, k] = np.where(ok, point.step.power_w, 0.0)
-        rated.busy_w = np.maximum(rated.busy_w, rated.class_busy_w[:, k])
         spill = point.step.tier_bytes / point.step.time_s
         rated.tier_bytes_per_s = np.maximum(rated.tier_bytes_per_s, np.where(ok, spill, 0.0))
     return rated
@@ -643,8 +641,8 @@ def _table(catalog, variants, rated, traffic, k_of) -> CandidateTable:
     network = np.array([v.price.network_usd_per_hour for v in variants]) * devices
     overhead = np.array([v.price.overhead_w for v in variants]) * devices
     idle = np.array([v.accelerator.idle_w or 0.0 for v in variants]) * devices + overhead
-    busy = np.maximum(cat("busy_w") + overhead, idle)
     class_busy = np.maximum(cat("class_busy_w") + overhead[:, None], idle[:, None])
+    busy = class_busy.max(axis=1, initial=0.0)  # the provisioned peak: the hungriest class
     kv_scale = REFERENCE_KV.bytes_per_element / np.array(
         [v.kv_precision.bytes_per_element for v in variants]
     )

@@ -59,6 +59,7 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
     if min(*weights, problem.energy_usd_per_wh) < 0:
         return out
     usable = usable_pairs(problem)
+    serving_w = np.where(usable, columns.class_busy_w, np.inf)  # [i, k] on the classes it serves
     bandwidth = np.where(columns.prefill == columns.decode, 0.0, columns.transfer_bytes_per_s)
     limited = {pool.name for pool in problem.pools if pool.slot_limited}
     hosted = np.array(  # a host tier's slots bound the column's own GB; no tier, no bound
@@ -72,7 +73,7 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
             columns.cost_usd_per_hour,
             columns.idle_w,
             columns.busy_w,
-            np.where(usable, columns.class_busy_w, np.inf),  # a class b cannot serve: no bound
+            serving_w,  # a class b cannot serve: no bound
             columns.devices,
             columns.tier_gb,
             -bandwidth,
@@ -85,7 +86,6 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
     )
     keys = zip(columns.prefill, columns.decode, columns.group, strict=True)
     buckets: dict[tuple, list[int]] = {}
-    serving_w = np.where(usable, columns.class_busy_w, np.inf)
     candidates = usable.any(axis=1) & (serving_w >= columns.idle_w[:, None]).all(axis=1)
     for i, key in enumerate(keys):
         if candidates[i]:

@@ -420,10 +420,12 @@ def fit_setups(
     eng_of = np.array(  # a confounded engine: the pooled overheads (no deviation)
         [engines.index(s.engine) if s.engine in engines else len(engines) for s in setups]
     )
-    cap = np.array(
-        [[caps.get((s.family, n), caps.get(("default", n), 1.0))
-          for _, n in _HARDWARE] for s in setups]
-    )  # fmt: skip
+
+    def family_caps(family: str) -> list[float]:
+        """The family's bound on each hardware factor, else the pooled one, else 1."""
+        return [caps.get((family, n), caps.get(("default", n), 1.0)) for _, n in _HARDWARE]
+
+    cap = np.array([family_caps(s.family) for s in setups])
     hw_bounds = [(_FACTOR[n].fit_lower or _FLOOR, caps.get(("default", n), 1.0))
                  for _, n in _HARDWARE]  # fmt: skip
     en_bounds = [(max(_FACTOR[n].fit_lower, _FLOOR), _FACTOR[n].fit_upper) for _, n in _ENGINE]
@@ -473,8 +475,7 @@ def fit_setups(
     # a factor above its family's cap is clipped to the cap when predicting, where no row can
     # move it: a pooled value above the cap would leave the deviation without a gradient, so
     # each deviation stays at or below its family's cap, starting there when pooled is above
-    room = np.log([[caps.get((f, n), caps.get(("default", n), 1.0)) for _, n in _HARDWARE]
-                   for f in families]) - pooled_hw  # fmt: skip
+    room = np.log([family_caps(f) for f in families]) - pooled_hw
     upper = np.minimum(fam.upper, room.ravel())
     two = _solve(stage2, np.minimum(0.0, upper), np.minimum(fam.lower, upper), upper,
                  fam.sparsity(len(setups)))  # fmt: skip
