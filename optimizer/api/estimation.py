@@ -33,7 +33,7 @@ from optimizer.perf.capacity import valid_split
 from optimizer.perf.config import EngineProfile, TierChoice, build_config
 from optimizer.perf.efficiency import SOL
 from optimizer.perf.phases import decode_step
-from optimizer.perf.serving import Request, ServePhase, Slo, serve
+from optimizer.perf.serving import Request, ServePhase, Slo, admitted_context, serve
 from optimizer.perf.shape import model_shape
 from optimizer.results import Verdict
 from optimizer.workload.requests import representative_request
@@ -334,7 +334,8 @@ def _explain_infeasible(point, req, phase, shape, config, request, tier_use, idl
     if _scalar(mem.max_batch) < 1:
         free = _scalar(mem.kv_free_per_device)
         raise _Infeasible(
-            f"does not fit: one sequence of {request.mean_context:,.0f} tokens needs "
+            f"does not fit: one sequence of {_scalar(admitted_context(request, config)):,.0f}"
+            " tokens needs "
             f"{per_seq / GIGA:.2f} GB of KV per device, {free / GIGA:.2f} GB free after weights "
             f"(short by {(per_seq - free) / GIGA:.2f} GB)"
         )

@@ -34,8 +34,11 @@ class Collective(StrEnum):
 class Engine(Entry):
     """One serving engine's defaults: ``max_batch`` sequences and ``max_tokens_per_step``
     tokens per step, ``memory_fraction`` of device memory for weights and KV, pure-decode steps
-    of at most ``graph_max_batch`` sequences replayed as CUDA graphs (0: eager), and the
-    all-reduce algorithms it chooses from. ``pooled`` false marks a stack whose overheads are
+    of at most ``graph_max_batch`` sequences replayed as CUDA graphs (0: eager), the
+    all-reduce algorithms it chooses from, and ``kv_reserved_output_share``: the share of a
+    request's output whose KV the scheduler reserves when it admits the request (1: the whole
+    output up front, TensorRT-LLM's guaranteed-no-evict; 0: blocks allocated as tokens come,
+    vLLM's paging with preemption). ``pooled`` false marks a stack whose overheads are
     no evidence about the others (an eager research stack): the fit lets it deviate from the
     pooled engine without a prior, so that the pooled ``default`` engine, which stands in for
     unnamed and unfitted engines, is what the production engines share."""
@@ -45,6 +48,7 @@ class Engine(Entry):
     memory_fraction: float = Field(ge=0.05, le=1, allow_inf_nan=False, strict=True)
     graph_max_batch: NonNegativeInt
     collectives: tuple[Annotated[Collective, Field()], ...] = Field(min_length=1)
+    kv_reserved_output_share: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
     vendors: tuple[str, ...] | None = None  # accelerator vendors it runs on; None: any
     pooled: bool = True  # its overheads inform the pooled default engine
 

@@ -29,25 +29,30 @@ class EngineProfile:
     ``[[engine]]`` entries): at most ``max_batch`` sequences and ``max_tokens_per_step``
     tokens, ``memory_fraction`` of device memory for weights and KV (the rest is the runtime
     reserve: CUDA context, activations, fragmentation), pure-decode steps of at most
-    ``graph_max_batch`` sequences replayed as CUDA graphs, and the all-reduce algorithms it
-    chooses from."""
+    ``graph_max_batch`` sequences replayed as CUDA graphs, the all-reduce algorithms it
+    chooses from, and the share of each request's output whose KV it reserves on admission
+    (``kv_reserved_output_share``, which sets the capacity wall: :func:`perf.serving.
+    admitted_context`)."""
 
     max_batch: int = 2048
     max_tokens_per_step: int = 8192
     memory_fraction: float = 0.9
     graph_max_batch: int = 0
     collectives: tuple[Collective, ...] = (Collective.RING,)
+    kv_reserved_output_share: float = 0.0
 
     @classmethod
     def of(cls, engine: Engine) -> EngineProfile:
         return cls(engine.max_batch, engine.max_tokens_per_step, engine.memory_fraction,
-                   engine.graph_max_batch, engine.collectives)  # fmt: skip
+                   engine.graph_max_batch, engine.collectives,
+                   engine.kv_reserved_output_share)  # fmt: skip
 
 
 GENERIC_ENGINE = EngineProfile()
 """Without a named engine: TensorRT-LLM's scheduler limits (``max_batch_size`` 2048,
 ``max_num_tokens`` 8192), the 0.9 memory share vLLM and TensorRT-LLM both default to, eager
-steps and NCCL's ring."""
+steps, NCCL's ring and KV allocated as tokens come (a sequence holds its mean context: the
+capacity footprint of docs/model.md §5)."""
 
 
 class ConfigError(HetplanError):
@@ -101,6 +106,7 @@ class Config:
     max_tokens_per_step: np.ndarray
     memory_fraction: np.ndarray
     graph_max_batch: np.ndarray
+    kv_reserved_output_share: np.ndarray
     one_shot: np.ndarray  # 1 where the engine may use the algorithm, else 0
     two_shot: np.ndarray
     ring: np.ndarray
@@ -327,6 +333,7 @@ def engine_fields(engine: EngineProfile, *, direct: bool = True) -> dict[str, np
         "max_tokens_per_step": np.float64(engine.max_tokens_per_step),
         "memory_fraction": np.float64(engine.memory_fraction),
         "graph_max_batch": np.float64(engine.graph_max_batch),
+        "kv_reserved_output_share": np.float64(engine.kv_reserved_output_share),
         "one_shot": np.float64(direct and Collective.ONE_SHOT in engine.collectives),
         "two_shot": np.float64(direct and Collective.TWO_SHOT in engine.collectives),
         "ring": np.float64(Collective.RING in engine.collectives),

@@ -69,6 +69,15 @@ class Request:
         return cls(shape.input_tokens, shape.output_tokens, shape.prefix_tokens)
 
 
+def admitted_context(request: Request, c: Config):
+    """Tokens of KV one running sequence holds against the capacity wall: its mean context
+    plus the share of its output the engine reserves on admission that it has not generated
+    yet, ``input + output · (1 + r) / 2`` (r = ``kv_reserved_output_share``). An engine that
+    reserves the whole output (r = 1, TensorRT-LLM's guaranteed-no-evict) holds ``input +
+    output`` per sequence; one that allocates as tokens come (r = 0, vLLM) the mean context."""
+    return request.input_tokens + request.output_tokens * (1.0 + c.kv_reserved_output_share) / 2
+
+
 @dataclass(frozen=True, slots=True)
 class Slo:
     """Latency targets (seconds, None = none) at a percentile (e.g. 0.99)."""
@@ -196,7 +205,7 @@ def serve(
 def _serve_once(s, c, request, phase, batch, slo, tier_use, max_batch, requests_per_s):
     slo = slo or Slo()
     spill = tier_use is TierUse.SPILL
-    mem = memory(s, c, request.mean_context, spill=spill)
+    mem = memory(s, c, admitted_context(request, c), spill=spill)
     single = prefill_step(s, c, 1.0, request.new_tokens, request.prefix_tokens, pipelined=False)
     park = (
         _tier_reload_s(s, c, request.prefix_tokens)

@@ -77,6 +77,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("max_tokens_per_step", lambda e: e.max_tokens_per_step),
         ("memory_fraction", lambda e: e.memory_fraction),
         ("graph_max_batch", lambda e: e.graph_max_batch),
+        ("kv_reserved_output_share", lambda e: e.kv_reserved_output_share),
         ("collectives", lambda e: ", ".join(e.collectives)),
     ],
     "efficiency": [

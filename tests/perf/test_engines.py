@@ -156,6 +156,28 @@ def test_engine_scheduler_limits_bound_the_batch(cat):
         assert float(point.batch) == most
 
 
+def test_reserved_output_sets_what_a_sequence_holds_against_the_wall(cat):
+    """Llama-3.1-8B's KV is 2 · 32 layers · 8 heads · 128 dims = 65,536 elements per token,
+    131,072 bytes in bf16. A 128-token prompt with 2,048 new tokens holds 128 + 1,024 = 1,152
+    tokens on average (r = 0: blocks as tokens come) but all 2,176 when the scheduler reserves
+    its whole output on admission (r = 1: TensorRT-LLM's guaranteed-no-evict); half of the
+    output reserved holds 128 + 2,048 · 1.5 / 2 = 1,664. The wall is ⌊free / per sequence⌋."""
+    from optimizer.perf.serving import Request, ServePhase, admitted_context, serve
+
+    s = model_shape(cat.models["llama-3.1-8b"])
+    acc = cat.accelerators["h200-sxm"]
+    request = Request(128.0, 2048.0)
+    for share, tokens in ((0.0, 1152), (0.5, 1664), (1.0, 2176)):
+        engine = EngineProfile(max_batch=100_000, kv_reserved_output_share=share)
+        c, _ = build_config(cat, acc, efficiency=SOL, engine=engine)
+        assert float(admitted_context(request, c)) == tokens
+        point = serve(s, c, request, phase=ServePhase.DECODE)
+        free = float(point.memory.kv_free_per_device)
+        assert float(point.memory.max_batch) == np.floor(free / (tokens * 131_072))
+    trtllm, vllm = (EngineProfile.of(cat.engines[e]) for e in ("trtllm", "vllm"))
+    assert (trtllm.kv_reserved_output_share, vllm.kv_reserved_output_share) == (1.0, 0.0)
+
+
 def test_bundled_engines_are_profiles(cat):
     assert {"trtllm", "vllm", "sglang", "research"} <= set(cat.engines)
     for engine in cat.engines.values():
