@@ -16,6 +16,7 @@ import numpy as np
 from optimizer.catalog.engine_spec import Collective, Engine
 from optimizer.catalog.hardware import Accelerator, Interconnect, LinkScope, MemoryTier
 from optimizer.catalog.host import idle_power_w
+from optimizer.catalog.power_density import compute_power_scale
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.units import BITS_PER_BYTE, GIGA, MICRO, NANO, PICO, TERA
 from optimizer.errors import HetplanError
@@ -76,6 +77,7 @@ class Config:
     tdp_w: np.ndarray
     idle_w: np.ndarray
     power_cap_w: np.ndarray  # the most a device may draw (its TDP unless capped lower)
+    compute_power_scale: np.ndarray  # its GEMMs' power at peak clock over its TDP's budget, ≥ 1
     tp_bw_bytes_per_s: np.ndarray
     tp_latency_s: np.ndarray
     ep_bw_bytes_per_s: np.ndarray
@@ -302,6 +304,7 @@ def build_config(
         tdp_w=np.float64(acc.tdp_w),
         idle_w=np.float64(idle),
         power_cap_w=np.float64(cap),
+        compute_power_scale=np.float64(compute_power_scale(catalog, acc)),
         tp_bw_bytes_per_s=np.float64(tp_bw),
         tp_latency_s=np.float64(tp_link.latency_us * MICRO if tp_link else 0.0),
         ep_bw_bytes_per_s=np.float64(ep_bw),
