@@ -23,13 +23,6 @@ def _tpot_ms(ctx, **kw) -> float:
     return result.tpot_s * 1e3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="7.5007 ms, a hair over: the refit that reads the TensorRT-LLM tables' MoE rows as "
-    "attention-data-parallel (issue 13) leaves Hopper's decode memory factor at 0.601, fitted on "
-    "large batches where it also absorbs what the fit cannot tell from overheads (docs/model.md "
-    "§4); before it, 7.45 ms",
-)
 @pytest.mark.parametrize("engine", ["trtllm", "vllm"])
 def test_batch1_decode_llama_8b_on_h100_matches_published_engines(ctx, engine):
     """Llama-3.1-8B bf16 batch-1 decode on one H100: TensorRT-LLM and vLLM measure about
