@@ -22,8 +22,8 @@ Board power (§9): P = idle + (TDP − idle) · min(1, busy + compute · d_c + m
 d_c and d_m are the shares of the step the compute and memory terms fill. Above a power cap
 the clock drops: the compute term stretches by the dynamic power asked over the dynamic power
 allowed, ``(P − idle) / (cap − idle)``, and the device draws the cap. A part whose TDP pays for
-less compute power than its family's (an H100 PCIe beside the SXM) asks more than its TDP at
-its spec clock and throttles the same way (:func:`_board_power`).
+less compute power than its family's (an H100 PCIe beside the SXM) cannot hold its spec peak
+under GEMM load at all: its compute terms run at a derated clock (:func:`tdp_clock_derate`).
 
 Pipeline parallelism: a *pipelined* step keeps every stage busy with its own micro-batch (steady
 decode, batched prefill), so compute and KV traffic divide over all ``tp·pp·dp`` devices; a step
@@ -171,7 +171,7 @@ def step_cost(
     def seconds(decode, prefill):
         """Of ``decode`` and ``prefill`` FLOPs, each at its phase's compute efficiency."""
         return (decode / c.decode_compute_eff + prefill / c.prefill_compute_eff
-                * spread) / (working * c.peak_flop_per_s)  # fmt: skip
+                * spread) * tdp_clock_derate(c) / (working * c.peak_flop_per_s)  # fmt: skip
 
     attention_s = seconds(decode_attention, prefill_attention)
     linear_s = seconds(decode_flops - decode_attention, prefill_flops - prefill_attention)
@@ -247,28 +247,32 @@ def _launch_per_layer_s(c: Config, batch, requests, phase: Phase) -> np.ndarray:
     return np.where(capturable, graph + (eager - graph) * np.minimum(1.0, requests), eager)
 
 
+def tdp_clock_derate(c: Config) -> np.ndarray:
+    """How much slower than its spec peak a part whose TDP buys less compute power than its
+    family's (``compute_power_scale`` k > 1, :mod:`catalog.power_density`: an H100 PCIe or NVL
+    beside the SXM) runs its tensor cores: at that peak, under a full GEMM load, its compute
+    asks ``busy + compute·k`` of its dynamic range where its family's sizing gives
+    ``max(1, busy + compute)``, and its clock drops by the ratio (dynamic power ∝ clock, as
+    under a cap). 1 where k = 1. A constant per part, so a step's throughput never falls as
+    its batch grows (a duty-weighted ratio rose with the batch faster than the fixed terms
+    amortized)."""
+    sized = np.maximum(1.0, c.power_busy + c.power_compute)
+    return np.maximum(1.0, (c.power_busy + c.power_compute * c.compute_power_scale) / sized)
+
+
 def _board_power(c: Config, terms: tuple, launch_s, fixed_s, bubble):
     """(W per device, compute stretch): the power model of the module docstring. The duties
     are the compute and memory terms over the whole step (bubble and serial terms included);
     a capped device runs its compute term ``(P − idle) / (cap − idle)`` times slower, which
-    lowers the duties again, so its draw is taken as the cap (one pass, not iterated).
-
-    A part whose TDP buys less compute power than its family's (``compute_power_scale`` k > 1,
-    :mod:`catalog.power_density`: an H100 PCIe or NVL beside the SXM) asks k times the compute
-    share at its spec clock, ``busy + compute·d_c·k + memory·d_m`` of its dynamic range, over
-    the family's sizing ``busy + compute·d_c + memory·d_m`` where that passes 1 (a part sized
-    for its peak holds it at TDP); beyond its TDP it throttles like a capped one."""
+    lowers the duties again, so its draw is taken as the cap (one pass, not iterated)."""
     linear_s, attention_s, weight_s, kv_s, _, _ = terms
     compute_s, memory_s = linear_s + attention_s, weight_s + kv_s
     time_s = _step_time(_device_time(*terms), launch_s, fixed_s, bubble)
     with np.errstate(divide="ignore", invalid="ignore"):
         duty_c = np.where(time_s > 0, compute_s / time_s, 0.0)
         duty_m = np.where(time_s > 0, memory_s / time_s, 0.0)
-    share = c.power_busy + c.power_compute * duty_c + c.power_memory * duty_m
-    scaled = (
-        c.power_busy + c.power_compute * duty_c * c.compute_power_scale + c.power_memory * duty_m
-    )
-    asked = c.idle_w + (c.tdp_w - c.idle_w) * scaled / np.maximum(1.0, share)
+    share = np.minimum(1.0, c.power_busy + c.power_compute * duty_c + c.power_memory * duty_m)
+    asked = c.idle_w + (c.tdp_w - c.idle_w) * share
     throttle = np.maximum(1.0, (asked - c.idle_w) / (c.power_cap_w - c.idle_w))
     return np.minimum(asked, c.power_cap_w), throttle
 

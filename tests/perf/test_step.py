@@ -408,7 +408,7 @@ def test_a_pooled_unit_shares_its_bandwidth_over_its_radix(cat):
 
 
 _MODELS = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen3-30b-a3b", "gemma-3-27b"]
-_ACCS = ["h100-sxm", "h200-sxm", "a100-sxm-80gb", "b200", "l40s", "mi300x"]
+_ACCS = ["h100-sxm", "h200-sxm", "a100-sxm-80gb", "b200", "l40s", "mi300x", "h100-nvl"]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
