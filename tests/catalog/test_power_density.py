@@ -1,10 +1,10 @@
-"""A part whose TDP pays for less compute power than its family's throttles (docs/model.md §9):
-the scale from hand arithmetic on a small catalog, and the H100 NVL against the H100 SXM in
-MLPerf's published runs."""
+"""A part whose TDP pays for less compute power than its family's runs its tensor cores slower
+(docs/model.md §9): the scale and the derate from hand arithmetic, and the H100 NVL against the
+H100 SXM in MLPerf's published runs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -12,6 +12,10 @@ from optimizer.api import EstimateRequest, estimate
 from optimizer.api.context import open_context
 from optimizer.catalog.loader import load_catalog
 from optimizer.catalog.power_density import compute_power_scale
+from optimizer.perf.config import build_config
+from optimizer.perf.efficiency import Efficiency, PhaseEfficiency, PowerShares
+from optimizer.perf.phases import prefill_step
+from optimizer.perf.shape import model_shape
 
 
 @dataclass
@@ -60,6 +64,27 @@ def test_bundled_hopper_scales(cat):
              ("h100-sxm", "h200-sxm", "h100-pcie", "h100-nvl")}  # fmt: skip
     assert scale["h100-sxm"] == 1.0 and scale["h200-sxm"] == pytest.approx(1.0, abs=0.01)
     assert 1.5 < scale["h100-pcie"] < 1.7 and 1.5 < scale["h100-nvl"] < 1.7
+
+
+def test_derate_stretches_the_compute_of_a_tdp_short_part(cat):
+    """Power shares busy 0.5, compute 0.7 size a part for its peak when busy + compute ≥ 1:
+    at full GEMM load it asks 1.2 of its dynamic range and holds its clock at TDP. The H100 NVL
+    asks 0.5 + 0.7 · k of its range, k = 1.6054: (0.5 + 1.12378) / 1.2 = 1.3531 times more than
+    it has, so a compute-bound prefill step's compute terms take 1.3531 times as long as at its
+    spec peak (the same step with k = 1)."""
+    eff = Efficiency(PhaseEfficiency(compute=0.6), PhaseEfficiency(compute=0.6), "test",
+                     PowerShares(busy=0.5, compute=0.7, memory=0.1))  # fmt: skip
+    nvl, _ = build_config(cat, cat.accelerators["h100-nvl"], efficiency=eff)
+    k = float(nvl.compute_power_scale)
+    assert k == pytest.approx(1.6054, abs=1e-4)
+    s = model_shape(cat.models["llama-3.1-8b"])
+    derated = prefill_step(s, nvl, 8.0, 2048.0, 0.0, pipelined=True)
+    at_peak = prefill_step(s, replace(nvl, compute_power_scale=1.0), 8.0, 2048.0, 0.0,
+                           pipelined=True)  # fmt: skip
+    assert float(derated.compute_s / at_peak.compute_s) == pytest.approx(
+        (0.5 + 0.7 * k) / 1.2, rel=1e-9
+    )
+    assert float(derated.power_w) <= cat.accelerators["h100-nvl"].tdp_w * (1 + 1e-9)
 
 
 def test_h100_nvl_against_sxm_falls_in_mlperf_range():
