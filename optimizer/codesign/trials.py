@@ -57,19 +57,16 @@ def summarize(study: optuna.Study) -> TrialCounts:
 
 
 def best_trials(study: optuna.Study) -> tuple[dict, ...]:
-    """The best feasible trial, or for several objectives the feasible Pareto front (every
-    feasible trial no other feasible trial dominates) in order of the first objective; each
-    as {number, values (objective name -> value), params, constraints, attrs}. Values are
-    compared as the report compares them (``report.codesign_data.compared``): trials that
-    differ in the last bits tie, and each tied point counts once, under its lowest number."""
-    if len(study.directions) == 1:
-        try:
-            chosen = [study.best_trial]
-        except ValueError:  # no feasible complete trial yet
-            return ()
-    else:
-        chosen = _distinct_front(study.best_trials)
+    """The report's best designs (``report.codesign_data.best_numbers``): the best feasible
+    trial, or for several objectives the feasible Pareto front, values compared to its
+    significant digits so that trials differing in the last bits tie and each tied point
+    counts once, under its lowest number; in order of the first objective, each as {number,
+    values (objective name -> value), params, constraints, attrs}."""
+    from optimizer.report.codesign_data import best_numbers
+
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    chosen = [trials[number] for number, _ in best_numbers(trials_frame(study), names)]
     return tuple(
         {
             "number": t.number,
@@ -80,24 +77,6 @@ def best_trials(study: optuna.Study) -> tuple[dict, ...]:
         }
         for t in chosen
     )
-
-
-def _distinct_front(trials) -> list:
-    """Of Optuna's raw Pareto front, the trials still on it once values are rounded as the
-    report rounds them, one per rounded point (its lowest number), by the first objective."""
-    from optimizer.report.codesign_data import compared
-    from optimizer.report.study_data import pareto_front
-
-    if not trials:
-        return []
-    values = compared([t.values for t in trials])
-    kept = pareto_front(values[:, 0], values[:, 1])
-    first: dict[tuple[float, ...], object] = {}
-    for trial, point, keep in sorted(zip(trials, map(tuple, values), kept, strict=True),
-                                     key=lambda x: x[0].number):  # fmt: skip
-        if keep:
-            first.setdefault(point, trial)
-    return sorted(first.values(), key=lambda t: (t.values[0], t.number))
 
 
 def trials_frame(study: optuna.Study) -> pandas.DataFrame:
