@@ -100,6 +100,12 @@ class Columns:
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def busy_extra_w(self) -> np.ndarray:
+        """[i, k] W an instance draws above idle while busy with class k: the energy rate E
+        adds this for each unit of its work on k."""
+        return self.class_busy_w - self.idle_w[:, None]
+
     def subset(self, keep: np.ndarray) -> Columns:
         """The columns where the boolean mask ``keep`` is true."""
         index = np.flatnonzero(keep)

@@ -168,10 +168,12 @@ def step_cost(
     prompt_ranks = np.minimum(c.dp, np.maximum(requests, 1.0))
     spread = c.dp / prompt_ranks
 
+    flop_per_s = working * c.peak_flop_per_s / tdp_clock_derate(c)
+
     def seconds(decode, prefill):
         """Of ``decode`` and ``prefill`` FLOPs, each at its phase's compute efficiency."""
         return (decode / c.decode_compute_eff + prefill / c.prefill_compute_eff
-                * spread) * tdp_clock_derate(c) / (working * c.peak_flop_per_s)  # fmt: skip
+                * spread) / flop_per_s  # fmt: skip
 
     attention_s = seconds(decode_attention, prefill_attention)
     linear_s = seconds(decode_flops - decode_attention, prefill_flops - prefill_attention)

@@ -141,7 +141,7 @@ def _split(problem: IlpProblem, one_group: bool):
     spare_usd, spare_w, _ = idle_devices(problem, n)
     fixed_usd = n @ columns.cost_usd_per_hour + units @ pool_cost + spare_usd
     idle_w = n @ columns.idle_w + spare_w  # [c] instances' idle and whole units' idle devices
-    energy_per_share = (columns.class_busy_w - columns.idle_w[:, None]) * per_share  # W, share 1
+    energy_per_share = columns.busy_extra_w * per_share  # W at share 1
     least_extra_w = np.minimum(energy_per_share, 0).sum(axis=1)  # if busy < idle
     least_w = idle_w + least_extra_w.sum()
     least_cost = fixed_usd + problem.energy_usd_per_wh * least_w
@@ -202,7 +202,7 @@ def _best_shares(problem, pairs, per_share, on_pool, n, units, fixed_usd, idle_w
         return 0.0, np.zeros(per_share.shape)
     i, k = pairs[:, 0], pairs[:, 1]
     rate = classes.requests_per_s[k]
-    extra_w = (columns.class_busy_w[i, k] - columns.idle_w[i]) * per_share[i, k]
+    extra_w = columns.busy_extra_w[i, k] * per_share[i, k]
 
     equal_rows = []
     for phase in (columns.prefill, columns.decode):
@@ -342,7 +342,7 @@ def _whole_class(problem: IlpProblem, one_group: bool):
     pool_cost = np.array([p.cost_usd_per_hour_per_unit for p in problem.pools])
     spare_usd, spare_w, _ = idle_devices(problem, n)
     fixed_usd = n @ columns.cost_usd_per_hour + units @ pool_cost + spare_usd
-    busy_extra = (by_class * (columns.class_busy_w - columns.idle_w[:, None])).sum(axis=(1, 2))
+    busy_extra = (by_class * columns.busy_extra_w).sum(axis=(1, 2))
     energy_w = n @ columns.idle_w + busy_extra + spare_w
     ok &= _meets_limits(problem, n, fixed_usd + problem.energy_usd_per_wh * energy_w)
     if one_group:

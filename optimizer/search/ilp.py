@@ -420,7 +420,7 @@ def _build(problem: IlpProblem, *, one_group: bool, elastic: bool) -> _Model:
             terms += slack(f"devices:{group}", available, integer=False)
             _constraint(prob, terms, _LE, available, f"devices_{g}_{group}")
 
-    energy_per_share = (columns.class_busy_w[ii, kk] - columns.idle_w[ii]) * work  # W per unit
+    energy_per_share = columns.busy_extra_w[ii, kk] * work  # W per unit of variable
     pool_cost = [(pools[p.name], p.cost_usd_per_hour_per_unit) for p in problem.pools]
     pool_cost = [(u, c) for u, c in pool_cost if c != 0]
     if limits.budget_usd_per_hour is not None:

@@ -638,7 +638,7 @@ def _class_shares(problem: IlpProblem, result, totals) -> tuple[np.ndarray, np.n
             columns.capability > 0, share * classes.requests_per_s / columns.capability, 0.0
         )
         split = np.nan_to_num(work / totals.load[:, None])  # [i, k], rows sum to 1 or 0
-    busy_w = ((columns.class_busy_w - columns.idle_w[:, None]) * work).sum(0)  # [k]
+    busy_extra = (columns.busy_extra_w * work).sum(0)  # [k] W above idle each class draws
     watts = n * columns.idle_w
     spare_usd = np.zeros(len(columns))
     for unit in problem.purchase_units:  # a system's idle devices, by the devices each uses
@@ -659,4 +659,4 @@ def _class_shares(problem: IlpProblem, result, totals) -> tuple[np.ndarray, np.n
             usd = (
                 usd + pool.cost_usd_per_hour_per_unit * units.get(pool.name, 0) * held / held.sum()
             )
-    return usd @ split + problem.energy_usd_per_wh * busy_w, watts @ split + busy_w
+    return usd @ split + problem.energy_usd_per_wh * busy_extra, watts @ split + busy_extra

@@ -70,7 +70,7 @@ def fleet_totals(
     handoff = np.where(one_phase, rate @ classes.kv_transfer_bytes, 0.0)
 
     spare_usd, spare_w, bought = idle_devices(problem, n)
-    busy_extra = ((columns.class_busy_w - columns.idle_w[:, None]) * work).sum()
+    busy_extra = (columns.busy_extra_w * work).sum()
     energy_w = float(n @ columns.idle_w + busy_extra + spare_w)
     fixed = float(n @ columns.cost_usd_per_hour + spare_usd)
     pool_cost = sum(
