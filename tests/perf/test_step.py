@@ -427,7 +427,7 @@ def test_power_never_above_tdp(
     cat, hopper, model, acc, tp, pp, precision, batch, context, chunk, calibrated
 ):
     a = cat.accelerators[acc]
-    assume(tp * pp <= 8 or acc != "l40s")  # PCIe cards without a NIC: one 8-card server
+    assume(tp * pp <= 8 or a.scale_out_link)  # cards without a NIC: one 8-card server
     c, _ = build_config(
         cat, a, tp=tp, pp=pp, weights=precision, efficiency=hopper if calibrated else SOL
     )
