@@ -382,15 +382,12 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
                                     np.asarray(rate) * out)  # fmt: skip
         bound_cut = np.full(np.shape(mean_batch), NONE_CODE)
     elif not fixed:  # the largest step the SLO quantiles allow, then the load that keeps to it
+        # s ≤ U: at the cap, the quantile arrival still finds a free slot (no admission queue)
         steps_within = largest_batch(slack, upper, 1.0)
         mean_batch = np.where(
-            steps_within >= upper,
-            upper,
-            np.where(
-                steps_within >= 1, count_mean_within(steps_within - 1.0, size, slo.quantile), 0
-            ),
+            steps_within >= 1, count_mean_within(steps_within - 1.0, size, slo.quantile), 0.0
         )
-        bound_cut = np.where(mean_batch < upper, Bound.SLO, capacity)
+        bound_cut = np.where(steps_within < upper, Bound.SLO, capacity)
     else:
         mean_batch = upper
         bound_cut = capacity

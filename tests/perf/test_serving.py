@@ -120,10 +120,22 @@ def test_decode_slo_batch_is_the_largest_whose_p99_meets_tpot(llama70, h200_tp4,
 
 
 def test_decode_slo_capped_by_capacity(llama70, h200_tp4):
+    """A TPOT target the cap meets still leaves the load where a p99 arrival finds a free slot:
+    the count of others at p99 is at most U − 1, as below the cap (no admission queue, and no
+    jump to a saturated U where the cap starts to bind)."""
     point = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE, slo=Slo(tpot_s=10.0))
     mem = memory(llama70, h200_tp4, 2250)
-    assert 0 < float(mem.max_batch) < 2048
-    assert float(point.batch) == float(mem.max_batch)
+    upper = float(mem.max_batch)
+    assert 0 < upper < 2048
+    b = float(point.batch)
+
+    def step(batch):
+        return float(decode_step(llama70, h200_tp4, min(batch, upper), 2250).time_s)
+
+    size = step(1) / ((step(upper) - step(1)) / (upper - 1))
+    assert count_p99(b, size) <= upper - 1
+    assert count_p99(b * 1.01, size) > upper - 1  # a little more load queues at p99
+    assert 0.75 * upper < b < upper
     assert int(point.bound) == Bound.CAPACITY
 
 
