@@ -470,8 +470,8 @@ def _figures(
     at_cap = _scalar(point.at_cap_share)
     if at_cap > AT_CAP_NOTE:
         notes.append(
-            f"the decode batch is at its cap {at_cap:.0%} of the time at this load: arrivals "
-            "then wait to join it, which TTFT leaves out (docs/model.md §8)"
+            f"{at_cap:.0%} of arrivals find the decode batch at its cap at this load and "
+            "wait to join it, which TTFT leaves out (docs/model.md §8)"
         )
     tpot = _scalar(point.tpot_s)
     result = {

@@ -127,8 +127,8 @@ class ServingPoint:
     prefill: StepCost  # one request's prefill alone
     memory: Memory
     prefix_hit_share: np.ndarray  # share of sessions whose cached prefix survived (§6)
-    at_cap_share: np.ndarray  # of the time, the decode count at the batch cap: arrivals then
-    # wait to join, which TTFT leaves out (docs/model.md §8); 0 for a prefill instance
+    at_cap_share: np.ndarray  # of arrivals, those that find the decode batch full and wait
+    # to join it, which TTFT leaves out (docs/model.md §8); 0 for a prefill instance
 
     @property
     def energy_j_per_output_token(self) -> np.ndarray:
@@ -409,9 +409,9 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
     bound = np.where(bound_cut != NONE_CODE, bound_cut, step.wall())
     spilled = spill_fraction(at[0], mem.max_batch_hbm) if spill else np.zeros_like(tpot[0])
     served = np.where(serving, mean_batch, 0.0)
-    # a step at the cap holds 1 + N ≥ upper: N ≥ upper − 1 others (a fixed batch has no count)
+    # an arrival finds the batch full when N ≥ upper others run (a fixed batch has no count)
     at_cap = (
-        0.0 if fixed else np.where(serving, 1.0 - count_cdf(upper - 2.0, mean_batch, size), 0.0)
+        0.0 if fixed else np.where(serving, 1.0 - count_cdf(upper - 1.0, mean_batch, size), 0.0)
     )
     return served, latency, out_s / out, out_s, util, bound, spilled, step, at_cap
 

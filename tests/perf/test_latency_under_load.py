@@ -363,10 +363,11 @@ def test_decode_tpot_quantiles_are_steps_at_the_counts_quantiles(llama70, h200_t
     assert float(point.tpot_p99_s) >= poisson_p99 * (1 - REL)
 
 
-def test_the_share_of_time_at_the_cap_is_the_counts_tail(llama70, h200_tp4):
-    """A step at the cap U holds 1 + N ≥ U: the share of time the batch is full is the count's
-    tail P(N ≥ U − 1) = 1 − nbinom.cdf(U − 2) (scipy), about nothing at a light load and a large
-    share near the highest rate; a fixed batch has no count, so no share."""
+def test_the_share_of_arrivals_that_find_the_cap_is_the_counts_tail(llama70, h200_tp4):
+    """An arrival waits to join when it finds U others running (PASTA: it sees the count's
+    law): the share is the count's tail P(N ≥ U) = 1 − nbinom.cdf(U − 1) (scipy), about
+    nothing at a light load and a large share near the highest rate; a fixed batch has no
+    count, so no share."""
     from scipy.stats import nbinom
 
     b_max, lam_max = _hand_max_rate(llama70, h200_tp4, REQ)
@@ -375,7 +376,7 @@ def test_the_share_of_time_at_the_cap_is_the_counts_tail(llama70, h200_tp4):
     for lam in (0.3, 0.98 * lam_max):
         point = serve(llama70, h200_tp4, REQ, phase=ServePhase.DECODE, requests_per_s=lam)
         b = float(point.batch)
-        want = 1.0 - nbinom.cdf(b_max - 2, r, r / (r + b))
+        want = 1.0 - nbinom.cdf(b_max - 1, r, r / (r + b))
         assert float(point.at_cap_share) == pytest.approx(want, rel=1e-6, abs=1e-12)
         shares.append(float(point.at_cap_share))
     assert shares[0] < 1e-6 < 0.01 < shares[1]

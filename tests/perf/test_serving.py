@@ -137,6 +137,7 @@ def test_decode_slo_capped_by_capacity(llama70, h200_tp4):
     assert count_p99(b * 1.01, size) > upper - 1  # a little more load queues at p99
     assert 0.75 * upper < b < upper
     assert int(point.bound) == Bound.CAPACITY
+    assert float(point.at_cap_share) <= 0.01  # arrivals that find it full and wait
 
 
 def test_decode_impossible_slo_gives_batch_zero(llama70, h200_tp4):
