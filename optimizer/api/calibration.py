@@ -308,6 +308,11 @@ ASSUMED_FAMILIES = {
         "cores with more low-precision compute and HBM3E, on the same ROCm and vLLM stack; no "
         "published serving rows yet",
     ),
+    "intel-gaudi3": (
+        "intel-gaudi2",
+        "Gaudi 3 is Gaudi 2's successor: the same matrix engines and TPCs in more units and "
+        "HBM2e, on the same SynapseAI software and vLLM fork; no published serving rows yet",
+    ),
     "nvidia-rubin": (
         "nvidia-blackwell",
         "Rubin is Blackwell's successor on the same CUDA and TensorRT-LLM stack, with more FP4 "

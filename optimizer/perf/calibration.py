@@ -260,8 +260,10 @@ reaches are the link's; engines differ in which algorithm they run (their profil
 docs/model.md §4), which the model prices from the same hop. Fitted per engine on throughput
 rows they drifted to their bounds (a 22× hop latency), confounded with the overheads."""
 MIN_OWN_ROWS = 5
-"""A family deviates from the pooled hardware factors only with this many rows (a few per
-factor); one or two runs would be memorized, not fitted."""
+"""A family deviates from the pooled hardware factors factor by factor only with this many rows
+(a few per factor); with fewer, one or two runs would be memorized, so its rows fit a single
+scale on all four of its factors instead (a reduced fit: its kernels reach a common fraction of
+what the pooled ones reach), under the same prior."""
 _FLOOR = 1e-3  # the smallest value a factor fitted on a log scale takes (µs, or a fraction)
 ROW_NOISE = 0.1
 """Typical log error of one row (the robust loss's scale): a prior of spread σ weighs like
@@ -412,10 +414,14 @@ def fit_setups(
     measured = np.array([s.case.value for s in setups])
     counts = Counter(s.family for s in setups)
     families = sorted(f for f, n in counts.items() if n >= MIN_OWN_ROWS)
+    reduced = sorted(f for f, n in counts.items() if n < MIN_OWN_ROWS)
     confounded = confounded_engines(setups)
     engines = sorted({s.engine for s in setups} - set(confounded))
-    fam_of = np.array(  # a family with too few rows: the pooled factors (no deviation)
+    fam_of = np.array(  # a family with too few rows: no deviation of its own per factor
         [families.index(s.family) if s.family in families else len(families) for s in setups]
+    )
+    reduced_of = np.array(  # ... but one scale on all four
+        [reduced.index(s.family) if s.family in reduced else len(reduced) for s in setups]
     )
     eng_of = np.array(  # a confounded engine: the pooled overheads (no deviation)
         [engines.index(s.engine) if s.engine in engines else len(engines) for s in setups]
@@ -465,22 +471,44 @@ def fit_setups(
     pooled_hw = one.x[:k]
     en_log = eng.values(x_eng)
 
-    # stage 2: each family's compute and memory around the pooled ones, overheads fixed
+    # stage 2: each family's compute and memory around the pooled ones, overheads fixed; a
+    # family with few rows moves all four together (one scale)
     fam = _Blocks(_HARDWARE, families, fam_of, HARDWARE_SPREAD, False,
                   *zip(*hw_bounds, strict=True))  # fmt: skip
+    scale = _Blocks((("all", "scale"),), reduced, reduced_of, HARDWARE_SPREAD, False, [1], [1])
+    n_fam = fam.n
+
+    def hardware_log(x):
+        scaled = scale.deviations(x[n_fam:])[reduced_of]  # [row, 1]: broadcast to all four
+        return fam.values(x[:n_fam], pooled_hw) + scaled
 
     def stage2(x):
-        return np.concatenate([log_errors(fam.values(x, pooled_hw), en_log), fam.prior(x)])
+        return np.concatenate(
+            [log_errors(hardware_log(x), en_log), fam.prior(x[:n_fam]), scale.prior(x[n_fam:])]
+        )
 
     # a factor above its family's cap is clipped to the cap when predicting, where no row can
     # move it: a pooled value above the cap would leave the deviation without a gradient, so
     # each deviation stays at or below its family's cap, starting there when pooled is above
+    # (a scale: below its tightest cap)
     room = np.log([family_caps(f) for f in families]) - pooled_hw
-    upper = np.minimum(fam.upper, room.ravel())
-    two = _solve(stage2, np.minimum(0.0, upper), np.minimum(fam.lower, upper), upper,
-                 fam.sparsity(len(setups)))  # fmt: skip
-    x_fam, fam_fitted = fam.provenance(two.jac, len(setups), two.x)
-    hw_log = fam.values(x_fam, pooled_hw)
+    caps_reduced = np.log([family_caps(f) for f in reduced]).reshape(len(reduced), k)
+    scale_room = (caps_reduced - pooled_hw).min(axis=1)
+    upper = np.concatenate(
+        [np.minimum(fam.upper, room.ravel()), np.minimum(scale.upper, scale_room)]
+    )
+    lower = np.minimum(np.concatenate([fam.lower, scale.lower]), upper)
+    n = len(setups)
+    fam_sparsity, scale_sparsity = fam.sparsity(n), scale.sparsity(n)
+    sparsity = np.block([
+        [fam_sparsity[:n], scale_sparsity[:n]],
+        [fam_sparsity[n:], np.zeros((fam.n, scale.n), bool)],
+        [np.zeros((scale.n, fam.n), bool), scale_sparsity[n:]],
+    ])  # fmt: skip
+    two = _solve(stage2, np.minimum(0.0, upper), lower, upper, sparsity)
+    x_fam, fam_fitted = fam.provenance(two.jac[:, :n_fam], n, two.x[:n_fam])
+    x_scale, scale_fitted = scale.provenance(two.jac[:, n_fam:], n, two.x[n_fam:])
+    hw_log = hardware_log(np.concatenate([x_fam, x_scale]))
     errors = np.abs(np.expm1(log_errors(hw_log, en_log)))
     every = np.ones(len(setups), bool)
     pooled_status = _identified(one.jac, len(setups))
@@ -491,6 +519,12 @@ def fit_setups(
                 np.where(fam_fitted[i], FITTED, POOLED), errors, fam_of == i, caps)
         for i, f in enumerate(families)
         if fam_fitted[i].any()
+    ]  # fmt: skip
+    out_families += [
+        _fitted(f, f"the {f}", _HARDWARE, hw_log[np.argmax(reduced_of == i)],
+                [REDUCED] * len(_HARDWARE), errors, reduced_of == i, caps)
+        for i, f in enumerate(reduced)
+        if scale_fitted[i].any()
     ]  # fmt: skip
     out_engines = [_fitted("default", "every engine's", _ENGINE, one.x[k:k + len(_ENGINE)],
                            pooled_status[k:k + len(_ENGINE)], errors, every, {})]  # fmt: skip
@@ -516,6 +550,7 @@ def _solve(residuals, x0, lower, upper, sparsity):
 
 
 FITTED, POOLED, SHARED, ASSUMED = "fitted", "pooled", "shared", "assumed"
+REDUCED = "reduced"  # fitted as one scale with the family's other hardware factors
 
 
 def _identified(jac, n_rows: int) -> np.ndarray:
@@ -547,6 +582,8 @@ def _fitted(key, whose, names, log_values, status, errors, rows, caps) -> Fitted
     }
     said = {
         FITTED: f"fitted on {whose} rows ({n})",
+        REDUCED: f"fitted on {whose} rows ({n}): too few for one value per factor "
+        f"(<{MIN_OWN_ROWS}), so one scale on the pooled compute and memory of both phases",
         POOLED: "pooled: its rows do not constrain it (the default's value)",
         SHARED: "pooled: shared by every engine, a property of the link (the default's value)",
         ASSUMED: "assumed: no row constrains it; the fit's start value (docs/model.md §4)",

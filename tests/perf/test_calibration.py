@@ -102,7 +102,7 @@ def test_setup_defaults_tp_to_smallest_that_fits(cat, by_id, table):
 
 def test_unknown_family_uses_default_with_a_note(cat, by_id, table):
     case = dataclasses.replace(
-        by_id["splitwise-llama-2-70b-h100-sxm-tp4-p512-b1-o128-decode"], accelerator="gaudi3",
+        by_id["splitwise-llama-2-70b-h100-sxm-tp4-p512-b1-o128-decode"], accelerator="arc-pro-b60",
         engine=None,
     )  # fmt: skip
     setup = setup_case(case, cat, table)

@@ -5,6 +5,8 @@ bound."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,35 @@ def test_a_family_capped_below_the_pooled_factor_is_still_fitted():
     prefill = ("prefill", "compute")
     assert ampere.values[prefill] == pytest.approx(0.3, rel=0.05)
     assert ampere.provenance[prefill].startswith("fitted")
+
+
+def test_a_family_with_few_rows_fits_one_scale_on_all_its_factors():
+    """Two rows cannot tell four factors apart, but they can say the family is slower: rows
+    made with every Ampere factor at half Hopper's (compute and memory 0.4 against 0.8), two
+    A100 rows (one prefill, one decode) beside Hopper's 112. Ampere's four factors come out as
+    one scale of the pooled ones, well below 1 (the prior pulls it toward 1 only a little:
+    spread 0.25 against the rows' 0.1), where before the family had no entry and its rows were
+    predicted at Hopper's factors, about twice too fast."""
+    from optimizer.perf.calibration import MIN_OWN_ROWS
+
+    few = ("splitwise-llama-2-70b-a100-sxm-80gb-tp2-p512-b1-o128-prefill",
+           "splitwise-llama-2-70b-a100-sxm-80gb-tp2-p512-b1-o128-decode")  # fmt: skip
+    assert len(few) < MIN_OWN_ROWS
+    truth = _two_families(0.4)
+    ampere = truth.by_family["nvidia-ampere"]
+    truth.by_family["nvidia-ampere"] = Efficiency(
+        *(dataclasses.replace(p, memory=0.4) for p in (ampere.prefill, ampere.decode)), "truth"
+    )
+    cat, rows = rows_valued_by(truth, lambda c: c.case_id.startswith(
+        "splitwise-llama-2-70b-h100") or c.case_id in few)  # fmt: skip
+    assert sum(c.accelerator.startswith("a100") for c in rows) == 2
+    fit = fit_setups([setup_case(c, cat, None) for c in rows], {})
+    families = {f.key: f for f in fit.families}
+    pooled, fitted = families["default"], families["nvidia-ampere"]
+    ratios = [fitted.values[k] / pooled.values[k] for k in fitted.values]
+    assert len(ratios) == 4 and max(ratios) == pytest.approx(min(ratios), rel=1e-9)
+    assert 0.45 < ratios[0] < 0.7
+    assert all("one scale" in said for said in fitted.provenance.values())
+    predicted, _ = predict_cases(rows, cat, fit.table("fit"))
+    a100 = [p.error for p in predicted if p.case.case_id in few]
+    assert max(a100) < 0.2
