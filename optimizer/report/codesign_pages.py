@@ -44,7 +44,8 @@ def _search_line(data: CodesignData) -> str:
              f"hetplan {f.hetplan_version or 'version not recorded'}",
              f"Optuna {f.optuna_version or 'version not recorded'}"]  # fmt: skip
     if f.n_runs:
-        facts.append(f"{f.n_runs} run{'s' * (f.n_runs != 1)} (first and resumed)")
+        resumed = f" (the first and {f.n_runs - 1} resumed)" if f.n_runs > 1 else ""
+        facts.append(f"{f.n_runs} run{'s' * (f.n_runs != 1)}{resumed}")
     return "; ".join(facts) + "."
 
 

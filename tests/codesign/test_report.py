@@ -398,3 +398,20 @@ def test_report_page_renders_in_chromium(made, tmp_path):
             assert browser.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr"), table
     finally:
         browser.quit()
+
+
+@pytest.mark.parametrize(
+    ("n_runs", "said"),
+    [(1, "; 1 run."), (3, "; 3 runs (the first and 2 resumed)."), (None, "Optuna 5.0.0.")],
+)
+def test_search_line_counts_the_runs_it_records(n_runs, said):
+    """One run is not 'first and resumed'; a resumed study says how many runs resumed it."""
+    from types import SimpleNamespace
+
+    from optimizer.report.codesign_data import SearchFacts
+    from optimizer.report.codesign_pages import _search_line
+
+    facts = SearchFacts("x", "", "x.toml", "sqlite:///x.db", "tpe", 0, "0.1.0", "5.0.0", n_runs)
+    line = _search_line(SimpleNamespace(facts=facts))
+    assert line.endswith(said)
+    assert "resumed" not in line or n_runs > 1
