@@ -405,8 +405,8 @@ def _missed_targets(point, req, where: str) -> None:
 
 
 AT_CAP_NOTE = 0.01
-"""Above this share of the time at the batch cap, the missing wait to join is said: it is then
-at least a 1-in-100 event and, near saturation, tens of seconds (docs/model.md §8)."""
+"""Above this share of arrivals that find the batch at its cap, the missing wait to join is
+said: it is then at least a 1-in-100 event, as long as a sequence (docs/model.md §8)."""
 
 
 def _targets_apply(phase: ServePhase) -> tuple[bool, bool]:
@@ -446,6 +446,22 @@ def _queue_notes(req: EstimateRequest, phase: ServePhase) -> list[str]:
     return [f"operating point: {point}", queue]
 
 
+def _rated_at_the_wall(req: EstimateRequest, phase: ServePhase, point) -> bool:
+    """Whether a decode or aggregated instance was rated by its SLOs and its capacity wall,
+    not a target, cut the load (its admission margin is then what keeps the load down)."""
+    ttft_applies, tpot_applies = _targets_apply(phase)
+    targets = (req.ttft_slo_ms is not None and ttft_applies) or (
+        req.tpot_slo_ms is not None and tpot_applies
+    )
+    by_slo = targets and req.batch is None and req.requests_per_s is None
+    return (
+        by_slo
+        and phase is not ServePhase.PREFILL
+        and int(_scalar(point.bound)) == Bound.CAPACITY
+        and _scalar(point.batch) > 0
+    )
+
+
 def _figures(
     req, phase, request, point, config, shape, notes, weights, tier, tier_use, host_w
 ) -> dict:
@@ -467,6 +483,12 @@ def _figures(
             f"its clock drops and compute runs {throttle:.2f}× slower"
         )
     notes.extend(_queue_notes(req, phase))
+    if _rated_at_the_wall(req, phase, point):
+        notes.append(
+            f"the capacity wall of {int(_scalar(mem.max_batch))} sequences meets the "
+            f"targets, so the load is kept where a p{req.slo_percentile:g} arrival still finds "
+            f"a free slot: a mean of {batch:.3g} sequences (docs/model.md §8)"
+        )
     at_cap = _scalar(point.at_cap_share)
     if at_cap > AT_CAP_NOTE:
         notes.append(

@@ -180,3 +180,24 @@ def test_issue_3_default_prefill_batch_serves_at_least_batch_1(capsys):
     assert one["requests_per_s"] > 0
     assert default["requests_per_s"] >= one["requests_per_s"] * (1 - 1e-9)
     assert default["ttft_p99_s"] <= 2.0 * (1 + 1e-9)
+
+
+def test_a_load_kept_below_the_capacity_wall_says_why(capsys):
+    """Llama-3.1-70B fp8 on 8 × H200 at 1M tokens holds 6 sequences, and 6 meet the 50 ms p99
+    TPOT: the load is kept where a p99 arrival still finds a free slot, a mean far below 6, and
+    the notes say why the rating is so low. Offline, or where the target cuts the load first
+    (8k tokens), there is no such note."""
+    wall = ["estimate", "--model", "llama-3.1-70b", "--accelerator", "h200-sxm", "--tp", "8",
+            "--precision", "fp8", "--kv-precision", "fp8", "--phase", "decode",
+            "--output-tokens", "500"]  # fmt: skip
+    said = "still finds a free slot"
+    at_wall = _json(capsys, [*wall, "--input-tokens", "1000000", *TPOT_50])
+    assert at_wall["bound"] == "capacity" and at_wall["batch"] < at_wall["capacity_max_batch"]
+    note = next(n for n in at_wall["notes"] if said in n)
+    assert f"wall of {at_wall['capacity_max_batch']} sequences" in note
+    assert f"a mean of {at_wall['batch']:.3g} sequences" in note
+    offline = _json(capsys, [*wall, "--input-tokens", "1000000"])
+    assert offline["batch"] == offline["capacity_max_batch"]
+    by_target = _json(capsys, [*wall, "--input-tokens", "8000", *TPOT_50])
+    assert by_target["bound"] == "slo"
+    assert not any(said in n for n in offline["notes"] + by_target["notes"])
