@@ -475,7 +475,10 @@ def fit_setups(
     # family with few rows moves all four together (one scale)
     fam = _Blocks(_HARDWARE, families, fam_of, HARDWARE_SPREAD, False,
                   *zip(*hw_bounds, strict=True))  # fmt: skip
-    scale = _Blocks((("all", "scale"),), reduced, reduced_of, HARDWARE_SPREAD, False, [1], [1])
+    # deviations only, no pooled value: the block's own bounds go unused
+    scale = _Blocks(
+        (("all", "scale"),), reduced, reduced_of, HARDWARE_SPREAD, False, lower=[1.0], upper=[1.0]
+    )
     n_fam = fam.n
 
     def hardware_log(x):
