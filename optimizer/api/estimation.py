@@ -319,6 +319,22 @@ def _prefix_note(request, point, idle_s, tier_use) -> str:
     )
 
 
+def _batch_limits(phase: ServePhase, config, request: Request, mem) -> list[tuple[float, str]]:
+    """The caps on a decode or aggregated step's batch, as ``perf.serving`` applies them:
+    (sequences, what caps them)."""
+    limits = [
+        (_scalar(mem.max_batch), "the sequences whose KV fits per instance"),
+        (_scalar(config.max_batch), "the engine's batch cap"),
+    ]
+    if phase is ServePhase.AGGREGATED:  # each sequence brings its share of prompt tokens
+        per_sequence = 1.0 + request.new_tokens / request.output_tokens
+        budget = _scalar(config.max_tokens_per_step)
+        limits.append((float(np.floor(budget / per_sequence)),
+                       f"what a step's {budget:,.0f}-token budget holds, each sequence with "
+                       f"its {per_sequence - 1:,.1f} prompt tokens a step"))  # fmt: skip
+    return limits
+
+
 def _explain_infeasible(point, req, phase, shape, config, request, tier_use, idle_s) -> None:
     mem = point.memory
     usable = _scalar(config.mem_usable_bytes * config.memory_fraction)
@@ -340,10 +356,8 @@ def _explain_infeasible(point, req, phase, shape, config, request, tier_use, idl
             f"(short by {(per_seq - free) / GIGA:.2f} GB)"
         )
     if req.batch is not None and _scalar(point.batch) < 1:
-        raise _Infeasible(
-            f"does not fit: batch {req.batch} needs more KV room than the "
-            f"{_scalar(mem.max_batch):.0f} sequences that fit per instance"
-        )
+        limit, what = min(_batch_limits(phase, config, request, mem))
+        raise _Infeasible(f"does not fit: batch {req.batch} is more than {what} ({limit:.0f})")
     if req.requests_per_s is not None:
         _explain_rate(point, req, phase, shape, config, request, tier_use, idle_s)
         return

@@ -201,3 +201,31 @@ def test_a_load_kept_below_the_capacity_wall_says_why(capsys):
     by_target = _json(capsys, [*wall, "--input-tokens", "8000", *TPOT_50])
     assert by_target["bound"] == "slo"
     assert not any(said in n for n in offline["notes"] + by_target["notes"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        # 65,536 new tokens per 500 out: 132.07 tokens a step per sequence, ⌊8192 / 132.07⌋ = 62
+        (["--input-tokens", "65536", "--phase", "aggregated", "--batch", "63"],
+         "what a step's 8,192-token budget holds, each sequence with its 131.1 prompt tokens "
+         "a step (62)"),
+        # 163,840 B of fp8 KV a token (80 layers × 8 heads × 128 × K, V) over 8 ranks, for all
+        # 66,036 tokens TensorRT-LLM reserves: 1.3525 GB a device; 150.76 GB × 0.9 − 8.82 GB of
+        # weights leave 126.86 GB: 93 sequences
+        (["--input-tokens", "65536", "--phase", "decode", "--batch", "200"],
+         "the sequences whose KV fits per instance (93)"),
+        (["--input-tokens", "100", "--phase", "decode", "--batch", "3000"],
+         "the engine's batch cap (2048)"),
+    ],
+)  # fmt: skip
+def test_a_batch_too_large_names_the_cap_it_breaks(capsys, argv, said):
+    """A fixed batch beyond the step's cap says which cap: the KV room, the engine's
+    max_batch or, aggregated, the token budget the sequences' prompt chunks share (a cold
+    review found the token budget reported as KV room)."""
+    base = ["estimate", "--model", "llama-3.1-70b", "--accelerator", "h200-sxm", "--tp", "8",
+            "--precision", "fp8", "--kv-precision", "fp8", "--output-tokens", "500"]  # fmt: skip
+    assert run([*base, *argv]) == 1
+    err = capsys.readouterr().err
+    assert f"is more than {said}" in err
+    assert len(err.strip().splitlines()) == 1
