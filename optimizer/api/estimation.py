@@ -460,16 +460,25 @@ def _queue_notes(req: EstimateRequest, phase: ServePhase) -> list[str]:
     return [f"operating point: {point}", queue]
 
 
-def _rated_at_the_wall(req: EstimateRequest, phase: ServePhase, point) -> bool:
-    """Whether a decode or aggregated instance was rated by its SLOs and its capacity wall,
-    not a target, cut the load (its admission margin is then what keeps the load down)."""
+LOW_UTILIZATION_NOTE = 0.05
+"""Below this utilization at the highest rate the targets allow, the estimate says that the
+targets are met only while the instance is mostly idle."""
+
+
+def _rated_by_slo(req: EstimateRequest, phase: ServePhase) -> bool:
+    """Whether the operating point is the highest rate whose SLO quantiles meet the targets."""
     ttft_applies, tpot_applies = _targets_apply(phase)
     targets = (req.ttft_slo_ms is not None and ttft_applies) or (
         req.tpot_slo_ms is not None and tpot_applies
     )
-    by_slo = targets and req.batch is None and req.requests_per_s is None
+    return targets and req.batch is None and req.requests_per_s is None
+
+
+def _rated_at_the_wall(req: EstimateRequest, phase: ServePhase, point) -> bool:
+    """Whether a decode or aggregated instance was rated by its SLOs and its capacity wall,
+    not a target, cut the load (its admission margin is then what keeps the load down)."""
     return (
-        by_slo
+        _rated_by_slo(req, phase)
         and phase is not ServePhase.PREFILL
         and int(_scalar(point.bound)) == Bound.CAPACITY
         and _scalar(point.batch) > 0
@@ -502,6 +511,13 @@ def _figures(
             f"the capacity wall of {int(_scalar(mem.max_batch))} sequences meets the "
             f"targets, so the load is kept where a p{req.slo_percentile:g} arrival still finds "
             f"a free slot: a mean of {batch:.3g} sequences (docs/model.md §8)"
+        )
+    util = _scalar(point.utilization)
+    if _rated_by_slo(req, phase) and 0 < util < LOW_UTILIZATION_NOTE:
+        notes.append(
+            f"the targets hold only at {util:.1%} utilization: at a higher rate the "
+            f"p{req.slo_percentile:g} latency misses them (more sequences or prompt chunks "
+            "share its step, or it waits longer; docs/model.md §8)"
         )
     at_cap = _scalar(point.at_cap_share)
     if at_cap > AT_CAP_NOTE:

@@ -229,3 +229,19 @@ def test_a_batch_too_large_names_the_cap_it_breaks(capsys, argv, said):
     err = capsys.readouterr().err
     assert f"is more than {said}" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_targets_met_only_when_nearly_idle_are_said(capsys):
+    """Aggregated Llama-3.1-70B at 262,144 tokens on 8 × H200: a second arrival's prompt chunk
+    (262,144 / 500 ≈ 524 tokens a step) already pushes the step past the 50 ms p99 TPOT, so
+    the targets hold below 5 % utilization and the notes say so; at 8,000 tokens they do not."""
+    base = ["estimate", "--model", "llama-3.1-70b", "--accelerator", "h200-sxm", "--tp", "8",
+            "--precision", "fp8", "--kv-precision", "fp8", "--output-tokens", "500",
+            "--phase", "aggregated", *TPOT_50]  # fmt: skip
+    said = "the targets hold only at"
+    long = _json(capsys, [*base, "--input-tokens", "262144", "--ttft-slo-ms", "600000"])
+    assert 0 < long["utilization"] < 0.05
+    assert any(n.startswith(f"{said} {long['utilization']:.1%}") for n in long["notes"])
+    short = _json(capsys, [*base, "--input-tokens", "8000", "--ttft-slo-ms", "2000"])
+    assert short["utilization"] >= 0.05
+    assert not any(said in n for n in short["notes"])
