@@ -419,8 +419,9 @@ def _missed_targets(point, req, where: str) -> None:
 
 
 AT_CAP_NOTE = 0.01
-"""Above this share of arrivals that find the batch at its cap, the missing wait to join is
-said: it is then at least a 1-in-100 event, as long as a sequence (docs/model.md §8)."""
+"""Above this share of arrivals that find the batch at its cap, the wait to join it, which TTFT
+leaves out, is said: it is then at least a 1-in-100 event and lasts until a sequence ends
+(docs/model.md §8)."""
 
 
 def _targets_apply(phase: ServePhase) -> tuple[bool, bool]:
