@@ -33,7 +33,14 @@ from optimizer.perf.capacity import valid_split
 from optimizer.perf.config import EngineProfile, TierChoice, build_config
 from optimizer.perf.efficiency import SOL
 from optimizer.perf.phases import decode_step
-from optimizer.perf.serving import Request, ServePhase, Slo, admitted_context, serve
+from optimizer.perf.serving import (
+    Request,
+    ServePhase,
+    Slo,
+    admitted_context,
+    batch_limits,
+    serve,
+)
 from optimizer.perf.shape import model_shape
 from optimizer.results import Verdict
 from optimizer.workload.requests import representative_request
@@ -319,20 +326,13 @@ def _prefix_note(request, point, idle_s, tier_use) -> str:
     )
 
 
-def _batch_limits(phase: ServePhase, config, request: Request, mem) -> list[tuple[float, str]]:
-    """The caps on a decode or aggregated step's batch, as ``perf.serving`` applies them:
-    (sequences, what caps them)."""
-    limits = [
-        (_scalar(mem.max_batch), "the sequences whose KV fits per instance"),
-        (_scalar(config.max_batch), "the engine's batch cap"),
-    ]
-    if phase is ServePhase.AGGREGATED:  # each sequence brings its share of prompt tokens
-        per_sequence = 1.0 + request.new_tokens / request.output_tokens
-        budget = _scalar(config.max_tokens_per_step)
-        limits.append((float(np.floor(budget / per_sequence)),
-                       f"what a step's {budget:,.0f}-token budget holds, each sequence with "
-                       f"its {per_sequence - 1:,.1f} prompt tokens a step"))  # fmt: skip
-    return limits
+_BATCH_LIMITS = {
+    "kv": "the sequences whose KV fits per instance",
+    "engine": "the engine's batch cap",
+    "tokens": "what a step's {budget:,.0f}-token budget holds, each sequence with its "
+    "{chunk:,.1f} prompt tokens a step",
+}
+"""How an error names each of ``perf.serving.batch_limits``' caps."""
 
 
 def _explain_infeasible(point, req, phase, shape, config, request, tier_use, idle_s) -> None:
@@ -356,8 +356,15 @@ def _explain_infeasible(point, req, phase, shape, config, request, tier_use, idl
             f"(short by {(per_seq - free) / GIGA:.2f} GB)"
         )
     if req.batch is not None and _scalar(point.batch) < 1:
-        limit, what = min(_batch_limits(phase, config, request, mem))
-        raise _Infeasible(f"does not fit: batch {req.batch} is more than {what} ({limit:.0f})")
+        limits = batch_limits(config, request, mem, phase is ServePhase.AGGREGATED)
+        cap = min(limits, key=lambda name: _scalar(limits[name]))
+        what = _BATCH_LIMITS[cap].format(
+            budget=_scalar(config.max_tokens_per_step),
+            chunk=request.new_tokens / request.output_tokens,
+        )
+        raise _Infeasible(
+            f"does not fit: batch {req.batch} is more than {what} ({_scalar(limits[cap]):.0f})"
+        )
     if req.requests_per_s is not None:
         _explain_rate(point, req, phase, shape, config, request, tier_use, idle_s)
         return
@@ -432,14 +439,11 @@ def _targets_apply(phase: ServePhase) -> tuple[bool, bool]:
 
 def _queue_notes(req: EstimateRequest, phase: ServePhase) -> list[str]:
     """Which operating point and queue model the figures come from."""
-    ttft_applies, tpot_applies = _targets_apply(phase)
     if req.batch is not None:
         point = f"a fixed batch of {req.batch}"
     elif req.requests_per_s is not None:
         point = f"what the engine reaches at {req.requests_per_s:g} requests/s"
-    elif (req.ttft_slo_ms is not None and ttft_applies) or (
-        req.tpot_slo_ms is not None and tpot_applies
-    ):
+    elif _rated_by_slo(req, phase):
         point = f"the highest rate whose p{req.slo_percentile:g} latencies meet the targets"
     else:
         point = (

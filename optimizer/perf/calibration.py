@@ -325,10 +325,11 @@ class _Blocks:
     """A least-squares problem over log factors: pooled values shared by every row plus, per
     group (a family or an engine), deviations of the ``own`` factors each row of the group
     adds, pulled to 0 by a prior of spread ``sigma`` (none for a ``free`` group, whose rows
-    then say nothing about the pooled values); the other factors are shared by every group."""
+    then say nothing about the pooled values); the other factors are shared by every group.
+    ``lower`` and ``upper`` bound the pooled values, so only a ``pooled`` block needs them."""
 
     def __init__(self, names, groups: list[str], row_group: np.ndarray, sigma: float,
-                 pooled: bool, lower, upper, own=None, free=()):  # fmt: skip
+                 pooled: bool, lower=(), upper=(), own=None, free=()):  # fmt: skip
         self.names, self.groups, self.row_group = names, groups, row_group
         self.sigma, self.pooled = sigma, pooled
         self.own = np.ones(len(names), bool) if own is None else np.asarray(own)
@@ -475,10 +476,7 @@ def fit_setups(
     # family with few rows moves all four together (one scale)
     fam = _Blocks(_HARDWARE, families, fam_of, HARDWARE_SPREAD, False,
                   *zip(*hw_bounds, strict=True))  # fmt: skip
-    # deviations only, no pooled value: the block's own bounds go unused
-    scale = _Blocks(
-        (("all", "scale"),), reduced, reduced_of, HARDWARE_SPREAD, False, lower=[1.0], upper=[1.0]
-    )
+    scale = _Blocks((("all", "scale"),), reduced, reduced_of, HARDWARE_SPREAD, False)
     n_fam = fam.n
 
     def hardware_log(x):

@@ -3,6 +3,7 @@ that limits it (docs/model.md §8), vectorized over configurations."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -338,10 +339,9 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
                               spill_frac=frac(b))  # fmt: skip
         return decode_step(s, c, b, request.mean_context, spill_frac=frac(b))
 
-    upper = np.minimum(mem.max_batch, c.max_batch if max_batch is None else max_batch)
-    if aggregated:  # the step's token budget holds the decode tokens and the prompt chunk
-        per_sequence = 1.0 + request.new_tokens / out
-        upper = np.minimum(upper, np.floor(c.max_tokens_per_step / per_sequence))
+    upper = functools.reduce(
+        np.minimum, batch_limits(c, request, mem, aggregated, max_batch).values()
+    )
 
     top = np.maximum(upper, 1.0)
     size = dispersion_size(step_at(1.0).time_s, step_at(top).time_s, top)
@@ -414,6 +414,18 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
         0.0 if fixed else np.where(serving, 1.0 - count_cdf(upper - 1.0, mean_batch, size), 0.0)
     )
     return served, latency, out_s / out, out_s, util, bound, spilled, step, at_cap
+
+
+def batch_limits(c: Config, request: Request, mem, aggregated: bool, max_batch=None) -> dict:
+    """The caps on a decode or aggregated step's batch, whose minimum is the step's cap U:
+    ``kv`` the sequences whose KV fits, ``engine`` the engine's ``max_batch`` (or the one
+    given), and, aggregated, ``tokens``: what the step's token budget holds, each sequence
+    with the prompt chunk it brings (``new / output`` tokens a step)."""
+    limits = {"kv": mem.max_batch, "engine": c.max_batch if max_batch is None else max_batch}
+    if aggregated:
+        per_sequence = 1.0 + request.new_tokens / request.output_tokens
+        limits["tokens"] = np.floor(c.max_tokens_per_step / per_sequence)
+    return limits
 
 
 def _batch_at_rate(time_at, upper, tokens_per_s) -> np.ndarray:
