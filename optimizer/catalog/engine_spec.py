@@ -31,6 +31,18 @@ class Collective(StrEnum):
     ONE_SHOT = "one-shot"
 
 
+class MoeExchange(StrEnum):
+    """How tokens reach the routed experts on other ranks (docs/model.md §4). ``gather``: each
+    attention-DP rank's MoE input is all-gathered to every rank, which runs its own experts on
+    all of them, and the outputs are reduce-scattered back (without attention DP the TP
+    all-reduce already leaves every rank with every token: nothing more moves).
+    ``all-to-all``: each token goes only to the ranks that hold its ``k`` experts and back
+    (DeepEP-style dispatch and combine, the wide-EP kernels)."""
+
+    GATHER = "gather"
+    ALL_TO_ALL = "all-to-all"
+
+
 class Engine(Entry):
     """One serving engine's defaults: ``max_batch`` sequences and ``max_tokens_per_step``
     tokens per step, ``memory_fraction`` of device memory for weights and KV, pure-decode steps
@@ -38,7 +50,8 @@ class Engine(Entry):
     all-reduce algorithms it chooses from, and ``kv_reserved_output_share``: the share of a
     request's output whose KV the scheduler reserves when it admits the request (1: the whole
     output up front, TensorRT-LLM's guaranteed-no-evict; 0: blocks allocated as tokens come,
-    vLLM's paging with preemption). ``pooled`` false marks a stack whose overheads are
+    vLLM's paging with preemption), and how an expert-parallel MoE layer exchanges tokens
+    (:class:`MoeExchange`). ``pooled`` false marks a stack whose overheads are
     no evidence about the others (an eager research stack): the fit lets it deviate from the
     pooled engine without a prior, so that the pooled ``default`` engine, which stands in for
     unnamed and unfitted engines, is what the production engines share."""
@@ -49,6 +62,7 @@ class Engine(Entry):
     graph_max_batch: NonNegativeInt
     collectives: tuple[Annotated[Collective, Field()], ...] = Field(min_length=1)
     kv_reserved_output_share: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    moe_exchange: MoeExchange = MoeExchange.GATHER
     vendors: tuple[str, ...] | None = None  # accelerator vendors it runs on; None: any
     pooled: bool = True  # its overheads inform the pooled default engine
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from optimizer.catalog.engine_spec import Collective, Engine
+from optimizer.catalog.engine_spec import Collective, Engine, MoeExchange
 from optimizer.catalog.hardware import Accelerator, Interconnect, LinkScope, MemoryTier
 from optimizer.catalog.host import idle_power_w
 from optimizer.catalog.power_density import compute_power_scale
@@ -33,7 +33,7 @@ class EngineProfile:
     ``graph_max_batch`` sequences replayed as CUDA graphs, the all-reduce algorithms it
     chooses from, and the share of each request's output whose KV it reserves on admission
     (``kv_reserved_output_share``, which sets the capacity wall: :func:`perf.serving.
-    admitted_context`)."""
+    admitted_context`), and how expert-parallel MoE layers exchange tokens."""
 
     max_batch: int = 2048
     max_tokens_per_step: int = 8192
@@ -41,19 +41,21 @@ class EngineProfile:
     graph_max_batch: int = 0
     collectives: tuple[Collective, ...] = (Collective.RING,)
     kv_reserved_output_share: float = 0.0
+    moe_exchange: MoeExchange = MoeExchange.GATHER
 
     @classmethod
     def of(cls, engine: Engine) -> EngineProfile:
         return cls(engine.max_batch, engine.max_tokens_per_step, engine.memory_fraction,
                    engine.graph_max_batch, engine.collectives,
-                   engine.kv_reserved_output_share)  # fmt: skip
+                   engine.kv_reserved_output_share, engine.moe_exchange)  # fmt: skip
 
 
 GENERIC_ENGINE = EngineProfile()
 """Without a named engine: TensorRT-LLM's scheduler limits (``max_batch_size`` 2048,
 ``max_num_tokens`` 8192), the 0.9 memory share vLLM and TensorRT-LLM both default to, eager
-steps, NCCL's ring and KV allocated as tokens come (a sequence holds its mean context: the
-capacity footprint of docs/model.md §5)."""
+steps, NCCL's ring, KV allocated as tokens come (a sequence holds its mean context: the
+capacity footprint of docs/model.md §5) and MoE tokens gathered across attention-DP ranks (what
+TensorRT-LLM, vLLM and SGLang do by default)."""
 
 
 class ConfigError(HetplanError):
@@ -112,6 +114,7 @@ class Config:
     one_shot: np.ndarray  # 1 where the engine may use the algorithm, else 0
     two_shot: np.ndarray
     ring: np.ndarray
+    moe_gather: np.ndarray  # 1 where EP layers gather tokens, 0 where they go all-to-all
     power_busy: np.ndarray  # PowerShares, docs/model.md §9
     power_compute: np.ndarray
     power_memory: np.ndarray
@@ -340,4 +343,5 @@ def engine_fields(engine: EngineProfile, *, direct: bool = True) -> dict[str, np
         "one_shot": np.float64(direct and Collective.ONE_SHOT in engine.collectives),
         "two_shot": np.float64(direct and Collective.TWO_SHOT in engine.collectives),
         "ring": np.float64(Collective.RING in engine.collectives),
+        "moe_gather": np.float64(engine.moe_exchange is MoeExchange.GATHER),
     }

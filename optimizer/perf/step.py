@@ -51,6 +51,7 @@ from optimizer.perf.efficiency import Phase
 from optimizer.perf.shape import ModelShape
 
 TP_ALL_REDUCES_PER_LAYER = 2  # after attention and after the FFN (Megatron-LM)
+HIDDEN_STATE_BYTES = 2.0  # the residual stream between layers stays in bf16 whatever the GEMMs
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +147,16 @@ def step_cost(
         + prefill_attention
     )
     flops = decode_flops + prefill_flops
+    # a pipelined step with decode tokens keeps min(B, pp) micro-batches in flight (the engines'
+    # PP executors schedule one per stage); a stage reads its weights once per micro-batch
+    micro = np.where(pipelined & (batch > 0), np.clip(batch, 1.0, c.pp), c.pp)
     # weights: dense share over TP; routed experts touched by this step's tokens over their shards
     expert_tokens = np.where(c.ep > 1, tokens, tokens / c.dp)
     touched = s.n_moe_layers * expected_experts_touched(s, expert_tokens) * s.expert_params
     weights_dev = (
-        s.dense_read_params / c.tp + touched / expert_shards(c.tp, c.ep)
-    ) * c.weight_bytes
+        (s.dense_read_params / c.tp + touched / expert_shards(c.tp, c.ep))
+        * c.weight_bytes * micro / c.pp
+    )  # fmt: skip
     # KV: decode reads each sequence's cache; prefill writes its tokens and reads the cache once
     # per query tile; split over KV shards, DP ranks and (pipelined) stages
     kv_split = kv_shards(s, c.tp) * c.dp * stages_parallel
@@ -192,10 +197,9 @@ def step_cost(
     devices = c.devices
     hbm_bytes = (weights_dev + kv_dev) * devices * stages_parallel / c.pp
     tier_bytes = tier_dev * devices * stages_parallel / c.pp
-    # a decoding micro-batch's next token waits for its previous one, so the pipeline drains
-    # every step: GPipe's bubble with m = pp micro-batches stretches the step by (m + pp − 1) / m
-    drains = pipelined & (batch > 0)
-    bubble = np.where(drains, (2.0 * c.pp - 1.0) / c.pp, 1.0)
+    # a micro-batch's next token waits for its last one to leave the last stage: with m ≥ pp
+    # micro-batches every stage stays busy; with fewer, a stage idles pp − m of every pp turns
+    bubble = c.pp / micro
     terms = (linear_s, attention_s, weight_s, kv_s, tier_s, comm_s)
     power_w, throttle = _board_power(c, terms, launch_s, fixed_s, bubble)
     shape = np.shape(power_w)
@@ -302,9 +306,13 @@ def _communication(s: ModelShape, c: Config, tokens, phase: Phase, stages_parall
     hand-offs in one step.
 
     TP: two all-reduces per layer of ``tokens/dp · d · b_a`` bytes, each by the fastest
-    algorithm the engine has (:func:`all_reduce_s`). EP: a dispatch and a combine per MoE layer,
-    each device exchanging ``(ep−1)/ep`` of its ``tokens · k / ep`` expert inputs. PP: each stage
-    hands its micro-batches' activations to the next. Link bytes count the ring's traffic.
+    algorithm the engine has (:func:`all_reduce_s`). EP: a dispatch and a combine per MoE
+    layer. Gathered (the engines' default, :class:`MoeExchange`): each device receives the
+    other attention-DP ranks' ``(dp−1)/dp`` share of all ``tokens · d`` inputs at ``b_a`` and
+    reduce-scatters as much of the outputs in the hidden state's 16 bits; without attention DP
+    nothing moves beyond the TP all-reduces. All-to-all: each device exchanges ``(ep−1)/ep``
+    of its ``tokens · k / ep`` expert inputs. PP: each stage hands its micro-batches'
+    activations to the next. Link bytes count the ring's traffic.
     """
     scale = c.factor("hop_latency_scale", phase)
     link_eff = c.factor("link_eff", phase)
@@ -317,9 +325,10 @@ def _communication(s: ModelShape, c: Config, tokens, phase: Phase, stages_parall
     tp_s = np.where(c.tp > 1, TP_ALL_REDUCES_PER_LAYER * s.n_layers / c.pp * series * one, 0.0)
     k = max(s.n_active_experts, 1)
     a2a_dev = 2.0 * tokens * k * s.hidden * c.act_bytes / c.ep * (c.ep - 1.0) / c.ep
-    a2a_bytes_dev = a2a_dev * s.n_moe_layers / c.pp
+    gather_dev = tokens * s.hidden * (c.act_bytes + HIDDEN_STATE_BYTES) * (c.dp - 1.0) / c.dp
+    a2a_bytes_dev = np.where(c.moe_gather > 0, gather_dev, a2a_dev) * s.n_moe_layers / c.pp
     ep_s = np.where(
-        c.ep > 1,
+        (c.ep > 1) & (a2a_bytes_dev > 0),
         a2a_bytes_dev * series / (c.ep_bw_bytes_per_s * link_eff)
         + 2.0 * s.n_moe_layers * c.ep_latency_s * scale,
         0.0,

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from optimizer.catalog.engine_spec import MoeExchange
 from optimizer.catalog.loader import load_catalog
 from optimizer.catalog.precision import Precision
 from optimizer.perf.bound import Bound
@@ -238,13 +239,14 @@ def test_tp1_has_no_communication_even_with_latency(cat):
 
 
 def test_ep_all_to_all_and_touched_experts(cat):
-    """Mixtral-8x7B, EP 8 (tp 1, dp 8), batch 4: each MoE layer touches 8·(1 − (6/8)^4) experts,
-    a device reads its dense weights plus 1/8 of them; dispatch + combine exchange
-    (ep−1)/ep of tokens·k·d·b_a / ep per device per layer."""
+    """Mixtral-8x7B, EP 8 (tp 1, dp 8), batch 4, on an engine with all-to-all MoE exchange:
+    each MoE layer touches 8·(1 − (6/8)^4) experts, a device reads its dense weights plus 1/8 of
+    them; dispatch + combine exchange (ep−1)/ep of tokens·k·d·b_a / ep per device per layer."""
     m = cat.models["mixtral-8x7b"]
     s = model_shape(m)
     acc = cat.accelerators["h100-sxm"]
-    c, _ = build_config(cat, acc, tp=1, dp=8, ep=8, efficiency=SOL)
+    engine = EngineProfile(moe_exchange=MoeExchange.ALL_TO_ALL)
+    c, _ = build_config(cat, acc, tp=1, dp=8, ep=8, efficiency=SOL, engine=engine)
     step = decode_step(s, c, 4, 500)
     expert = 3 * 4096 * 14336
     routed = 32 * 8 * expert
@@ -253,6 +255,24 @@ def test_ep_all_to_all_and_touched_experts(cat):
     assert float(step.weight_bytes) == pytest.approx((dense + touched / 8) * 2, rel=1e-9)
     a2a = 2 * 4 * 2 * 4096 * 2 / 8 * (7 / 8) * 32 / NVLINK4_BW
     assert float(step.comm_s) == pytest.approx(a2a, rel=1e-9)
+
+
+def test_ep_gather_moves_every_token_to_every_rank(cat):
+    """The engines' default exchange: with attention DP 8 each device receives the other 7
+    ranks' share of all 4 tokens' 4096-wide inputs (bf16 GEMMs: 2 bytes) and reduce-scatters
+    as much of the bf16 outputs: 4 · 4096 · (2 + 2) · 7/8 bytes per MoE layer, 32 layers, at
+    SOL's full NVLink 4 rate (k = 2 of 8 experts: 4× the all-to-all's). Without attention DP
+    the TP all-reduce already leaves every token on every rank: no EP traffic at all."""
+    s = model_shape(cat.models["mixtral-8x7b"])
+    acc = cat.accelerators["h100-sxm"]
+    c, _ = build_config(cat, acc, tp=1, dp=8, ep=8, efficiency=SOL)
+    step = decode_step(s, c, 4, 500)
+    gathered = 4 * 4096 * (2 + 2) * (7 / 8) * 32 / NVLINK4_BW
+    assert float(step.comm_s) == pytest.approx(gathered, rel=1e-9)
+    tp_only, _ = build_config(cat, acc, tp=8, ep=8, efficiency=SOL)
+    with_ep = decode_step(s, tp_only, 4, 500)
+    tp_alone, _ = build_config(cat, acc, tp=8, ep=1, efficiency=SOL)
+    assert float(with_ep.comm_s) == pytest.approx(float(decode_step(s, tp_alone, 4, 500).comm_s))
 
 
 def test_moe_decode_batch1_reads_k_experts(cat):
@@ -300,14 +320,20 @@ def test_calibrated_tp8_barely_beats_tp4_on_h100(cat):
 
 
 def test_pipeline_bubble_and_series_prefill(cat):
+    """32 sequences fill both stages of PP 2 with micro-batches: no bubble, and the step is the
+    kernels' time (linear kernels, then attention, then collectives)."""
     s = model_shape(cat.models["llama-3.1-70b"])
     acc = cat.accelerators["h100-sxm"]
     c1, _ = build_config(cat, acc, tp=2, efficiency=SOL)
     c2, _ = build_config(cat, acc, tp=2, pp=2, efficiency=SOL)
     dec = decode_step(s, c2, 32, 2000)
-    assert float(dec.bubble) == pytest.approx((2 * 2 - 1) / 2)
-    inner = max(float(dec.compute_s), float(dec.memory_s)) + float(dec.comm_s)
-    assert float(dec.time_s) == pytest.approx(1.5 * inner, rel=1e-12)
+    assert float(dec.bubble) == 1.0
+    inner = (
+        max(float(dec.linear_compute_s), float(dec.weight_memory_s))
+        + max(float(dec.attention_compute_s), float(dec.kv_memory_s))
+        + float(dec.comm_s)
+    )
+    assert float(dec.time_s) == pytest.approx(inner, rel=1e-12)
     # pipelined: the FLOPs spread over all 4 devices, half the per-device time of tp2 alone
     one = decode_step(s, c1, 32, 2000)
     assert float(dec.compute_s) == pytest.approx(float(one.compute_s) / 2, rel=1e-12)
@@ -319,6 +345,27 @@ def test_pipeline_bubble_and_series_prefill(cat):
     assert float(pre.compute_s) == pytest.approx(float(pre1.compute_s), rel=1e-12)
     # a pipelined prefill batch has no decode token to wait on: no bubble either
     assert float(prefill_step(s, c2, 4, 4000, 0, pipelined=True).bubble) == 1.0
+
+
+def test_one_sequence_through_a_pipeline_is_a_series_pass(cat):
+    """One decoding sequence on PP 4 is one micro-batch: it visits the stages one after
+    another, so its kernels take what the same step run in series takes (each stage reads a
+    quarter of the weights and KV and does a quarter of the FLOPs, four times over): bubble 4
+    on a quarter of the work."""
+    s = model_shape(cat.models["llama-3.1-70b"])
+    c, _ = build_config(cat, cat.accelerators["h100-sxm"], tp=2, pp=4, efficiency=SOL)
+    piped = decode_step(s, c, 1, 2000)
+    series = step_cost(s, c, decode_batch=1, decode_context=2000, phase=Phase.DECODE,
+                       pipelined=False)  # fmt: skip
+    assert float(piped.bubble) == 4.0 and float(series.bubble) == 1.0
+
+    def kernels(step):
+        return (max(float(step.linear_compute_s), float(step.weight_memory_s))
+                + max(float(step.attention_compute_s), float(step.kv_memory_s)))  # fmt: skip
+
+    assert kernels(piped) * 4 == pytest.approx(kernels(series), rel=1e-12)
+    # two sequences: two micro-batches, half of every pp turns idle
+    assert float(decode_step(s, c, 2, 2000).bubble) == 2.0
 
 
 def test_pp_handoff_time(cat):
