@@ -15,18 +15,25 @@ import pytest
 from optimizer.cli.interrupt import EXIT_INTERRUPTED, EXIT_TERMINATED, alive, descendants
 
 REPO = Path(__file__).resolve().parents[2]
-SLOW = REPO / "problems" / "mixed-agentic-owned.toml"  # CBC takes 20-30 s on it
+SLOW = REPO / "problems" / "mixed-agentic-owned.toml"  # CBC runs a second or more on it
 STOP_WITHIN_S = 5.0
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _solve_until_cbc_runs(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
     """A CBC solve of a slow problem, started and waited on until its CBC child runs."""
     env = os.environ | {"TMPDIR": str(tmp_path)}
     argv = [sys.executable, "-m", "optimizer.cli", "solve", str(SLOW), "--set", "solver.name=cbc"]
+    # a test run started in the background (`pytest &`) inherits SIGINT ignored, and Python
+    # then installs no Ctrl-C handler: the solve starts with the default disposition
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         children = descendants(proc.pid)
