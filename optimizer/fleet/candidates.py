@@ -28,7 +28,7 @@ import numpy as np
 from optimizer.catalog.catalog import Catalog
 from optimizer.catalog.choices import Mode, TierUse
 from optimizer.catalog.engine_spec import default_engine, runs_on
-from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier
+from optimizer.catalog.hardware import Accelerator, Attachment, LinkScope, MemoryTier
 from optimizer.catalog.host import (
     idle_fraction_of_tdp,
     idle_power_w,
@@ -330,11 +330,16 @@ def _tiers(catalog, spec, economics, notes) -> list[MemoryTier]:
     return chosen
 
 
-def _reaches(acc: Accelerator, tier: MemoryTier) -> bool:
-    """Host memory is reached over the accelerator's own host link; expanders through any host
-    link; a pooled appliance over its fabric from any accelerator."""
+def _reaches(catalog: Catalog, acc: Accelerator, tier: MemoryTier) -> bool:
+    """Host memory is reached over the accelerator's own host link: the tier's link itself
+    (NVLink-C2C to Grace's LPDDR5X) or, for a tier on PCIe, any PCIe generation (they
+    interoperate, at the slower one's rate: ``perf.config``); expanders through any host link;
+    a pooled appliance over its fabric from any accelerator."""
     if tier.attach is Attachment.HOST:
-        return acc.host_link == tier.link
+        if acc.host_link == tier.link:
+            return True
+        scopes = {catalog.get("interconnects", i).scope for i in (acc.host_link, tier.link) if i}
+        return acc.host_link is not None and tier.link is not None and scopes == {LinkScope.HOST}
     if tier.attach is Attachment.EXPANDER:
         return acc.host_link is not None
     return True
@@ -369,7 +374,7 @@ def _variants(catalog, spec, accelerators, tiers, models) -> list[Variant]:
                 out.append(replace(base, phase=phase))
                 for tier in tiers:
                     slots = tier_slots_per_device(catalog, acc, tier)
-                    if not _reaches(acc, tier) or slots == 0:
+                    if not _reaches(catalog, acc, tier) or slots == 0:
                         continue
                     if TierUse.PARK in uses and phase is not ServePhase.DECODE:
                         out.append(replace(base, phase=phase, tier=tier, tier_use=TierUse.PARK,

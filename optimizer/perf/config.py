@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from optimizer.catalog.engine_spec import Collective, Engine, MoeExchange
-from optimizer.catalog.hardware import Accelerator, Interconnect, LinkScope, MemoryTier
+from optimizer.catalog.hardware import Accelerator, Attachment, Interconnect, LinkScope, MemoryTier
 from optimizer.catalog.host import idle_power_w
 from optimizer.catalog.power_density import compute_power_scale
 from optimizer.catalog.precision import Precision
@@ -234,8 +234,7 @@ def _tier_arrays(catalog: Parts, acc: Accelerator, tier: TierChoice | None, devi
     latency_s = t.latency_ns * NANO
     link_gb = np.inf
     if link is not None:
-        host_gb, _ = device_link(catalog, acc, "host")
-        link_gb = host_gb if link.id == acc.host_link else link.bandwidth_gb_per_s_per_direction
+        link_gb = _tier_link_gb(catalog, acc, t, link)
         energy += link.energy_pj_per_bit
         latency_s += link.latency_us * MICRO
     if t.max_devices_per_unit is not None:
@@ -248,6 +247,20 @@ def _tier_arrays(catalog: Parts, acc: Accelerator, tier: TierChoice | None, devi
         latency_s,
         energy * PICO * BITS_PER_BYTE,
     )
+
+
+def _tier_link_gb(catalog: Parts, acc: Accelerator, tier: MemoryTier, link: Interconnect):
+    """Per-direction GB/s one device reaches ``tier`` at: its own host-link figure when the
+    tier sits on that link; a host or expander tier on another link is read through the
+    device's host link too, so the slower of the two (a PCIe 4.0 card reads a PCIe 5.0 host's
+    DDR5 at Gen4 speed); a pooled appliance over its own fabric link."""
+    host_gb, _ = device_link(catalog, acc, "host")
+    if link.id == acc.host_link:
+        return host_gb
+    through_host = tier.attach in (Attachment.HOST, Attachment.EXPANDER) and host_gb is not None
+    if through_host:
+        return min(host_gb, link.bandwidth_gb_per_s_per_direction)
+    return link.bandwidth_gb_per_s_per_direction
 
 
 def build_config(

@@ -103,6 +103,20 @@ def test_parked_sessions_hold_tool_time_times_their_kv(catalog):
     assert f.table.columns.tier[i] == "ddr5" and f.table.columns.tier_gb[i] == 0.0
 
 
+def test_host_tiers_are_offered_over_any_pcie_generation_not_across_link_kinds(catalog):
+    """A PCIe 4.0 card (A100) in a PCIe 5.0 host reaches its DDR5 (at Gen4 speed:
+    tests/perf/test_step.py); a GB200, whose host link is NVLink-C2C to Grace, is offered
+    Grace's LPDDR5X, not the x86 host's DDR5; an H100 on PCIe 5.0 not Grace's LPDDR5X."""
+    econ = catalog.get("economics", "default")
+    styles = {"accelerators": ["a100-sxm-80gb", "gb200", "h100-sxm"], "tp": [8],
+              "tiers": ["ddr5", "lpddr5x"], "tier_uses": ["park"]}  # fmt: skip
+    f = build_fleet(catalog, spec(styles=styles), econ, factors(catalog))
+    tiers = {(n.split("/")[1], n.rsplit("/", 1)[-1]) for n in f.table.columns.names}
+    assert ("a100-sxm-80gb", "ddr5-park") in tiers
+    assert ("gb200", "lpddr5x-park") in tiers and ("gb200", "ddr5-park") not in tiers
+    assert ("h100-sxm", "ddr5-park") in tiers and ("h100-sxm", "lpddr5x-park") not in tiers
+
+
 def test_spill_columns_hold_their_tier_per_device(catalog):
     econ = catalog.get("economics", "default")
     f = build_fleet(

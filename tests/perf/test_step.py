@@ -441,6 +441,19 @@ def test_a_devices_own_host_link_share_caps_its_host_tier(cat):
     assert float(c.tier_bw_bytes_per_s) == pytest.approx(min(500.0, 2 * 450.0) * 1e9)
 
 
+def test_a_pcie4_card_reads_a_pcie5_hosts_ddr5_at_gen4_speed(cat):
+    """A100's host link is PCIe 4.0 (32 GB/s per direction), the DDR5 tier's PCIe 5.0 (64):
+    four A100s holding 1,024 GB (16 modules of 64 GB, 38.4 GB/s each: 614 GB/s) read it at
+    4 × 32 = 128 GB/s, the slower link, not 4 × 64. A CXL expander through the same link too."""
+    a100 = cat.accelerators["a100-sxm-80gb"]
+    c, _ = build_config(cat, a100, tp=4, efficiency=SOL,
+                        tier=TierChoice(cat.memory["ddr5"], 1024))  # fmt: skip
+    assert float(c.tier_bw_bytes_per_s) == pytest.approx(min(4 * 32.0, 16 * 38.4) * 1e9)
+    cxl, _ = build_config(cat, a100, tp=4, efficiency=SOL,
+                          tier=TierChoice(cat.memory["cxl-expander"], 2048))  # fmt: skip
+    assert float(cxl.tier_bw_bytes_per_s) == pytest.approx(min(4 * 32.0, 8 * 36.0) * 1e9)
+
+
 def test_a_pooled_unit_shares_its_bandwidth_over_its_radix(cat):
     # one photonic-fabric appliance: 14,375 GB/s over up to 16 attached devices = 898.4 GB/s
     # each, as its 898 GB/s optical link; eight B200s get eight shares whatever GB they hold
