@@ -337,9 +337,11 @@ def _reaches(catalog: Catalog, acc: Accelerator, tier: MemoryTier) -> bool:
     a pooled appliance over its fabric from any accelerator."""
     if tier.attach is Attachment.HOST:
         if acc.host_link == tier.link:
-            return True
-        scopes = {catalog.get("interconnects", i).scope for i in (acc.host_link, tier.link) if i}
-        return acc.host_link is not None and tier.link is not None and scopes == {LinkScope.HOST}
+            return acc.host_link is not None
+        if acc.host_link is None or tier.link is None:
+            return False
+        ends = (acc.host_link, tier.link)
+        return all(catalog.get("interconnects", i).scope is LinkScope.HOST for i in ends)
     if tier.attach is Attachment.EXPANDER:
         return acc.host_link is not None
     return True
