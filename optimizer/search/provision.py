@@ -297,7 +297,7 @@ def _why_unserved(fleet: Fleet, k: int, missing: list[str]) -> str:
 def _solver_stats(spec, fleet: Fleet, result: IlpSolution | None) -> dict:
     s = spec.solver
     return {
-        "name": s.name.value,
+        "name": result.solver if result else s.name.value,  # the one that found the fleet
         "time_limit_s": s.time_limit_s,
         "gap_limit": s.gap,
         "seed": s.seed,

@@ -343,3 +343,28 @@ def test_more_tier_traffic_is_worse():
     assert dominated_columns(two_columns(tier_bytes_per_s=[2e9, 1e9])).tolist() == [True, False]
     park = [[5e9, 5e9], [5e9, 6e9]]  # the second moves more per request of one class
     assert dominated_columns(two_columns(tier_bytes_per_request=park)).tolist() == [False, True]
+
+
+@pytest.mark.parametrize("first", SOLVERS)
+def test_an_inconsistent_proof_is_solved_again_by_the_other_solver(monkeypatch, first):
+    """A solver whose bound sits above the fleet it returned cannot be trusted (HiGHS now and
+    then, CBC once on long-context-coding's energy objective): the problem is solved again by
+    the other one, whose fleet is returned with a note saying so."""
+    from optimizer.search import ilp
+
+    asked = []
+    real = ilp._solve_once
+
+    def once(problem, **kw):
+        asked.append(problem.solver.name)
+        if len(asked) == 1:
+            raise ilp.InconsistentProof(f"{first.value} proved a lower bound above its fleet")
+        return real(problem, **kw)
+
+    monkeypatch.setattr(ilp, "_solve_once", once)
+    other = SolverName.HIGHS if first is SolverName.CBC else SolverName.CBC
+    found = solve_ilp(melange(whole_class=False, slice_factor=1, solver=first))
+    assert asked == [first, other]
+    assert found.solver == other.value
+    assert found.fallback.endswith(f"solved again with {other.value}")
+    assert found.objective == pytest.approx(4.68, abs=0.005)  # the hand-checked optimum above
