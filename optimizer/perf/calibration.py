@@ -250,10 +250,12 @@ microsecond or so apart (an estimate; no published row isolates it, and fitted o
 rows it absorbs their large-batch shortfall instead). Assumed, not fitted."""
 _ENGINE = tuple(
     ("decode", f.name) for f in FACTORS if f.engine and f.name != "graph_overhead_us_per_layer"
-) + (("prefill", "overhead_us_per_layer"), ("prefill", "hop_latency_scale"), ("prefill", "link"))
+) + (("prefill", "overhead_us_per_layer"), ("prefill", "link"))
 """Fitted factors. A prompt step is never a captured graph and its host time per sequence is
 not separable from its per-layer time: prefill's graph overhead is its eager one, its
-per-sequence overhead 0; decode's graph overhead is :data:`GRAPH_OVERHEAD_US_PER_LAYER`."""
+per-sequence overhead 0; decode's graph overhead is :data:`GRAPH_OVERHEAD_US_PER_LAYER`. A
+hop's latency is the link's whatever the phase, so prefill takes decode's (fitted apart, the
+prompt steps' one drifted to its floor, 0.001×, their eager launches taking its time)."""
 LINK_FACTORS = ("hop_latency_scale", "link")
 """Shared by every engine: a collective hop's latency and the fraction of link bandwidth it
 reaches are the link's; engines differ in which algorithm they run (their profiles' collectives,
@@ -316,6 +318,7 @@ def engine_phase(values: dict, phase: str) -> dict[str, float]:
     if phase == "prefill":
         out["graph_overhead_us_per_layer"] = out["overhead_us_per_layer"]
         out["overhead_us_per_sequence"] = 0.0
+        out["hop_latency_scale"] = values[("decode", "hop_latency_scale")]
     else:
         out["graph_overhead_us_per_layer"] = GRAPH_OVERHEAD_US_PER_LAYER
     return out
@@ -603,10 +606,12 @@ def _fields(hardware: np.ndarray, engine: np.ndarray) -> dict[str, np.ndarray]:
         f = _FACTOR[name]
         out[f"{phase}_{f.config_suffix}"] = engine[:, j] * f.to_si
     out["prefill_graph_overhead_s_per_layer"] = out["prefill_overhead_s_per_layer"]
+    out["prefill_hop_latency_scale"] = out["decode_hop_latency_scale"]
     out["decode_graph_overhead_s_per_layer"] = np.full(
         len(hardware), GRAPH_OVERHEAD_US_PER_LAYER * _FACTOR["graph_overhead_us_per_layer"].to_si
     )
     out["prefill_overhead_s_per_sequence"] = np.zeros(len(hardware))
+    out["smooth"] = np.ones(len(hardware))  # the setups are built under the sharp roofline
     return out
 
 

@@ -118,6 +118,7 @@ class Config:
     power_busy: np.ndarray  # PowerShares, docs/model.md §9
     power_compute: np.ndarray
     power_memory: np.ndarray
+    smooth: np.ndarray  # 1: overlapped times add in quadrature (calibrated); 0: their max (SOL)
 
     @property
     def devices(self) -> np.ndarray:
@@ -144,7 +145,7 @@ def efficiency_fields(efficiency: Efficiency) -> dict[str, np.float64]:
         for f in FACTORS
     }
     power = {f"power_{n}": np.float64(getattr(efficiency.power, n)) for n in POWER_SHARES}
-    return factors | power
+    return factors | power | {"smooth": np.float64(efficiency.smooth)}
 
 
 def stack_configs(configs: list[Config]) -> Config:

@@ -98,18 +98,22 @@ POWER_SHARES = ("busy", "compute", "memory")
 
 @dataclass(frozen=True, slots=True)
 class Efficiency:
-    """Factors of one accelerator family; ``origin`` says where they came from."""
+    """Factors of one accelerator family; ``origin`` says where they came from. Under
+    ``smooth`` (every calibrated model) two overlapped times combine in quadrature, not by
+    their maximum (docs/model.md §3): a kernel near its ridge point reaches neither roof, and
+    a host launching close to the device's pace stalls it now and then."""
 
     prefill: PhaseEfficiency
     decode: PhaseEfficiency
     origin: str
     power: PowerShares = UNFITTED_POWER
+    smooth: bool = True
 
     def phase(self, phase: Phase) -> PhaseEfficiency:
         return self.prefill if phase is Phase.PREFILL else self.decode
 
 
-SOL = Efficiency(PhaseEfficiency(), PhaseEfficiency(), "sol: pure roofline")
+SOL = Efficiency(PhaseEfficiency(), PhaseEfficiency(), "sol: pure roofline", smooth=False)
 
 DEFAULT_FAMILY = "default"
 """The entry used for a family the table does not list (fit on every row)."""

@@ -4,19 +4,23 @@ A step carries ``decode_batch`` sequences that each produce one token over a con
 ``decode_context`` tokens, plus ``prefill_tokens`` prompt tokens (a chunk) that each attend over
 ``prefill_span`` keys on average. Pure prefill has no decode batch; pure decode no chunk.
 
-    t_linear    = max(linear FLOPs / (N·peak·mfu), weight bytes / (bw·mbu))
-    t_attention = max(attention FLOPs / (N·peak·mfu), KV bytes / (bw·mbu), tier bytes / tier_bw)
-    t = max(t_linear + t_attention + t_comm, layers · launch_per_layer)
+    t_linear    = a ⊕ b of linear FLOPs / (N·peak·mfu) and weight bytes / (bw·mbu)
+    t_attention = max(attention FLOPs / (N·peak·mfu) ⊕ KV bytes / (bw·mbu), tier bytes / tier_bw)
+    t = (t_linear + t_attention + t_comm) ⊕ layers · launch_per_layer
         + sequences / dp · overhead_per_sequence
 
-Each kind of kernel overlaps its own FLOPs and traffic, but the GEMMs and the attention run one
-after the other: at a large batch the GEMMs are compute-bound while attention stays bound by
-the KV it reads, and their times add. The host launches a step's kernels ahead of the device,
-so launch time only shows where the kernels are shorter (small batches); a captured CUDA graph
-launches a layer far faster. Host time per sequence (scheduling, sampling) is spent by each
-attention-data-parallel rank on its own sequences, the ranks side by side: a step's is its
-``1/dp`` share's (TensorRT-LLM and SGLang run one executor per attention-DP rank, each with its
-own requests and KV cache).
+where ``a ⊕ b`` is ``max(a, b)`` under the pure roofline (SOL) and ``√(a² + b²)`` in every
+calibrated model (``Config.smooth``). Each kind of kernel overlaps its own FLOPs and traffic,
+but not perfectly: near its ridge point a kernel reaches neither roof, so the two combine
+smoothly (at balance ``√2 ×`` the larger; far from it, the larger). The GEMMs and the attention
+run one after the other: at a large batch the GEMMs are compute-bound while attention stays
+bound by the KV it reads, and their times add. The host launches a step's kernels ahead of the
+device, so launch time shows mostly where the kernels are shorter (small batches, eager
+stacks), and in between a host close to the device's pace stalls it now and then (the same
+``⊕``); a captured CUDA graph launches a layer far faster. Host time per sequence (scheduling,
+sampling) is spent by each attention-data-parallel rank on its own sequences, the ranks side by
+side: a step's is its ``1/dp`` share's (TensorRT-LLM and SGLang run one executor per
+attention-DP rank, each with its own requests and KV cache).
 
 Board power (§9): P = idle + (TDP − idle) · min(1, busy + compute · d_c + memory · d_m), where
 d_c and d_m are the shares of the step the compute and memory terms fill. Above a power cap
@@ -77,6 +81,7 @@ class StepCost:
     throttle: np.ndarray  # compute-term stretch of a capped device, 1 when within its cap
     bubble: np.ndarray  # pipeline stretch factor, 1 without PP
     devices: np.ndarray
+    smooth: np.ndarray  # Config.smooth: how overlapped times combine
 
     @property
     def compute_s(self) -> np.ndarray:
@@ -90,7 +95,8 @@ class StepCost:
     def time_s(self) -> np.ndarray:
         kernels = (self.linear_compute_s, self.attention_compute_s, self.weight_memory_s,
                    self.kv_memory_s, self.tier_s, self.comm_s)  # fmt: skip
-        return _step_time(_device_time(*kernels), self.launch_s, self.fixed_s, self.bubble)
+        device_s = _device_time(*kernels, self.smooth)
+        return _step_time(device_s, self.launch_s, self.fixed_s, self.bubble, self.smooth)
 
     @property
     def energy_j(self) -> np.ndarray:
@@ -223,23 +229,39 @@ def step_cost(
         throttle=throttle,
         bubble=np.broadcast_to(bubble, np.shape(power_w)),
         devices=devices,
+        smooth=c.smooth,
     )
 
 
-def _device_time(linear_s, attention_s, weight_s, kv_s, tier_s, comm_s):
+def overlapped(a, b, smooth) -> np.ndarray:
+    """Two times that overlap: the longer under the sharp roofline (``smooth`` 0), their
+    quadrature sum under the calibrated model's smooth one (``smooth`` 1). ``√(a² + b²)``
+    is the 2-norm of the pair: the larger alone far from balance, ``√2 ×`` it at balance,
+    where a kernel's loads and math (or a host's launches and the device's kernels) wait on
+    each other most (docs/model.md §3)."""
+    smooth = np.asarray(smooth)
+    if smooth.all():  # a grid of one mode (always, in practice): one of the two forms alone
+        return np.sqrt(a * a + b * b)  # np.hypot guards an overflow seconds never reach, 9× slower
+    if not smooth.any():
+        return np.maximum(a, b)
+    return np.where(smooth > 0, np.sqrt(a * a + b * b), np.maximum(a, b))
+
+
+def _device_time(linear_s, attention_s, weight_s, kv_s, tier_s, comm_s, smooth):
     """The device's time: the linear layers' kernels (their FLOPs overlap their weight
-    traffic), then the attention kernels (their FLOPs overlap their KV traffic and the tier's
-    stream), then the collectives. Kernels of the two kinds run one after the other, so a large
-    batch's compute-bound GEMMs do not hide its memory-bound attention."""
-    linear = np.maximum(linear_s, weight_s)
-    attention = np.maximum(np.maximum(attention_s, kv_s), tier_s)
+    traffic), then the attention kernels (their FLOPs overlap their KV traffic; the tier's
+    stream, over its own link, runs beside them), then the collectives. Kernels of the two
+    kinds run one after the other, so a large batch's compute-bound GEMMs do not hide its
+    memory-bound attention."""
+    linear = overlapped(linear_s, weight_s, smooth)
+    attention = np.maximum(overlapped(attention_s, kv_s, smooth), tier_s)
     return linear + attention + comm_s
 
 
-def _step_time(device_s, launch_s, fixed_s, bubble):
-    """The step: the host launches kernels ahead of the device (the longer of the two), and
+def _step_time(device_s, launch_s, fixed_s, bubble, smooth):
+    """The step: the host launches kernels ahead of the device (the two overlap), and
     per-sequence host work adds; a pipeline stretches it by its bubble."""
-    return (np.maximum(device_s, launch_s) + fixed_s) * bubble
+    return (overlapped(device_s, launch_s, smooth) + fixed_s) * bubble
 
 
 def _launch_per_layer_s(c: Config, batch, requests, phase: Phase) -> np.ndarray:
@@ -273,7 +295,7 @@ def _board_power(c: Config, terms: tuple, launch_s, fixed_s, bubble):
     lowers the duties again, so its draw is taken as the cap (one pass, not iterated)."""
     linear_s, attention_s, weight_s, kv_s, _, _ = terms
     compute_s, memory_s = linear_s + attention_s, weight_s + kv_s
-    time_s = _step_time(_device_time(*terms), launch_s, fixed_s, bubble)
+    time_s = _step_time(_device_time(*terms, c.smooth), launch_s, fixed_s, bubble, c.smooth)
     with np.errstate(divide="ignore", invalid="ignore"):
         duty_c = np.where(time_s > 0, compute_s / time_s, 0.0)
         duty_m = np.where(time_s > 0, memory_s / time_s, 0.0)

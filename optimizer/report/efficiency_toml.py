@@ -18,6 +18,8 @@ _DERIVED = {
     "per-layer overhead)",
     "overhead_us_per_sequence": "derived: not separable from the per-layer overhead in prompt "
     "steps (0)",
+    "hop_latency_scale": "derived: the decode phase's (a hop's latency is the link's, whatever "
+    "the phase)",
 }
 
 

@@ -14,7 +14,7 @@ def test_decode_rating_falls_as_the_capacity_wall_closes_in():
     sequences at 256k tokens against 12 at 512k. More KV per sequence can only lower the load
     that keeps to the target."""
     ctx = open_context()
-    contexts = [64_000, 128_000, 256_000, 384_000, 512_000, 768_000]
+    contexts = [16_000, 32_000, 64_000, 128_000, 256_000, 384_000, 512_000, 768_000]
     results = [
         estimate(
             EstimateRequest(

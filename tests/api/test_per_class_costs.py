@@ -32,11 +32,11 @@ def test_class_shares_add_up_to_the_fleet():
 
 
 def test_idle_devices_of_whole_systems_are_shared_out_too():
-    """B200 alone, bought in DGX B200 systems of 8, at a thousandth of the traffic: the fleet
-    leaves some of their devices idle, and their cost is still shared out over the classes,
-    which add up to the fleet."""
+    """GB200 alone, bought in NVL72 racks of 72, at a thousandth of the traffic: the fleet
+    leaves most of the rack idle, and its cost is still shared out over the classes, which add
+    up to the fleet."""
     light = {f"serve.{i}.requests_per_s": rate for i, rate in enumerate((0.2, 0.06, 0.02, 0.01))}
-    overrides = {"styles.accelerators": '["b200"]'} | light
+    overrides = {"styles.accelerators": '["gb200"]'} | light
     solution = solve(PROBLEM, overrides=overrides)
     assert any(b["idle_devices"] > 0 for b in solution.systems.values())
     loaded = load_problem(PROBLEM, overrides)

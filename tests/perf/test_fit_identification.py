@@ -80,23 +80,25 @@ def test_fit_reproduces_rows_made_by_known_factors(synthetic, fitted):
     assert research.values[sequence] > 3 * trtllm.values[sequence]
 
 
-def test_factors_no_row_constrains_stay_at_their_start_and_say_so(fitted):
-    """The synthetic steps are all longer on the device than their launches (120 µs a layer
-    behind 70B kernels), so the eager launch overhead is unconstrained: assumed at its
-    documented start, not pushed to a bound. The graph overhead is the documented assumption."""
+def test_launches_behind_longer_kernels_are_fitted_and_unseen_ones_pooled(fitted):
+    """Launches overlap the kernels in quadrature (docs/model.md §4), so even steps longer on
+    the device than their launches reveal them: the research stack's 120 µs a layer behind 70B
+    kernels comes back within 5 % in both phases. TensorRT-LLM's decode steps replay CUDA
+    graphs and its rows have no eager step of their own, so its eager overhead is the pooled
+    engine's and says so. The graph overhead is the documented assumption."""
     from optimizer.perf.calibration import GRAPH_OVERHEAD_US_PER_LAYER
-    from optimizer.perf.efficiency import FACTORS
 
-    fit = fitted
-    pooled = fit.engines[0]
-    assert pooled.key == "default"
-    key = ("decode", "overhead_us_per_layer")
-    start = next(f.fit_start for f in FACTORS if f.name == key[1])
-    assert pooled.provenance[key].startswith("assumed")
-    assert pooled.values[key] == pytest.approx(start)
-    hopper, _ = fit.table("fit").lookup("nvidia-hopper", "trtllm")
+    engines = {e.key: e for e in fitted.engines}
+    assert next(iter(engines)) == "default"
+    for phase in ("decode", "prefill"):
+        key = (phase, "overhead_us_per_layer")
+        assert engines["research"].values[key] == pytest.approx(ENGINES["research"][0], rel=0.05)
+        assert engines["research"].provenance[key].startswith("fitted")
+        assert engines["trtllm"].provenance[key].startswith("pooled")
+        assert engines["trtllm"].values[key] == engines["default"].values[key]
+    hopper, _ = fitted.table("fit").lookup("nvidia-hopper", "trtllm")
     assert hopper.decode.graph_overhead_us_per_layer == GRAPH_OVERHEAD_US_PER_LAYER
-    for e in fit.engines:
+    for e in fitted.engines:
         for said in e.provenance.values():
             assert said.split(":")[0].split(" ")[0] in ("fitted", "pooled", "assumed")
 
@@ -126,7 +128,7 @@ def test_a_family_capped_below_the_pooled_factor_is_still_fitted():
     """A family's factor is clipped to its microbenchmark cap when predicting, so a deviation
     that starts where the pooled factor is above that cap sees no gradient and stays clipped.
     Splitwise's Llama-2-70B rows made with Hopper compute 0.8 and Ampere 0.3, Ampere capped at
-    0.35: the pooled compute lands between the two (above 0.35), and Ampere's own compute must
+    0.35: the pooled prefill compute lands between the two (above 0.35), and Ampere's own must
     come back near its 0.3, fitted, not sit at the cap (its prefill rows are compute-bound, so
     0.35 would make them 14 % too fast)."""
     cat, rows = rows_valued_by(_two_families(0.3), lambda c: c.case_id.startswith(
@@ -136,9 +138,8 @@ def test_a_family_capped_below_the_pooled_factor_is_still_fitted():
     fit = fit_setups(setups, caps)
     pooled = {f.key: f for f in fit.families}["default"]
     ampere = {f.key: f for f in fit.families}["nvidia-ampere"]
-    for phase in Phase:
-        assert pooled.values[(phase.value, "compute")] > 0.35
     prefill = ("prefill", "compute")
+    assert pooled.values[prefill] > 0.35
     assert ampere.values[prefill] == pytest.approx(0.3, rel=0.05)
     assert ampere.provenance[prefill].startswith("fitted")
 

@@ -3,6 +3,8 @@ hand-computed roofline terms, TP/EP/PP communication, the calibrated TP4-vs-TP8 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -133,7 +135,7 @@ def test_sol_prefill_compute_hand_calc(cat):
 
 def test_efficiency_factors_scale_the_terms(cat):
     """mfu halves → compute doubles; mbu 0.8 → memory /0.8; the host launches L·o_layer ahead
-    of the device (the longer of the two counts) and adds B·o_seq."""
+    of the device (the two overlap, in quadrature under calibrated factors) and adds B·o_seq."""
     s = model_shape(cat.models["llama-3.1-8b"])
     acc = cat.accelerators["h100-sxm"]
     eff = Efficiency(
@@ -151,13 +153,38 @@ def test_efficiency_factors_scale_the_terms(cat):
     assert float(b.memory_s) == pytest.approx(float(a.memory_s) / 0.8, rel=1e-12)
     assert float(b.launch_s) == pytest.approx(32 * 100e-6, rel=1e-12)
     assert float(b.fixed_s) == pytest.approx(16 * 7e-6, rel=1e-12)
-    device = max(float(b.compute_s), float(b.memory_s))
+    device = math.hypot(float(b.linear_compute_s), float(b.weight_memory_s)) + math.hypot(
+        float(b.attention_compute_s), float(b.kv_memory_s)
+    )
     assert device > float(b.launch_s)  # 16 sequences of 2000 tokens: the device is longer
-    assert float(b.time_s) == pytest.approx(device + 16 * 7e-6, rel=1e-12)
-    # with launches slower than the device (10 ms a layer) the host bounds the step
+    step = math.hypot(device, 32 * 100e-6) + 16 * 7e-6
+    assert float(b.time_s) == pytest.approx(step, rel=1e-12)
+    # with launches far slower than the device (10 ms a layer) the host bounds the step
     slow = Efficiency(PhaseEfficiency(), PhaseEfficiency(overhead_us_per_layer=10_000.0), "t")
     c, _ = build_config(cat, acc, efficiency=slow)
-    assert float(decode_step(s, c, 16, 2000).time_s) == pytest.approx(32 * 10e-3, rel=1e-12)
+    assert float(decode_step(s, c, 16, 2000).time_s) == pytest.approx(32 * 10e-3, rel=1e-3)
+
+
+def test_calibrated_kernels_overlap_in_quadrature_and_sol_keeps_the_roofline(cat):
+    """Llama-3.1-8B bf16 on one H100 at the batch where its GEMMs' FLOPs and weight reads take
+    equally long (B = 989e12 / 3.35e12 ≈ 295: 2·P·B FLOPs against 2·P bytes): the roofline
+    takes the longer of the two, the calibrated model (here with the roofline's own factors,
+    so only the combination differs) their quadrature sum, √2 × at that balance; attention,
+    far from its ridge (80 KV bytes per FLOP), barely moves."""
+    s = model_shape(cat.models["llama-3.1-8b"])
+    acc = cat.accelerators["h100-sxm"]
+    sol, _ = build_config(cat, acc, efficiency=SOL)
+    roofline_factors = Efficiency(PhaseEfficiency(), PhaseEfficiency(), "smooth")
+    same, _ = build_config(cat, acc, efficiency=roofline_factors)
+    batch = H100_BF16 / H100_BW
+    a, b = decode_step(s, sol, batch, 2000), decode_step(s, same, batch, 2000)
+    lin, w = float(a.linear_compute_s), float(a.weight_memory_s)
+    att, kv = float(a.attention_compute_s), float(a.kv_memory_s)
+    assert lin == pytest.approx(w, rel=0.1)  # the balance (lm_head and embeddings aside)
+    assert float(a.time_s) == pytest.approx(max(lin, w) + max(att, kv), rel=1e-12)
+    assert float(b.time_s) == pytest.approx(math.hypot(lin, w) + math.hypot(att, kv), rel=1e-12)
+    assert math.hypot(lin, w) == pytest.approx(math.sqrt(2) * max(lin, w), rel=0.01)
+    assert math.hypot(att, kv) == pytest.approx(kv, rel=0.01)
 
 
 def test_host_time_per_sequence_splits_over_attention_dp_ranks(cat):
