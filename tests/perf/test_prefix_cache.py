@@ -169,10 +169,10 @@ def test_long_context_coding_values_a_tier():
     prefills again the share of its history the workload's deployments missed, 3.4 % of it,
     10.06 $/h against 37.7 without a tier; with the TensorRT-LLM tables' MoE rows read as
     attention-data-parallel and MI355X on CDNA 3's factors, 10.31 $/h against 26.25; under the
-    smooth roofline, whose refit reads AMD's prompts faster, 10.46 against 15.81)."""
+    smooth overlap of docs/model.md §4, 10.44 against 22.77)."""
     from optimizer.api import solve
 
     solution = solve("problems/long-context-coding.toml")
     no_tiers = {b.name: b for b in solution.baselines}["no-memory-tiers"]
-    assert solution.objective == pytest.approx(10.46, rel=0.02)
-    assert no_tiers.objective > 1.3 * solution.objective
+    assert solution.objective == pytest.approx(10.44, rel=0.02)
+    assert no_tiers.objective > 2.0 * solution.objective

@@ -347,9 +347,10 @@ def test_more_tier_traffic_is_worse():
 
 @pytest.mark.parametrize("first", SOLVERS)
 def test_an_inconsistent_proof_is_solved_again_by_the_other_solver(monkeypatch, first):
-    """A solver whose bound sits above the fleet it returned cannot be trusted (HiGHS now and
-    then, CBC once on long-context-coding's energy objective): the problem is solved again by
-    the other one, whose fleet is returned with a note saying so."""
+    """A solver whose bound sits above the fleet it returned (HiGHS now and then), or whose
+    solution breaks its variables' bounds (CBC on mixed-agentic-owned's energy objective),
+    cannot be trusted: the problem is solved again by the other one, whose fleet is returned
+    with a note saying so."""
     from optimizer.search import ilp
 
     asked = []
@@ -368,3 +369,19 @@ def test_an_inconsistent_proof_is_solved_again_by_the_other_solver(monkeypatch, 
     assert found.solver == other.value
     assert found.fallback.endswith(f"solved again with {other.value}")
     assert found.objective == pytest.approx(4.68, abs=0.005)  # the hand-checked optimum above
+
+
+def test_a_solution_outside_its_bounds_is_named():
+    """CBC returned shares of -833,405 and 833,404 (bounds [0, 1]) under "optimal" on
+    mixed-agentic-owned's energy objective; such a value is named, one within the solvers'
+    tolerance is not."""
+    from optimizer.search.ilp import BOUND_TOL, _outside_bounds
+
+    prob = pulp.LpProblem("bounds", pulp.LpMinimize)
+    share = pulp.LpVariable("s_0_0", 0, 1)
+    count = pulp.LpVariable("n_0", 0, None, pulp.LpInteger)
+    prob += share + count
+    share.varValue, count.varValue = 1.0 + BOUND_TOL / 2, 3.0
+    assert _outside_bounds(prob) is None
+    share.varValue = -833405.0
+    assert _outside_bounds(prob) == "s_0_0 = -833405 outside [0, 1]"
