@@ -100,7 +100,7 @@ POWER_SHARES = ("busy", "compute", "memory")
 class Efficiency:
     """Factors of one accelerator family; ``origin`` says where they came from. Under
     ``smooth`` (every calibrated model) two overlapped times combine in quadrature, not by
-    their maximum (docs/model.md §3): a kernel near its ridge point reaches neither roof, and
+    their maximum (docs/model.md §4): a kernel near its ridge point reaches neither roof, and
     a host launching close to the device's pace stalls it now and then."""
 
     prefill: PhaseEfficiency

@@ -238,7 +238,7 @@ def overlapped(a, b, smooth) -> np.ndarray:
     quadrature sum under the calibrated model's smooth one (``smooth`` 1). ``√(a² + b²)``
     is the 2-norm of the pair: the larger alone far from balance, ``√2 ×`` it at balance,
     where a kernel's loads and math (or a host's launches and the device's kernels) wait on
-    each other most (docs/model.md §3)."""
+    each other most (docs/model.md §4)."""
     smooth = np.asarray(smooth)
     if smooth.all():  # a grid of one mode (always, in practice): one of the two forms alone
         return np.sqrt(a * a + b * b)  # np.hypot guards an overflow seconds never reach, 9× slower

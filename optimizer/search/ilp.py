@@ -60,11 +60,12 @@ _HIGHS_STOPS = {  # HiGHS model statuses of a run stopped by a limit, not by an 
 
 
 class InconsistentProof(SolverError):
-    """A solver proved a bound above a fleet it returned: one of the two is wrong. HiGHS 1.16
-    does this now and then on these models (a fleet 2 % dearer than the optimum proven least,
-    with or without a start; CBC and HiGHS cold agree on the optimum), and CBC now and then
-    returns under "optimal" a solution outside its variables' bounds (``_outside_bounds``), so
-    ``solve_ilp`` solves such a problem again with the other solver and says so."""
+    """A solver's verdict that cannot hold: a proven bound above the fleet it returned (one of
+    the two is wrong), or a fleet outside its variables' bounds. HiGHS 1.16 does the first now
+    and then on these models (a fleet 2 % dearer than the optimum proven least, with or without
+    a start; CBC and HiGHS cold agree on the optimum), CBC 2.10 the second under "optimal"
+    (``_outside_bounds``), so ``solve_ilp`` solves such a problem again with the other solver
+    and says so."""
 
 
 OTHER_SOLVER = {SolverName.HIGHS: SolverName.CBC, SolverName.CBC: SolverName.HIGHS}
