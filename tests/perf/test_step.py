@@ -170,7 +170,7 @@ def test_calibrated_kernels_overlap_in_quadrature_and_sol_keeps_the_roofline(cat
     equally long (B = 989e12 / 3.35e12 ≈ 295: 2·P·B FLOPs against 2·P bytes): the roofline
     takes the longer of the two, the calibrated model (here with the roofline's own factors,
     so only the combination differs) their quadrature sum, √2 × at that balance; attention,
-    far from its ridge (80 KV bytes per FLOP), barely moves."""
+    far below its ridge (GQA's 4 FLOPs per KV byte against 295), barely moves."""
     s = model_shape(cat.models["llama-3.1-8b"])
     acc = cat.accelerators["h100-sxm"]
     sol, _ = build_config(cat, acc, efficiency=SOL)
