@@ -378,8 +378,8 @@ def test_a_solution_outside_its_bounds_is_named():
     from optimizer.search.ilp import BOUND_TOL, _outside_bounds
 
     prob = pulp.LpProblem("bounds", pulp.LpMinimize)
-    share = pulp.LpVariable("s_0_0", 0, 1)
-    count = pulp.LpVariable("n_0", 0, None, pulp.LpInteger)
+    share = prob.add_variable("s_0_0", 0, 1)
+    count = prob.add_variable("n_0", 0, None, pulp.LpInteger)
     prob += share + count
     share.varValue, count.varValue = 1.0 + BOUND_TOL / 2, 3.0
     assert _outside_bounds(prob) is None
