@@ -678,12 +678,28 @@ def _run(
     time_limit_s: float | None = None,
     warm: bool = False,
 ) -> Status:
-    """Solve and return the verdict; the variables then hold the incumbent, if any."""
+    """Solve and return the verdict; the variables then hold the incumbent, if any.
+
+    Raises:
+        InconsistentProof: the incumbent leaves a variable outside its bounds."""
     prob, name = model.prob, settings.name.value
     try:
         _solve(prob, settings, mip=True, verbose=verbose, time_limit_s=time_limit_s, warm=warm)
     except pulp.PulpSolverError as error:
         raise SolverError(f"{name}: {error}") from error
+    status = _read_verdict(prob, settings)
+    outside = None if status is Status.INFEASIBLE else _outside_bounds(prob)
+    if outside is not None:
+        raise InconsistentProof(
+            f"{name} returned a fleet with {outside}, so its verdict cannot be trusted"
+        )
+    return status
+
+
+def _read_verdict(prob: pulp.LpProblem, settings: SolverSettings) -> Status:
+    """The verdict of a finished run, HiGHS's read from its own model status where PuLP's
+    pair cannot tell a stop from a solution."""
+    name = settings.name.value
     status = verdict(prob.status, prob.sol_status, name)
     if settings.name is not SolverName.HIGHS or status is Status.OPTIMAL:
         return status
@@ -715,11 +731,9 @@ _UNBOUGHT_SHARE_NOISE = 1e-5
 share is 1, far above it)."""
 
 
-def _values(
-    model: _Model, columns, n_classes: int
-) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def _values(model: _Model, problem: IlpProblem) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Rounded instances, shares [i, k] and pool units of the incumbent."""
-    n_columns = len(columns)
+    columns, n_columns, n_classes = problem.columns, len(problem.columns), len(problem.classes)
     instances = np.zeros(n_columns, dtype=int)
     for i, variable in model.instances.items():
         instances[i] = round(variable.varValue or 0.0)
@@ -1179,7 +1193,7 @@ def _stages_from(problem: IlpProblem, fleet: IlpSolution, verbose: bool) -> IlpS
     model = _build(problem, one_group=False, elastic=False)
     _start_from(model, problem, fleet)
     _then(model, problem, verbose, start)
-    instances, share, units = _values(model, problem.columns, len(problem.classes))
+    instances, share, units = _values(model, problem)
     size = {"n_variables": fleet.n_variables, "n_constraints": fleet.n_constraints}
     return _fleet(problem, fleet.status, instances, share, units, fleet.bound, start, size)
 
@@ -1236,11 +1250,6 @@ def _whole(
         wall_s = time.perf_counter() - start
         return IlpSolution(status, name, wall_s, explanation=explanation, **size)
 
-    outside = _outside_bounds(model.prob)
-    if outside is not None:
-        raise InconsistentProof(
-            f"{name} returned a fleet with {outside}, so its verdict cannot be trusted"
-        )
     bound = _primary_bound(model, problem, status, verbose)
     if floor is not None:
         bound = floor if bound is None else max(bound, floor)
@@ -1248,7 +1257,7 @@ def _whole(
         if _gap(value, min(bound, value)) <= settings.gap_rel + _PARTS_TOL:
             status = Status.OPTIMAL  # the floor closes what the solver left open
     _then(model, problem, verbose, start, first=first)
-    instances, share, units = _values(model, problem.columns, len(problem.classes))
+    instances, share, units = _values(model, problem)
     # the bound is checked against the solver's own fleet: the re-check then trims a need
     # within ROUND_ABS of a whole number, which may fall below a bound proven exactly (a load
     # of 167.0000005 instances: both solvers prove 168, the re-check keeps 167)
