@@ -233,34 +233,38 @@ def _tier_arrays(catalog: Parts, acc: Accelerator, tier: TierChoice | None, devi
     link = _link(catalog, t.link)
     energy = t.energy_pj_per_bit
     latency_s = t.latency_ns * NANO
-    link_gb = np.inf
+    link_gb_per_s = np.inf
     if link is not None:
-        link_gb = _tier_link_gb(catalog, acc, t, link)
+        link_gb_per_s = _tier_link_gb_per_s(catalog, acc, t, link)
         energy += link.energy_pj_per_bit
         latency_s += link.latency_us * MICRO
     if t.max_devices_per_unit is not None:
-        units_gb = devices * t.bandwidth_gb_per_s_per_unit / t.max_devices_per_unit
+        units_gb_per_s = devices * t.bandwidth_gb_per_s_per_unit / t.max_devices_per_unit
     else:
-        units_gb = np.ceil(tier.gb / t.capacity_gb_per_unit - 1e-9) * t.bandwidth_gb_per_s_per_unit
+        units_gb_per_s = (
+            np.ceil(tier.gb / t.capacity_gb_per_unit - 1e-9) * t.bandwidth_gb_per_s_per_unit
+        )
     return (
         tier.gb * GIGA,
-        min(devices * link_gb, units_gb) * GIGA,
+        min(devices * link_gb_per_s, units_gb_per_s) * GIGA,
         latency_s,
         energy * PICO * BITS_PER_BYTE,
     )
 
 
-def _tier_link_gb(catalog: Parts, acc: Accelerator, tier: MemoryTier, link: Interconnect):
+def _tier_link_gb_per_s(catalog: Parts, acc: Accelerator, tier: MemoryTier, link: Interconnect):
     """Per-direction GB/s one device reaches ``tier`` at: its own host-link figure when the
     tier sits on that link; a host or expander tier on another link is read through the
     device's host link too, so the slower of the two (a PCIe 4.0 card reads a PCIe 5.0 host's
     DDR5 at Gen4 speed); a pooled appliance over its own fabric link."""
-    host_gb, _ = device_link(catalog, acc, "host")
+    host_gb_per_s, _ = device_link(catalog, acc, "host")
     if link.id == acc.host_link:
-        return host_gb
-    through_host = tier.attach in (Attachment.HOST, Attachment.EXPANDER) and host_gb is not None
+        return host_gb_per_s
+    through_host = (
+        tier.attach in (Attachment.HOST, Attachment.EXPANDER) and host_gb_per_s is not None
+    )
     if through_host:
-        return min(host_gb, link.bandwidth_gb_per_s_per_direction)
+        return min(host_gb_per_s, link.bandwidth_gb_per_s_per_direction)
     return link.bandwidth_gb_per_s_per_direction
 
 
@@ -301,10 +305,10 @@ def build_config(
     tp_bw, tp_link = group_link(catalog, acc, tp) if tp > 1 else (np.inf, None)
     ep_bw, ep_link = group_link(catalog, acc, ep) if ep > 1 else (np.inf, None)
     pp_bw, pp_link = group_link(catalog, acc, devices) if pp > 1 else (np.inf, None)
-    xfer_gb, xfer_link = device_link(catalog, acc, "scale_out")
+    xfer_gb_per_s, xfer_link = device_link(catalog, acc, "scale_out")
     if xfer_link is None:
-        xfer_gb, xfer_link = device_link(catalog, acc, "host")
-    xfer_bw = xfer_gb * GIGA * devices if xfer_link else 0.0
+        xfer_gb_per_s, xfer_link = device_link(catalog, acc, "host")
+    xfer_bw = xfer_gb_per_s * GIGA * devices if xfer_link else 0.0
     tier_bytes, tier_bw, tier_latency, tier_energy = _tier_arrays(catalog, acc, tier, devices)
     usable_gb = acc.memory_usable_gb or acc.memory_capacity_gb
     config = Config(
