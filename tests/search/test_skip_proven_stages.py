@@ -1,12 +1,14 @@
 """Tie-break stages skipped where HiGHS proves they cannot improve (``skip_proven_stages``)
 against the plain lexicographic solve: the same fleet, on random problems where the later
-stages decide the fleet and where they do not."""
+stages decide the fleet and where they do not, whether each check runs before its stage or
+races it on a spare core (``checks_beside_start``), and whichever of the two ends first."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import replace
 
+import highspy
 import numpy as np
 import pytest
 
@@ -41,21 +43,20 @@ def _lexicographic(seed: int):
     return problem, one_group
 
 
-def _skipping(problem):
-    return replace(problem, solver=replace(problem.solver, skip_proven_stages=True))
+def _skipping(problem, racing: bool = True):
+    """The problem with its stages checked; ``racing``: a stage races its check (a spare
+    core), else the check runs first."""
+    solver = replace(problem.solver, skip_proven_stages=True, checks_beside_start=racing)
+    return replace(problem, solver=solver)
 
 
 def _close(a: float, b: float) -> bool:
     return abs(a - b) <= HOLD_REL * max(abs(a), abs(b), 1.0)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_the_plain_stages_fleet(seed):
+def _same_fleet(problem, one_group: bool, plain, skipped) -> None:
     """Instances, pool units and the three objectives as the plain stages leave them; shares
     to the solvers' tolerance (a stage may move them within the objectives it holds)."""
-    problem, one_group = _lexicographic(seed)
-    plain = solve_ilp(problem, one_group=one_group)
-    skipped = solve_ilp(_skipping(problem), one_group=one_group)
     assert skipped.status is plain.status
     if plain.status is Status.INFEASIBLE:
         return
@@ -68,6 +69,85 @@ def test_the_plain_stages_fleet(seed):
         values = [fleet_totals(priced, x.instances, x.share, x.pool_units).objective
                   for x in (plain, skipped)]  # fmt: skip
         assert _close(*values), (weights.units, values)
+
+
+@pytest.mark.parametrize("racing", [False, True], ids=["check-first", "racing"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_plain_stages_fleet(seed, racing):
+    problem, one_group = _lexicographic(seed)
+    plain = solve_ilp(problem, one_group=one_group)
+    skipped = solve_ilp(_skipping(problem, racing), one_group=one_group)
+    _same_fleet(problem, one_group, plain, skipped)
+
+
+@pytest.mark.parametrize("first_to_end", ["check", "stage"])
+def test_either_end_of_a_race_leaves_the_plain_fleet(monkeypatch, first_to_end):
+    """Each race forced to one end: the stage waits for its check to end (a proof stops it
+    before it starts; a failed check lets it run), or the check waits for the stage (which then
+    stops it). Both leave the plain stages' fleet, and over the seeds the check both proves and
+    fails (proof of coverage)."""
+    real_run, real_check = ilp._run, ilp._cannot_improve
+    ended = threading.Event()
+    verdicts = []
+
+    def stage(*args, running=None, **kwargs):
+        if running is None:  # not a raced stage
+            return real_run(*args, **kwargs)
+        if first_to_end == "check":
+            ended.wait()
+        try:
+            return real_run(*args, running=running, **kwargs)
+        finally:
+            if first_to_end == "stage":
+                ended.set()
+
+    def check(*args, **kwargs):
+        if first_to_end == "stage":
+            ended.wait()
+        try:
+            verdicts.append(real_check(*args, **kwargs))
+            return verdicts[-1]
+        finally:
+            if first_to_end == "check":
+                ended.set()
+
+    real_race = ilp._stage_against_check
+
+    def race(*args, **kwargs):
+        ended.clear()
+        return real_race(*args, **kwargs)
+
+    monkeypatch.setattr(ilp, "_run", stage)
+    monkeypatch.setattr(ilp, "_cannot_improve", check)
+    monkeypatch.setattr(ilp, "_stage_against_check", race)
+    for seed in SEEDS:
+        problem, one_group = _lexicographic(seed)
+        plain = solve_ilp(problem, one_group=one_group)
+        verdicts_before = len(verdicts)
+        skipped = solve_ilp(_skipping(problem), one_group=one_group)
+        _same_fleet(problem, one_group, plain, skipped)
+        assert first_to_end == "check" or not any(verdicts[verdicts_before:])
+    if first_to_end == "check":
+        assert verdicts.count(True) >= 10 and verdicts.count(False) >= 2, verdicts
+
+
+@pytest.mark.parametrize("seed", [5, 7, 15])
+def test_a_cancelled_solve_stops(seed):
+    """``_cancel`` stops a registered HiGHS solve at its first MIP check, also one registered
+    after it ran (highspy's own ``cancelSolve`` alone is read by nothing). Warm, as a stage
+    runs, presolve is off, so even a tiny problem reaches the MIP's checks; uncancelled, the
+    same solve ends with a verdict."""
+    problem, _ = _lexicographic(seed)
+    statuses = []
+    for cancelled in (False, True):
+        model = ilp._build(problem, one_group=False, elastic=False)
+        running: list = []
+        if cancelled:
+            ilp._cancel(running)
+        ilp._run(model, problem.solver, False, warm=True, running=running)
+        statuses.append(model.prob.solverModel.getModelStatus())
+    verdicts = {highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible}
+    assert statuses[0] in verdicts and statuses[1] == highspy.HighsModelStatus.kInterrupt
 
 
 def test_both_verdicts_of_the_check_occur(monkeypatch):
@@ -83,15 +163,15 @@ def test_both_verdicts_of_the_check_occur(monkeypatch):
     monkeypatch.setattr(ilp, "_cannot_improve", spy)
     for seed in SEEDS:
         problem, one_group = _lexicographic(seed)
-        solve_ilp(_skipping(problem), one_group=one_group)
+        solve_ilp(_skipping(problem, racing=False), one_group=one_group)
     assert verdicts.count(True) >= 40 and verdicts.count(False) >= 3, verdicts
 
 
 def test_the_next_check_runs_beside_this_one(monkeypatch):
-    """The purchases stage's check runs in a thread beside the cost stage's, and where the cost
-    stage cannot improve its verdict is used as is: the stage is checked once, on another
-    thread. (Solves of one model only: a homogeneous or split solve checks each of its
-    models.)"""
+    """Checked before they run, the purchases stage's check runs in a thread beside the cost
+    stage's, and where the cost stage cannot improve its verdict is used as is: the stage is
+    checked once, on another thread. (Solves of one model only: a homogeneous or split solve
+    checks each of its models.)"""
     calls = []
     real = ilp._cannot_improve
 
@@ -105,7 +185,7 @@ def test_the_next_check_runs_beside_this_one(monkeypatch):
     for seed in SEEDS:
         problem, one_group = _lexicographic(seed)
         calls.clear()
-        solve_ilp(_skipping(problem), one_group=one_group)
+        solve_ilp(_skipping(problem, racing=False), one_group=one_group)
         stage_2 = [call for call in calls if call[0] == "2"]
         if len(stage_2) != 1 or not stage_2[0][2]:
             continue
