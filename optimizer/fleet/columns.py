@@ -210,8 +210,9 @@ class SolverSettings:
     label: str = "fleet"  # what the solve is for, in progress lines
     # HiGHS: a later objective's stage is skipped when a check proves it cannot improve
     skip_proven_stages: bool = True
-    # and the first such check runs beside a first stage started from a baseline's fleet, on a
-    # spare core (wasted where the stage improves on its start: off in single-thread callers)
+    # and, on a spare core, the first such check runs beside a first stage started from a
+    # baseline's fleet (wasted where the stage improves on its start) and each later stage races
+    # its check; off in single-thread callers, where checks run before their stages
     checks_beside_start: bool = True
 
 
