@@ -1463,6 +1463,7 @@ def _then(model: _Model, problem: IlpProblem, verbose: bool, start: float,
             if proven:
                 held = then  # the stage would return the incumbent, or a fleet tied with it
                 continue
+            known = None  # the next stage's check assumed this one keeps the incumbent
             left = _time_left(settings, start)
             if left == 0.0:
                 return
