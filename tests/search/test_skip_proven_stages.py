@@ -94,7 +94,7 @@ def test_either_end_of_a_race_leaves_the_plain_fleet(monkeypatch, first_to_end):
         if running is None:  # not a raced stage
             return real_run(*args, **kwargs)
         if first_to_end == "check":
-            ended.wait()
+            assert ended.wait(timeout=60), "the other end never came"
         try:
             return real_run(*args, running=running, **kwargs)
         finally:
@@ -103,7 +103,7 @@ def test_either_end_of_a_race_leaves_the_plain_fleet(monkeypatch, first_to_end):
 
     def check(*args, **kwargs):
         if first_to_end == "stage":
-            ended.wait()
+            assert ended.wait(timeout=60), "the other end never came"
         try:
             verdicts.append(real_check(*args, **kwargs))
             return verdicts[-1]
