@@ -550,6 +550,7 @@ class _BulkHiGHS(pulp.HiGHS):
     warm = False
     progress: str | None = None  # the label of progress lines; None: no progress lines
     running: list | None = None  # where the model is registered for ``_cancel``, if anywhere
+    numbered: tuple = ((), ())  # the variables and rows, in the model's order (``_build``)
 
     def createAndConfigureSolver(self, lp: pulp.LpProblem) -> None:
         highs = _SilentHighs()
@@ -578,9 +579,21 @@ class _BulkHiGHS(pulp.HiGHS):
         with _BUILDING:
             self._build(lp)
 
+    def findSolutionValues(self, lp: pulp.LpProblem):
+        """PuLP's reading, by this model's numbering: PuLP reads values through the
+        ``index`` it stores on the variables and rows, which a check's model, built from the
+        same objects while this one ran, may have renumbered."""
+        with _BUILDING:
+            for index, variable in enumerate(self.numbered[0]):
+                variable.index = index
+            for row, constraint in enumerate(self.numbered[1]):
+                constraint.index = row
+            return super().findSolutionValues(lp)
+
     def _build(self, lp: pulp.LpProblem) -> None:
         highs = lp.solverModel
         variables = lp.variables()
+        self.numbered = (list(variables), list(lp.constraints()))
         for index, variable in enumerate(variables):
             variable.index = index
         inf = highspy.kHighsInf
@@ -596,7 +609,7 @@ class _BulkHiGHS(pulp.HiGHS):
             kind = np.full(len(integer), int(highspy.HighsVarType.kInteger), np.uint8)
             highs.changeColsIntegrality(len(integer), integer, kind)
         starts, indices, values, row_lower, row_upper = [], [], [], [], []
-        for row, constraint in enumerate(lp.constraints()):
+        for row, constraint in enumerate(self.numbered[1]):
             constraint.index = row
             starts.append(len(indices))
             indices += [v.index for v in constraint.keys()]
@@ -1426,7 +1439,11 @@ def _then(model: _Model, problem: IlpProblem, verbose: bool, start: float,
     verdict stays the first objective's. ``first``: the first stage's checks, already run on
     this incumbent (``_ChecksBesideStart``). With a spare core each stage whose check has not
     run races it (``_stage_against_check``); otherwise the check runs first, beside the next
-    stage's."""
+    stage's.
+
+    Raises:
+        InconsistentProof: a check proved that no fleet beats the incumbent by its margin, and
+            the stage raced beside it returned one that does."""
     prob, settings = model.prob, problem.solver
     checking = _checking(problem)
     racing = checking and settings.checks_beside_start and not verbose
@@ -1476,24 +1493,30 @@ def _then(model: _Model, problem: IlpProblem, verbose: bool, start: float,
                                                   verbose, left, current)  # fmt: skip
         else:
             status = _run(model, stage_settings, verbose, left, warm=True)
-        if proven:  # the check stopped the stage: no fleet beats the incumbent
-            _restore(incumbent)
-        elif status is Status.INFEASIBLE:
+        found = None if status is Status.INFEASIBLE else float(pulp.value(prob.objective) or 0.0)
+        better = found is not None and found <= current - _margin(prob.objective, current)
+        if proven and better:  # a proof that no such fleet exists, beside the fleet itself
+            raise InconsistentProof(
+                f"{settings.name.value} proved that no fleet beats {current:.6g} in {label}, "
+                f"and found one at {found:.6g}, so its verdict cannot be trusted"
+            )
+        if status is Status.INFEASIBLE and not proven:
             _restore(incumbent)  # nothing found in time: keep the previous stage's fleet
             return
-        elif float(pulp.value(prob.objective) or 0.0) > current - _margin(prob.objective, current):
-            _restore(incumbent)  # not better by the margin: the fleet its check would keep
+        if not better:  # the fleet its check keeps: the incumbent (a stopped stage holds it)
+            _restore(incumbent)
         held = then
 
 
 def _stage_against_check(model: _Model, settings: SolverSettings, check: SolverSettings,
                          verbose: bool, left, current: float) -> tuple[Status, bool]:  # fmt: skip
-    """Run a tie-break stage with its check (``_cannot_improve``) beside it on a spare core;
-    the first to end stops the other. Run in turn, the two cost their sum wherever the check
-    fails; on the mixed agentic problem the cost stage's check failed in 1.4-2.2 s where the
-    stage itself took 0.7-1.3 s. Returns the stage's status and whether the check proved that
-    no fleet beats ``current`` (the incumbent's value) by the margin (the stage, stopped, then
-    holds whatever it had found: the caller keeps the incumbent)."""
+    """Run a tie-break stage with its check (``_cannot_improve``) beside it on a spare core:
+    a proof stops the stage, a stage that ends stops the check, a check that fails lets the
+    stage run on. Run in turn, the two cost their sum wherever the check fails; on the mixed
+    agentic problem the cost stage's check failed in 1.3-2.2 s where the stage itself took
+    0.7-1.5 s. Returns the stage's status and whether the check proved that no fleet beats
+    ``current`` (the incumbent's value) by the margin (the stage, stopped, then holds its
+    start: the caller keeps the incumbent)."""
     prob = model.prob
     stage: list = []
     checking: list = []

@@ -40,7 +40,9 @@ def test_mixed_agentic_solve_end_to_end():
         walls.append(time.perf_counter() - start)
         solution = json.loads(done.stdout)
         assert solution["status"] == "optimal"
-        answers.add(round(solution["objective"], 6))
+        pools = tuple(sorted((p["name"], p["instances"]) for p in solution["pools"]))
+        answers.add((round(solution["objective"], 6), round(solution["cost_usd_per_hour"], 6),
+                     pools))  # fmt: skip
     print(f"\nhetplan solve {PROBLEM.name} --json, end to end: {_spread(walls)}")
     assert len(answers) == 1, answers  # the same fleet every run, whichever check ends first
 

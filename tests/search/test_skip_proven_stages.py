@@ -83,9 +83,10 @@ def test_the_plain_stages_fleet(seed, racing):
 @pytest.mark.parametrize("first_to_end", ["check", "stage"])
 def test_either_end_of_a_race_leaves_the_plain_fleet(monkeypatch, first_to_end):
     """Each race forced to one end: the stage waits for its check to end (a proof stops it
-    before it starts; a failed check lets it run), or the check waits for the stage (which then
-    stops it). Both leave the plain stages' fleet, and over the seeds the check both proves and
-    fails (proof of coverage)."""
+    before it starts; a failed check lets it run), or the check waits for the stage, which has
+    stopped it by then (it never starts). Both leave the plain stages' fleet; races do run, and
+    over the seeds the check both proves and fails (proof of coverage). A check stopped halfway
+    happens only in unforced races (the racing case of ``test_the_plain_stages_fleet``)."""
     real_run, real_check = ilp._run, ilp._cannot_improve
     ended = threading.Event()
     verdicts = []
@@ -112,9 +113,11 @@ def test_either_end_of_a_race_leaves_the_plain_fleet(monkeypatch, first_to_end):
                 ended.set()
 
     real_race = ilp._stage_against_check
+    races = []
 
     def race(*args, **kwargs):
         ended.clear()
+        races.append(args)
         return real_race(*args, **kwargs)
 
     monkeypatch.setattr(ilp, "_run", stage)
@@ -128,6 +131,7 @@ def test_either_end_of_a_race_leaves_the_plain_fleet(monkeypatch, first_to_end):
         _same_fleet(problem, one_group, plain, skipped)
         assert not skipped.fallback, skipped.fallback  # a stopped stage is not a wrong verdict
         assert first_to_end == "check" or not any(verdicts[verdicts_before:])
+    assert len(races) >= 40, len(races)
     if first_to_end == "check":
         assert verdicts.count(True) >= 10 and verdicts.count(False) >= 2, verdicts
 
@@ -149,6 +153,31 @@ def test_a_cancelled_solve_stops(seed):
         statuses.append(model.prob.solverModel.getModelStatus())
     verdicts = {highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible}
     assert statuses[0] in verdicts and statuses[1] == highspy.HighsModelStatus.kInterrupt
+
+
+@pytest.mark.parametrize("seed", [5, 7, 15])
+def test_a_solve_reads_its_values_by_its_own_numbering(monkeypatch, seed):
+    """A check's model, built from the same PuLP variables and rows while a stage runs,
+    renumbers them (PuLP keeps each one's ``index`` on the object); the stage still reads its
+    own values. Here every variable is renumbered in reverse between the solve and its
+    reading, as another build would; the values are those of an undisturbed solve."""
+    problem, _ = _lexicographic(seed)
+
+    def values() -> dict:
+        model = ilp._build(problem, one_group=False, elastic=False)
+        ilp._run(model, problem.solver, False)
+        return {v.name: v.varValue for v in model.prob.variables()}
+
+    undisturbed = values()
+    real = ilp._BulkHiGHS.callSolver
+
+    def solve_then_renumber(self, lp):
+        real(self, lp)
+        for index, variable in enumerate(reversed(lp.variables())):
+            variable.index = index
+
+    monkeypatch.setattr(ilp._BulkHiGHS, "callSolver", solve_then_renumber)
+    assert len(undisturbed) > 2 and values() == undisturbed
 
 
 def test_both_verdicts_of_the_check_occur(monkeypatch):
@@ -224,6 +253,40 @@ def test_a_stage_that_improves_runs(monkeypatch, stage, cost_usd_per_hour, devic
     )  # fmt: skip
     found = solve_ilp(problem)
     assert (f"fleet, {stage}", False) in verdicts, verdicts
+    assert found.instances.tolist() == [0, 3]
+
+
+def test_a_proof_beside_a_better_fleet_is_not_trusted(monkeypatch):
+    """A check that "proves" no cheaper fleet exists while its stage, raced beside it, returns
+    one: the verdict contradicts itself, so the problem is solved again by the other solver
+    and the notes say why (here the check is made to lie, after the stage has ended)."""
+    real_run = ilp._run
+    ended = threading.Event()
+
+    def stage(*args, running=None, **kwargs):
+        try:
+            return real_run(*args, running=running, **kwargs)
+        finally:
+            if running is not None:
+                ended.set()
+
+    def lying_check(*args, **kwargs):
+        assert ended.wait(timeout=60), "the stage never ended"
+        return True
+
+    monkeypatch.setattr(ilp, "_run", stage)
+    monkeypatch.setattr(ilp, "_cannot_improve", lying_check)
+    columns = make_columns(
+        np.array([[1.0], [1.0]]), cost_usd_per_hour=[3.0, 2.0], idle_w=[100.0, 100.0],
+        busy_w=[200.0, 200.0], devices=[1, 1],
+    )  # fmt: skip
+    cost = Objective(ObjectiveKind.COST, 1.0, 0.0, "usd_per_hour")
+    problem = IlpProblem(
+        classes=make_classes([3.0]), columns=columns, objective=ENERGY, then=(cost, PURCHASES),
+        solver=SolverSettings(skip_proven_stages=True),
+    )  # fmt: skip
+    found = solve_ilp(problem)
+    assert "proved that no fleet beats" in found.fallback and found.solver == "cbc"
     assert found.instances.tolist() == [0, 3]
 
 
