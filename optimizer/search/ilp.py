@@ -1044,12 +1044,16 @@ def _solve_parts(
     stages run, with ``stages``, only for the problem's own objective. An infeasible part's
     verdict is the whole's."""
     stages = stages and weights == problem.objective
+    cores = os.cpu_count() or 1
+    spare = len(subs) < cores  # else every core solves a part: no check runs beside a stage
 
     def solve_part(j: int) -> IlpSolution:
         part = _part(problem, subs, j, weights, (start, until), stages=stages)
+        if not spare:
+            part = replace(part, solver=replace(part.solver, checks_beside_start=False))
         return solve_ilp(part, verbose=verbose)
 
-    with ThreadPoolExecutor(min(len(subs), os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(min(len(subs), cores)) as pool:
         found = list(pool.map(solve_part, range(len(subs))))
     size = _size_of(found, len(parts))
     failed = next((f for f in found if f.status is Status.INFEASIBLE), None)

@@ -5,13 +5,16 @@ seeds reach both the uncoupled and the coupled path."""
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from optimizer.catalog.problem_spec import SolverName
 from optimizer.fleet.columns import IlpProblem, Limits, PurchaseUnit, SolverSettings, TierPool
+from optimizer.fleet.ilp_input import PURCHASES
 from optimizer.search.ilp import _whole, solve_ilp
 from optimizer.search.parts import (
     class_parts,
@@ -103,6 +106,31 @@ def test_random_two_model_problems_reach_both_paths(monkeypatch):
         count["power"] += problem.limits.power_w is not None
     assert min(count.values()) >= 8, count
     assert len(priced) >= 5 and sum(priced) >= 2, priced
+
+
+@pytest.mark.parametrize(("cores", "raced"), [(2, False), (8, True)])
+def test_parts_race_their_stages_only_on_spare_cores(monkeypatch, cores, raced):
+    """Parts solve side by side, one per core: where they take every core, no stage of theirs
+    races its check (the check would take a core another part is using); with cores to spare,
+    some do. (The stages the joined fleet runs afterwards, alone, may race either way.)"""
+    import optimizer.search.ilp as ilp
+
+    in_parts = []
+    real = ilp._stage_against_check
+
+    def spy(*args, **kwargs):
+        in_parts.append(threading.current_thread() is not threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ilp, "_stage_against_check", spy)
+    monkeypatch.setattr(ilp.os, "cpu_count", lambda: cores)
+    split = 0
+    for seed in range(1, 40, 2):
+        problem = _two_models(seed)
+        solver = replace(problem.solver, name=SolverName.HIGHS)
+        split += solve_ilp(replace(problem, then=(PURCHASES,), solver=solver)).parts > 1
+    assert split >= 5, split
+    assert any(in_parts) is raced, in_parts
 
 
 def test_classes_of_different_models_are_separate_parts():
