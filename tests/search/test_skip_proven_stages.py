@@ -226,6 +226,21 @@ def test_the_next_check_runs_beside_this_one(monkeypatch):
     assert used_as_is >= 20, used_as_is
 
 
+def _twins(cost_usd_per_hour: list, devices: list) -> IlpProblem:
+    """Three requests/s on two columns alike in power and capability, energy then cost then
+    purchases: energy cannot tell them apart, so the first stage keeps the first column and
+    the later stages decide by price and devices."""
+    columns = make_columns(
+        np.array([[1.0], [1.0]]), cost_usd_per_hour=cost_usd_per_hour, idle_w=[100.0, 100.0],
+        busy_w=[200.0, 200.0], devices=devices,
+    )  # fmt: skip
+    cost = Objective(ObjectiveKind.COST, 1.0, 0.0, "usd_per_hour")
+    return IlpProblem(
+        classes=make_classes([3.0]), columns=columns, objective=ENERGY, then=(cost, PURCHASES),
+        solver=SolverSettings(skip_proven_stages=True),
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("stage", "cost_usd_per_hour", "devices"),
     [("stage 2 (usd_per_hour)", [3.0, 2.0], [1, 1]), ("stage 3 (purchases)", [2.0, 2.0], [2, 1])],
@@ -242,16 +257,7 @@ def test_a_stage_that_improves_runs(monkeypatch, stage, cost_usd_per_hour, devic
         return verdicts[-1][1]
 
     monkeypatch.setattr(ilp, "_cannot_improve", spy)
-    columns = make_columns(
-        np.array([[1.0], [1.0]]), cost_usd_per_hour=cost_usd_per_hour, idle_w=[100.0, 100.0],
-        busy_w=[200.0, 200.0], devices=devices,
-    )  # fmt: skip
-    cost = Objective(ObjectiveKind.COST, 1.0, 0.0, "usd_per_hour")
-    problem = IlpProblem(
-        classes=make_classes([3.0]), columns=columns, objective=ENERGY, then=(cost, PURCHASES),
-        solver=SolverSettings(skip_proven_stages=True),
-    )  # fmt: skip
-    found = solve_ilp(problem)
+    found = solve_ilp(_twins(cost_usd_per_hour, devices))
     assert (f"fleet, {stage}", False) in verdicts, verdicts
     assert found.instances.tolist() == [0, 3]
 
@@ -276,16 +282,7 @@ def test_a_proof_beside_a_better_fleet_is_not_trusted(monkeypatch):
 
     monkeypatch.setattr(ilp, "_run", stage)
     monkeypatch.setattr(ilp, "_cannot_improve", lying_check)
-    columns = make_columns(
-        np.array([[1.0], [1.0]]), cost_usd_per_hour=[3.0, 2.0], idle_w=[100.0, 100.0],
-        busy_w=[200.0, 200.0], devices=[1, 1],
-    )  # fmt: skip
-    cost = Objective(ObjectiveKind.COST, 1.0, 0.0, "usd_per_hour")
-    problem = IlpProblem(
-        classes=make_classes([3.0]), columns=columns, objective=ENERGY, then=(cost, PURCHASES),
-        solver=SolverSettings(skip_proven_stages=True),
-    )  # fmt: skip
-    found = solve_ilp(problem)
+    found = solve_ilp(_twins([3.0, 2.0], [1, 1]))
     assert "proved that no fleet beats" in found.fallback and found.solver == "cbc"
     assert found.instances.tolist() == [0, 3]
 
