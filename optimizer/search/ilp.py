@@ -584,18 +584,22 @@ class _BulkHiGHS(pulp.HiGHS):
         ``index`` it stores on the variables and rows, which a check's model, built from the
         same objects while this one ran, may have renumbered."""
         with _BUILDING:
-            for index, variable in enumerate(self.numbered[0]):
-                variable.index = index
-            for row, constraint in enumerate(self.numbered[1]):
-                constraint.index = row
+            self._number()
             return super().findSolutionValues(lp)
+
+    def _number(self) -> None:
+        """The variables' and rows' ``index``: their places in this model."""
+        variables, rows = self.numbered
+        for index, variable in enumerate(variables):
+            variable.index = index
+        for index, constraint in enumerate(rows):
+            constraint.index = index
 
     def _build(self, lp: pulp.LpProblem) -> None:
         highs = lp.solverModel
         variables = lp.variables()
         self.numbered = (list(variables), list(lp.constraints()))
-        for index, variable in enumerate(variables):
-            variable.index = index
+        self._number()
         inf = highspy.kHighsInf
         lower = [-inf if v.lowBound is None else v.lowBound for v in variables]
         upper = [inf if v.upBound is None else v.upBound for v in variables]
@@ -609,8 +613,7 @@ class _BulkHiGHS(pulp.HiGHS):
             kind = np.full(len(integer), int(highspy.HighsVarType.kInteger), np.uint8)
             highs.changeColsIntegrality(len(integer), integer, kind)
         starts, indices, values, row_lower, row_upper = [], [], [], [], []
-        for row, constraint in enumerate(self.numbered[1]):
-            constraint.index = row
+        for constraint in self.numbered[1]:
             starts.append(len(indices))
             indices += [v.index for v in constraint.keys()]
             values += constraint.values()
