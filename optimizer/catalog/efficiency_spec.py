@@ -51,6 +51,8 @@ class EfficiencyFactors(_Fitted):
     phase: Literal["prefill", "decode"]
     compute: EfficiencyFraction  # fraction of dense peak FLOP/s
     memory: EfficiencyFraction  # fraction of HBM bandwidth
+    # routed experts' FLOP/s over the dense GEMMs' (None: the default family's, else 1)
+    expert: EfficiencyFraction | None = None
     overhead_us_per_layer: NonNegativeFloat | None = None  # fixed time per layer per step
     graph_overhead_us_per_layer: NonNegativeFloat | None = None  # in a captured CUDA graph
     hop_latency_scale: NonNegativeFloat | None = None  # × the link's latency per collective hop

@@ -243,7 +243,18 @@ ENGINE_SPREAD = 1.0
 """Prior spread (log scale) of an engine's overheads around the pooled engine's: serving stacks
 differ 2–5× in per-step overheads and collective bandwidth (docs/model.md §4)."""
 _HARDWARE = (("decode", "compute"), ("decode", "memory"), ("prefill", "compute"),
-             ("prefill", "memory"))  # fmt: skip
+             ("prefill", "memory"), ("decode", "expert"))  # fmt: skip
+"""Fitted hardware factors. A prompt step's routed experts keep the dense rate (``expert`` 1,
+:class:`Factor`'s roofline value): each expert then multiplies hundreds of tokens, where
+grouped GEMMs reach what dense ones do (DeepGEMM's grouped contiguous FP8 GEMMs at 0.55-0.66 of
+peak beside its dense ones at 0.30-0.69, rows of the calibration file); fitted beside the
+prompt steps' compute factor it drifted to that bound. A decode step gives each expert a few
+tokens, in GEMMs too thin to reach the dense rate."""
+_ACROSS_FAMILIES = np.array([name == "expert" for _, name in _HARDWARE])
+"""Hardware factors pooled by design, one value for every family: how much slower than the
+dense GEMMs a MoE layer's routed experts run (routing, token permutation, grouped GEMMs over
+uneven expert loads) is the kernels' software more than the chip's, and the MoE rows are on a
+few families only; a family deviation fitted on them would move with the engine's kernels."""
 GRAPH_OVERHEAD_US_PER_LAYER = 10.0
 """Host time per layer of a step replayed as a CUDA graph: about eight kernels per layer a
 microsecond or so apart (an estimate; no published row isolates it, and fitted on throughput
@@ -477,13 +488,14 @@ def fit_setups(
 
     # stage 2: each family's compute and memory around the pooled ones, overheads fixed; a
     # family with few rows moves all four together (one scale)
+    own = ~_ACROSS_FAMILIES
     fam = _Blocks(_HARDWARE, families, fam_of, HARDWARE_SPREAD, False,
-                  *zip(*hw_bounds, strict=True))  # fmt: skip
+                  *zip(*hw_bounds, strict=True), own=own)  # fmt: skip
     scale = _Blocks((("all", "scale"),), reduced, reduced_of, HARDWARE_SPREAD, False)
     n_fam = fam.n
 
     def hardware_log(x):
-        scaled = scale.deviations(x[n_fam:])[reduced_of]  # [row, 1]: broadcast to all four
+        scaled = scale.deviations(x[n_fam:])[reduced_of] * own  # [row, 1]: on all four
         return fam.values(x[:n_fam], pooled_hw) + scaled
 
     def stage2(x):
@@ -495,9 +507,9 @@ def fit_setups(
     # move it: a pooled value above the cap would leave the deviation without a gradient, so
     # each deviation stays at or below its family's cap, starting there when pooled is above
     # (a scale: below its tightest cap)
-    room = np.log([family_caps(f) for f in families]) - pooled_hw
+    room = (np.log([family_caps(f) for f in families]) - pooled_hw).reshape(-1, k)[:, own]
     caps_reduced = np.log([family_caps(f) for f in reduced]).reshape(len(reduced), k)
-    scale_room = (caps_reduced - pooled_hw).min(axis=1)
+    scale_room = (caps_reduced - pooled_hw)[:, own].min(axis=1)
     upper = np.concatenate(
         [np.minimum(fam.upper, room.ravel()), np.minimum(scale.upper, scale_room)]
     )
@@ -518,15 +530,23 @@ def fit_setups(
     pooled_status = _identified(one.jac, len(setups))
     out_families = [_fitted("default", "every family's", _HARDWARE, pooled_hw,
                             pooled_status[:k], errors, every, caps)]  # fmt: skip
+    moe = np.array([s.shape.n_moe_layers > 0 for s in setups])
+    for (phase, name), status in zip(_HARDWARE, pooled_status[:k], strict=True):
+        if name == "expert" and status == FITTED:  # the rows that constrain it
+            out_families[0].provenance[(phase, name)] = (
+                f"fitted on every family's MoE rows ({int(moe.sum())}), one value for every "
+                "family (docs/model.md section 4)"
+            )
     out_families += [
         _fitted(f, f"the {f}", _HARDWARE, hw_log[np.argmax(fam_of == i)],
-                np.where(fam_fitted[i], FITTED, POOLED), errors, fam_of == i, caps)
+                np.where(_ACROSS_FAMILIES, ACROSS, np.where(fam_fitted[i], FITTED, POOLED)),
+                errors, fam_of == i, caps)
         for i, f in enumerate(families)
         if fam_fitted[i].any()
     ]  # fmt: skip
     out_families += [
         _fitted(f, f"the {f}", _HARDWARE, hw_log[np.argmax(reduced_of == i)],
-                [REDUCED] * len(_HARDWARE), errors, reduced_of == i, caps)
+                np.where(_ACROSS_FAMILIES, ACROSS, REDUCED), errors, reduced_of == i, caps)
         for i, f in enumerate(reduced)
         if scale_fitted[i].any()
     ]  # fmt: skip
@@ -554,6 +574,7 @@ def _solve(residuals, x0, lower, upper, sparsity):
 
 
 FITTED, POOLED, SHARED, ASSUMED = "fitted", "pooled", "shared", "assumed"
+ACROSS = "across"  # one value for every family by design (_ACROSS_FAMILIES)
 REDUCED = "reduced"  # fitted as one scale with the family's other hardware factors
 
 
@@ -590,6 +611,8 @@ def _fitted(key, whose, names, log_values, status, errors, rows, caps) -> Fitted
         f"(<{MIN_OWN_ROWS}), so one scale on the pooled compute and memory of both phases",
         POOLED: "pooled: its rows do not constrain it (the default's value)",
         SHARED: "pooled: shared by every engine, a property of the link (the default's value)",
+        ACROSS: "pooled: one value for every family, fitted on every family's MoE rows (the "
+        "default's value; docs/model.md section 4)",
         ASSUMED: "assumed: no row constrains it; the fit's start value (docs/model.md §4)",
     }
     provenance = {pn: said[st] for pn, st in zip(names, status, strict=True)}

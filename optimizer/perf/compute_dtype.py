@@ -33,6 +33,16 @@ class ComputePeak:
     note: str | None
 
 
+def attention_precision(weights: Precision, kv: Precision) -> Precision:
+    """The format attention's matmuls run in: the wider of the weights' and the KV cache's
+    (a tie: the cache's), and at least fp8. FlashAttention-style kernels take fp8 or 16-bit
+    operands (TensorRT-LLM's FP8 context FMHA reads an fp8 cache; a bf16 model attends in
+    bf16 whatever its cache), so a 4-bit model with an fp8 cache attends at the fp8 peak, half
+    its GEMMs' fp4 one."""
+    wider = max((kv, weights), key=lambda p: p.bytes_per_element)
+    return wider if wider.bytes_per_element >= 1 else Precision.FP8
+
+
 def compute_peak(acc: Accelerator, precision: Precision) -> ComputePeak:
     """The dense peak of ``precision`` on ``acc``, or of the nearest wider dtype it supports.
 

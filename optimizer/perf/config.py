@@ -20,7 +20,7 @@ from optimizer.catalog.power_density import compute_power_scale
 from optimizer.catalog.precision import Precision
 from optimizer.catalog.units import BITS_PER_BYTE, GIGA, MICRO, NANO, PICO, TERA
 from optimizer.errors import HetplanError
-from optimizer.perf.compute_dtype import compute_peak
+from optimizer.perf.compute_dtype import attention_precision, compute_peak
 from optimizer.perf.efficiency import FACTORS, POWER_SHARES, Efficiency, Phase
 
 
@@ -74,6 +74,7 @@ class Config:
     kv_bytes: np.ndarray
     act_bytes: np.ndarray
     peak_flop_per_s: np.ndarray  # dense peak of the compute dtype
+    attention_peak_flop_per_s: np.ndarray  # dense peak attention's matmuls run at
     mem_bw_bytes_per_s: np.ndarray
     mem_usable_bytes: np.ndarray
     tdp_w: np.ndarray
@@ -94,12 +95,14 @@ class Config:
     tier_energy_j_per_byte: np.ndarray
     prefill_compute_eff: np.ndarray
     prefill_memory_eff: np.ndarray
+    prefill_expert_eff: np.ndarray
     prefill_overhead_s_per_layer: np.ndarray
     prefill_hop_latency_scale: np.ndarray
     prefill_overhead_s_per_sequence: np.ndarray
     prefill_link_eff: np.ndarray
     decode_compute_eff: np.ndarray
     decode_memory_eff: np.ndarray
+    decode_expert_eff: np.ndarray
     decode_overhead_s_per_layer: np.ndarray
     decode_hop_latency_scale: np.ndarray
     decode_overhead_s_per_sequence: np.ndarray
@@ -292,6 +295,7 @@ def build_config(
         notes.append(peak.note)
     act = activations or Precision(peak.dtype)
     kv = kv or weights
+    attention_peak = compute_peak(acc, attention_precision(weights, kv))
     devices = tp * pp * dp
     bw = acc.memory_bandwidth_tb_per_s * TERA
     idle, idle_note = idle_power_w(catalog, acc)
@@ -320,6 +324,7 @@ def build_config(
         kv_bytes=np.float64(kv.bytes_per_element),
         act_bytes=np.float64(act.bytes_per_element),
         peak_flop_per_s=np.float64(peak.flop_per_s),
+        attention_peak_flop_per_s=np.float64(attention_peak.flop_per_s),
         mem_bw_bytes_per_s=np.float64(bw),
         mem_usable_bytes=np.float64(usable_gb * GIGA),
         tdp_w=np.float64(acc.tdp_w),

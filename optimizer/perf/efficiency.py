@@ -2,7 +2,9 @@
 
 A few physically meaningful numbers per phase. The *hardware* factors belong to an accelerator
 family (vendor and generation): the fraction of peak FLOP/s and of memory bandwidth its kernels
-reach. The *engine* factors belong to a serving engine (TensorRT-LLM, vLLM, ...), whatever the
+reach, and the fraction of that FLOP/s a MoE layer's routed experts reach (``expert``: routing,
+token permutation and grouped GEMMs over uneven expert loads, one value for every family).
+The *engine* factors belong to a serving engine (TensorRT-LLM, vLLM, ...), whatever the
 hardware: a fixed overhead per layer per step (kernel launches, synchronization; smaller inside
 a captured CUDA graph), the latency each hop of a collective pays as a multiple of the link's
 catalog latency, the fraction of link bandwidth collectives reach, and a host-side overhead per
@@ -43,6 +45,7 @@ class Factor:
 FACTORS = (
     Factor("compute", "compute_eff", 1.0, 0.5, 0.02, 1.0, 1.0, False),
     Factor("memory", "memory_eff", 1.0, 0.7, 0.05, 1.0, 1.0, False),
+    Factor("expert", "expert_eff", 1.0, 0.7, 0.2, 1.0, 1.0, False),
     Factor("overhead_us_per_layer", "overhead_s_per_layer", MICRO, 50.0, 0.0, 2000.0, 0.0, True),
     Factor(
         "graph_overhead_us_per_layer",
@@ -72,6 +75,7 @@ class PhaseEfficiency:
 
     compute: float = 1.0
     memory: float = 1.0
+    expert: float = 1.0  # routed experts' FLOP/s relative to the dense GEMMs' (MoE layers)
     overhead_us_per_layer: float = 0.0
     graph_overhead_us_per_layer: float = 0.0  # inside a captured CUDA graph
     hop_latency_scale: float = 0.0
@@ -172,7 +176,7 @@ def table_from_entries(entries, source: str) -> EfficiencyTable:
     """Group ``[[efficiency]]``, ``[[overhead]]`` and ``[[power]]`` entries; a family missing a
     phase or power shares borrows the default's (or the roofline's and :data:`UNFITTED_POWER`
     when there is no default), an engine missing a phase the default engine's."""
-    phases: dict[str, dict[str, PhaseEfficiency]] = {}
+    stated: dict[str, dict[str, dict]] = {}
     power: dict[str, PowerShares] = {}
     engines: dict[str, dict[Phase, dict[str, float]]] = {}
     for e in entries:
@@ -186,9 +190,14 @@ def table_from_entries(entries, source: str) -> EfficiencyTable:
             given = {f.name: getattr(e, f.name) for f in FACTORS}
             if given["graph_overhead_us_per_layer"] is None:  # a file from before graphs
                 given["graph_overhead_us_per_layer"] = given["overhead_us_per_layer"]
-            phases.setdefault(e.family, {})[e.phase] = PhaseEfficiency(
-                **{k: ENGINE_SET if v is None else v for k, v in given.items()}
-            )
+            stated.setdefault(e.family, {})[e.phase] = given
+    phases = {
+        family: {
+            phase: PhaseEfficiency(**_resolved(given, stated.get(DEFAULT_FAMILY, {}).get(phase)))
+            for phase, given in by_phase.items()
+        }
+        for family, by_phase in stated.items()
+    }
     default = phases.get(DEFAULT_FAMILY, {})
     default_power = power.get(DEFAULT_FAMILY, UNFITTED_POWER)
     by_family = {}
@@ -209,3 +218,16 @@ def table_from_entries(entries, source: str) -> EfficiencyTable:
         for engine, given in engines.items()
     }
     return EfficiencyTable(by_family, source, by_engine)
+
+
+def _resolved(given: dict, default: dict | None) -> dict[str, float]:
+    """An entry's factors: an engine factor it leaves is :data:`ENGINE_SET`; a hardware factor
+    it leaves (``expert``, in files from before it) is the default family's for the phase, else
+    the roofline's."""
+    out = {}
+    for f in FACTORS:
+        value = given[f.name]
+        if value is None and not f.engine:
+            value = (default or {}).get(f.name)
+        out[f.name] = (ENGINE_SET if f.engine else f.sol) if value is None else value
+    return out

@@ -38,6 +38,7 @@ class ModelShape:
     n_routed_experts: int
     n_active_experts: int
     linear_flops_per_token: float  # 2 · (P_active − input embedding), lm_head included
+    linear_expert_flops_per_token: float  # of those, the k active routed experts' (MoE layers)
     lm_head_flops_per_token: float  # 2 · V · d (prefill needs logits of the last token only)
     prefill_pair_flops: float  # attention FLOPs per (query, key) pair over the global layers
     decode_pair_flops: float  # the same in decode (MLA attends in the latent space there)
@@ -97,6 +98,9 @@ def model_shape(m: ModelArch) -> ModelShape:
         n_routed_experts=m.moe.n_routed_experts if m.moe else 0,
         n_active_experts=m.moe.n_active_experts if m.moe else 0,
         linear_flops_per_token=2.0 * active,
+        linear_expert_flops_per_token=2.0 * moe_layers * m.moe.n_active_experts * expert
+        if m.moe
+        else 0.0,
         lm_head_flops_per_token=2.0 * lm_head,
         prefill_pair_flops=prefill_pair * n_global,
         decode_pair_flops=decode_pair * n_global,

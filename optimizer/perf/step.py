@@ -5,7 +5,9 @@ A step carries ``decode_batch`` sequences that each produce one token over a con
 ``prefill_span`` keys on average. Pure prefill has no decode batch; pure decode no chunk.
 
     t_linear    = a ⊕ b of linear FLOPs / (N·peak·mfu) and weight bytes / (bw·mbu)
-    t_attention = max(attention FLOPs / (N·peak·mfu) ⊕ KV bytes / (bw·mbu), tier bytes / tier_bw)
+                  (a MoE layer's routed-expert FLOPs at mfu · expert instead)
+    t_attention = max(attention FLOPs / (N·peak_a·mfu) ⊕ KV bytes / (bw·mbu), tier bytes / tier_bw)
+                  (peak_a: the peak of attention's format, compute_dtype.attention_precision)
     t = (t_linear + t_attention + t_comm) ⊕ layers · launch_per_layer
         + sequences / dp · overhead_per_sequence
 
@@ -179,15 +181,23 @@ def step_cost(
     prompt_ranks = np.minimum(c.dp, np.maximum(requests, 1.0))
     spread = c.dp / prompt_ranks
 
-    flop_per_s = working * c.peak_flop_per_s / tdp_clock_derate(c)
+    derate = tdp_clock_derate(c)
 
-    def seconds(decode, prefill):
-        """Of ``decode`` and ``prefill`` FLOPs, each at its phase's compute efficiency."""
+    def seconds(decode, prefill, peak):
+        """Of ``decode`` and ``prefill`` FLOPs at ``peak`` per device, each at its phase's
+        compute efficiency."""
         return (decode / c.decode_compute_eff + prefill / c.prefill_compute_eff
-                * spread) / flop_per_s  # fmt: skip
+                * spread) * derate / (working * peak)  # fmt: skip
 
-    attention_s = seconds(decode_attention, prefill_attention)
-    linear_s = seconds(decode_flops - decode_attention, prefill_flops - prefill_attention)
+    attention_s = seconds(decode_attention, prefill_attention, c.attention_peak_flop_per_s)
+    # the routed experts' linear FLOPs run at the expert factor of the dense rate: each costs
+    # 1/expert of a dense one, so they add (1/expert − 1) of themselves
+    expert_flops = s.linear_expert_flops_per_token
+    extra_decode = expert_flops * batch * (1.0 / c.decode_expert_eff - 1.0)
+    extra_prefill = expert_flops * chunk * (1.0 / c.prefill_expert_eff - 1.0)
+    linear_s = seconds(decode_flops - decode_attention + extra_decode,
+                       prefill_flops - prefill_attention + extra_prefill,
+                       c.peak_flop_per_s)  # fmt: skip
     bandwidth = c.mem_bw_bytes_per_s * c.factor("memory_eff", phase)
     weight_s, kv_s = weights_dev / bandwidth, kv_dev / bandwidth
     with np.errstate(divide="ignore", invalid="ignore"):

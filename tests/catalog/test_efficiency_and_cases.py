@@ -158,11 +158,17 @@ def test_bundled_efficiency_entries(cat):
         assert e.id == f"{e.family}-{e.phase}"
         assert 0 < e.compute <= 1 and 0 < e.memory <= 1
         assert e.overhead_us_per_layer is None and e.link is None  # the engine's
-        assert set(e.provenance) == {"compute", "memory"}
+        # a prompt step's routed experts keep the dense rate; a decode step's one shared value
+        expert = {"decode": {"expert"}, "prefill": set()}[e.phase]
+        assert set(e.provenance) == {"compute", "memory"} | expert
         for said in e.provenance.values():
             assert said.startswith(("fitted on", "pooled:", "assumed:"))
         if e.family == "default":
             assert e.fit_rows >= 600
+        if e.phase == "decode":
+            assert 0.2 <= e.expert == cat.efficiency["default-decode"].expert < 1
+        else:
+            assert e.expert is None
     kin = {  # families no published row fits, and the fitted family each takes its factors from
         "nvidia-blackwell-ultra": "nvidia-blackwell",
         "nvidia-ada": "nvidia-blackwell-rtx",
@@ -191,9 +197,10 @@ def test_bundled_overhead_entries(cat):
 class _E:
     """A stand-in for an EfficiencyFactors entry (table_from_entries reads attributes)."""
 
-    def __init__(self, family, phase, compute, memory=0.9, overhead=0.0, hop=0.0, seq=0.0, link=1):
+    def __init__(self, family, phase, compute, memory=0.9, overhead=0.0, hop=0.0, seq=0.0, link=1,
+                 expert=None):  # fmt: skip
         self.family, self.phase = family, phase
-        self.compute, self.memory = compute, memory
+        self.compute, self.memory, self.expert = compute, memory, expert
         self.overhead_us_per_layer, self.hop_latency_scale = overhead, hop
         self.overhead_us_per_sequence, self.link = seq, link
         self.graph_overhead_us_per_layer = None  # written before CUDA graphs: the eager one
@@ -220,6 +227,22 @@ def test_table_borrows_default_for_a_missing_phase():
     other, note = table.lookup("unknown-gen")
     assert other == table.by_family["default"]
     assert "unknown-gen" in note and "default" in note
+
+
+def test_an_entry_without_an_expert_factor_takes_the_default_familys():
+    """``expert`` is one value for every family (files from before it have none): a family
+    entry that leaves it takes the default entry's for its phase, and with no default the
+    roofline's 1 (routed experts as fast as dense GEMMs, the model before the factor)."""
+    table = table_from_entries(
+        [_E("default", "decode", 0.5, expert=0.45), _E("default", "prefill", 0.5),
+         _E("fam", "decode", 0.4), _E("fam", "prefill", 0.4, expert=0.9)],
+        "t",
+    )  # fmt: skip
+    fam, _ = table.lookup("fam")
+    assert (fam.decode.expert, fam.prefill.expert) == (0.45, 0.9)
+    assert table.lookup("default")[0].prefill.expert == 1.0
+    alone, _ = table_from_entries([_E("fam", "decode", 0.4)], "t").lookup("fam")
+    assert alone.decode.expert == 1.0
 
 
 def test_table_without_default_falls_back_to_roofline():

@@ -24,7 +24,7 @@ from optimizer.perf.config import (
 from optimizer.perf.efficiency import SOL, Efficiency, Phase, PhaseEfficiency, table_from_entries
 from optimizer.perf.phases import decode_step, prefill_step
 from optimizer.perf.shape import model_shape
-from optimizer.perf.step import step_cost
+from optimizer.perf.step import step_cost, tdp_clock_derate
 
 # catalog numbers the hand calculations use (checked against the catalog in test_catalog_numbers)
 H100_BF16 = 989e12  # dense BF16 FLOP/s
@@ -313,6 +313,57 @@ def test_moe_decode_batch1_reads_k_experts(cat):
     # a huge batch touches every expert: the whole model minus the input table
     big = decode_step(s, c, 10_000, 100)
     assert float(big.weight_bytes) == pytest.approx((dense + 32 * 8 * expert) * 2, rel=1e-9)
+
+
+def test_routed_experts_run_at_the_expert_share_of_the_dense_rate(cat):
+    """Mixtral-8x7B prefill of 4096 tokens on one H200 with expert = 0.5: the k = 2 active
+    experts' 2·3·d·f FLOPs per token per layer take twice a dense FLOP's time, everything else
+    (attention projections, router, lm_head, attention) as before; a dense model is untouched."""
+    m = cat.models["mixtral-8x7b"]
+    s = model_shape(m)
+    acc = cat.accelerators["h200-sxm"]
+    half = Efficiency(PhaseEfficiency(expert=0.5), PhaseEfficiency(expert=0.5), "t")
+    sol, _ = build_config(cat, acc, efficiency=SOL)
+    slow, _ = build_config(cat, acc, efficiency=half)
+    expert_flops = 2 * 32 * 2 * (3 * 4096 * 14336)  # 2 FLOPs · layers · k · expert weights
+    a = prefill_step(s, sol, 1, 4096, 0, pipelined=False)
+    b = prefill_step(s, slow, 1, 4096, 0, pipelined=False)
+    derate = float(tdp_clock_derate(sol))  # H200's GEMM clock under its TDP: 1.004
+    added = expert_flops * 4096 * derate / 989e12  # bf16 on H200: 989 TFLOP/s dense
+    assert float(b.linear_compute_s) == pytest.approx(float(a.linear_compute_s) + added, rel=1e-9)
+    assert float(b.attention_compute_s) == float(a.attention_compute_s)
+    assert float(b.flops) == float(a.flops)  # the work is the same; only its rate falls
+    d = decode_step(s, slow, 64, 1000)
+    assert float(d.linear_compute_s) == pytest.approx(
+        float(decode_step(s, sol, 64, 1000).linear_compute_s)
+        + expert_flops * 64 * derate / 989e12,
+        rel=1e-9,
+    )
+    dense = model_shape(cat.models["llama-3.1-8b"])
+    assert float(prefill_step(dense, slow, 1, 4096, 0, pipelined=False).compute_s) == float(
+        prefill_step(dense, sol, 1, 4096, 0, pipelined=False).compute_s
+    )
+
+
+def test_attention_runs_at_the_peak_of_its_format(cat):
+    """Llama-3.1-8B fp4 with an fp8 KV cache on a B200: the GEMMs at the fp4 peak (9,000
+    TFLOP/s), attention's QK and PV matmuls at the fp8 one (4,500); with a bf16 cache at the
+    bf16 one (2,250); fp8 weights with an fp8 cache attend at fp8."""
+    s = model_shape(cat.models["llama-3.1-8b"])
+    acc = cat.accelerators["b200"]
+    attention = 4 * 32 * 128 * 32 * 8192 * 4096  # 8192 new tokens, a 4096-key mean span
+    for weights, kv, peak in ((Precision.FP4, Precision.FP8, 4500e12),
+                              (Precision.FP4, Precision.BF16, 2250e12),
+                              (Precision.FP8, Precision.FP8, 4500e12),
+                              (Precision.FP4, Precision.FP4, 4500e12)):  # fmt: skip
+        c, _ = build_config(cat, acc, weights=weights, kv=kv, efficiency=SOL)
+        step = prefill_step(s, c, 1, 8192, 0, pipelined=False)
+        assert float(step.attention_compute_s) == pytest.approx(attention / peak, rel=1e-9)
+    c, _ = build_config(cat, acc, weights=Precision.FP4, kv=Precision.FP8, efficiency=SOL)
+    linear = float(prefill_step(s, c, 1, 8192, 0, pipelined=False).linear_compute_s)
+    head = 2 * 128_256 * 4_096
+    gemm = (2 * (8_030_261_248 - 128_256 * 4_096) - head) * 8192 + head
+    assert linear == pytest.approx(gemm / 9000e12, rel=1e-9)
 
 
 # ---------------------------------------------------------------- 3. the calibrated fact
