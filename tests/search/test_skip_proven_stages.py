@@ -180,6 +180,44 @@ def test_a_solve_reads_its_values_by_its_own_numbering(monkeypatch, seed):
     assert len(undisturbed) > 2 and values() == undisturbed
 
 
+@pytest.mark.parametrize("racing", [False, True], ids=["check-first", "racing"])
+def test_checks_that_give_up_leave_the_plain_fleet(monkeypatch, racing):
+    """A check that outlives twice the first stage's time gives up and the stage runs
+    (``_CHECK_SHARE``): with ten microseconds for every check, on every path (checks before
+    their stage, beside it, and beside a first stage started from a baseline's fleet), the
+    fleet is the plain stages'. Proof of coverage: checks did run out of time (HiGHS's
+    time-limit status; a small one still proves at presolve), and checks beside a first stage
+    were stopped at their limit."""
+    monkeypatch.setattr(ilp, "_CHECK_SHARE", 0.0)
+    monkeypatch.setattr(ilp, "_CHECK_FLOOR_S", 1e-5)
+    statuses, stopped = [], []
+    real_status, real_verdicts = ilp._SilentHighs.getModelStatus, ilp._ChecksBesideStart.verdicts
+
+    def status(self):
+        statuses.append(real_status(self))
+        return statuses[-1]
+
+    def beside(self, until):
+        found = real_verdicts(self, until)
+        stopped.append(ilp._CANCELLED in self.running)
+        return found
+
+    monkeypatch.setattr(ilp._SilentHighs, "getModelStatus", status)
+    monkeypatch.setattr(ilp._ChecksBesideStart, "verdicts", beside)
+    for seed in range(0, 80, 2):
+        problem, one_group = _lexicographic(seed)
+        plain = solve_ilp(problem, one_group=one_group)
+        skipped = solve_ilp(_skipping(problem, racing), one_group=one_group)
+        _same_fleet(problem, one_group, plain, skipped)
+        if racing and not one_group and plain.status is not Status.INFEASIBLE:
+            start = solve_ilp(problem, one_group=True)
+            if start.status is not Status.INFEASIBLE:
+                _same_fleet(problem, False, solve_ilp(problem, begin=start),
+                            solve_ilp(_skipping(problem), begin=start))  # fmt: skip
+    assert statuses.count(highspy.HighsModelStatus.kTimeLimit) >= 3, statuses
+    assert not racing or any(stopped), stopped
+
+
 def test_both_verdicts_of_the_check_occur(monkeypatch):
     """Proof of coverage: over the seeds the check proves some stages cannot improve (they are
     skipped) and finds others can (they run)."""
@@ -303,8 +341,8 @@ def test_the_first_checks_run_beside_a_started_first_stage(monkeypatch):
     outcomes = []
     real = ilp._ChecksBesideStart.verdicts
 
-    def spy(self):
-        found = real(self)
+    def spy(self, until):
+        found = real(self, until)
         outcomes.append(found is not None)
         return found
 
