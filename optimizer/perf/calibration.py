@@ -244,12 +244,15 @@ ENGINE_SPREAD = 1.0
 differ 2–5× in per-step overheads and collective bandwidth (docs/model.md §4)."""
 _HARDWARE = (("decode", "compute"), ("decode", "memory"), ("prefill", "compute"),
              ("prefill", "memory"), ("decode", "expert"))  # fmt: skip
-"""Fitted hardware factors. A prompt step's routed experts keep the dense rate (``expert`` 1,
-:class:`Factor`'s roofline value): each expert then multiplies hundreds of tokens, where
-grouped GEMMs reach what dense ones do (DeepGEMM's grouped contiguous FP8 GEMMs at 0.55-0.66 of
-peak beside its dense ones at 0.30-0.69, rows of the calibration file); fitted beside the
-prompt steps' compute factor it drifted to that bound. A decode step gives each expert a few
-tokens, in GEMMs too thin to reach the dense rate."""
+"""Fitted hardware factors; the others take their roofline value (:data:`ASSUMED_HARDWARE`)."""
+ASSUMED_HARDWARE = {
+    ("prefill", "expert"): "assumed: 1, the dense rate: a prompt step's routed experts each "
+    "multiply hundreds of tokens, where grouped GEMMs reach what dense ones do (DeepGEMM's "
+    "grouped contiguous FP8 GEMMs at 0.55-0.66 of peak beside its dense ones at 0.30-0.69, rows "
+    "of the calibration file); fitted, it went to that bound. A decode step gives each expert a "
+    "few tokens, in GEMMs too thin to reach the dense rate (docs/model.md section 4)",
+}
+"""Hardware factors not fitted, each with why its roofline value stands."""
 _ACROSS_FAMILIES = np.array([name == "expert" for _, name in _HARDWARE])
 """Hardware factors pooled by design, one value for every family: how much slower than the
 dense GEMMs a MoE layer's routed experts run (routing, token permutation, grouped GEMMs over

@@ -6,12 +6,13 @@ from __future__ import annotations
 import tomli_w
 
 from optimizer.perf.calibration import (
+    ASSUMED_HARDWARE,
     GRAPH_OVERHEAD_US_PER_LAYER,
     FitResult,
     FittedPower,
     engine_phase,
 )
-from optimizer.perf.efficiency import POWER_SHARES
+from optimizer.perf.efficiency import FACTORS, POWER_SHARES
 
 _DERIVED = {
     "graph_overhead_us_per_layer": "derived: a prompt step is never a captured graph (the eager "
@@ -31,6 +32,9 @@ def _derived(name: str, phase: str) -> str:
             "isolates it)"
         )
     return _DERIVED[name]
+
+
+_SOL = {f.name: f.sol for f in FACTORS}
 
 
 def _whose(key: str, kind: str, rows: int) -> str:
@@ -56,6 +60,7 @@ def efficiency_toml(
     for f in fitted.families if fitted else ():
         for phase in ("prefill", "decode"):
             names = [n for p, n in f.values if p == phase]
+            roofline = {n: why for (p, n), why in ASSUMED_HARDWARE.items() if p == phase}
             assumed = all(why.startswith("assumed") for why in f.provenance.values())
             source = (
                 f"hetplan calibrate --fit on {cases_file}: {next(iter(f.provenance.values()))}"
@@ -71,7 +76,8 @@ def efficiency_toml(
                     "family": f.key,
                     "phase": phase,
                     **{n: _round(f.values[(phase, n)]) for n in names},
-                    "provenance": {n: f.provenance[(phase, n)] for n in names},
+                    **{n: _SOL[n] for n in roofline},
+                    "provenance": {n: f.provenance[(phase, n)] for n in names} | roofline,
                     "fit_rows": f.rows,
                     **({} if assumed else {"fit_median_abs_error": _round(f.median_abs_error)}),
                     "confidence": "medium" if f.rows >= 100 and not assumed else "uncertain",

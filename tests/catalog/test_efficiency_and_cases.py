@@ -159,8 +159,7 @@ def test_bundled_efficiency_entries(cat):
         assert 0 < e.compute <= 1 and 0 < e.memory <= 1
         assert e.overhead_us_per_layer is None and e.link is None  # the engine's
         # a prompt step's routed experts keep the dense rate; a decode step's one shared value
-        expert = {"decode": {"expert"}, "prefill": set()}[e.phase]
-        assert set(e.provenance) == {"compute", "memory"} | expert
+        assert set(e.provenance) == {"compute", "memory", "expert"}
         for said in e.provenance.values():
             assert said.startswith(("fitted on", "pooled:", "assumed:"))
         if e.family == "default":
@@ -168,7 +167,7 @@ def test_bundled_efficiency_entries(cat):
         if e.phase == "decode":
             assert 0.2 <= e.expert == cat.efficiency["default-decode"].expert < 1
         else:
-            assert e.expert is None
+            assert e.expert == 1.0 and e.provenance["expert"].startswith("assumed: 1")
     kin = {  # families no published row fits, and the fitted family each takes its factors from
         "nvidia-blackwell-ultra": "nvidia-blackwell",
         "nvidia-ada": "nvidia-blackwell-rtx",
