@@ -531,15 +531,11 @@ def fit_setups(
     errors = np.abs(np.expm1(log_errors(hw_log, en_log)))
     every = np.ones(len(setups), bool)
     pooled_status = _identified(one.jac, len(setups))
-    out_families = [_fitted("default", "every family's", _HARDWARE, pooled_hw,
-                            pooled_status[:k], errors, every, caps)]  # fmt: skip
-    moe = np.array([s.shape.n_moe_layers > 0 for s in setups])
-    for (phase, name), status in zip(_HARDWARE, pooled_status[:k], strict=True):
-        if name == "expert" and status == FITTED:  # the rows that constrain it
-            out_families[0].provenance[(phase, name)] = (
-                f"fitted on every family's MoE rows ({int(moe.sum())}), one value for every "
-                "family (docs/model.md section 4)"
-            )
+    moe_rows = sum(s.shape.n_moe_layers > 0 for s in setups)  # what the expert factor sees
+    pooled_said = np.where(_ACROSS_FAMILIES & (pooled_status[:k] == FITTED), FITTED_ACROSS,
+                           pooled_status[:k])  # fmt: skip
+    out_families = [_fitted("default", "every family's", _HARDWARE, pooled_hw, pooled_said,
+                            errors, every, caps, moe_rows)]  # fmt: skip
     out_families += [
         _fitted(f, f"the {f}", _HARDWARE, hw_log[np.argmax(fam_of == i)],
                 np.where(_ACROSS_FAMILIES, ACROSS, np.where(fam_fitted[i], FITTED, POOLED)),
@@ -578,6 +574,7 @@ def _solve(residuals, x0, lower, upper, sparsity):
 
 FITTED, POOLED, SHARED, ASSUMED = "fitted", "pooled", "shared", "assumed"
 ACROSS = "across"  # one value for every family by design (_ACROSS_FAMILIES)
+FITTED_ACROSS = "fitted across"  # that value, fitted on the rows of every family it sees
 REDUCED = "reduced"  # fitted as one scale with the family's other hardware factors
 
 
@@ -597,8 +594,9 @@ def _information(jac, n_rows: int) -> np.ndarray:
     return np.asarray(squared.sum(axis=0)).ravel()
 
 
-def _fitted(key, whose, names, log_values, status, errors, rows, caps) -> Fitted:
-    """One family's or engine's entry, each factor saying where its value came from."""
+def _fitted(key, whose, names, log_values, status, errors, rows, caps, moe_rows=0) -> Fitted:
+    """One family's or engine's entry, each factor saying where its value came from
+    (``moe_rows``: the MoE rows that fitted the ``expert`` factor, for the pooled entry)."""
     n = int(rows.sum())
 
     def cap(name):
@@ -616,6 +614,8 @@ def _fitted(key, whose, names, log_values, status, errors, rows, caps) -> Fitted
         SHARED: "pooled: shared by every engine, a property of the link (the default's value)",
         ACROSS: "pooled: one value for every family, fitted on every family's MoE rows (the "
         "default's value; docs/model.md section 4)",
+        FITTED_ACROSS: f"fitted on every family's MoE rows ({moe_rows}), one value for every "
+        "family (docs/model.md section 4)",
         ASSUMED: "assumed: no row constrains it; the fit's start value (docs/model.md §4)",
     }
     provenance = {pn: said[st] for pn, st in zip(names, status, strict=True)}
