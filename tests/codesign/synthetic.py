@@ -46,6 +46,26 @@ class Bowl:
 
 
 @dataclass(frozen=True)
+class NoisyPlateau:
+    """The bowl's loss in steps of 0.05, so that designs on a step tie, times 1 + 10⁻¹³·u with
+    u drawn from ``noise_seed`` and the design: the float noise a fleet solve's value carries,
+    which moves with the solver's path."""
+
+    noise_seed: int = 0
+
+    def __call__(self, params: dict) -> TrialOutcome:
+        budget = bowl_budget(params)
+        attrs = {"design": dict(params)}
+        if budget > 0:
+            return TrialOutcome(None, {"budget": budget}, attrs)
+        bowl = (params["x"] - 0.3) ** 2 + (params["y"] - 0.6) ** 2
+        loss = 1.0 + math.floor(bowl / 0.05) * 0.05 + KIND_OFFSET[params["kind"]]
+        design = [self.noise_seed, round(params["x"] * 1e9), round(params["y"] * 1e9)]
+        loss *= 1.0 + 1e-13 * np.random.default_rng(design).uniform(-1.0, 1.0)
+        return TrialOutcome((loss,), {"budget": budget}, attrs)
+
+
+@dataclass(frozen=True)
 class TwoObjectives:
     """Two objectives that trade off, (x, 1 - sqrt(x) + y), over the bowl's knobs. Designs
     with x + y > 1.2 are infeasible and not evaluated; designs with y < 0.1 are evaluated
