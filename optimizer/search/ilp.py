@@ -543,12 +543,13 @@ fleet of 8.5 on the mixed agentic problem, and with the slack at 10⁻⁵ both c
 
 _HIGHS_NO_SUB_MIPS = {"mip_heuristic_run_rens": False, "mip_heuristic_run_rins": False}
 """HiGHS's sub-MIP heuristics (RENS, RINS: a smaller MIP around the LP solution, or where it
-agrees with the incumbent) are off. Every solve here either starts from a fleet (a baseline's,
+agrees with the incumbent) are off. Nearly every solve here starts from a fleet (a baseline's,
 or the stage before's), is a check that expects no fleet at all, or is a baseline on a few
-columns, so they search for what is already there or cannot exist: the mixed agentic
+columns, so they searched for what is already there or cannot exist: the mixed agentic
 problem's solves took 5.4 s on one worker with them and 2.4 s without, the same fleet (its
-cost stage 1.05 -> 0.80 s, its purchases check 1.10 -> 0.47 s; docs/solver.md). They change
-the path to the optimum, never the proof of it."""
+cost stage 1.05 -> 0.80 s, its purchases check 1.10 -> 0.47 s), and the large cold problems
+of the scale benchmarks lost little (docs/solver.md). They change the path to the optimum,
+never the proof of it."""
 
 
 class _BulkHiGHS(pulp.HiGHS):
