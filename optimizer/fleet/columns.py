@@ -210,10 +210,12 @@ class SolverSettings:
     label: str = "fleet"  # what the solve is for, in progress lines
     # HiGHS: a later objective's stage is skipped when a check proves it cannot improve
     skip_proven_stages: bool = True
-    # and, on a spare core, the first such check runs beside a first stage started from a
-    # baseline's fleet (wasted where the stage improves on its start) and each later stage races
-    # its check; off in single-thread callers, where checks run before their stages
-    checks_beside_start: bool = True
+    # and, on a spare core, each stage races its check; off in single-thread callers, where
+    # checks run before their stages
+    race_checks: bool = True
+    # and, on cores of their own, the first such checks run beside a first stage started from
+    # a baseline's fleet (wasted where the stage improves on its start)
+    checks_beside_first_stage: bool = True
 
 
 @dataclass(frozen=True)

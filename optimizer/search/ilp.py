@@ -1065,7 +1065,8 @@ def _solve_parts(
     def solve_part(j: int) -> IlpSolution:
         part = _part(problem, subs, j, weights, (start, until), stages=stages)
         if not spare:
-            part = replace(part, solver=replace(part.solver, checks_beside_start=False))
+            solver = replace(part.solver, race_checks=False, checks_beside_first_stage=False)
+            part = replace(part, solver=solver)
         return solve_ilp(part, verbose=verbose)
 
     with ThreadPoolExecutor(min(len(subs), cores)) as pool:
@@ -1290,7 +1291,7 @@ def _whole(
         if begin is not None
         and not verbose
         and _checking(problem)
-        and settings.checks_beside_start
+        and settings.checks_beside_first_stage
         else None
     )
     began = time.perf_counter()
@@ -1469,7 +1470,7 @@ def _then(model: _Model, problem: IlpProblem, verbose: bool, start: float,
             the stage raced beside it returned one that does."""
     prob, settings = model.prob, problem.solver
     checking = _checking(problem)
-    racing = checking and settings.checks_beside_start and not verbose
+    racing = checking and settings.race_checks and not verbose
     held = problem.objective
     known = None  # this stage's check, when it ran beside the stage before's
     for number, then in enumerate(problem.then):
@@ -1613,8 +1614,8 @@ def _pose_checks(model: _Model, prob: pulp.LpProblem, settings: SolverSettings, 
 class _ChecksBesideStart:
     """The first tie-break stage's checks, run beside the first stage on the assumption that
     it keeps its start (a baseline's fleet, often the optimum already): they pose exactly what
-    ``_then`` would pose if so, and are cancelled if not. On the mixed agentic problem the
-    first stage keeps its start and its check (0.9 s) otherwise ran after it (0.8 s)."""
+    ``_then`` would pose if so, and are cancelled if not. Speculative, so only on cores of
+    their own (``SolverSettings.checks_beside_first_stage``; docs/solver.md)."""
 
     def __init__(self, model: _Model, problem: IlpProblem, verbose: bool, left):
         prob, settings = model.prob, problem.solver

@@ -1,7 +1,7 @@
 """Tie-break stages skipped where HiGHS proves they cannot improve (``skip_proven_stages``)
 against the plain lexicographic solve: the same fleet, on random problems where the later
 stages decide the fleet and where they do not, whether each check runs before its stage or
-races it on a spare core (``checks_beside_start``), and whichever of the two ends first."""
+races it on a spare core (``race_checks``), and whichever of the two ends first."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def _lexicographic(seed: int):
 def _skipping(problem, racing: bool = True):
     """The problem with its stages checked; ``racing``: a stage races its check (a spare
     core), else the check runs first."""
-    solver = replace(problem.solver, skip_proven_stages=True, checks_beside_start=racing)
+    solver = replace(problem.solver, skip_proven_stages=True, race_checks=racing,
+                     checks_beside_first_stage=racing)  # fmt: skip
     return replace(problem, solver=solver)
 
 
