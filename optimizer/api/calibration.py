@@ -101,12 +101,13 @@ def setup_case(
     if case.accelerator not in catalog.accelerators:
         return Skip(case, f"accelerator {case.accelerator!r} is not in the catalog")
     defaults: list[str] = []
-    power = GROUPS[case.metric] in ("power", "energy")
-    if power:
+    if GROUPS[case.metric] in ("power", "energy"):
         filled = _power_lengths(case, defaults)
         if isinstance(filled, Skip):
             return filled
         case = filled
+    elif _held_at_batch(case) and case.input_tokens is None and case.output_tokens:
+        case = _chat_prompt(case, defaults)  # a chat server (ML.ENERGY's) states no prompts
     if case.context_tokens is not None and case.metric != "decode_step_ms":
         return Skip(case, "context_tokens: only decode_step_ms rows take a KV length alone")
     needs_lengths = case.metric not in ("weights_gib", "kv_tokens_capacity") and (
@@ -215,6 +216,16 @@ def _power_lengths(case: Case, defaults: list[str]) -> Case | Skip:
         )
     if case.output_tokens is None:
         return Skip(case, "output length not stated")
+    return _chat_prompt(case, defaults)
+
+
+def _held_at_batch(case: Case) -> bool:
+    """A throughput row of a server held at a stated running batch (``Setup.kind``
+    ``at_batch``)."""
+    return case.metric == "output_tokens_per_s_per_accelerator" and case.batch is not None
+
+
+def _chat_prompt(case: Case, defaults: list[str]) -> Case:
     defaults.append(f"input blank: a {CHAT_PROMPT_TOKENS:g}-token chat prompt (assumed)")
     return dataclasses.replace(case, input_tokens=CHAT_PROMPT_TOKENS)
 

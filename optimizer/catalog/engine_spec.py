@@ -46,7 +46,8 @@ class MoeExchange(StrEnum):
 class Engine(Entry):
     """One serving engine's defaults: ``max_batch`` sequences and ``max_tokens_per_step``
     tokens per step, ``memory_fraction`` of device memory for weights and KV, pure-decode steps
-    of at most ``graph_max_batch`` sequences replayed as CUDA graphs (0: eager), the
+    of at most ``graph_max_batch`` sequences replayed as CUDA graphs (0: eager; with
+    ``graph_mixed_steps``, any step of at most that many tokens, prompt chunks included), the
     all-reduce algorithms it chooses from, and ``kv_reserved_output_share``: the share of a
     request's output whose KV the scheduler reserves when it admits the request (1: the whole
     output up front, TensorRT-LLM's guaranteed-no-evict; 0: blocks allocated as tokens come,
@@ -60,6 +61,7 @@ class Engine(Entry):
     max_tokens_per_step: PositiveInt
     memory_fraction: float = Field(ge=0.05, le=1, allow_inf_nan=False, strict=True)
     graph_max_batch: NonNegativeInt
+    graph_mixed_steps: bool = False  # steps with a prompt chunk replay graphs too (by tokens)
     collectives: tuple[Annotated[Collective, Field()], ...] = Field(min_length=1)
     kv_reserved_output_share: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
     moe_exchange: MoeExchange = MoeExchange.GATHER

@@ -83,6 +83,8 @@ class Setup:
             return "power_at_batch" if self.batch is not None else "power_at_full_load"
         if metric in ("ttft_ms", "tpot_ms") and self.requests_per_s is not None:
             return "at_rate"
+        if metric == "output_tokens_per_s_per_accelerator" and self.batch is not None:
+            return "at_batch"  # a server held at a stated running batch (max_num_seqs)
         return "loaded" if scenario in ("server", "interactive") else "offline"
 
 
@@ -146,6 +148,11 @@ def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config
     if kind == "offline":
         point = serve(shape, c, req, phase=ServePhase.AGGREGATED)
         return _per_accelerator(setups, point.output_tokens_per_s)
+    if kind == "at_batch":  # nothing where the configuration cannot hold the run's batch
+        batch = np.array([s.batch for s in setups])
+        point = serve(shape, c, req, phase=ServePhase.AGGREGATED, batch=batch)
+        holds = (point.batch > 0) & (point.memory.max_batch >= batch)
+        return np.where(holds, _per_accelerator(setups, point.output_tokens_per_s), np.nan)
     metric = np.array([s.case.metric for s in setups])
     if kind.startswith("power_"):
         return _power(shape, c, setups, req, metric, kind)

@@ -42,12 +42,14 @@ class EngineProfile:
     collectives: tuple[Collective, ...] = (Collective.RING,)
     kv_reserved_output_share: float = 0.0
     moe_exchange: MoeExchange = MoeExchange.GATHER
+    graph_mixed_steps: bool = False
 
     @classmethod
     def of(cls, engine: Engine) -> EngineProfile:
         return cls(engine.max_batch, engine.max_tokens_per_step, engine.memory_fraction,
                    engine.graph_max_batch, engine.collectives,
-                   engine.kv_reserved_output_share, engine.moe_exchange)  # fmt: skip
+                   engine.kv_reserved_output_share, engine.moe_exchange,
+                   engine.graph_mixed_steps)  # fmt: skip
 
 
 GENERIC_ENGINE = EngineProfile()
@@ -113,6 +115,7 @@ class Config:
     max_tokens_per_step: np.ndarray
     memory_fraction: np.ndarray
     graph_max_batch: np.ndarray
+    graph_mixed_steps: np.ndarray  # 1 where steps with a prompt chunk replay graphs too
     kv_reserved_output_share: np.ndarray
     one_shot: np.ndarray  # 1 where the engine may use the algorithm, else 0
     two_shot: np.ndarray
@@ -362,6 +365,7 @@ def engine_fields(engine: EngineProfile, *, direct: bool = True) -> dict[str, np
         "max_tokens_per_step": np.float64(engine.max_tokens_per_step),
         "memory_fraction": np.float64(engine.memory_fraction),
         "graph_max_batch": np.float64(engine.graph_max_batch),
+        "graph_mixed_steps": np.float64(engine.graph_mixed_steps),
         "kv_reserved_output_share": np.float64(engine.kv_reserved_output_share),
         "one_shot": np.float64(direct and Collective.ONE_SHOT in engine.collectives),
         "two_shot": np.float64(direct and Collective.TWO_SHOT in engine.collectives),

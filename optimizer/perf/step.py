@@ -205,7 +205,7 @@ def step_cost(
 
     comm_s, link_bytes = _communication(s, c, tokens, phase, stages_parallel)
     sequences = batch + requests
-    launch_s = s.n_layers * _launch_per_layer_s(c, batch, requests, phase)
+    launch_s = s.n_layers * _launch_per_layer_s(c, batch, chunk, requests, phase)
     # each attention-DP rank schedules and samples its own sequences in its own process, side
     # by side with the others: host time per step is its share's, not the instance's
     fixed_s = sequences / c.dp * c.factor("overhead_s_per_sequence", phase)
@@ -274,15 +274,21 @@ def _step_time(device_s, launch_s, fixed_s, bubble, smooth):
     return (overlapped(device_s, launch_s, smooth) + fixed_s) * bubble
 
 
-def _launch_per_layer_s(c: Config, batch, requests, phase: Phase) -> np.ndarray:
+def _launch_per_layer_s(c: Config, batch, chunk, requests, phase: Phase) -> np.ndarray:
     """Host time to launch one layer's kernels: a decode step of at most the engine's
-    ``graph_max_batch`` sequences per attention-DP rank replays a captured CUDA graph, unless it
-    carries a prompt chunk (eager); an aggregated step carries one in a share ``min(1, r)`` of
-    steps (``r`` prompts started per step), so it pays the eager cost in that share."""
+    ``graph_max_batch`` sequences per attention-DP rank replays a captured CUDA graph; a step
+    that carries a prompt chunk runs eagerly, unless the engine captures steps by their token
+    count (``graph_mixed_steps``: vLLM V1's piecewise graphs) and it has at most that many
+    tokens. An aggregated step carries a chunk in a share ``min(1, r)`` of steps (``r``
+    prompts started per step), so those steps hold its ``chunk / min(1, r)`` prompt tokens."""
     graph = c.factor("graph_overhead_s_per_layer", phase)
     eager = c.factor("overhead_s_per_layer", phase)
-    capturable = (batch > 0) & (batch / c.dp <= c.graph_max_batch)
-    return np.where(capturable, graph + (eager - graph) * np.minimum(1.0, requests), eager)
+    share = np.minimum(1.0, requests)
+    plain = np.where((batch > 0) & (batch / c.dp <= c.graph_max_batch), graph, eager)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        carrying = (batch + np.where(share > 0, chunk / share, 0.0)) / c.dp
+    captured = (c.graph_mixed_steps > 0) & (carrying > 0) & (carrying <= c.graph_max_batch)
+    return plain + (np.where(captured, graph, eager) - plain) * share
 
 
 def tdp_clock_derate(c: Config) -> np.ndarray:

@@ -275,8 +275,8 @@ def test_bundled_table_lookup(cat):
 
 
 def test_published_cases(published):
-    assert len(published) == 832
-    assert len({c.case_id for c in published}) == 832
+    assert len(published) == 868
+    assert len({c.case_id for c in published}) == 868
     first = published[0]
     assert first.case_id == "mlperf-v4.1-llama2-70b-mi300x-x1-offline-amd-tput"
     assert (first.model, first.accelerator, first.accelerators) == ("llama-2-70b", "mi300x", 1)

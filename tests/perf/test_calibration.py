@@ -165,6 +165,33 @@ def test_offline_throughput_is_per_accelerator(cat, cases, table):
     assert pred.predicted == pytest.approx(float(point.output_tokens_per_s) / per, rel=1e-9)
 
 
+def test_a_server_held_at_a_batch_predicts_its_throughput_there(cat, by_id, table):
+    """ML.ENERGY's vLLM runs state the running batch their server held (``Setup.kind``
+    ``at_batch``): the prediction is the aggregated throughput at that batch per accelerator,
+    at most the batch over the roofline's decode step there (prompts are never free), and a
+    prompt the source does not state is taken as a 200-token chat prompt, said in the notes."""
+    case = by_id["mle3-llama-3.1-70b-h100-sxmx4-mns128-tput"]
+    assert case.batch == pytest.approx(127.6) and case.input_tokens is None
+    (pred,), skips = predict_cases([case], cat, table)
+    assert not skips
+    assert any("200-token chat prompt" in note for note in pred.defaults)
+    setup = setup_case(case, cat, table)
+    point = serve(setup.shape, setup.config, setup.request, phase=ServePhase.AGGREGATED,
+                  batch=np.array([case.batch]))  # fmt: skip
+    assert pred.predicted == pytest.approx(float(point.output_tokens_per_s[0]) / 4, rel=1e-9)
+    roofline, _ = build_config(cat, cat.accelerators["h100-sxm"], tp=4, efficiency=SOL)
+    context = 200 + case.output_tokens / 2
+    sol_step = float(decode_step(model_shape(cat.models["llama-3.1-70b"]), roofline,
+                                 case.batch, context).time_s)  # fmt: skip
+    assert pred.predicted < case.batch / sol_step / 4
+    # a batch the instance cannot hold predicts nothing: 2,042 sequences of Llama-3.1-70B
+    # on two B200s
+    _, skipped = predict_cases([by_id["mle3-llama-3.1-70b-b200x2-mns2048-tput"]], cat, table)
+    assert [s.reason for s in skipped] == [
+        "no finite prediction (a batch the model cannot hold on this configuration)"
+    ]
+
+
 def test_weights_gib_prediction(cat, cases, table):
     rows = [c for c in cases if c.metric == "weights_gib"]
     preds, _ = predict_cases(rows, cat, table)
@@ -215,14 +242,21 @@ def test_evaluator_swaps_efficiency_like_a_rebuild(cat, cases, table):
     """Predicting calibrated setups under SOL equals predicting SOL setups."""
     subset = cases[::5]
     setups = [s for s in (setup_case(c, cat, table) for c in subset) if isinstance(s, Setup)]
-    sol_preds, _ = predict_cases(subset, cat, None)
+    sol_preds, skips = predict_cases(subset, cat, None)
     swapped = Evaluator(setups).predict(SOL)
-    np.testing.assert_allclose(swapped, [p.predicted for p in sol_preds], rtol=1e-9)
+    # a run the configuration cannot hold predicts nothing either way (a skip)
+    unheld = {s.case.case_id for s in skips}
+    held = np.array([s.case.case_id not in unheld for s in setups])
+    assert held.sum() < len(setups) and np.isnan(swapped[~held]).all()
+    kept = swapped[held]
+    np.testing.assert_allclose(kept, [p.predicted for p in sol_preds], rtol=1e-9)
     # and SOL is faster (higher throughput, lower latency) than calibrated everywhere
     calibrated = Evaluator(setups).predict()
     for s, sol, cal in zip(setups, swapped, calibrated, strict=True):
         if s.case.metric in ("prefill_latency_ms", "decode_step_ms"):
             assert sol <= cal * (1 + 1e-12)
+        if s.kind == "at_batch" and np.isfinite(sol):  # the same batch, served faster
+            assert sol >= cal * (1 - 1e-12)
 
 
 # ---------------------------------------------------------------- 11. accuracy targets

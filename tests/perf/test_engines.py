@@ -99,6 +99,33 @@ def test_captured_decode_steps_launch_at_the_graph_overhead(cat):
     assert float(mixed.launch_s) == pytest.approx(32 * (8e-6 + (100e-6 - 8e-6) * share))
 
 
+def test_engines_that_capture_by_tokens_replay_small_mixed_steps(cat):
+    """vLLM V1 captures (piecewise) graphs by a step's token count, prompt chunks included
+    (``graph_mixed_steps``). Limit 128, 32 layers, 10 sequences finishing one every 200
+    steps: a 100-token prompt joins one step in 20, which then holds 10 + 100 = 110 tokens,
+    captured, so every step launches at the graph overhead; a 1,000-token prompt makes that
+    step 1,010 tokens, eager, and the step pays the eager cost in its share 10 / 200, as an
+    engine that never captures a chunk does."""
+    s = model_shape(cat.models["llama-3.1-8b"])
+    factors = {"overhead_us_per_layer": 100.0, "graph_overhead_us_per_layer": 8.0}
+    by_tokens = EngineProfile(graph_max_batch=128, graph_mixed_steps=True)
+    c, _ = build_config(cat, cat.accelerators["h100-sxm"], engine=by_tokens,
+                        efficiency=_eff(**factors))  # fmt: skip
+    decode_only = _config(cat, tp=1, graph_max_batch=128, **factors)
+    assert float(mixed_step(s, c, 10, 100, 0, 200).launch_s) == pytest.approx(32 * 8e-6)
+    share = 10 / 200
+    eager_share = 32 * (8e-6 + (100e-6 - 8e-6) * share)
+    assert float(mixed_step(s, c, 10, 1000, 0, 200).launch_s) == pytest.approx(eager_share)
+    assert float(mixed_step(s, decode_only, 10, 100, 0, 200).launch_s) == pytest.approx(
+        eager_share
+    )
+    # pure decode is the same either way: captured up to 128 sequences, eager past them
+    for b, per_layer in ((128, 8e-6), (129, 100e-6)):
+        assert float(decode_step(s, c, b, 1000).launch_s) == pytest.approx(32 * per_layer)
+    assert EngineProfile.of(cat.engines["vllm"]).graph_mixed_steps
+    assert not EngineProfile.of(cat.engines["trtllm"]).graph_mixed_steps
+
+
 def test_graph_limit_counts_sequences_per_attention_dp_rank(cat):
     """dp = 8, limit 128: 800 sequences are 100 per rank, still captured."""
     s = model_shape(cat.models["llama-3.1-8b"])

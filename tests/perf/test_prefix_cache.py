@@ -169,10 +169,13 @@ def test_long_context_coding_values_a_tier():
     prefills again the share of its history the workload's deployments missed, 3.4 % of it,
     10.06 $/h against 37.7 without a tier; with the TensorRT-LLM tables' MoE rows read as
     attention-data-parallel and MI355X on CDNA 3's factors, 10.31 $/h against 26.25; under the
-    smooth overlap of docs/model.md §4, 10.44 against 22.77)."""
+    smooth overlap of docs/model.md §4, 10.44 against 22.77; since vLLM's own overheads, fitted
+    on ML.ENERGY's runs, and the refit with them, which raised AMD CDNA 3's decode compute factor
+    from 0.24 to 0.32, 12.46 against 14.63: two MI355X servers parking sessions in DDR5 against
+    MI300X and Gaudi 2 instances without a tier)."""
     from optimizer.api import solve
 
     solution = solve("problems/long-context-coding.toml")
     no_tiers = {b.name: b for b in solution.baselines}["no-memory-tiers"]
-    assert solution.objective == pytest.approx(10.44, rel=0.02)
-    assert no_tiers.objective > 2.0 * solution.objective
+    assert solution.objective == pytest.approx(12.46, rel=0.02)
+    assert no_tiers.objective > 1.15 * solution.objective
