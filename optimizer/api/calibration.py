@@ -41,6 +41,7 @@ from optimizer.perf.calibration import (
     Skip,
     fit_power,
     fit_setups,
+    held_at_batch,
     summarize,
 )
 from optimizer.perf.capacity import valid_split, weight_bytes_per_device
@@ -106,7 +107,7 @@ def setup_case(
         if isinstance(filled, Skip):
             return filled
         case = filled
-    elif _held_at_batch(case) and case.input_tokens is None and case.output_tokens:
+    elif held_at_batch(case) and case.input_tokens is None and case.output_tokens:
         case = _chat_prompt(case, defaults)  # a chat server (ML.ENERGY's) states no prompts
     if case.context_tokens is not None and case.metric != "decode_step_ms":
         return Skip(case, "context_tokens: only decode_step_ms rows take a KV length alone")
@@ -217,12 +218,6 @@ def _power_lengths(case: Case, defaults: list[str]) -> Case | Skip:
     if case.output_tokens is None:
         return Skip(case, "output length not stated")
     return _chat_prompt(case, defaults)
-
-
-def _held_at_batch(case: Case) -> bool:
-    """A throughput row of a server held at a stated running batch (``Setup.kind``
-    ``at_batch``)."""
-    return case.metric == "output_tokens_per_s_per_accelerator" and case.batch is not None
 
 
 def _chat_prompt(case: Case, defaults: list[str]) -> Case:

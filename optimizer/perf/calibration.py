@@ -83,9 +83,15 @@ class Setup:
             return "power_at_batch" if self.batch is not None else "power_at_full_load"
         if metric in ("ttft_ms", "tpot_ms") and self.requests_per_s is not None:
             return "at_rate"
-        if metric == "output_tokens_per_s_per_accelerator" and self.batch is not None:
-            return "at_batch"  # a server held at a stated running batch (max_num_seqs)
+        if held_at_batch(self.case):
+            return "at_batch"
         return "loaded" if scenario in ("server", "interactive") else "offline"
+
+
+def held_at_batch(case: Case) -> bool:
+    """A throughput row of a server held at a stated running batch (ML.ENERGY's runs,
+    saturated at their ``max_num_seqs``): predicted at that batch (``Setup.kind`` ``at_batch``)."""
+    return case.metric == "output_tokens_per_s_per_accelerator" and case.batch is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +154,8 @@ def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config
     if kind == "offline":
         point = serve(shape, c, req, phase=ServePhase.AGGREGATED)
         return _per_accelerator(setups, point.output_tokens_per_s)
-    if kind == "at_batch":  # nothing where the configuration cannot hold the run's batch
-        batch = np.array([s.batch for s in setups])
-        point = serve(shape, c, req, phase=ServePhase.AGGREGATED, batch=batch)
-        holds = (point.batch > 0) & (point.memory.max_batch >= batch)
+    if kind == "at_batch":
+        point, holds = _at_batch(shape, c, req, np.array([s.batch for s in setups]))
         return np.where(holds, _per_accelerator(setups, point.output_tokens_per_s), np.nan)
     metric = np.array([s.case.metric for s in setups])
     if kind.startswith("power_"):
@@ -180,14 +184,21 @@ def _evaluate_group(kind: str, shape: ModelShape, setups: list[Setup], c: Config
     )
 
 
+def _at_batch(shape, c: Config, req: Request, batch):
+    """The aggregated operating point at the run's ``batch`` (None: at full load), and where
+    the configuration holds it: one that cannot hold the run (its weights, or its batch)
+    predicts nothing."""
+    point = serve(shape, c, req, phase=ServePhase.AGGREGATED, batch=batch)
+    holds = (point.batch > 0) & (point.memory.max_batch >= (batch if batch is not None else 1))
+    return point, holds
+
+
 def _power(shape, c: Config, setups, req: Request, metric, kind: str) -> np.ndarray:
     """Power and energy rows: the step at the run's batch (or at full load) gives each
     device's board power; a system adds its host; energy divides the accelerators' power by
     the run's measured throughput, or by the predicted one."""
     batch = np.array([s.batch for s in setups]) if kind == "power_at_batch" else None
-    point = serve(shape, c, req, phase=ServePhase.AGGREGATED, batch=batch)
-    # a configuration that cannot hold the run (weights, or its batch) predicts nothing
-    holds = (point.batch > 0) & (point.memory.max_batch >= (batch if batch is not None else 1))
+    point, holds = _at_batch(shape, c, req, batch)
     device_w = np.where(holds, point.step.device_power_w, np.nan)
     accelerators = np.array([s.case.accelerators or s.accelerators_per_instance for s in setups])
     host_w = np.array([s.host_w for s in setups])
