@@ -12,17 +12,18 @@ from __future__ import annotations
 import statistics
 
 from optimizer.catalog.hardware import Accelerator
-from optimizer.catalog.host import idle_power_w
+from optimizer.catalog.host import idle_fraction_of_tdp, idle_power_w
 
 MIN_PEERS = 3
 
 
-def dynamic_w_per_tflops(catalog, acc: Accelerator) -> float | None:
-    """W above idle its TDP allows per dense bf16 TFLOP/s (None without a bf16 peak)."""
+def dynamic_w_per_tflops(catalog, acc: Accelerator, idle_share=None) -> float | None:
+    """W above idle its TDP allows per dense bf16 TFLOP/s (None without a bf16 peak);
+    ``idle_share``: ``idle_power_w``'s, where the caller has it already."""
     peak = acc.dense_tflops.bf16
     if peak is None:
         return None
-    idle, _ = idle_power_w(catalog, acc)
+    idle, _ = idle_power_w(catalog, acc, idle_share)
     return (acc.tdp_w - idle) / peak
 
 
@@ -32,11 +33,13 @@ def compute_power_scale(catalog, acc: Accelerator) -> float:
     part at or above the median (the parts whose TDP is sized for their peak), for one without
     a bf16 peak, and in a family of fewer than three such parts (a median of two is their mean:
     the one part judged would set half of it)."""
-    own = dynamic_w_per_tflops(catalog, acc)
+    share = idle_fraction_of_tdp(catalog)  # once, not once per peer: it reads them all
+    own = dynamic_w_per_tflops(catalog, acc, share)
     peers = [
         w
         for other in catalog.accelerators.values()
-        if other.family == acc.family and (w := dynamic_w_per_tflops(catalog, other)) is not None
+        if other.family == acc.family
+        and (w := dynamic_w_per_tflops(catalog, other, share)) is not None
     ]
     if own is None or own <= 0 or len(peers) < MIN_PEERS:
         return 1.0

@@ -21,6 +21,7 @@ Assumptions, each also said in the solution's ``assumptions``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cache
 from itertools import product
 
 import numpy as np
@@ -437,9 +438,10 @@ def _engine_for(catalog, named: str | None, acc: Accelerator) -> str:
     return default_engine(catalog.engines, acc.vendor)
 
 
-def _config(catalog, efficiency_table, mode_sol, v: Variant):
+def _config(catalog, factors, v: Variant):
+    """``v``'s configuration, its factors from ``factors(family, engine)``."""
     engine_id = v.engine or default_engine(catalog.engines, v.accelerator.vendor)
-    efficiency = SOL if mode_sol else efficiency_table.lookup(v.accelerator.family, engine_id)[0]
+    efficiency = factors(v.accelerator.family, engine_id)
     tier = None
     if v.tier is not None:  # parking needs the tier's bandwidth, not its size: one unit per
         # device, or the fewer its server holds (a Grace socket serves two GB300s)
@@ -455,7 +457,10 @@ def _config(catalog, efficiency_table, mode_sol, v: Variant):
 
 
 def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Rated:
-    """Serve every class of this group's model on the stacked ``config`` at the class's SLOs."""
+    """Serve every class of this group's model on the stacked ``config`` at the class's SLOs.
+    Classes that set the same targets are served in one evaluation, the grid repeated once per
+    class: the model is elementwise over configurations, so each class gets the points it
+    would alone, for a fraction of the interpreter's overhead."""
     n = np.shape(config.tp)[0]
     nan = lambda: np.full((n, n_classes), np.nan)  # noqa: E731
     unrated = lambda: np.full((n, n_classes), NONE_CODE)  # noqa: E731
@@ -463,23 +468,51 @@ def _rate_group(shape, config, phase, tier_use, traffic, k_of, n_classes) -> _Ra
                    nan(), nan(), unrated(), unrated(),
                    np.broadcast_to(config.xfer_bw_bytes_per_s, (n,)), np.zeros(n),
                    np.zeros((n, n_classes)))  # fmt: skip
-    for t in traffic:
-        k = k_of[t.name]
-        point = _serve_within_slo(shape, config, t.request, phase, tier_use, t.slo, t.idle_s)
+    alike: dict[tuple[bool, bool], list[ClassTraffic]] = {}
+    for t in traffic:  # serve branches on which targets are set, so those go together
+        alike.setdefault((t.slo.ttft_s is None, t.slo.tpot_s is None), []).append(t)
+    for same in alike.values():
+        request, slo, idle_s = _stacked(same, n)
+        point = _serve_within_slo(shape, config.tiled(len(same)), request, phase, tier_use, slo,
+                                  idle_s)  # fmt: skip
         ok = point.requests_per_s > 0
-        rated.capability[:, k] = np.where(ok, point.requests_per_s, 0.0)
-        rated.batch[:, k] = point.batch
-        rated.ttft_s[:, k] = point.ttft_q_s
-        rated.tpot_s[:, k] = point.tpot_q_s
-        rated.ttft_p50_s[:, k] = point.ttft_p50_s
-        rated.tpot_p50_s[:, k] = point.tpot_p50_s
-        rated.utilization[:, k] = point.utilization
-        rated.bound[:, k] = point.bound
-        rated.step_bound[:, k] = point.step.wall()
-        rated.class_busy_w[:, k] = np.where(ok, point.step.power_w, 0.0)
-        spill = point.step.tier_bytes / point.step.time_s
-        rated.tier_bytes_per_s = np.maximum(rated.tier_bytes_per_s, np.where(ok, spill, 0.0))
+        busy_w = np.where(ok, point.step.power_w, 0.0)
+        spill = np.where(ok, point.step.tier_bytes / point.step.time_s, 0.0)
+        columns = (
+            (rated.capability, np.where(ok, point.requests_per_s, 0.0)),
+            (rated.batch, point.batch),
+            (rated.ttft_s, point.ttft_q_s),
+            (rated.tpot_s, point.tpot_q_s),
+            (rated.ttft_p50_s, point.ttft_p50_s),
+            (rated.tpot_p50_s, point.tpot_p50_s),
+            (rated.utilization, point.utilization),
+            (rated.bound, point.bound),
+            (rated.step_bound, point.step.wall()),
+            (rated.class_busy_w, busy_w),
+        )
+        for j, t in enumerate(same):
+            k, at = k_of[t.name], slice(j * n, (j + 1) * n)
+            for into, values in columns:
+                into[:, k] = np.broadcast_to(values, (len(same) * n,))[at]
+            rated.tier_bytes_per_s = np.maximum(rated.tier_bytes_per_s, spill[at])
     return rated
+
+
+def _stacked(traffic: list[ClassTraffic], n: int) -> tuple[Request, Slo, np.ndarray]:
+    """The classes' requests, targets and idle times, each repeated over ``n`` configurations
+    (class-major, as ``Config.tiled`` repeats the grid); every class sets the same targets."""
+
+    def each(values) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=np.float64), n)
+
+    def target(read):
+        return None if read(traffic[0].slo) is None else each([read(t.slo) for t in traffic])
+
+    request = Request(*(each([getattr(t.request, f) for t in traffic])
+                        for f in ("input_tokens", "output_tokens", "prefix_tokens")))  # fmt: skip
+    slo = Slo(ttft_s=target(lambda s: s.ttft_s), tpot_s=target(lambda s: s.tpot_s),
+              quantile=each([t.slo.quantile for t in traffic]))  # fmt: skip
+    return request, slo, each([t.idle_s for t in traffic])
 
 
 def _serve_within_slo(shape, config, request, phase, tier_use, slo: Slo, idle_s=None):
@@ -541,6 +574,11 @@ def build_fleet(
     if pooled and not mode_sol:  # rated by extrapolating factors fitted on other hardware
         notes.append("no efficiency factors fitted for their families, the pooled default's "
                      "used (an extrapolation): " + ", ".join(pooled))  # fmt: skip
+
+    @cache
+    def factors(family: str, engine: str):  # a few pairs, each looked up once
+        return SOL if mode_sol else efficiency.lookup(family, engine)[0]
+
     groups: dict[tuple, list[tuple[Variant, object]]] = {}
     configs: dict[tuple, object] = {}  # the phases of an instance share its configuration
     for v in variants:
@@ -548,7 +586,7 @@ def build_fleet(
                 v.tier and v.tier.id, v.tier_use, v.tier_gb_per_device)  # fmt: skip
         if same not in configs:
             try:
-                configs[same] = _config(catalog, efficiency, mode_sol, v)
+                configs[same] = _config(catalog, factors, v)
             except ConfigError:  # e.g. a TP group beyond the scale-up domain, no scale-out link
                 configs[same] = None
         if configs[same] is not None:

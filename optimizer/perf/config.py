@@ -135,6 +135,11 @@ class Config:
         """The efficiency field ``name`` (a ``Factor.config_suffix``) of ``phase``."""
         return getattr(self, f"{phase.value}_{name}")
 
+    def tiled(self, times: int) -> Config:
+        """The grid repeated ``times`` times end to end, to serve several requests in one
+        evaluation (a stacked grid's fields are 1-D)."""
+        return Config(**{f.name: np.tile(getattr(self, f.name), times) for f in fields(self)})
+
     def reshape(self, shape: tuple[int, ...]) -> Config:
         """Every field as an array of ``shape`` (for broadcasting against batch grids)."""
         return Config(**{f.name: np.reshape(getattr(self, f.name), shape) for f in fields(self)})

@@ -14,7 +14,7 @@ from optimizer.catalog.precision import Precision
 from optimizer.catalog.problem_spec import ProblemSpec
 from optimizer.fleet.candidates import Variant, _config, build_fleet
 from optimizer.fleet.pricing import DevicePrice
-from optimizer.perf.efficiency import table_from_entries
+from optimizer.perf.efficiency import SOL, table_from_entries
 from optimizer.perf.phases import memory
 from optimizer.perf.serving import ServePhase, kv_transfer_s
 from optimizer.perf.shape import model_shape
@@ -74,8 +74,8 @@ def test_each_dp_rank_holds_its_own_latent_kv(catalog):
     context = 8192
     per_sequence = context * LATENT_BYTES_PER_TOKEN
     shape = model_shape(catalog.models[MODEL])
-    tp8 = memory(shape, _config(catalog, None, True, _variant(catalog, 8, 1, 8)), context)
-    dp8 = memory(shape, _config(catalog, None, True, _variant(catalog, 1, 8, 8)), context)
+    tp8 = memory(shape, _config(catalog, lambda *_: SOL, _variant(catalog, 8, 1, 8)), context)
+    dp8 = memory(shape, _config(catalog, lambda *_: SOL, _variant(catalog, 1, 8, 8)), context)
 
     free_tp8 = ENGINE * H200_USABLE - TOTAL / 8
     free_dp8 = ENGINE * H200_USABLE - (TOTAL - ROUTED) - ROUTED / 8
@@ -94,7 +94,7 @@ def test_a_request_hands_its_kv_off_over_its_own_ranks_links(catalog):
     shape = model_shape(catalog.models[MODEL])
     kv = 8192 * LATENT_BYTES_PER_TOKEN
     for (tp, dp), links in (((8, 1), 8), ((1, 8), 1)):
-        config = _config(catalog, None, True, _variant(catalog, tp, dp, 8))
+        config = _config(catalog, lambda *_: SOL, _variant(catalog, tp, dp, 8))
         expected = kv / (links * 50e9) + 5e-6
         assert float(kv_transfer_s(shape, config, 8192)) == pytest.approx(expected, rel=1e-12)
 

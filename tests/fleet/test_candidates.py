@@ -176,6 +176,7 @@ def test_a_parking_column_streams_from_the_sockets_its_servers_hold():
     from optimizer.catalog.precision import Precision
     from optimizer.fleet.candidates import Variant, _config
     from optimizer.fleet.pricing import DevicePrice
+    from optimizer.perf.efficiency import SOL
     from optimizer.perf.serving import ServePhase
 
     catalog = load_catalog()
@@ -183,7 +184,7 @@ def test_a_parking_column_streams_from_the_sockets_its_servers_hold():
     v = Variant("qwen3-coder-480b-a35b", catalog.accelerators["gb300"], price, 8, 1, 8,
                 Precision.FP8, Precision.FP8, ServePhase.AGGREGATED,
                 tier=catalog.memory["lpddr5x"], tier_use=TierUse.PARK)  # fmt: skip
-    config = _config(catalog, None, True, v)
+    config = _config(catalog, lambda *_: SOL, v)
     assert float(config.tier_bw_bytes_per_s) == pytest.approx(min(4 * 500, 8 * 450) * 1e9)
 
 
@@ -235,3 +236,58 @@ def test_a_class_beyond_its_models_context_window_is_said(catalog, fleet):
     said = [note for note in long.notes if "context window" in note]
     assert len(said) == 1
     assert "200,033 tokens" in said[0] and "131,072-token" in said[0]
+
+
+def test_classes_rated_in_one_evaluation_get_the_points_they_get_alone(catalog, monkeypatch):
+    """``_rate_group`` serves a group's classes that set the same targets in one evaluation,
+    the grid repeated per class. Differential check: every class's columns equal those of a
+    problem that serves that class alone. The classes differ in workload, rate, targets and
+    percentile, one sets no TPOT target (served apart, by another branch), and a host tier
+    gives parking and spill groups too."""
+    import optimizer.fleet.candidates as candidates
+
+    served = [
+        {"workload": "coding-agent", "requests_per_s": 10.0, "ttft_ms": 2000.0, "tpot_ms": 50.0},
+        {"workload": "chat", "requests_per_s": 40.0, "ttft_ms": 800.0, "tpot_ms": 30.0,
+         "percentile": 90.0},
+        {"workload": "web-agent", "requests_per_s": 5.0, "ttft_ms": 3000.0, "tpot_ms": 60.0},
+        {"workload": "chat", "requests_per_s": 20.0, "ttft_ms": 1500.0, "name": "chat-ttft"},
+    ]  # fmt: skip
+    styles = {"accelerators": ["h100-sxm", "mi300x"], "tp": [2, 4], "precisions": ["fp8"],
+              "tiers": ["ddr5"]}  # fmt: skip
+    economics = catalog.get("economics", "default")
+
+    def problem(entries):
+        serve = [{"model": MODEL} | e for e in entries]
+        return ProblemSpec.model_validate({"problem": {"name": "t"}, "styles": styles,
+                                           "serve": serve})  # fmt: skip
+
+    evaluations = []
+    real = candidates._serve_within_slo
+
+    def counted(*args):
+        evaluations.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(candidates, "_serve_within_slo", counted)
+    together = build_fleet(catalog, problem(served), economics, factors(catalog))
+    groups = {(i.phase, i.tier_use) for i in together.table.info}
+    # proof of coverage: one evaluation per group and target pattern, three classes in one
+    assert len(evaluations) == 2 * len(groups) and len(groups) >= 4
+    monkeypatch.setattr(candidates, "_serve_within_slo", real)
+    names = together.table.columns.names
+    for k, entry in enumerate(served):
+        alone = build_fleet(catalog, problem([entry]), economics, factors(catalog))
+        assert alone.table.columns.names == names
+        for field in ("batch", "ttft_s", "tpot_s", "ttft_p50_s", "tpot_p50_s", "utilization",
+                      "bound", "step_bound"):  # fmt: skip
+            np.testing.assert_array_equal(
+                getattr(together.table, field)[:, k], getattr(alone.table, field)[:, 0], field
+            )
+        for field in ("capability", "class_busy_w"):
+            np.testing.assert_array_equal(
+                getattr(together.table.columns, field)[:, k],
+                getattr(alone.table.columns, field)[:, 0],
+                field,
+            )
+        assert (together.table.columns.capability[:, k] > 0).any()
