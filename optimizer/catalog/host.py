@@ -8,10 +8,9 @@ host power (``host_power_w``, not the rating) is shared evenly by the devices it
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from typing import Protocol
-
-import numpy as np
 
 from optimizer.catalog.hardware import Accelerator, Attachment, MemoryTier, System, SystemKind
 
@@ -49,7 +48,7 @@ def host_power_w(catalog: Hosts, acc: Accelerator) -> tuple[float, str]:
 def idle_fraction_of_tdp(catalog) -> float:
     """The median idle/TDP ratio of ``catalog.accelerators`` that publish an idle power."""
     ratios = [a.idle_w / a.tdp_w for a in catalog.accelerators.values() if a.idle_w is not None]
-    return float(np.median(ratios)) if ratios else 0.0
+    return float(statistics.median(ratios)) if ratios else 0.0
 
 
 def idle_power_w(catalog, acc: Accelerator, share=None) -> tuple[float, str | None]:

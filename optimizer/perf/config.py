@@ -161,13 +161,10 @@ def efficiency_fields(efficiency: Efficiency) -> dict[str, np.float64]:
 
 def stack_configs(configs: list[Config]) -> Config:
     """Many single configurations as one grid (1-D arrays, one entry per configuration)."""
-    n = len(configs)
-    return Config(
-        **{
-            f.name: np.fromiter((getattr(c, f.name) for c in configs), np.float64, n)
-            for f in fields(Config)
-        }
-    )
+    names = [f.name for f in fields(Config)]
+    table = np.array([[getattr(c, name) for name in names] for c in configs], np.float64)
+    columns = np.ascontiguousarray(table.T)  # one row per field, each contiguous
+    return Config(**dict(zip(names, columns, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -344,31 +344,34 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
     )
 
     top = np.maximum(upper, 1.0)
-    size = dispersion_size(step_at(1.0).time_s, step_at(top).time_s, top)
+    top_step = step_at(top)
+    size = dispersion_size(step_at(1.0).time_s, top_step.time_s, top)
 
     def seen(b, q):
         """The batch a token is generated in at the ``q`` quantile (None: on average)."""
         others = b if q is None else count_quantile(b, size, q)
         return np.clip(1.0 + others, 1.0, np.maximum(upper, 1.0))
 
-    def ttft_at(b, wait_share):
-        """TTFT in steps of batch ``b``: a share of a step's wait, then the prompt's own steps
-        (decode-only: the prompt's prefill alone, handed over from elsewhere)."""
+    def ttft_at(b, wait_share, step):
+        """TTFT in steps of batch ``b`` (``step``, its step): a share of a step's wait, then
+        the prompt's own steps (decode-only: the prompt's prefill alone, handed over from
+        elsewhere)."""
         if not aggregated:
             return np.broadcast_to(single.time_s, np.shape(b))
         k, own = own_prompt_steps(s, c, b, request.new_tokens, request.prefix_tokens, out,
                                   spill_frac=frac(b))  # fmt: skip
-        return wait_share * step_at(b).time_s + k * own.time_s
+        return wait_share * step.time_s + k * own.time_s
 
     def slack(batch_q):
         """The worst ratio of an SLO quantile to its target when a token's step holds
         ``batch_q`` sequences at the SLO's quantile (≤ 1 meets)."""
         worst = np.zeros(np.shape(batch_q))
+        step = step_at(batch_q)
         if slo.tpot_s is not None:
-            worst = np.maximum(worst, step_at(batch_q).time_s / slo.tpot_s)
+            worst = np.maximum(worst, step.time_s / slo.tpot_s)
         if aggregated and slo.ttft_s is not None:
             with np.errstate(divide="ignore"):  # a target a parked reload used up: never met
-                worst = np.maximum(worst, ttft_at(batch_q, slo.quantile) / slo.ttft_s)
+                worst = np.maximum(worst, ttft_at(batch_q, slo.quantile, step) / slo.ttft_s)
         return worst
 
     capacity = np.where(mem.max_batch <= upper, Bound.CAPACITY, NONE_CODE)
@@ -391,19 +394,27 @@ def _decoding(s, c, request, mem, single, phase, batch, slo, spill, max_batch, r
     else:
         mean_batch = upper
         bound_cut = capacity
+    # the batches a token sees on average, at p50, p99 and the SLO's quantile: each distinct
+    # one evaluated once (a fixed batch is all four; an SLO is at p99 as a rule)
     if fixed:
-        at = (np.maximum(mean_batch, 1.0),) * 4
+        batches, pick = (np.maximum(mean_batch, 1.0),), (0, 0, 0, 0)
+    elif np.all(np.asarray(slo.quantile) == P99):
+        batches, pick = tuple(seen(mean_batch, q) for q in (None, P50, P99)), (0, 1, 2, 2)
     else:
-        at = tuple(seen(mean_batch, q) for q in (None, P50, P99, slo.quantile))
-    steps = [step_at(b) for b in at]
-    step, tpot = steps[0], tuple(x.time_s for x in steps)
+        batches = tuple(seen(mean_batch, q) for q in (None, P50, P99, slo.quantile))
+        pick = (0, 1, 2, 3)
+    steps = [step_at(b) for b in batches]
+    at = tuple(batches[i] for i in pick)
+    step, tpot = steps[0], tuple(steps[i].time_s for i in pick)
     serving = (mean_batch > 0) & (upper >= 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         out_s = np.where(serving, mean_batch / tpot[0], 0.0)
-        most_out_s = np.where(upper >= 1, upper / step_at(np.maximum(upper, 1.0)).time_s, 0.0)
+        most_out_s = np.where(upper >= 1, upper / top_step.time_s, 0.0)
         util = np.where(most_out_s > 0, out_s / most_out_s, 0.0)
     shares = (0.5, P50, P99, slo.quantile)  # of a step's wait: uniform over one step
-    ttft = tuple(ttft_at(b, share) for b, share in zip(at, shares, strict=True))
+    ttft = tuple(
+        ttft_at(batches[i], share, steps[i]) for i, share in zip(pick, shares, strict=True)
+    )
     wait = 0.5 * tpot[0] if aggregated else np.zeros_like(tpot[0])
     latency = _Latency(ttft, tpot, wait)
     bound = np.where(bound_cut != NONE_CODE, bound_cut, step.wall())
