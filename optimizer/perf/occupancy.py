@@ -55,7 +55,7 @@ def count_cdf(k, mean, size) -> np.ndarray:
     return np.where(k < 0, 0.0, np.where(mean <= 0.0, 1.0, cdf))
 
 
-def count_quantile(mean, size, quantile: float) -> np.ndarray:
+def count_quantile(mean, size, quantile) -> np.ndarray:
     """The ``quantile`` of the count: the smallest integer ``k`` with ``P(N ≤ k) ≥ quantile``.
     The CDF's inverse in ``k`` (cdflib's, real-valued) is rounded up, then moved by one count
     where the exact CDF says it is off."""
@@ -63,12 +63,12 @@ def count_quantile(mean, size, quantile: float) -> np.ndarray:
 
     mean = np.maximum(np.asarray(mean, dtype=np.float64), 0.0)
     poisson, r = _sizes(size)
-    q, mean_, poisson, r = np.broadcast_arrays(np.float64(quantile), mean, poisson, r)
+    q, m, poisson, r = np.broadcast_arrays(np.float64(quantile), mean, poisson, r)
     guess = np.empty(q.shape)  # each inverse only where it applies: cdflib's search is slow
     nb = ~poisson
     with np.errstate(invalid="ignore"):
-        guess[poisson] = pdtrik(q[poisson], mean_[poisson])
-        guess[nb] = nbdtrik(q[nb], r[nb], r[nb] / (r[nb] + mean_[nb]))
+        guess[poisson] = pdtrik(q[poisson], m[poisson])
+        guess[nb] = nbdtrik(q[nb], r[nb], r[nb] / (r[nb] + m[nb]))
     k = np.where(np.isfinite(guess), np.maximum(np.ceil(guess), 0.0), 0.0)
     k = np.where(count_cdf(k - 1.0, mean, size) >= quantile - 1e-12, k - 1.0, k)
     k = np.where(count_cdf(k, mean, size) >= quantile - 1e-12, k, k + 1.0)

@@ -81,7 +81,8 @@ def admitted_context(request: Request, c: Config):
 
 @dataclass(frozen=True, slots=True)
 class Slo:
-    """Latency targets (seconds, None = none) at a percentile (e.g. 0.99)."""
+    """Latency targets (seconds, None = none) at a percentile (e.g. 0.99); each a number or an
+    array over configurations."""
 
     ttft_s: float | None = None
     tpot_s: float | None = None
