@@ -51,13 +51,13 @@ def idle_fraction_of_tdp(catalog) -> float:
     return float(statistics.median(ratios)) if ratios else 0.0
 
 
-def idle_power_w(catalog, acc: Accelerator, share=None) -> tuple[float, str | None]:
+def idle_power_w(catalog, acc: Accelerator, idle_share=None) -> tuple[float, str | None]:
     """(W, note): the device's idle power; one that publishes none gets the median idle share
     of TDP of ``catalog.accelerators`` (0 W would make it look free to keep on), with a note.
-    ``share``: that median, where the caller has it already (it reads every accelerator)."""
+    ``idle_share``: that median, where the caller has it already (it reads every accelerator)."""
     if acc.idle_w is not None:
         return acc.idle_w, None
-    frac = idle_fraction_of_tdp(catalog) if share is None else share
+    frac = idle_fraction_of_tdp(catalog) if idle_share is None else idle_share
     return frac * acc.tdp_w, (
         f"{acc.id} lists no idle power: estimated as the catalog median {frac:.1%} of TDP"
     )
