@@ -17,15 +17,24 @@ sessions fit in HBM, and all three problems solve to one tier-less fleet, 272.48
 solvers cold and warm-started alike (266.18 before the smooth roofline of docs/model.md §4;
 235.49 until a decode instance whose cap meets its TPOT target kept an admission margin):
 the fault instances are gone, and the cases stay as a comparison of both solvers, warm-started
-from a baseline, on half-million-token problems with a tier offered at two prices."""
+from a baseline, on half-million-token problems with a tier offered at two prices. Both
+starting baselines run without the reported baselines too: on one worker the optimum starts
+from the better; on more, from the first to finish, and a proof above either fleet is solved
+again by CBC (the last test)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from optimizer.api import solve
+from optimizer.search.ilp import solve_ilp
+from optimizer.search.provision import _trusted
+from optimizer.search.verify import fleet_totals
+from tests.search.problems import random_problem
 
 FACTORS = Path(__file__).parent / "data" / "efficiency-before-e518251.toml"
 PROBLEM = "problems/studies/paper/one-agent.toml"
@@ -58,3 +67,29 @@ def test_both_solvers_find_the_optimum_and_say_so(tier, price, optimum):
         found[name] = solution
     assert found["highs"].objective == pytest.approx(found["cbc"].objective, rel=1e-3)
     assert found["cbc"].objective == pytest.approx(optimum, rel=1e-4)
+
+
+def test_a_proof_above_a_fleet_found_on_fewer_columns_goes_to_the_other_solver():
+    """The guard that caught the first case above, without relying on HiGHS to err: a fleet
+    one instance dearer than the optimum, claimed optimal (its bound its own cost), is held
+    against the optimum's fleet as a baseline would find it. The claim is refused and CBC
+    solves the problem again, from that fleet, to the optimum; a proof below every fleet
+    found stands as it is."""
+    for seed in range(1, 40, 2):  # odd seeds: HiGHS
+        problem, one_group = random_problem(seed)
+        right = solve_ilp(problem)
+        if one_group or right.objective is None or right.objective <= 0:
+            continue
+        extra = right.instances.copy()
+        extra[int(np.argmax(np.where(right.instances > 0, 1.0, 0.0)))] += 1
+        dearer = fleet_totals(problem, extra, right.share, right.pool_units).objective
+        if dearer <= right.objective * (1 + 1e-6):
+            continue  # the extra instance costs nothing under this objective
+        wrong = replace(right, instances=extra, objective=dearer, bound=dearer)
+        fixed = _trusted(problem, wrong, [right], verbose=False, deadline=None)
+        assert fixed.solver == "cbc"
+        assert fixed.objective == pytest.approx(right.objective, rel=1e-6)
+        assert "highs proved a lower bound" in fixed.fallback and "cbc" in fixed.fallback
+        assert _trusted(problem, right, [wrong], verbose=False, deadline=None) is right
+        return
+    pytest.fail("no random problem with a costed instance to add")
