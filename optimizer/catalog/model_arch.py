@@ -73,6 +73,19 @@ class MoE(StrictModel):
         return self
 
 
+class KeptBf16(StrictModel):
+    """Weights a quantized checkpoint keeps in bf16 inside its transformer blocks.
+
+    The embedding and the lm_head stay in bf16 in every quantized checkpoint (quantizers
+    convert "the linear operators within transformer blocks"); a checkpoint may keep more, as
+    Meta's FP8 Llama 3.1 405B keeps every attention block and its first and last layers'
+    FFNs. At a weight precision narrower than bf16 these stay 2 bytes and multiply at the bf16
+    peak."""
+
+    attention: StrictBool = False  # every layer's attention block
+    ffn_layers: NonNegativeInt = 0  # the FFNs of this many dense layers
+
+
 class ModelArch(Entry):
     """A served model, described by its ``config.json`` facts."""
 
@@ -105,6 +118,7 @@ class ModelArch(Entry):
     params_total_counts: ParamsCounts = ParamsCounts.ALL
     params_active_counts: ParamsCounts = ParamsCounts.ALL
     params_note: str | None = None
+    kept_bf16: KeptBf16 | None = None  # a quantized checkpoint's blocks left in bf16
 
     def window_note(self, tokens: float, anyway: str) -> str | None:
         """A note when ``tokens`` (a request's input and output) exceed the context window the
@@ -135,6 +149,15 @@ class ModelArch(Entry):
         if (self.position_embedding == "learned") != (self.learned_positions is not None):
             raise ValueError(
                 "learned_positions: required exactly when position_embedding = 'learned'"
+            )
+        if (
+            self.kept_bf16
+            and self.kept_bf16.ffn_layers
+            and (self.moe is not None or self.kept_bf16.ffn_layers > self.n_layers)
+        ):
+            raise ValueError(
+                f"kept_bf16.ffn_layers: must count dense layers (at most {self.n_layers},"
+                " none of them MoE)"
             )
         if self.params_active_published > self.params_total_published:
             raise ValueError("params_active_published: must be <= params_total_published")

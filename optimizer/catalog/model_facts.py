@@ -97,6 +97,24 @@ def lm_head_params(m: ModelArch) -> int:
     return 0 if m.tie_embeddings else m.vocab_size * m.hidden_size
 
 
+def kept_bf16_ffn_params(m: ModelArch) -> int:
+    """FFN weights a quantized checkpoint keeps in bf16 (whole dense layers' FFNs)."""
+    kept = m.kept_bf16
+    return kept.ffn_layers * ffn_params(m, m.intermediate_size or 0) if kept else 0
+
+
+def kept_bf16_params(m: ModelArch) -> int:
+    """Weights inside the transformer blocks that a quantized checkpoint keeps in bf16."""
+    attention = m.n_layers * attention_params(m) if m.kept_bf16 and m.kept_bf16.attention else 0
+    return attention + kept_bf16_ffn_params(m)
+
+
+def bf16_params(m: ModelArch) -> int:
+    """Weights held in bf16 at any narrower weight precision: the input embedding, an untied
+    lm_head and the blocks the checkpoint keeps (:class:`KeptBf16`)."""
+    return input_embedding_params(m) + lm_head_params(m) + kept_bf16_params(m)
+
+
 def _params(m: ModelArch, n_routed: int) -> int:
     dense_ffn = ffn_params(m, m.intermediate_size) if m.intermediate_size else 0
     per_layer = attention_params(m) + m.norms_per_layer * _norm_params(m)

@@ -27,6 +27,14 @@ def bytes_per_element(precision) -> np.ndarray | float:
     return precision.bytes_per_element if isinstance(precision, Precision) else precision
 
 
+def weight_bytes(params, bf16_params, weights) -> np.ndarray | float:
+    """Bytes of ``params`` weights of which ``bf16_params`` stay in bf16 (2 bytes) when the
+    rest are narrower: a quantized checkpoint's embedding, lm_head and kept blocks."""
+    w = bytes_per_element(weights)
+    bf16 = Precision.BF16.bytes_per_element
+    return (params - bf16_params) * w + bf16_params * np.maximum(w, bf16)
+
+
 def expected_experts_touched(m: ModelLike, tokens) -> np.ndarray:
     """Distinct routed experts one MoE layer reads for ``tokens`` tokens under uniform routing:
     ``E · (1 − (1 − k/E)^B)``."""
@@ -41,10 +49,11 @@ def expected_experts_touched(m: ModelLike, tokens) -> np.ndarray:
 def decode_weight_bytes(m: ModelLike, weights, tokens) -> np.ndarray:
     """Weight bytes one step over ``tokens`` tokens reads: every multiplied weight (lm_head
     included) once, routed experts only where a token touches them; the input embedding is
-    only indexed, so it is not read in full."""
+    only indexed, so it is not read in full; the lm_head and kept blocks in bf16."""
     s = shape_of(m)
     touched = s.n_moe_layers * expected_experts_touched(s, tokens) * s.expert_params
-    return (s.dense_read_params + touched) * bytes_per_element(weights)
+    dense = weight_bytes(s.dense_read_params, s.bf16_read_params, weights)
+    return dense + touched * bytes_per_element(weights)
 
 
 def linear_flops(m: ModelLike, tokens) -> np.ndarray:

@@ -14,6 +14,7 @@ from optimizer.perf.arithmetic import (
     bytes_per_element,
     kv_bytes_per_sequence,
     shape_of,
+    weight_bytes,
 )
 
 
@@ -35,12 +36,13 @@ def expert_shards(tp, ep) -> np.ndarray:
 
 def weight_bytes_per_device(m: ModelLike, weights, tp, pp, ep) -> np.ndarray:
     """Weight bytes one device holds: routed experts split over EP (over TP when EP is 1),
-    everything else over TP; both over PP stages."""
+    everything else over TP; both over PP stages. The embedding, lm_head and kept blocks stay
+    in bf16 at a narrower precision."""
     s = shape_of(m)
     tp, pp = (np.asarray(x, dtype=np.float64) for x in (tp, pp))
-    shared = s.params_total - s.routed_params
-    held = shared / tp + s.routed_params / expert_shards(tp, ep)
-    return held / pp * bytes_per_element(weights)
+    shared = weight_bytes(s.params_total - s.routed_params, s.bf16_params, weights)
+    routed = s.routed_params * bytes_per_element(weights)
+    return (shared / tp + routed / expert_shards(tp, ep)) / pp
 
 
 def kv_shards(m: ModelLike, tp) -> np.ndarray:

@@ -77,6 +77,7 @@ class Config:
     act_bytes: np.ndarray
     peak_flop_per_s: np.ndarray  # dense peak of the compute dtype
     attention_peak_flop_per_s: np.ndarray  # dense peak attention's matmuls run at
+    bf16_peak_flop_per_s: np.ndarray  # kept-bf16 weights multiply at (the weights' own if wider)
     mem_bw_bytes_per_s: np.ndarray
     mem_usable_bytes: np.ndarray
     tdp_w: np.ndarray
@@ -301,6 +302,8 @@ def build_config(
     act = activations or Precision(peak.dtype)
     kv = kv or weights
     attention_peak = compute_peak(acc, attention_precision(weights, kv))
+    kept = max((weights, Precision.BF16), key=lambda p: p.bytes_per_element)
+    bf16_peak = compute_peak(acc, kept)
     devices = tp * pp * dp
     bw = acc.memory_bandwidth_tb_per_s * TERA
     idle, idle_note = idle_power_w(catalog, acc)
@@ -330,6 +333,7 @@ def build_config(
         act_bytes=np.float64(act.bytes_per_element),
         peak_flop_per_s=np.float64(peak.flop_per_s),
         attention_peak_flop_per_s=np.float64(attention_peak.flop_per_s),
+        bf16_peak_flop_per_s=np.float64(bf16_peak.flop_per_s),
         mem_bw_bytes_per_s=np.float64(bw),
         mem_usable_bytes=np.float64(usable_gb * GIGA),
         tdp_w=np.float64(acc.tdp_w),

@@ -19,6 +19,7 @@ from optimizer.catalog.model_arch import ModelArch
 from optimizer.catalog.model_facts import (
     attention_params,
     input_embedding_params,
+    kept_bf16_ffn_params,
     lm_head_params,
     params_total,
 )
@@ -29,6 +30,7 @@ from optimizer.perf.arithmetic import (
     expected_experts_touched,
     kv_elements_per_sequence,
     prefill_kv_elements,
+    weight_bytes,
 )
 from optimizer.perf.bound import Bound
 from optimizer.perf.efficiency import Phase
@@ -198,6 +200,11 @@ def _breakdown(
     s = model_shape(m)
     w = bytes_per_element(weights)
     kvb = bytes_per_element(kv)
+    # a quantized checkpoint keeps its lm_head and embedding, and maybe blocks, in bf16
+    bf16 = np.maximum(w, Precision.BF16.bytes_per_element)
+    kept = m.kept_bf16
+    w_attention = bf16 if kept and kept.attention else w
+    kept_ffn = kept_bf16_ffn_params(m)
     tokens = np.asarray(tokens, dtype=np.float64)
     sequences = np.asarray(sequences, dtype=np.float64)
     context = np.asarray(context_tokens, dtype=np.float64)
@@ -214,9 +221,9 @@ def _breakdown(
         OperatorCost(
             Operator.ATTENTION_PROJECTIONS,
             full(2.0 * p.attention_projections * tokens),
-            full(p.attention_projections * w),
+            full(p.attention_projections * w_attention),
             zero,
-            full(p.attention_projections * w * per_request),
+            full(p.attention_projections * w_attention * per_request),
         ),
         OperatorCost(
             Operator.ATTENTION,
@@ -228,9 +235,9 @@ def _breakdown(
         OperatorCost(
             Operator.FFN,
             full(2.0 * p.ffn_active_per_token * tokens),
-            full((p.ffn_fixed + touched) * w),
+            full(weight_bytes(p.ffn_fixed + touched, kept_ffn, w)),
             zero,
-            full(p.ffn_resident * w * per_request),
+            full(weight_bytes(p.ffn_resident, kept_ffn, w) * per_request),
         ),
         OperatorCost(
             Operator.NORMS,
@@ -242,12 +249,13 @@ def _breakdown(
         OperatorCost(
             Operator.LM_HEAD,
             full(2.0 * p.lm_head * np.asarray(logit_rows, dtype=np.float64)),
-            full(p.lm_head * w),
+            full(p.lm_head * bf16),
             zero,
-            full(p.lm_head * w * per_request),
+            full(p.lm_head * bf16 * per_request),
         ),
     )
-    cf = kv_elements_per_sequence(s, context) * kvb + p.total * w * per_request
+    held = weight_bytes(p.total, s.bf16_params, w)
+    cf = kv_elements_per_sequence(s, context) * kvb + held * per_request
     return PhaseBreakdown(phase, full(tokens), full(sequences), full(context), ops, full(cf))
 
 
@@ -360,10 +368,10 @@ def roofline_wall(oi_flop_per_byte, ridge) -> np.ndarray:
 def request_cf_bytes(m: ModelArch, context_tokens, batch, *, weights, kv=None) -> np.ndarray:
     """CF of one request: ``KV(context) + W / batch`` bytes (docs/model.md §1)."""
     kv = weights if kv is None else kv
-    kv_bytes = kv_elements_per_sequence(model_shape(m), context_tokens) * bytes_per_element(kv)
-    return kv_bytes + operator_params(m).total * bytes_per_element(weights) / np.asarray(
-        batch, dtype=np.float64
-    )
+    s = model_shape(m)
+    kv_bytes = kv_elements_per_sequence(s, context_tokens) * bytes_per_element(kv)
+    held = weight_bytes(operator_params(m).total, s.bf16_params, weights)
+    return kv_bytes + held / np.asarray(batch, dtype=np.float64)
 
 
 def request_operators(

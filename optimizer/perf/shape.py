@@ -7,8 +7,10 @@ from functools import lru_cache
 
 from optimizer.catalog.model_arch import AttentionKind, ModelArch
 from optimizer.catalog.model_facts import (
+    bf16_params,
     ffn_params,
     input_embedding_params,
+    kept_bf16_params,
     lm_head_params,
     n_global_layers,
     n_moe_layers,
@@ -31,7 +33,9 @@ class ModelShape:
     n_kv_heads: int
     is_mla: bool
     params_total: float
+    bf16_params: float  # of those, held in bf16 at any narrower precision (model_facts)
     dense_read_params: float  # weights every step multiplies, routed experts and input table aside
+    bf16_read_params: float  # of those, in bf16 at any narrower precision: lm_head, kept blocks
     routed_params: float  # all routed experts of all MoE layers
     expert_params: float  # one routed expert in one layer
     n_moe_layers: int
@@ -40,6 +44,7 @@ class ModelShape:
     linear_flops_per_token: float  # 2 · (P_active − input embedding), lm_head included
     linear_expert_flops_per_token: float  # of those, the k active routed experts' (MoE layers)
     lm_head_flops_per_token: float  # 2 · V · d (prefill needs logits of the last token only)
+    kept_flops_per_token: float  # 2 · the blocks a quantized checkpoint keeps in bf16
     prefill_pair_flops: float  # attention FLOPs per (query, key) pair over the global layers
     decode_pair_flops: float  # the same in decode (MLA attends in the latent space there)
     n_global_layers: int
@@ -91,7 +96,9 @@ def model_shape(m: ModelArch) -> ModelShape:
         n_kv_heads=m.n_kv_heads,
         is_mla=m.attention is AttentionKind.MLA,
         params_total=float(params_total(m)),
+        bf16_params=float(bf16_params(m)),
         dense_read_params=float(multiplied - routed),
+        bf16_read_params=float(lm_head + kept_bf16_params(m)),
         routed_params=float(routed),
         expert_params=float(expert),
         n_moe_layers=moe_layers,
@@ -102,6 +109,7 @@ def model_shape(m: ModelArch) -> ModelShape:
         if m.moe
         else 0.0,
         lm_head_flops_per_token=2.0 * lm_head,
+        kept_flops_per_token=2.0 * kept_bf16_params(m),
         prefill_pair_flops=prefill_pair * n_global,
         decode_pair_flops=decode_pair * n_global,
         n_global_layers=n_global,

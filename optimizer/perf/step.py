@@ -5,7 +5,8 @@ A step carries ``decode_batch`` sequences that each produce one token over a con
 ``prefill_span`` keys on average. Pure prefill has no decode batch; pure decode no chunk.
 
     t_linear    = a ⊕ b of linear FLOPs / (N·peak·mfu) and weight bytes / (bw·mbu)
-                  (a MoE layer's routed-expert FLOPs at mfu · expert instead)
+                  (a MoE layer's routed-expert FLOPs at mfu · expert instead; the lm_head and
+                  any blocks a quantized checkpoint keeps in bf16 at the bf16 peak and 2 bytes)
     t_attention = max(attention FLOPs / (N·peak_a·mfu) ⊕ KV bytes / (bw·mbu), tier bytes / tier_bw)
                   (peak_a: the peak of attention's format, compute_dtype.attention_precision)
     t = (t_linear + t_attention + t_comm) ⊕ layers · launch_per_layer
@@ -49,6 +50,7 @@ from optimizer.perf.arithmetic import (
     expected_experts_touched,
     kv_elements_per_sequence,
     prefill_kv_elements,
+    weight_bytes,
 )
 from optimizer.perf.bound import Bound
 from optimizer.perf.capacity import expert_shards, kv_shards
@@ -161,9 +163,10 @@ def step_cost(
     # weights: dense share over TP; routed experts touched by this step's tokens over their shards
     expert_tokens = np.where(c.ep > 1, tokens, tokens / c.dp)
     touched = s.n_moe_layers * expected_experts_touched(s, expert_tokens) * s.expert_params
+    dense_bytes = weight_bytes(s.dense_read_params, s.bf16_read_params, c.weight_bytes)
     weights_dev = (
-        (s.dense_read_params / c.tp + touched / expert_shards(c.tp, c.ep))
-        * c.weight_bytes * micro / c.pp
+        (dense_bytes / c.tp + touched * c.weight_bytes / expert_shards(c.tp, c.ep))
+        * micro / c.pp
     )  # fmt: skip
     # KV: decode reads each sequence's cache; prefill writes its tokens and reads the cache once
     # per query tile; split over KV shards, DP ranks and (pipelined) stages
@@ -195,9 +198,13 @@ def step_cost(
     expert_flops = s.linear_expert_flops_per_token
     extra_decode = expert_flops * batch * (1.0 / c.decode_expert_eff - 1.0)
     extra_prefill = expert_flops * chunk * (1.0 / c.prefill_expert_eff - 1.0)
-    linear_s = seconds(decode_flops - decode_attention + extra_decode,
-                       prefill_flops - prefill_attention + extra_prefill,
+    # the lm_head and any blocks a quantized checkpoint keeps in bf16 multiply at bf16's peak
+    bf16_decode = (s.lm_head_flops_per_token + s.kept_flops_per_token) * batch
+    bf16_prefill = s.lm_head_flops_per_token * requests + s.kept_flops_per_token * chunk
+    linear_s = seconds(decode_flops - decode_attention + extra_decode - bf16_decode,
+                       prefill_flops - prefill_attention + extra_prefill - bf16_prefill,
                        c.peak_flop_per_s)  # fmt: skip
+    linear_s = linear_s + seconds(bf16_decode, bf16_prefill, c.bf16_peak_flop_per_s)
     bandwidth = c.mem_bw_bytes_per_s * c.factor("memory_eff", phase)
     weight_s, kv_s = weights_dev / bandwidth, kv_dev / bandwidth
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -33,16 +33,12 @@ def test_power_metrics_within_15_percent(calibration, metric, rows):
     assert summary["median"] <= 0.15
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="J/token over the *predicted* throughput inherits the time model's throughput "
-    "error: 16.0 % median with ML.ENERGY's vLLM throughputs among the fitted rows (21.9 % "
-    "before, docs/model.md section 9), the rows the time model fits worst being vLLM's "
-    "Llama-3.1-8B on one B200 and 405B FP8; "
-    "DeepSpeed's two TokenPowerBench runs, with no engine profile of their own, are 6x off",
-)
 def test_energy_over_predicted_throughput_within_15_percent(calibration):
+    """Energy per token at the *predicted* throughput inherits the time model's throughput
+    error (docs/model.md section 9): 12.5 % since Meta's FP8 405B checkpoint keeps its
+    attention blocks in bf16 (16.0 % when its runs were predicted with every block in fp8)."""
     summary = calibration.summary["metric: energy_j_per_output_token at predicted throughput"]
+    assert summary["n"] == 36
     assert summary["median"] <= 0.15
 
 

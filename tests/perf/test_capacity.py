@@ -33,7 +33,36 @@ def test_valid_split_rules():
 
 def test_weight_bytes_per_device_dense_split_by_tp_and_pp():
     total = 70_553_706_496  # derived Llama-3.1-70B parameters
-    assert weight_bytes_per_device(LLAMA_70B, Precision.FP8, 4, 2, 1) == pytest.approx(total / 8)
+    assert weight_bytes_per_device(LLAMA_70B, Precision.BF16, 4, 2, 1) == pytest.approx(
+        total * 2 / 8
+    )
+    # at fp8 the embedding and the lm_head (128,256 x 8,192 each) stay bf16: one byte more each
+    tables = 2 * 128_256 * 8_192
+    assert weight_bytes_per_device(LLAMA_70B, Precision.FP8, 4, 2, 1) == pytest.approx(
+        (total + tables) / 8
+    )
+
+
+def test_meta_fp8_405b_keeps_attention_and_its_outer_ffns_in_bf16():
+    """Meta's FP8 Llama 3.1 405B (Llama 3 paper section 6.2): every attention block, the first
+    and last FFNs, the embedding and the lm_head stay bf16; the other 124 FFNs are fp8."""
+    attention = 2 * 16_384 * 16_384 + 2 * 16_384 * 1_024  # q and o, k and v, one layer
+    ffn = 3 * 16_384 * 53_248
+    tables = 2 * 128_256 * 16_384
+    norms = 126 * 2 * 16_384 + 16_384
+    total = 126 * (attention + ffn) + tables + norms
+    assert total == 405_853_388_800  # the catalog's derived count for the plain 405B
+    bf16 = 126 * attention + 2 * ffn + tables
+    meta = CATALOG.models["llama-3.1-405b-fp8-meta"]
+    assert weight_bytes_per_device(meta, Precision.FP8, 8, 1, 1) == pytest.approx(
+        (total - bf16 + 2 * bf16) / 8
+    )  # 487 GB in all, where a checkpoint with every block in fp8 holds 410
+    plain = CATALOG.models["llama-3.1-405b"]
+    assert weight_bytes_per_device(plain, Precision.FP8, 8, 1, 1) == pytest.approx(
+        (total + tables) / 8
+    )
+    # at bf16 the two checkpoints are the same weights
+    assert weight_bytes_per_device(meta, Precision.BF16, 8, 1, 1) == pytest.approx(total / 4)
 
 
 def test_weight_bytes_per_device_experts_split_by_ep():

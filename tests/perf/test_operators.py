@@ -61,6 +61,21 @@ def test_decode_llama_8b_batch1_by_hand():
     assert lm.flops == 2 * VOCAB * D and lm.weight_bytes == VOCAB * D * 2
 
 
+def test_meta_fp8_405b_operators_by_hand():
+    """Meta's FP8 405B at batch 1: its attention projections, first and last FFNs and lm_head
+    are read at two bytes a weight, the other 124 FFNs at one (docs/model.md section 2)."""
+    m = CATALOG.models["llama-3.1-405b-fp8-meta"]
+    b = decode_operators(m, 1, 1000, weights=Precision.FP8, kv=BF16)
+    attention = 2 * 16_384 * 16_384 + 2 * 16_384 * 1_024
+    ffn = 3 * 16_384 * 53_248
+    assert b.operator(Operator.ATTENTION_PROJECTIONS).weight_bytes == 126 * attention * 2
+    assert b.operator(Operator.FFN).weight_bytes == 124 * ffn + 2 * ffn * 2
+    assert b.operator(Operator.LM_HEAD).weight_bytes == 128_256 * 16_384 * 2
+    plain = decode_operators(CATALOG.models["llama-3.1-405b"], 1, 1000, weights=Precision.FP8)
+    assert plain.operator(Operator.FFN).weight_bytes == 126 * ffn
+    assert plain.operator(Operator.ATTENTION_PROJECTIONS).weight_bytes == 126 * attention
+
+
 def test_decode_ffn_oi_grows_with_batch_and_attention_oi_does_not():
     batch = np.array([1.0, 8.0, 64.0])
     b = decode_operators(LLAMA_8B, batch, 4096, weights=BF16)
@@ -100,23 +115,26 @@ def test_moe_decode_batch1_reads_only_active_experts():
 
 
 @pytest.mark.parametrize(
-    "model_id", ["llama-3.1-8b", "mixtral-8x7b", "deepseek-v3", "gpt-oss-20b", "qwen2.5-7b"]
-)
+    "model_id",
+    ["llama-3.1-8b", "mixtral-8x7b", "deepseek-v3", "gpt-oss-20b", "qwen2.5-7b",
+     "llama-3.1-405b-fp8-meta"],
+)  # fmt: skip
 @pytest.mark.parametrize("batch", [1.0, 37.0])
-def test_operators_sum_to_the_step_model(model_id, batch):
+@pytest.mark.parametrize("weights", [BF16, Precision.FP8])
+def test_operators_sum_to_the_step_model(model_id, batch, weights):
     m = CATALOG.models[model_id]
     s = model_shape(m)
     config, _ = build_config(
-        CATALOG, CATALOG.accelerators["h200-sxm"], weights=BF16, efficiency=SOL
+        CATALOG, CATALOG.accelerators["h200-sxm"], weights=weights, efficiency=SOL
     )
     context = 5000.0
-    decode = decode_operators(m, batch, context, weights=BF16)
+    decode = decode_operators(m, batch, context, weights=weights)
     step = step_cost(s, config, decode_batch=batch, decode_context=context, phase=Phase.DECODE)
     assert decode.flops == pytest.approx(float(step.flops), rel=1e-12)
     assert decode.bytes == pytest.approx(float(step.hbm_bytes), rel=1e-12)
 
     new, cached = 700.0, 3000.0
-    prefill = prefill_operators(m, new, cached, requests=batch, weights=BF16)
+    prefill = prefill_operators(m, new, cached, requests=batch, weights=weights)
     step = step_cost(
         s,
         config,

@@ -29,6 +29,8 @@ from optimizer.perf.step import step_cost
 
 LLAMA_70B_PARAMS = 70_553_706_496  # derived Llama-3.1-70B count (see test_capacity)
 LLAMA_70B_KV_BF16 = 327_680  # bytes per token, docs/model.md §2
+LLAMA_70B_TABLES = 2 * 128_256 * 8_192  # embedding and lm_head: bf16 in an fp8 checkpoint
+LLAMA_70B_FP8_BYTES = LLAMA_70B_PARAMS + LLAMA_70B_TABLES  # one byte a weight, two the tables
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def test_capacity_wall_llama_70b_fp8_tp2_h200(cat, dp):
 
     usable = 150.76e9
     assert h200.memory_usable_gb * 1e9 == pytest.approx(usable)
-    weights = LLAMA_70B_PARAMS * 1 / 2  # fp8, split over tp 2
+    weights = LLAMA_70B_FP8_BYTES / 2  # split over tp 2
     kv_per_seq = LLAMA_70B_KV_BF16 / 2 * 4000 / 2  # fp8 half; 8 KV heads split over tp 2
     free = 0.9 * usable - weights
     expected = dp * math.floor(free / kv_per_seq)
@@ -64,7 +66,7 @@ def test_capacity_wall_llama_70b_fp8_tp2_h200(cat, dp):
     assert float(mem.kv_free_per_device) == pytest.approx(free, rel=1e-12)
     assert float(mem.reserve_per_device) == pytest.approx(0.1 * usable, rel=1e-12)
     assert float(mem.max_batch) == expected == float(mem.max_batch_hbm)
-    assert expected == dp * 306  # (135.684e9 − 35.277e9) / 327.68e6 = 306.4
+    assert expected == dp * 303  # (135.684e9 − 36.328e9) / 327.68e6 = 303.2
 
 
 def test_kv_replicated_beyond_kv_heads(cat):
@@ -114,11 +116,11 @@ def test_tier_adds_its_share_to_the_capacity_wall(cat):
     c, _ = build_config(cat, h200, tp=2, weights=Precision.FP8, efficiency=SOL, tier=tier)
     mem = memory(s, c, 4000, spill=True)
     kv_per_seq = LLAMA_70B_KV_BF16 / 2 * 4000 / 2
-    free = 0.9 * 150.76e9 - LLAMA_70B_PARAMS / 2
-    assert float(mem.max_batch_hbm) == 306
-    assert float(mem.max_batch) == math.floor((free + 512e9 / 2) / kv_per_seq) == 1087
+    free = 0.9 * 150.76e9 - LLAMA_70B_FP8_BYTES / 2
+    assert float(mem.max_batch_hbm) == 303
+    assert float(mem.max_batch) == math.floor((free + 512e9 / 2) / kv_per_seq) == 1084
     # without spill the tier does not count
-    assert float(memory(s, c, 4000).max_batch) == 306
+    assert float(memory(s, c, 4000).max_batch) == 303
 
 
 # ---------------------------------------------------------------- 7. aggregated step

@@ -348,7 +348,8 @@ def test_routed_experts_run_at_the_expert_share_of_the_dense_rate(cat):
 def test_attention_runs_at_the_peak_of_its_format(cat):
     """Llama-3.1-8B fp4 with an fp8 KV cache on a B200: the GEMMs at the fp4 peak (9,000
     TFLOP/s), attention's QK and PV matmuls at the fp8 one (4,500); with a bf16 cache at the
-    bf16 one (2,250); fp8 weights with an fp8 cache attend at fp8."""
+    bf16 one (2,250); fp8 weights with an fp8 cache attend at fp8. The lm_head stays bf16 in
+    a quantized checkpoint: the prompt's one logit row multiplies at the bf16 peak."""
     s = model_shape(cat.models["llama-3.1-8b"])
     acc = cat.accelerators["b200"]
     attention = 4 * 32 * 128 * 32 * 8192 * 4096  # 8192 new tokens, a 4096-key mean span
@@ -362,8 +363,38 @@ def test_attention_runs_at_the_peak_of_its_format(cat):
     c, _ = build_config(cat, acc, weights=Precision.FP4, kv=Precision.FP8, efficiency=SOL)
     linear = float(prefill_step(s, c, 1, 8192, 0, pipelined=False).linear_compute_s)
     head = 2 * 128_256 * 4_096
-    gemm = (2 * (8_030_261_248 - 128_256 * 4_096) - head) * 8192 + head
-    assert linear == pytest.approx(gemm / 9000e12, rel=1e-9)
+    gemm = (2 * (8_030_261_248 - 128_256 * 4_096) - head) * 8192
+    assert linear == pytest.approx(gemm / 9000e12 + head / 2250e12, rel=1e-9)
+
+
+def test_kept_bf16_weights_stream_two_bytes_and_multiply_at_the_bf16_peak(cat):
+    """Meta's FP8 Llama 3.1 405B on eight H100s, a decode step of 8 sequences under the
+    roofline: the 124 fp8 FFNs stream one byte a weight and multiply at 1,979 TFLOP/s; every
+    attention block, the first and last FFNs and the lm_head stream two and multiply at 989."""
+    attention = 2 * 16_384 * 16_384 + 2 * 16_384 * 1_024
+    ffn = 3 * 16_384 * 53_248
+    lm_head = 128_256 * 16_384
+    multiplied = 126 * (attention + ffn + 2 * 16_384) + 16_384 + lm_head  # no input table
+    bf16 = 126 * attention + 2 * ffn + lm_head
+    acc = cat.accelerators["h100-sxm"]
+    c, _ = build_config(cat, acc, tp=8, weights=Precision.FP8, kv=Precision.BF16, efficiency=SOL)
+    meta = model_shape(cat.models["llama-3.1-405b-fp8-meta"])
+    step = decode_step(meta, c, 8, 1000)
+    assert float(step.weight_bytes) == pytest.approx((multiplied + bf16) / 8, rel=1e-12)
+    narrow = 2 * (multiplied - bf16) * 8
+    assert float(step.linear_compute_s) == pytest.approx(
+        narrow / (8 * 1979e12) + 2 * bf16 * 8 / (8 * 989e12), rel=1e-9
+    )
+    # the checkpoint whose every block is fp8 keeps only its lm_head (and embedding) in bf16
+    plain = decode_step(model_shape(cat.models["llama-3.1-405b"]), c, 8, 1000)
+    assert float(plain.weight_bytes) == pytest.approx((multiplied + lm_head) / 8, rel=1e-12)
+    # at bf16 the two are the same weights, at the bf16 peak
+    c16, _ = build_config(cat, acc, tp=8, weights=Precision.BF16, efficiency=SOL)
+    step16 = decode_step(meta, c16, 8, 1000)
+    assert float(step16.weight_bytes) == pytest.approx(2 * multiplied / 8, rel=1e-12)
+    assert float(step16.linear_compute_s) == pytest.approx(
+        2 * multiplied * 8 / (8 * 989e12), rel=1e-9
+    )
 
 
 # ---------------------------------------------------------------- 3. the calibrated fact
