@@ -72,11 +72,12 @@ def test_both_solvers_find_the_optimum_and_say_so(tier, price, optimum):
 
 
 def test_a_proof_above_a_fleet_found_on_fewer_columns_goes_to_the_other_solver():
-    """The guard that caught the first case above, without relying on HiGHS to err: a fleet
-    one instance dearer than the optimum, claimed optimal (its bound its own cost), is held
-    against the optimum's fleet as a baseline would find it. The claim is refused and CBC
-    solves the problem again, from that fleet, to the optimum; a proof below every fleet
-    found stands as it is."""
+    """The guard that catches the first case above when the optimum starts from the
+    homogeneous fleet (with the reported baselines, on two workers), here without relying on
+    HiGHS to err: a fleet one instance dearer than the optimum, claimed optimal (its bound its
+    own cost), is held against the optimum's fleet as a baseline would find it. The claim is
+    refused and CBC solves the problem again, from that fleet, to the optimum; a proof below
+    every fleet found stands as it is."""
     for seed in range(1, 40, 2):  # odd seeds: HiGHS
         problem, one_group = random_problem(seed)
         right = solve_ilp(problem)
