@@ -27,7 +27,9 @@ from optimizer.catalog.base import MAX_COUNT
 from optimizer.catalog.choices import Mode, TierUse
 from optimizer.catalog.host import host_power_w, idle_power_w
 from optimizer.catalog.model_arch import AttentionKind
+from optimizer.catalog.precision import Precision
 from optimizer.catalog.units import GIGA, MILLI
+from optimizer.perf.arithmetic import weight_bytes
 from optimizer.perf.bound import Bound
 from optimizer.perf.capacity import valid_split
 from optimizer.perf.config import EngineProfile, TierChoice, build_config
@@ -268,6 +270,8 @@ def estimate(
     host_w, host_source = host_power_w(ctx.catalog, acc)
     notes.append(f"host power: {host_source} per accelerator")
     shape = model_shape(model)
+    if shape.bf16_params and weights.bytes_per_element < Precision.BF16.bytes_per_element:
+        notes.append(_bf16_note(model, shape, weights))
     slo = Slo.from_ms(req.ttft_slo_ms, req.tpot_slo_ms, req.slo_percentile)
     idle_s = _idle_s(ctx, req, phase, tier_use)
     point = serve(shape, config, served, phase=phase, batch=req.batch, slo=slo,
@@ -306,6 +310,18 @@ def _idle_s(ctx: Context, req: EstimateRequest, phase: ServePhase, tier_use) -> 
     if req.workload is None or phase is ServePhase.DECODE or tier_use is TierUse.PARK:
         return None
     return entry(ctx.catalog, "workloads", "workload", req.workload).tool_time_s.mean
+
+
+def _bf16_note(model, shape, weights: Precision) -> str:
+    """What a quantized checkpoint keeps in bf16 (docs/model.md §2), so that its weights' size
+    does not surprise: Llama-3.1-70B at fp8 holds 72.7 GB, not 70.6."""
+    parts = "embedding and lm_head"
+    if model.kept_bf16:
+        parts = "embedding, lm_head and the blocks its entry keeps (kept_bf16)"
+    bf16_gb = shape.bf16_params * Precision.BF16.bytes_per_element / GIGA
+    held_gb = weight_bytes(shape.params_total, shape.bf16_params, weights) / GIGA
+    return (f"weights at {weights.value}: {model.id}'s {parts} stay bf16, as quantized "
+            f"checkpoints keep them: {bf16_gb:.1f} GB of its {held_gb:.1f} GB")  # fmt: skip
 
 
 def _prefix_note(request, point, idle_s, tier_use) -> str:

@@ -143,6 +143,23 @@ def test_estimate_result_is_typed_flat_and_strict():
     _strict(r.to_dict())
 
 
+def test_an_fp8_estimate_says_what_stays_bf16():
+    """Llama-3.1-70B at fp8: its embedding and lm_head, 128,256 x 8,192 each at two bytes, are
+    4.2 GB of its 70,553,706,496 + 2,101,346,304 = 72.66 GB of weights; at bf16 nothing is
+    said (every weight is bf16)."""
+    r = estimate(LLAMA_70B_ON_H200)
+    tables_gb = 2 * 128_256 * 8_192 * 2 / 1e9
+    held_gb = (70_553_706_496 + 2 * 128_256 * 8_192) / 1e9
+    note = f"{tables_gb:.1f} GB of its {held_gb:.1f} GB"
+    assert note == "4.2 GB of its 72.7 GB"
+    assert any(n.startswith("weights at fp8: llama-3.1-70b's embedding and lm_head stay bf16")
+               and n.endswith(note) for n in r.notes)  # fmt: skip
+    assert r.memory_bytes_per_device["weights"] == pytest.approx(held_gb * 1e9 / 2, rel=1e-12)
+    bf16 = estimate(dataclasses.replace(LLAMA_70B_ON_H200, precision="bf16", kv_precision=None,
+                                        tp=4))  # fmt: skip
+    assert not any("stay bf16" in n for n in bf16.notes)
+
+
 def test_an_estimate_that_cannot_work_is_a_verdict_not_an_exception():
     r = estimate(dataclasses.replace(LLAMA_70B_ON_H200, accelerator="h100-sxm", tp=1,
                                      precision="bf16", kv_precision=None))  # fmt: skip
