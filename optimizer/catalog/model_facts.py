@@ -97,6 +97,11 @@ def lm_head_params(m: ModelArch) -> int:
     return 0 if m.tie_embeddings else m.vocab_size * m.hidden_size
 
 
+def kept_bf16_attention_params(m: ModelArch) -> int:
+    """Attention weights a quantized checkpoint keeps in bf16 (every layer's, or none)."""
+    return m.n_layers * attention_params(m) if m.kept_bf16 and m.kept_bf16.attention else 0
+
+
 def kept_bf16_ffn_params(m: ModelArch) -> int:
     """FFN weights a quantized checkpoint keeps in bf16 (whole dense layers' FFNs)."""
     kept = m.kept_bf16
@@ -105,8 +110,7 @@ def kept_bf16_ffn_params(m: ModelArch) -> int:
 
 def kept_bf16_params(m: ModelArch) -> int:
     """Weights inside the transformer blocks that a quantized checkpoint keeps in bf16."""
-    attention = m.n_layers * attention_params(m) if m.kept_bf16 and m.kept_bf16.attention else 0
-    return attention + kept_bf16_ffn_params(m)
+    return kept_bf16_attention_params(m) + kept_bf16_ffn_params(m)
 
 
 def bf16_params(m: ModelArch) -> int:

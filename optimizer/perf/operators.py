@@ -19,6 +19,7 @@ from optimizer.catalog.model_arch import ModelArch
 from optimizer.catalog.model_facts import (
     attention_params,
     input_embedding_params,
+    kept_bf16_attention_params,
     kept_bf16_ffn_params,
     lm_head_params,
     params_total,
@@ -201,10 +202,9 @@ def _breakdown(
     w = bytes_per_element(weights)
     kvb = bytes_per_element(kv)
     # a quantized checkpoint keeps its lm_head and embedding, and maybe blocks, in bf16
-    bf16 = np.maximum(w, Precision.BF16.bytes_per_element)
-    kept = m.kept_bf16
-    w_attention = bf16 if kept and kept.attention else w
+    attention_bytes = weight_bytes(p.attention_projections, kept_bf16_attention_params(m), w)
     kept_ffn = kept_bf16_ffn_params(m)
+    lm_head_bytes = weight_bytes(p.lm_head, p.lm_head, w)
     tokens = np.asarray(tokens, dtype=np.float64)
     sequences = np.asarray(sequences, dtype=np.float64)
     context = np.asarray(context_tokens, dtype=np.float64)
@@ -221,9 +221,9 @@ def _breakdown(
         OperatorCost(
             Operator.ATTENTION_PROJECTIONS,
             full(2.0 * p.attention_projections * tokens),
-            full(p.attention_projections * w_attention),
+            full(attention_bytes),
             zero,
-            full(p.attention_projections * w_attention * per_request),
+            full(attention_bytes * per_request),
         ),
         OperatorCost(
             Operator.ATTENTION,
@@ -249,9 +249,9 @@ def _breakdown(
         OperatorCost(
             Operator.LM_HEAD,
             full(2.0 * p.lm_head * np.asarray(logit_rows, dtype=np.float64)),
-            full(p.lm_head * bf16),
+            full(lm_head_bytes),
             zero,
-            full(p.lm_head * bf16 * per_request),
+            full(lm_head_bytes * per_request),
         ),
     )
     held = weight_bytes(p.total, s.bf16_params, w)
