@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.fleet.columns import IlpProblem
+from optimizer.fleet.columns import IlpProblem, Objective
 
 MAX_INSTANCES = 1e5
 """The most instances of one column a class may need to be carried on it alone: more than the
@@ -104,3 +104,47 @@ def dominated_columns(problem: IlpProblem) -> np.ndarray:
         np.fill_diagonal(beats, False)
         out[members] = beats.any(axis=0)
     return out
+
+
+def beyond(problem: IlpProblem, objective: Objective, most: float) -> np.ndarray:
+    """[i] bool: columns one instance of which already lifts ``objective`` above ``most``, so
+    that no fleet whose ``objective`` stays within ``most`` uses them.
+
+    Safe where every term of the objective is nonnegative: per instance
+    one_i = u·cost + w·idle + p·peak + b·devices, per unit of a share w·(busy_k − idle)·work,
+    per pool unit u·price + b, per spare device r = u·price + (w + p)·idle + b of a group's
+    whole server (the spares, m·S − Σ n·d, are nonnegative by the servers rows). A fleet with
+    n_i ≥ 1 then has objective ≥ one_i. Where every member j of i's group has one_j ≥ r·d_j
+    (an instance costs at least its devices at the server's rate), the group's terms
+    Σ_j one_j·n_j + r·(m·S − Σ_j d_j·n_j) = Σ_j (one_j − r·d_j)·n_j + r·m·S are at least
+    one_i − r·d_i + r·m·⌈d_i / m⌉, since S ≥ ⌈d_i / m⌉: the instance's servers' spare devices
+    count too. Where some term can be negative (a weight, a price, or a class that draws less
+    than idle), nothing is ruled out. The tie-break stages use it (search/ilp.py: _staged):
+    a fleet they may keep holds the objectives before, each at its incumbent's value."""
+    columns = problem.columns
+    none = np.zeros(len(columns), dtype=bool)
+    u, w, b, p = (objective.usd_weight, objective.energy_weight_per_w,
+                  objective.purchase_weight, objective.peak_weight_per_w)  # fmt: skip
+    prices = [pool.cost_usd_per_hour_per_unit for pool in problem.pools]
+    spares = [(unit.usd_per_hour_per_device, unit.idle_w_per_device)
+              for unit in problem.purchase_units]  # fmt: skip
+    drawn = np.where(usable_pairs(problem), columns.busy_extra_w, 0.0)
+    per_column = (columns.cost_usd_per_hour, columns.idle_w, columns.busy_w, columns.devices)
+    nonnegative = (
+        min(u, w, b, p, *prices, *(x for pair in spares for x in pair)) >= 0
+        and (w == 0 or drawn.min(initial=0.0) >= 0)
+        and min(values.min(initial=0.0) for values in per_column) >= 0
+    )
+    if not nonnegative:
+        return none
+    one = u * columns.cost_usd_per_hour + w * columns.idle_w + p * columns.busy_w
+    one = one + b * columns.devices
+    group = np.asarray(columns.group)
+    for unit in problem.purchase_units:
+        member = group == unit.group
+        rate = u * unit.usd_per_hour_per_device + (w + p) * unit.idle_w_per_device + b
+        if unit.devices <= 1 or not (one[member] >= rate * columns.devices[member]).all():
+            continue
+        whole = np.ceil(columns.devices / unit.devices) * unit.devices
+        one = np.where(member, one + rate * (whole - columns.devices), one)
+    return one > most
