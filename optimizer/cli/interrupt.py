@@ -10,6 +10,7 @@ waiting for the worker.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -62,6 +64,23 @@ def run_interruptibly(command: Callable[[], int]) -> int:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["code"]
+
+
+def exit_promptly(code: int) -> NoReturn:
+    """End the process with ``code`` once the command is done: the exit handlers run (what
+    libraries registered with ``atexit``), the output is flushed, and the interpreter is not
+    torn down, which frees every module one by one (numpy, SciPy, HiGHS, pydantic) for a
+    process about to end: 0.13-0.21 s after a 3 s solve (2026-12-02). Where another thread
+    still runs, Python ends as usual and waits for it."""
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that left (a closed pipe), a closed stream
+            pass
+    os._exit(code)
 
 
 def _stop(scratch: str, what: str, code: int) -> None:

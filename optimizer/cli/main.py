@@ -109,7 +109,8 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    """The console script: ``run`` with Ctrl-C and SIGTERM stopping it at once (exit 130, 143)."""
-    from optimizer.cli.interrupt import run_interruptibly
+    """The console script: ``run`` with Ctrl-C and SIGTERM stopping it at once (exit 130, 143),
+    and the process ending as soon as it is done (``exit_promptly``)."""
+    from optimizer.cli.interrupt import exit_promptly, run_interruptibly
 
-    sys.exit(run_interruptibly(run))
+    exit_promptly(run_interruptibly(run))
