@@ -19,10 +19,11 @@ solvers cold and warm-started alike (266.18 before the smooth roofline of docs/m
 the fault instances are gone, and the cases stay as a comparison of both solvers, warm-started
 from a baseline, on half-million-token problems with a tier offered at two prices. Since every
 quantized checkpoint keeps its embedding and lm_head in bf16 (docs/model.md section 2), HiGHS
-1.16 started from the homogeneous fleet (457.24) proves 335.54 optimal on the first. Both
-starting baselines now run without the reported baselines too: on one worker the optimum
-starts from the better (here the tier-less 272.49); on more, from the first to finish, and a
-proof above either fleet is solved again by CBC (the last test)."""
+1.16 started from the homogeneous fleet (457.24) proves 335.54 optimal on the first. Every
+baseline now runs as a start without the reported baselines too: on one worker the optimum
+starts from the best (here the tier-less 272.49); on more, from the better of the two
+homogeneous ones, and a proof above any start's fleet is solved again by CBC (the last
+test)."""
 
 from __future__ import annotations
 
