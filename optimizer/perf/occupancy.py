@@ -43,7 +43,7 @@ def dispersion_size(time_at_one, time_at_top, top) -> np.ndarray:
 def count_cdf(k, mean, size) -> np.ndarray:
     """``P(N ≤ k)`` for the count of mean ``mean`` and size ``size``: the negative-binomial
     CDF ``I_{r/(r+B)}(r, k + 1)``, or the Poisson one ``Q(k + 1, B)`` at infinite size."""
-    from scipy.special import betainc, gammaincc  # scipy loads only where a count is needed
+    from optimizer.perf.special import betainc, gammaincc  # SciPy loads where a count is needed
 
     k = np.floor(np.asarray(k, dtype=np.float64))
     mean = np.maximum(np.asarray(mean, dtype=np.float64), 0.0)
@@ -59,7 +59,7 @@ def count_quantile(mean, size, quantile) -> np.ndarray:
     """The ``quantile`` of the count: the smallest integer ``k`` with ``P(N ≤ k) ≥ quantile``.
     The CDF's inverse in ``k`` (cdflib's, real-valued) is rounded up, then moved by one count
     where the exact CDF says it is off."""
-    from scipy.special import nbdtrik, pdtrik
+    from optimizer.perf.special import nbdtrik, pdtrik
 
     mean = np.maximum(np.asarray(mean, dtype=np.float64), 0.0)
     poisson, r = _sizes(size)
@@ -81,7 +81,7 @@ def count_mean_within(count, size, quantile: float) -> np.ndarray:
     mean grows, so the mean where it equals ``quantile`` is the CDF's inverse in its
     probability argument (``I_x(r, count + 1) = quantile`` at ``x = r / (r + B)``; Poisson:
     ``Q(count + 1, B) = quantile``), taken a hair inside."""
-    from scipy.special import betaincinv, gammainccinv
+    from optimizer.perf.special import betaincinv, gammainccinv
 
     count = np.floor(np.asarray(count, dtype=np.float64))
     poisson, r = _sizes(size)
