@@ -122,21 +122,10 @@ def beyond(problem: IlpProblem, objective: Objective, most: float) -> np.ndarray
     than idle), nothing is ruled out. The tie-break stages use it (search/ilp.py: _staged):
     a fleet they may keep holds the objectives before, each at its incumbent's value."""
     columns = problem.columns
-    none = np.zeros(len(columns), dtype=bool)
+    if not nonnegative(problem, objective):
+        return np.zeros(len(columns), dtype=bool)
     u, w, b, p = (objective.usd_weight, objective.energy_weight_per_w,
                   objective.purchase_weight, objective.peak_weight_per_w)  # fmt: skip
-    prices = [pool.cost_usd_per_hour_per_unit for pool in problem.pools]
-    spares = [(unit.usd_per_hour_per_device, unit.idle_w_per_device)
-              for unit in problem.purchase_units]  # fmt: skip
-    drawn = np.where(usable_pairs(problem), columns.busy_extra_w, 0.0)
-    per_column = (columns.cost_usd_per_hour, columns.idle_w, columns.busy_w, columns.devices)
-    nonnegative = (
-        min(u, w, b, p, *prices, *(x for pair in spares for x in pair)) >= 0
-        and (w == 0 or drawn.min(initial=0.0) >= 0)
-        and min(values.min(initial=0.0) for values in per_column) >= 0
-    )
-    if not nonnegative:
-        return none
     one = u * columns.cost_usd_per_hour + w * columns.idle_w + p * columns.busy_w
     one = one + b * columns.devices
     group = np.asarray(columns.group)
@@ -148,3 +137,60 @@ def beyond(problem: IlpProblem, objective: Objective, most: float) -> np.ndarray
         whole = np.ceil(columns.devices / unit.devices) * unit.devices
         one = np.where(member, one + rate * (whole - columns.devices), one)
     return one > most
+
+
+def nonnegative(problem: IlpProblem, objective: Objective) -> bool:
+    """Whether every term of ``objective`` is nonnegative in every fleet of ``problem``: its
+    weights, the columns' prices, powers and devices, the pools' and servers' prices and idle
+    power, and (where energy counts) every class's draw above idle."""
+    columns = problem.columns
+    weights = (objective.usd_weight, objective.energy_weight_per_w,
+               objective.purchase_weight, objective.peak_weight_per_w)  # fmt: skip
+    prices = [pool.cost_usd_per_hour_per_unit for pool in problem.pools]
+    spares = [x for unit in problem.purchase_units
+              for x in (unit.usd_per_hour_per_device, unit.idle_w_per_device)]  # fmt: skip
+    per_column = (columns.cost_usd_per_hour, columns.idle_w, columns.busy_w, columns.devices)
+    drawn = np.where(usable_pairs(problem), columns.busy_extra_w, 0.0)
+    return (
+        min(*weights, *prices, *spares) >= 0
+        and min(values.min(initial=0.0) for values in per_column) >= 0
+        and (objective.energy_weight_per_w == 0 or drawn.min(initial=0.0) >= 0)
+    )
+
+
+def group_floors(problem: IlpProblem) -> dict[str, float] | None:
+    """Per availability group, a lower bound on the first objective of the fleets of that group
+    alone (+inf where it cannot serve every class), or None where a term can be negative.
+
+    The bound is the relaxation with the cover and load rows alone: every other row dropped,
+    and with every term nonnegative (``nonnegative``) every term beyond the instances' and the
+    shares' too. With n_i continuous the load row is tight, n_i = Σ_k w_ik·s_ik / ρ (w_ik =
+    λ_k / μ_ik instances per unit of share), so a unit of share s_ik costs c_ik = w_ik·(one_i
+    / ρ + e·(busy_ik − idle_i)), one_i an instance's own terms, and the relaxation separates by
+    class: each class is covered once per phase, by aggregated shares x and one-phase shares
+    1 − x, at x·A_k + (1 − x)·(P_k + D_k), least at x = 0 or 1, with A_k, P_k, D_k the least
+    c_ik over the group's aggregated, prefill and decode columns. So the bound is
+    Σ_k min(A_k, P_k + D_k): what the LP relaxations of each group's model gave, in one
+    vectorized pass instead of one model and one LP per group."""
+    objective = problem.objective
+    if not nonnegative(problem, objective):
+        return None
+    columns, classes = problem.columns, problem.classes
+    u, w, b, p = (objective.usd_weight, objective.energy_weight_per_w,
+                  objective.purchase_weight, objective.peak_weight_per_w)  # fmt: skip
+    one = u * columns.cost_usd_per_hour + w * columns.idle_w + p * columns.busy_w
+    one = one + b * columns.devices
+    usable = usable_pairs(problem)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        work = np.where(usable, classes.requests_per_s / columns.capability, np.inf)
+        cost = work * (one[:, None] / problem.max_utilization + w * columns.busy_extra_w)
+    cost = np.where(usable, cost, np.inf)
+    both = columns.prefill & columns.decode
+    phases = (both, columns.prefill & ~both, columns.decode & ~both)
+    groups = np.asarray(columns.group, dtype=object)
+    floors = {}
+    for group in dict.fromkeys(columns.group):
+        mine = groups == group
+        least = [np.where((mine & phase)[:, None], cost, np.inf).min(axis=0) for phase in phases]
+        floors[group] = float(np.minimum(least[0], least[1] + least[2]).sum())
+    return floors
