@@ -24,7 +24,7 @@ from optimizer.fleet.ilp_input import OBJECTIVE_UNITS, ilp_problem
 from optimizer.fleet.measured import measured_fleet
 from optimizer.fleet.prune import dominated_columns, usable_pairs
 from optimizer.fleet.reuse import rated_fleet
-from optimizer.search.ilp import OTHER_SOLVER, PROOF_TOL, solve_ilp
+from optimizer.search.ilp import OTHER_SOLVER, PROOF_TOL, lifted, solve_ilp
 from optimizer.search.solution import (
     Baseline,
     Pool,
@@ -424,11 +424,7 @@ def _begin(problem: IlpProblem, found: Solution) -> IlpSolution | None:
 
 def _lifted(problem: IlpProblem, run: _Run) -> IlpSolution:
     """A baseline's fleet on the whole problem's columns."""
-    found = run.solution
-    instances = np.zeros(len(problem.columns), dtype=int)
-    share = np.zeros((len(problem.columns), len(problem.classes)))
-    instances[run.rows], share[run.rows] = found.instances, found.share
-    return replace(found, instances=instances, share=share)
+    return lifted(run.solution, run.rows, problem)
 
 
 @dataclass(frozen=True)
