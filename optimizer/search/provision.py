@@ -110,8 +110,8 @@ def solve(
         verbose: the solvers' logs on stderr.
         progress: a line on stderr every 10 s of a long HiGHS solve (elapsed, incumbent,
             bound), for a person waiting at a terminal.
-        baselines: solve and report the three baselines; without them the optimum still
-            starts from the best homogeneous aggregated fleet, solved first and not reported.
+        baselines: report the three baselines; without them they are still solved, as the
+            fleets the optimum starts from (``_STARTS``), and not reported.
         fleet: the problem's candidates, already rated at its rates (co-design joins the
             catalog's, rated once per study, with a trial's own: ``fleet.merge.joined``);
             None rates them here.
@@ -120,8 +120,8 @@ def solve(
             that reads the objective alone (a co-design trial).
         start_from: a fleet of this problem found before (a co-design trial's catalog-only
             optimum, whose columns the trial keeps): without baselines, the optimum starts
-            from it instead of solving the homogeneous aggregated baseline first, where every
-            pool of it is among the candidates.
+            from it instead of solving the baselines first, where every pool of it is among
+            the candidates.
         skip_proven_stages: with HiGHS, skip a tie-break stage when a presolved check proves
             that no fleet holding the objectives before improves its objective beyond the
             solvers' tolerance (a purchase, for purchases): the stage would keep its start, so
