@@ -74,7 +74,7 @@ def exit_promptly(code: int) -> NoReturn:
     still runs, Python ends as usual and waits for it."""
     if threading.active_count() > 1:
         sys.exit(code)
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # CPython's own call at exit; there is no public one
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -979,9 +979,7 @@ def _by_group(problem: IlpProblem, verbose: bool, start: float) -> IlpSolution:
     if not found:
         return _whole(problem, True, verbose, start)
     rows, best = _first_of(problem, found)
-    instances = np.zeros(len(columns), dtype=int)
-    share = np.zeros((len(columns), len(problem.classes)))
-    instances[rows], share[rows] = best.instances, best.share
+    instances, share = _spread(problem, rows, best.instances, best.share)
     bound = None if bound is None else min(bound, best.objective)
     gap = None if bound is None else _gap(best.objective, bound)
     proven = gap is not None and gap <= settings.gap_rel + _PARTS_TOL
@@ -1020,10 +1018,17 @@ def _first_of(problem: IlpProblem, found: list) -> tuple[np.ndarray, IlpSolution
 
 def lifted(found: IlpSolution, rows: np.ndarray, problem: IlpProblem) -> IlpSolution:
     """``found``, a fleet of ``problem`` on the columns ``rows`` alone, on all its columns."""
-    instances = np.zeros(len(problem.columns), dtype=int)
-    share = np.zeros((len(problem.columns), len(problem.classes)))
-    instances[rows], share[rows] = found.instances, found.share
+    instances, share = _spread(problem, rows, found.instances, found.share)
     return replace(found, instances=instances, share=share)
+
+
+def _spread(problem: IlpProblem, rows: np.ndarray, instances, share):
+    """Instances [j] and shares [j, k] of the columns ``rows`` (j: column rows[j]) on all of
+    ``problem``'s columns, zero elsewhere."""
+    all_instances = np.zeros(len(problem.columns), dtype=int)
+    all_share = np.zeros((len(problem.columns), len(problem.classes)))
+    all_instances[rows], all_share[rows] = instances, share
+    return all_instances, all_share
 
 
 def _on(problem: IlpProblem, rows: np.ndarray) -> IlpProblem:
@@ -1398,11 +1403,8 @@ def _staged(
     staged = _build(sub, one_group=False, elastic=False)
     _carry(model, staged, rows)
     _then(staged, sub, verbose, start, first=first, check_s=check_s)
-    found = _values(staged, sub)
-    instances = np.zeros(len(problem.columns), dtype=int)
-    share = np.zeros((len(problem.columns), len(problem.classes)))
-    instances[rows], share[rows] = found[0], found[1]
-    return instances, share, found[2]
+    instances, share, units = _values(staged, sub)
+    return (*_spread(problem, rows, instances, share), units)
 
 
 def _of_use_to_stages(model: _Model, problem: IlpProblem) -> np.ndarray | None:

@@ -248,13 +248,13 @@ def random_problem(seed: int) -> tuple[IlpProblem, bool]:
     return problem, bool(rng.random() < 0.25)
 
 
-def with_twin_group(problem: IlpProblem, cost_factor: float) -> IlpProblem:
-    """The problem with every column repeated in a twin group ``<group>-twin``, alike but for
-    its price, ``cost_factor`` times the original's."""
+def with_twin_group(problem: IlpProblem, cost_factor, suffix: str = "twin") -> IlpProblem:
+    """The problem with every column repeated in a twin group ``<group>-<suffix>``, alike but
+    for its price, ``cost_factor`` times the original's (one factor, or one per column)."""
     columns = problem.columns
     twin = {
-        "names": columns.names + tuple(f"{n}-twin" for n in columns.names),
-        "group": columns.group + tuple(f"{g}-twin" for g in columns.group),
+        "names": columns.names + tuple(f"{n}-{suffix}" for n in columns.names),
+        "group": columns.group + tuple(f"{g}-{suffix}" for g in columns.group),
         "cost_usd_per_hour": np.concatenate(
             [columns.cost_usd_per_hour, columns.cost_usd_per_hour * cost_factor]
         ),

@@ -88,20 +88,7 @@ def _with_racks(problem: IlpProblem, rng: np.random.Generator) -> IlpProblem:
     72-device racks: the same capability and power, dearer per instance by a random factor,
     and the rack's spare devices at the cheapest member's rate."""
     columns = problem.columns
-    factor = rng.uniform(1.0, 30.0, len(columns))
-    rack = {
-        "names": columns.names + tuple(f"{n}-rack" for n in columns.names),
-        "group": columns.group + tuple(f"{g}-rack" for g in columns.group),
-        "cost_usd_per_hour": np.concatenate(
-            [columns.cost_usd_per_hour, columns.cost_usd_per_hour * factor]
-        ),
-    }
-    doubled = {
-        name: np.concatenate([value, value]) if isinstance(value, np.ndarray) else value + value
-        for name, value in vars(columns).items()
-        if name not in rack
-    }
-    racked = type(columns)(**doubled, **rack)
+    racked = with_twin_group(problem, rng.uniform(1.0, 30.0, len(columns)), "rack").columns
     units = []
     for g in sorted(set(columns.group)):
         member = np.array(racked.group) == f"{g}-rack"
