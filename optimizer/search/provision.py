@@ -361,21 +361,26 @@ def _optimum(problem: IlpProblem, starts: list[Future], waited: list[Future], ve
     limit = problem.solver.time_limit_s
     until = None if limit is None else time.perf_counter() + _WAIT_FOR_STARTS * limit
     done, _ = wait(waited, timeout=None if until is None else max(until - time.perf_counter(), 0))
-    fleets = _fleets(problem, done)
+    fleets = _fleets(problem, starts, done)
     pending = set(starts) - done
     while pending and not fleets:
         left = None if until is None else max(until - time.perf_counter(), 0.0)
         done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
         if not done:
             break
-        fleets = _fleets(problem, done)
+        fleets = _fleets(problem, starts, done)
     begin = min(fleets, key=lambda f: f.objective, default=None)
     result = _checked(problem, False, verbose, deadline, begin=begin)
-    return _trusted(problem, result, _fleets(problem, wait(starts).done), verbose, deadline)
+    wait(starts)
+    return _trusted(problem, result, _fleets(problem, starts, set(starts)), verbose, deadline)
 
 
-def _fleets(problem: IlpProblem, runs) -> list[IlpSolution]:
-    """The fleets the finished baseline ``runs`` found, on the whole problem's columns."""
+def _fleets(problem: IlpProblem, starts: list[Future], done: set[Future]) -> list[IlpSolution]:
+    """The fleets the ``starts`` among ``done`` found, on the whole problem's columns, in the
+    order of ``starts``: of fleets tied in the objective the first is the start (``done`` is a
+    set, whose order changed from one call to the next, and with it the fleet of a problem
+    whose homogeneous aggregated and disaggregated fleets tie)."""
+    runs = [run for run in starts if run in done]
     return [_lifted(problem, run.result()) for run in runs
             if run.exception() is None and run.result().solution is not None]  # fmt: skip
 
