@@ -85,8 +85,13 @@ def exit_promptly(code: int) -> NoReturn:
 
 def _stop(scratch: str, what: str, code: int) -> None:
     """Say ``what`` happened, end this process's solver children, remove ``scratch`` and exit
-    with ``code`` now (the worker thread is abandoned, not joined)."""
+    with ``code`` now (the worker thread is abandoned, not joined). That line is the last on
+    stderr: the abandoned worker, which sees its solver child die, would report the solver's
+    failure after it ("error: cbc: Pulp: Error while trying to execute"), so stderr goes to
+    the null device once it is said."""
     print(f"hetplan: {what}; stopping", file=sys.stderr, flush=True)
+    silent = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(silent, 2)
     stop_children(os.getpid())
     _remove(scratch)
     os._exit(code)
