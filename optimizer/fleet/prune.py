@@ -119,9 +119,8 @@ def beyond(problem: IlpProblem, objective: Objective, most: float) -> np.ndarray
     Σ_j one_j·n_j + r·(m·S − Σ_j d_j·n_j) = Σ_j (one_j − r·d_j)·n_j + r·m·S are at least
     one_i − r·d_i + r·m·⌈d_i / m⌉, since S ≥ ⌈d_i / m⌉: the instance's servers' spare devices
     count too. Where some term can be negative (a weight, a price, or a class that draws less
-    than idle), nothing is ruled out. Solves from a start use it (search/ilp.py: _whole_from:
-    they keep the start unless they find better), and so do the tie-break stages (_staged: a
-    fleet they may keep holds the objectives before, each at its incumbent's value)."""
+    than idle), nothing is ruled out. The tie-break stages use it (search/ilp.py: _staged): a
+    fleet they may keep holds the objectives before, each at its incumbent's value."""
     columns = problem.columns
     if not nonnegative(problem, objective):
         return np.zeros(len(columns), dtype=bool)

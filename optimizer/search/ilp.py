@@ -898,29 +898,9 @@ def _solve_once(problem: IlpProblem, *, one_group: bool, verbose: bool, begin, e
     many = len(parts) >= _PARTS_WORTH_SHARING
     if len(parts) > 1 and (many or not shares_whole_units(problem, parts)):
         return _by_parts(problem, parts, verbose, start)
-    if begin is not None and begin.instances is not None:
-        return _whole_from(problem, begin, verbose, start, explain)
-    return _whole(problem, False, verbose, start, explain=explain)
-
-
-def _whole_from(problem: IlpProblem, begin: IlpSolution, verbose: bool, start: float,
-                explain: bool) -> IlpSolution:  # fmt: skip
-    """``_whole`` from the fleet ``begin``, on the columns a fleet no worse than it in the
-    first objective can use (``fleet.prune.beyond``) and ``begin``'s own. The solve keeps
-    ``begin`` unless it finds better, so its fleet is one the whole problem could give; its
-    bound holds for the whole problem too, since a fleet on a column left out is worse than
-    ``begin``, and so than any bound of the optimum. On the mixed agentic problem, from the
-    homogeneous disaggregated fleet, 49 rack-scale columns are left out and the first stage
-    takes 0.57 s where it took 0.66-0.72 (median of five seeds, 2026-12-02)."""
-    value = fleet_totals(problem, begin.instances, begin.share, begin.pool_units).objective
-    useless = beyond(problem, problem.objective, value + _held_slack(value, problem.solver))
-    useless &= begin.instances == 0
-    if not useless.any():
-        return _whole(problem, False, verbose, start, begin=begin, explain=explain)
-    rows = np.flatnonzero(~useless)
-    on = replace(begin, instances=begin.instances[rows], share=begin.share[rows])
-    found = _whole(_on(problem, rows), False, verbose, start, begin=on, explain=explain)
-    return found if found.instances is None else lifted(found, rows, problem)
+    if begin is not None and begin.instances is None:
+        begin = None
+    return _whole(problem, False, verbose, start, begin=begin, explain=explain)
 
 
 def _by_group(problem: IlpProblem, verbose: bool, start: float) -> IlpSolution:
