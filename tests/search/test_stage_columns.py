@@ -144,7 +144,7 @@ def test_the_stages_keep_the_fleet_they_find_on_every_column(seed, monkeypatch):
     assert begins[: len(begins) // 2] == pytest.approx(begins[len(begins) // 2 :], rel=1e-12)
 
 
-def test_most_of_these_stages_run_without_the_racks(monkeypatch):
+def test_a_third_or_more_of_these_stages_run_without_the_racks(monkeypatch):
     """The comparison above tests the rule: in a third of its problems or more the stages leave
     columns out (the racks, dearer than the fleet); the others are infeasible, homogeneous, or
     their racks cheap enough to be of use."""
