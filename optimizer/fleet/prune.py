@@ -126,8 +126,7 @@ def beyond(problem: IlpProblem, objective: Objective, most: float) -> np.ndarray
         return np.zeros(len(columns), dtype=bool)
     u, w, b, p = (objective.usd_weight, objective.energy_weight_per_w,
                   objective.purchase_weight, objective.peak_weight_per_w)  # fmt: skip
-    one = u * columns.cost_usd_per_hour + w * columns.idle_w + p * columns.busy_w
-    one = one + b * columns.devices
+    one = _one_instance(problem, objective)
     group = np.asarray(columns.group)
     for unit in problem.purchase_units:
         member = group == unit.group
@@ -137,6 +136,17 @@ def beyond(problem: IlpProblem, objective: Objective, most: float) -> np.ndarray
         whole = np.ceil(columns.devices / unit.devices) * unit.devices
         one = np.where(member, one + rate * (whole - columns.devices), one)
     return one > most
+
+
+def _one_instance(problem: IlpProblem, objective: Objective) -> np.ndarray:
+    """[i] an instance's own terms of ``objective``: u·cost + w·idle + p·peak + b·devices."""
+    columns = problem.columns
+    return (
+        objective.usd_weight * columns.cost_usd_per_hour
+        + objective.energy_weight_per_w * columns.idle_w
+        + objective.peak_weight_per_w * columns.busy_w
+        + objective.purchase_weight * columns.devices
+    )
 
 
 def nonnegative(problem: IlpProblem, objective: Objective) -> bool:
@@ -176,10 +186,8 @@ def group_floors(problem: IlpProblem) -> dict[str, float] | None:
     if not nonnegative(problem, objective):
         return None
     columns, classes = problem.columns, problem.classes
-    u, w, b, p = (objective.usd_weight, objective.energy_weight_per_w,
-                  objective.purchase_weight, objective.peak_weight_per_w)  # fmt: skip
-    one = u * columns.cost_usd_per_hour + w * columns.idle_w + p * columns.busy_w
-    one = one + b * columns.devices
+    w = objective.energy_weight_per_w
+    one = _one_instance(problem, objective)
     usable = usable_pairs(problem)
     with np.errstate(divide="ignore", invalid="ignore"):
         work = np.where(usable, classes.requests_per_s / columns.capability, np.inf)

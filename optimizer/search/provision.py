@@ -371,8 +371,8 @@ def _optimum(problem: IlpProblem, starts: list[Future], waited: list[Future], ve
         fleets = _fleets(problem, starts, done)
     begin = min(fleets, key=lambda f: f.objective, default=None)
     result = _checked(problem, False, verbose, deadline, begin=begin)
-    wait(starts)
-    return _trusted(problem, result, _fleets(problem, starts, set(starts)), verbose, deadline)
+    fleets = _fleets(problem, starts, wait(starts).done)
+    return _trusted(problem, result, fleets, verbose, deadline)
 
 
 def _fleets(problem: IlpProblem, starts: list[Future], done: set[Future]) -> list[IlpSolution]:
